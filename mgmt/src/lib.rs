@@ -1,1 +1,34 @@
+//! Offcard secured privileged operations (issue 8).
+//!
+//! Callers send Ed25519-signed requests over a Unix socket; the host checks
+//! size, encoding, signature, authorization, freshness and replay before
+//! anything runs, dispatches to a [`PrivilegedBackend`], and answers with a
+//! COSE_Sign1 envelope signed by its identity key whose payload binds the
+//! request digest, nonce and the caller's reply key and carries the result
+//! sealed with HPKE (RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256),
+//! HKDF-SHA256, ChaCha20Poly1305) to the caller. See `docs/mgmt.md`.
+//!
+//! Entry points for the `offcard` binary: [`cli::cli_main`] (also re-exported
+//! at the crate root), or the individual `run_*` functions in [`cli`].
 
+pub mod auth;
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod envelope;
+pub mod host;
+pub mod keys;
+pub mod net;
+pub mod protocol;
+pub mod replay;
+pub mod seal;
+pub mod wire;
+
+pub use auth::AuthorizedKeys;
+pub use backend::{Call, MemoryBackend, PrivilegedBackend};
+pub use cli::cli_main;
+pub use client::{open_response, prepare, ClientError, PreparedRequest, RequestOptions};
+pub use host::{AuditLog, Host, HostConfig, Outcome, Reject};
+pub use keys::{Identity, PublicIdentity};
+pub use protocol::{Op, OpOutput, Params, Request};

@@ -1,0 +1,151 @@
+//! The privileged operations themselves, behind a trait the card glue
+//! implements. The host calls it only after every check has passed.
+
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What the management host can do on the card and host. Implementations
+/// must be cheap to call concurrently (`&self`) and must validate arguments
+/// themselves (e.g. an unmapped address is an error, never a partial read).
+pub trait PrivilegedBackend: Send + Sync {
+    /// Card counters as `(name, value)` pairs (e.g. per-tag hits/misses).
+    fn read_counters(&self) -> Result<Vec<(String, u64)>>;
+    /// Sets the cache-way mask owned by `tag`.
+    fn program_way_mask(&self, tag: u16, mask: u64) -> Result<()>;
+    /// Replaces the path table (outer UDP source ports / path ids) of `tenant`.
+    fn program_path_table(&self, tenant: u16, entries: Vec<u16>) -> Result<()>;
+    /// Takes up to `max` write records (16 bytes each, little-endian) from the ring.
+    fn read_write_records(&self, max: usize) -> Result<Vec<u8>>;
+    /// Reads `len` bytes of host memory at `addr` (stand-in for guest memory).
+    fn read_host_memory(&self, addr: u64, len: u32) -> Result<Vec<u8>>;
+}
+
+/// One recorded call on a [`MemoryBackend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    ReadCounters,
+    ProgramWayMask { tag: u16, mask: u64 },
+    ProgramPathTable { tenant: u16, entries: Vec<u16> },
+    ReadWriteRecords { max: usize },
+    ReadHostMemory { addr: u64, len: u32 },
+}
+
+#[derive(Default)]
+struct MemState {
+    calls: Vec<Call>,
+    counters: BTreeMap<String, u64>,
+    way_masks: BTreeMap<u16, u64>,
+    path_tables: BTreeMap<u16, Vec<u16>>,
+    records: Vec<[u8; 16]>,
+}
+
+/// A plain in-memory backend: keeps way masks and path tables in maps, serves
+/// a fixed host-memory window and a queue of write records, and records every
+/// call (so tests can prove that a rejected request had no side effect).
+pub struct MemoryBackend {
+    state: Mutex<MemState>,
+    mem_base: u64,
+    mem: Vec<u8>,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBackend {
+    /// Base address of the simulated host-memory window.
+    pub const MEM_BASE: u64 = 0x1000_0000;
+    /// Size of the simulated host-memory window.
+    pub const MEM_SIZE: usize = 1 << 20;
+
+    pub fn new() -> Self {
+        let mem = (0..Self::MEM_SIZE).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3]).collect();
+        let mut st = MemState::default();
+        st.counters.insert("cache.hits".into(), 0);
+        st.counters.insert("cache.misses".into(), 0);
+        st.counters.insert("tx.frames".into(), 0);
+        st.counters.insert("rx.frames".into(), 0);
+        MemoryBackend { state: Mutex::new(st), mem_base: Self::MEM_BASE, mem }
+    }
+
+    /// Every call made so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn way_mask(&self, tag: u16) -> Option<u64> {
+        self.state.lock().unwrap().way_masks.get(&tag).copied()
+    }
+
+    pub fn path_table(&self, tenant: u16) -> Option<Vec<u16>> {
+        self.state.lock().unwrap().path_tables.get(&tenant).cloned()
+    }
+
+    pub fn set_counter(&self, name: &str, v: u64) {
+        self.state.lock().unwrap().counters.insert(name.to_string(), v);
+    }
+
+    /// Queues a write record (IOVA, length, source queue, sequence; little-endian).
+    pub fn push_record(&self, iova: u64, len: u32, source: u16, seq: u16) {
+        let mut r = [0u8; 16];
+        r[..8].copy_from_slice(&iova.to_le_bytes());
+        r[8..12].copy_from_slice(&len.to_le_bytes());
+        r[12..14].copy_from_slice(&source.to_le_bytes());
+        r[14..].copy_from_slice(&seq.to_le_bytes());
+        self.state.lock().unwrap().records.push(r);
+    }
+
+    /// The byte the simulated memory holds at `addr` (for tests).
+    pub fn mem_byte(&self, addr: u64) -> Option<u8> {
+        addr.checked_sub(self.mem_base).and_then(|o| self.mem.get(o as usize).copied())
+    }
+}
+
+impl PrivilegedBackend for MemoryBackend {
+    fn read_counters(&self) -> Result<Vec<(String, u64)>> {
+        let mut st = self.state.lock().unwrap();
+        st.calls.push(Call::ReadCounters);
+        Ok(st.counters.iter().map(|(k, v)| (k.clone(), *v)).collect())
+    }
+
+    fn program_way_mask(&self, tag: u16, mask: u64) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.calls.push(Call::ProgramWayMask { tag, mask });
+        if mask == 0 {
+            bail!("way mask for tag {tag} must own at least one way");
+        }
+        st.way_masks.insert(tag, mask);
+        Ok(())
+    }
+
+    fn program_path_table(&self, tenant: u16, entries: Vec<u16>) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.calls.push(Call::ProgramPathTable { tenant, entries: entries.clone() });
+        if entries.is_empty() {
+            bail!("path table for tenant {tenant} must not be empty");
+        }
+        st.path_tables.insert(tenant, entries);
+        Ok(())
+    }
+
+    fn read_write_records(&self, max: usize) -> Result<Vec<u8>> {
+        let mut st = self.state.lock().unwrap();
+        st.calls.push(Call::ReadWriteRecords { max });
+        let n = max.min(st.records.len());
+        Ok(st.records.drain(..n).flatten().collect())
+    }
+
+    fn read_host_memory(&self, addr: u64, len: u32) -> Result<Vec<u8>> {
+        self.state.lock().unwrap().calls.push(Call::ReadHostMemory { addr, len });
+        let off = addr.checked_sub(self.mem_base);
+        match off {
+            Some(o) if o.checked_add(len as u64).is_some_and(|e| e <= self.mem.len() as u64) => {
+                Ok(self.mem[o as usize..o as usize + len as usize].to_vec())
+            }
+            _ => bail!("host memory range {addr:#x}+{len:#x} is not mapped"),
+        }
+    }
+}
