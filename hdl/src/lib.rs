@@ -1,1 +1,41 @@
+//! Offcard hardware, described in rust-hdl.
+//!
+//! One block per file; `regmap` is the single definition of the register map
+//! and PCIe constants that the HDL, the simulator, the driver and the docs use.
+
+pub mod card;
+pub mod config_space;
+pub mod endpoint;
+pub mod regfile;
+pub mod regmap;
+
 pub use rust_hdl;
+use rust_hdl::prelude::*;
+
+/// Name of the top-level Verilog module the simulator and synthesis expect.
+pub const TOP_MODULE: &str = "top";
+
+/// The card's Verilog, as rust-hdl generates it (module `top`).
+pub fn card_verilog() -> String {
+    let mut uut = card::OffcardTop::default();
+    uut.connect_all();
+    generate_verilog(&uut)
+}
+
+/// Verilog of one named block (used by the per-block synthesis check).
+pub fn block_verilog(name: &str) -> Option<String> {
+    fn gen<U: Block>(mut uut: U) -> String {
+        uut.connect_all();
+        generate_verilog(&uut)
+    }
+    Some(match name {
+        "card" => card_verilog(),
+        "endpoint" => gen(endpoint::TlpEndpoint::default()),
+        "config_space" => gen(config_space::ConfigSpace::default()),
+        "regfile" => gen(regfile::Bar0RegFile::default()),
+        _ => return None,
+    })
+}
+
+/// Names accepted by [`block_verilog`].
+pub const BLOCKS: &[&str] = &["card", "endpoint", "config_space", "regfile"];

@@ -1,1 +1,6 @@
+//! The simulated card: the Verilator model of the generated Verilog and the
+//! root-complex model (host memory, configuration and BAR accesses as TLPs,
+//! completions matched by tag, MSI notifications) around it.
 
+pub mod model;
+pub use model::{CardInputs, CardModel, CardOutputs};

@@ -1,0 +1,712 @@
+//! PCIe transaction-layer endpoint: receives request TLPs on the 64-bit RX
+//! stream, serves BAR0 (register file plus the `ext_*` port for the blocks
+//! that sit behind it) and configuration space, answers every non-posted
+//! request with exactly one completion, and sends the MSI memory write.
+//!
+//! Stream format (see docs/tlp.md): each beat carries two DWs, the earlier in
+//! bits [31:0]; header DWs are the Base Specification's big-endian DWs as
+//! 32-bit numbers (Fmt in bits [31:29] of DW0), payload DWs hold the byte at
+//! the lowest address in bits [7:0]. `keep` marks valid DWs (only the last
+//! beat may be partial), `sop`/`eop` frame a TLP.
+//!
+//! Processing is one TLP at a time: receive (headers plus up to two data DWs
+//! kept, every DW counted), decode, execute, answer. BAR0 accesses are one or
+//! two DWs (32- or 64-bit); everything the card does not support gets an
+//! Unsupported Request completion if it is non-posted, or is dropped and
+//! counted if it is posted. A new SOP in the middle of a TLP ends the old one
+//! as truncated (it is still answered if it was a non-posted request whose
+//! requester ID and tag arrived), so no framing error can wedge the receiver.
+
+use crate::config_space::ConfigSpace;
+use crate::regfile::Bar0RegFile;
+use crate::regmap::tlp;
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum EpState {
+    Idle,
+    Recv,
+    Decode,
+    ReadReg0,
+    ReadReg1,
+    WriteReg0,
+    WriteReg1,
+    CfgRead,
+    CfgWrite,
+    Cpl0,
+    Cpl1,
+    Cpl2,
+    Msi0,
+    Msi1,
+    Msi2,
+}
+
+/// First DW index of BAR0 served through the `ext_*` port (offset 0x1000).
+pub const EXT_FIRST_DW: u64 = 0x400;
+
+#[derive(LogicBlock)]
+pub struct TlpEndpoint {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    // ---- RX: TLPs from the host (root complex) ----
+    pub rx_data: Signal<In, Bits<64>>,
+    pub rx_keep: Signal<In, Bits<2>>,
+    pub rx_sop: Signal<In, Bit>,
+    pub rx_eop: Signal<In, Bit>,
+    pub rx_valid: Signal<In, Bit>,
+    pub rx_ready: Signal<Out, Bit>,
+    // ---- TX: TLPs to the host ----
+    pub tx_data: Signal<Out, Bits<64>>,
+    pub tx_keep: Signal<Out, Bits<2>>,
+    pub tx_sop: Signal<Out, Bit>,
+    pub tx_eop: Signal<Out, Bit>,
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_ready: Signal<In, Bit>,
+    // ---- BAR0 region from offset 0x1000, served by other blocks ----
+    pub ext_addr: Signal<Out, Bits<14>>,
+    pub ext_wr_en: Signal<Out, Bit>,
+    pub ext_wr_data: Signal<Out, Bits<32>>,
+    pub ext_wr_mask: Signal<Out, Bits<32>>,
+    pub ext_rd_data: Signal<In, Bits<32>>,
+    // ---- configuration state other blocks need ----
+    pub completer_id: Signal<Out, Bits<16>>,
+    pub bus_master: Signal<Out, Bit>,
+    pub max_payload: Signal<Out, Bits<3>>,
+    pub max_read_req: Signal<Out, Bits<3>>,
+
+    cfg: ConfigSpace,
+    regs: Bar0RegFile,
+    state: DFF<EpState>,
+    dw0: DFF<Bits<32>>,
+    dw1: DFF<Bits<32>>,
+    dw2: DFF<Bits<32>>,
+    dw3: DFF<Bits<32>>,
+    dw4: DFF<Bits<32>>,
+    dw5: DFF<Bits<32>>,
+    beat: DFF<Bits<2>>,
+    dwcount: DFF<Bits<12>>,
+    truncated: DFF<Bit>,
+    rdata0: DFF<Bits<32>>,
+    rdata1: DFF<Bits<32>>,
+
+    // ---- decode of the held TLP (combinational) ----
+    keep_count: Signal<Local, Bits<12>>,
+    fmt: Signal<Local, Bits<3>>,
+    typ: Signal<Local, Bits<5>>,
+    td: Signal<Local, Bit>,
+    ep: Signal<Local, Bit>,
+    len: Signal<Local, Bits<10>>,
+    len_dw: Signal<Local, Bits<12>>,
+    fbe: Signal<Local, Bits<4>>,
+    lbe: Signal<Local, Bits<4>>,
+    is4: Signal<Local, Bit>,
+    wd: Signal<Local, Bit>,
+    addr_lo: Signal<Local, Bits<32>>,
+    addr_hi: Signal<Local, Bits<32>>,
+    data0: Signal<Local, Bits<32>>,
+    data1: Signal<Local, Bits<32>>,
+    expected_dw: Signal<Local, Bits<12>>,
+    len_ok: Signal<Local, Bit>,
+    answerable: Signal<Local, Bit>,
+    is_mrd: Signal<Local, Bit>,
+    is_mwr: Signal<Local, Bit>,
+    is_mrdlk: Signal<Local, Bit>,
+    is_io: Signal<Local, Bit>,
+    is_cfg0: Signal<Local, Bit>,
+    is_cfg1: Signal<Local, Bit>,
+    is_cpl: Signal<Local, Bit>,
+    is_msg: Signal<Local, Bit>,
+    known: Signal<Local, Bit>,
+    non_posted: Signal<Local, Bit>,
+    dwaddr: Signal<Local, Bits<14>>,
+    mem_ok: Signal<Local, Bit>,
+    cfg_ok: Signal<Local, Bit>,
+    req_ok: Signal<Local, Bit>,
+    lead_fbe: Signal<Local, Bits<12>>,
+    trail_fbe: Signal<Local, Bits<12>>,
+    trail_lbe: Signal<Local, Bits<12>>,
+    byte_count: Signal<Local, Bits<12>>,
+    lower_addr: Signal<Local, Bits<7>>,
+    cpl_data: Signal<Local, Bit>,
+    cpl_len2: Signal<Local, Bit>,
+    cpl_dw0: Signal<Local, Bits<32>>,
+    cpl_dw1: Signal<Local, Bits<32>>,
+    cpl_dw2: Signal<Local, Bits<32>>,
+    wbe: Signal<Local, Bits<4>>,
+    m0: Signal<Local, Bits<32>>,
+    m1: Signal<Local, Bits<32>>,
+    m2: Signal<Local, Bits<32>>,
+    m3: Signal<Local, Bits<32>>,
+    access_dw: Signal<Local, Bits<14>>,
+    access_ext: Signal<Local, Bit>,
+    access_rd: Signal<Local, Bits<32>>,
+    msi_go: Signal<Local, Bit>,
+    msi_4dw: Signal<Local, Bit>,
+    msi_dw0: Signal<Local, Bits<32>>,
+    msi_dw1: Signal<Local, Bits<32>>,
+    ext_first: Constant<Bits<14>>,
+    c_type_mem: Constant<Bits<5>>,
+    c_type_mem_locked: Constant<Bits<5>>,
+    c_type_io: Constant<Bits<5>>,
+    c_type_cfg0: Constant<Bits<5>>,
+    c_type_cfg1: Constant<Bits<5>>,
+    c_type_cpl: Constant<Bits<5>>,
+    c_type_cpl_locked: Constant<Bits<5>>,
+    c_msg_mask: Constant<Bits<5>>,
+    c_type_msg: Constant<Bits<5>>,
+    c_cpl_ur: Constant<Bits<3>>,
+}
+
+impl Default for TlpEndpoint {
+    fn default() -> Self {
+        let c5 = |v: u8| Constant::new((v as u64).to_bits());
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            rx_data: Default::default(),
+            rx_keep: Default::default(),
+            rx_sop: Default::default(),
+            rx_eop: Default::default(),
+            rx_valid: Default::default(),
+            rx_ready: Default::default(),
+            tx_data: Default::default(),
+            tx_keep: Default::default(),
+            tx_sop: Default::default(),
+            tx_eop: Default::default(),
+            tx_valid: Default::default(),
+            tx_ready: Default::default(),
+            ext_addr: Default::default(),
+            ext_wr_en: Default::default(),
+            ext_wr_data: Default::default(),
+            ext_wr_mask: Default::default(),
+            ext_rd_data: Default::default(),
+            completer_id: Default::default(),
+            bus_master: Default::default(),
+            max_payload: Default::default(),
+            max_read_req: Default::default(),
+            cfg: Default::default(),
+            regs: Default::default(),
+            state: Default::default(),
+            dw0: Default::default(),
+            dw1: Default::default(),
+            dw2: Default::default(),
+            dw3: Default::default(),
+            dw4: Default::default(),
+            dw5: Default::default(),
+            beat: Default::default(),
+            dwcount: Default::default(),
+            truncated: Default::default(),
+            rdata0: Default::default(),
+            rdata1: Default::default(),
+            keep_count: Default::default(),
+            fmt: Default::default(),
+            typ: Default::default(),
+            td: Default::default(),
+            ep: Default::default(),
+            len: Default::default(),
+            len_dw: Default::default(),
+            fbe: Default::default(),
+            lbe: Default::default(),
+            is4: Default::default(),
+            wd: Default::default(),
+            addr_lo: Default::default(),
+            addr_hi: Default::default(),
+            data0: Default::default(),
+            data1: Default::default(),
+            expected_dw: Default::default(),
+            len_ok: Default::default(),
+            answerable: Default::default(),
+            is_mrd: Default::default(),
+            is_mwr: Default::default(),
+            is_mrdlk: Default::default(),
+            is_io: Default::default(),
+            is_cfg0: Default::default(),
+            is_cfg1: Default::default(),
+            is_cpl: Default::default(),
+            is_msg: Default::default(),
+            known: Default::default(),
+            non_posted: Default::default(),
+            dwaddr: Default::default(),
+            mem_ok: Default::default(),
+            cfg_ok: Default::default(),
+            req_ok: Default::default(),
+            lead_fbe: Default::default(),
+            trail_fbe: Default::default(),
+            trail_lbe: Default::default(),
+            byte_count: Default::default(),
+            lower_addr: Default::default(),
+            cpl_data: Default::default(),
+            cpl_len2: Default::default(),
+            cpl_dw0: Default::default(),
+            cpl_dw1: Default::default(),
+            cpl_dw2: Default::default(),
+            wbe: Default::default(),
+            m0: Default::default(),
+            m1: Default::default(),
+            m2: Default::default(),
+            m3: Default::default(),
+            access_dw: Default::default(),
+            access_ext: Default::default(),
+            access_rd: Default::default(),
+            msi_go: Default::default(),
+            msi_4dw: Default::default(),
+            msi_dw0: Default::default(),
+            msi_dw1: Default::default(),
+            ext_first: Constant::new(EXT_FIRST_DW.to_bits()),
+            c_type_mem: c5(tlp::TYPE_MEM),
+            c_type_mem_locked: c5(tlp::TYPE_MEM_LOCKED),
+            c_type_io: c5(tlp::TYPE_IO),
+            c_type_cfg0: c5(tlp::TYPE_CFG0),
+            c_type_cfg1: c5(tlp::TYPE_CFG1),
+            c_type_cpl: c5(tlp::TYPE_CPL),
+            c_type_cpl_locked: c5(tlp::TYPE_CPL_LOCKED),
+            c_msg_mask: c5(tlp::TYPE_MSG_MASK),
+            c_type_msg: c5(tlp::TYPE_MSG),
+            c_cpl_ur: Constant::new((tlp::CPL_UR as u64).to_bits()),
+        }
+    }
+}
+
+impl Logic for TlpEndpoint {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, dw0, dw1, dw2, dw3, dw4, dw5, beat, dwcount, truncated, rdata0, rdata1
+        );
+        clock!(self, clock, cfg, regs);
+        self.cfg.reset.next = self.reset.val();
+        self.regs.reset.next = self.reset.val();
+
+        // ---- field extraction -----------------------------------------
+        self.keep_count.next = bit_cast::<12, 1>(self.rx_keep.val().get_bits::<1>(0))
+            + bit_cast::<12, 1>(self.rx_keep.val().get_bits::<1>(1));
+        self.fmt.next = self.dw0.q.val().get_bits::<3>(29);
+        self.typ.next = self.dw0.q.val().get_bits::<5>(24);
+        self.td.next = self.dw0.q.val().get_bit(15);
+        self.ep.next = self.dw0.q.val().get_bit(14);
+        self.len.next = self.dw0.q.val().get_bits::<10>(0);
+        self.len_dw.next = bit_cast::<12, 10>(self.len.val());
+        if self.len.val() == 0 {
+            self.len_dw.next = 1024.into();
+        }
+        self.fbe.next = self.dw1.q.val().get_bits::<4>(0);
+        self.lbe.next = self.dw1.q.val().get_bits::<4>(4);
+        self.is4.next = self.fmt.val().get_bit(0);
+        self.wd.next = self.fmt.val().get_bit(1);
+        if self.is4.val() {
+            self.addr_lo.next = self.dw3.q.val();
+            self.addr_hi.next = self.dw2.q.val();
+            self.data0.next = self.dw4.q.val();
+            self.data1.next = self.dw5.q.val();
+        } else {
+            self.addr_lo.next = self.dw2.q.val();
+            self.addr_hi.next = 0.into();
+            self.data0.next = self.dw3.q.val();
+            self.data1.next = self.dw4.q.val();
+        }
+        self.expected_dw.next = 3.into();
+        if self.is4.val() & self.wd.val() & self.td.val() {
+            self.expected_dw.next = self.len_dw.val() + 5;
+        } else if self.is4.val() & self.wd.val() {
+            self.expected_dw.next = self.len_dw.val() + 4;
+        } else if self.wd.val() & self.td.val() {
+            self.expected_dw.next = self.len_dw.val() + 4;
+        } else if self.wd.val() {
+            self.expected_dw.next = self.len_dw.val() + 3;
+        } else if self.is4.val() & self.td.val() {
+            self.expected_dw.next = 5.into();
+        } else if self.is4.val() | self.td.val() {
+            self.expected_dw.next = 4.into();
+        }
+        self.len_ok.next = !self.truncated.q.val() & (self.dwcount.q.val() == self.expected_dw.val());
+        self.answerable.next = self.dwcount.q.val() >= 2;
+
+        // ---- classification -------------------------------------------
+        self.is_mrd.next = (self.typ.val() == self.c_type_mem.val()) & !self.fmt.val().get_bit(2) & !self.wd.val();
+        self.is_mwr.next = (self.typ.val() == self.c_type_mem.val()) & !self.fmt.val().get_bit(2) & self.wd.val();
+        self.is_mrdlk.next =
+            (self.typ.val() == self.c_type_mem_locked.val()) & !self.fmt.val().get_bit(2) & !self.wd.val();
+        self.is_io.next = (self.typ.val() == self.c_type_io.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
+        self.is_cfg0.next = (self.typ.val() == self.c_type_cfg0.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
+        self.is_cfg1.next = (self.typ.val() == self.c_type_cfg1.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
+        self.is_cpl.next = ((self.typ.val() == self.c_type_cpl.val()) | (self.typ.val() == self.c_type_cpl_locked.val()))
+            & !self.fmt.val().get_bit(2)
+            & !self.is4.val();
+        self.is_msg.next = ((self.typ.val() & self.c_msg_mask.val()) == self.c_type_msg.val())
+            & !self.fmt.val().get_bit(2)
+            & self.is4.val();
+        self.known.next = self.is_mrd.val()
+            | self.is_mwr.val()
+            | self.is_mrdlk.val()
+            | self.is_io.val()
+            | self.is_cfg0.val()
+            | self.is_cfg1.val()
+            | self.is_cpl.val()
+            | self.is_msg.val();
+        self.non_posted.next =
+            self.is_mrd.val() | self.is_mrdlk.val() | self.is_io.val() | self.is_cfg0.val() | self.is_cfg1.val();
+
+        // ---- BAR0 and configuration checks -----------------------------
+        self.dwaddr.next = self.addr_lo.val().get_bits::<14>(2);
+        self.mem_ok.next = self.cfg.mem_enable.val()
+            & (((bit_cast::<48, 32>(self.addr_hi.val()) << 16) | bit_cast::<48, 16>(self.addr_lo.val().get_bits::<16>(16)))
+                == self.cfg.bar0_base.val())
+            & !self.ep.val()
+            & self.len_ok.val()
+            & (((self.len.val() == 1) & (self.lbe.val() == 0))
+                | ((self.len.val() == 2) & self.fbe.val().any() & self.lbe.val().any() & !self.dwaddr.val().all()));
+        self.cfg_ok.next = self.is_cfg0.val()
+            & (self.dw2.q.val().get_bits::<3>(16) == 0)
+            & (self.len.val() == 1)
+            & (self.lbe.val() == 0)
+            & !self.ep.val()
+            & self.len_ok.val();
+        self.req_ok.next = (self.is_mrd.val() & self.mem_ok.val()) | self.cfg_ok.val();
+
+        // ---- completion fields ----------------------------------------
+        self.lead_fbe.next = 0.into();
+        if !self.fbe.val().get_bit(0) & self.fbe.val().get_bit(1) {
+            self.lead_fbe.next = 1.into();
+        } else if !self.fbe.val().get_bit(0) & !self.fbe.val().get_bit(1) & self.fbe.val().get_bit(2) {
+            self.lead_fbe.next = 2.into();
+        } else if self.fbe.val() == 8 {
+            self.lead_fbe.next = 3.into();
+        }
+        self.trail_fbe.next = 0.into();
+        if !self.fbe.val().get_bit(3) & self.fbe.val().get_bit(2) {
+            self.trail_fbe.next = 1.into();
+        } else if !self.fbe.val().get_bit(3) & !self.fbe.val().get_bit(2) & self.fbe.val().get_bit(1) {
+            self.trail_fbe.next = 2.into();
+        } else if self.fbe.val() == 1 {
+            self.trail_fbe.next = 3.into();
+        }
+        self.trail_lbe.next = 0.into();
+        if !self.lbe.val().get_bit(3) & self.lbe.val().get_bit(2) {
+            self.trail_lbe.next = 1.into();
+        } else if !self.lbe.val().get_bit(3) & !self.lbe.val().get_bit(2) & self.lbe.val().get_bit(1) {
+            self.trail_lbe.next = 2.into();
+        } else if self.lbe.val() == 1 {
+            self.trail_lbe.next = 3.into();
+        }
+        if self.is_cfg0.val() | self.is_cfg1.val() | self.is_io.val() {
+            self.byte_count.next = 4.into();
+            self.lower_addr.next = 0.into();
+        } else {
+            if self.len.val() == 1 {
+                if self.fbe.val() == 0 {
+                    self.byte_count.next = 1.into();
+                } else {
+                    self.byte_count.next = 4 - self.lead_fbe.val() - self.trail_fbe.val();
+                }
+            } else {
+                self.byte_count.next = (self.len_dw.val() << 2) - self.lead_fbe.val() - self.trail_lbe.val();
+            }
+            self.lower_addr.next =
+                (bit_cast::<7, 5>(self.addr_lo.val().get_bits::<5>(2)) << 2) | bit_cast::<7, 12>(self.lead_fbe.val());
+        }
+        self.cpl_data.next = self.req_ok.val() & !self.wd.val();
+        self.cpl_len2.next = self.cpl_data.val() & self.is_mrd.val() & (self.len.val() == 2);
+        // DW0: Fmt | Type | TC | Attr[2] | TD=0 EP=0 | Attr[1:0] | Length.
+        self.cpl_dw0.next = (bit_cast::<32, 5>(self.c_type_cpl.val()) << 24)
+            | (self.dw0.q.val() & 0x0074_3000);
+        if self.is_mrdlk.val() {
+            self.cpl_dw0.next = (bit_cast::<32, 5>(self.c_type_cpl_locked.val()) << 24)
+                | (self.dw0.q.val() & 0x0074_3000);
+        } else if self.cpl_len2.val() {
+            self.cpl_dw0.next = (bit_cast::<32, 5>(self.c_type_cpl.val()) << 24)
+                | (self.dw0.q.val() & 0x0074_3000)
+                | 0x4000_0002;
+        } else if self.cpl_data.val() {
+            self.cpl_dw0.next = (bit_cast::<32, 5>(self.c_type_cpl.val()) << 24)
+                | (self.dw0.q.val() & 0x0074_3000)
+                | 0x4000_0001;
+        }
+        // DW1: Completer ID | Status | BCM=0 | Byte Count.
+        if self.req_ok.val() {
+            self.cpl_dw1.next = (bit_cast::<32, 16>(self.cfg.completer_id.val()) << 16)
+                | bit_cast::<32, 12>(self.byte_count.val());
+        } else {
+            self.cpl_dw1.next = (bit_cast::<32, 16>(self.cfg.completer_id.val()) << 16)
+                | (bit_cast::<32, 3>(self.c_cpl_ur.val()) << 13)
+                | bit_cast::<32, 12>(self.byte_count.val());
+        }
+        // DW2: Requester ID | Tag | R | Lower Address.
+        self.cpl_dw2.next = (self.dw1.q.val() & 0xFFFF_FF00_u64) | bit_cast::<32, 7>(self.lower_addr.val());
+
+        // ---- register access port --------------------------------------
+        self.wbe.next = self.fbe.val();
+        self.access_dw.next = self.dwaddr.val();
+        if (self.state.q.val() == EpState::ReadReg1) | (self.state.q.val() == EpState::WriteReg1) {
+            self.wbe.next = self.lbe.val();
+            self.access_dw.next = self.dwaddr.val() + 1;
+        }
+        self.m0.next = 0.into();
+        self.m1.next = 0.into();
+        self.m2.next = 0.into();
+        self.m3.next = 0.into();
+        if self.wbe.val().get_bit(0) {
+            self.m0.next = 0x0000_00FF.into();
+        }
+        if self.wbe.val().get_bit(1) {
+            self.m1.next = 0x0000_FF00.into();
+        }
+        if self.wbe.val().get_bit(2) {
+            self.m2.next = 0x00FF_0000.into();
+        }
+        if self.wbe.val().get_bit(3) {
+            self.m3.next = 0xFF00_0000_u64.into();
+        }
+        self.access_ext.next = self.access_dw.val() >= self.ext_first.val();
+        self.regs.addr.next = self.access_dw.val();
+        self.regs.wr_data.next = self.data0.val();
+        self.regs.wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        self.regs.wr_en.next = false;
+        self.ext_addr.next = self.access_dw.val();
+        self.ext_wr_data.next = self.data0.val();
+        if self.state.q.val() == EpState::WriteReg1 {
+            self.regs.wr_data.next = self.data1.val();
+            self.ext_wr_data.next = self.data1.val();
+        }
+        self.ext_wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        self.ext_wr_en.next = false;
+        self.access_rd.next = self.regs.rd_data.val();
+        if self.access_ext.val() {
+            self.access_rd.next = self.ext_rd_data.val();
+        }
+        self.cfg.addr.next = (bit_cast::<10, 4>(self.dw2.q.val().get_bits::<4>(8)) << 6)
+            | bit_cast::<10, 6>(self.dw2.q.val().get_bits::<6>(2));
+        self.cfg.wr_en.next = false;
+        self.cfg.wr_data.next = self.data0.val();
+        self.cfg.wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        self.cfg.capture_en.next = false;
+        self.cfg.capture_id.next = self.dw2.q.val().get_bits::<16>(16);
+        self.cfg.msi_wr_en.next = self.regs.msi_wr_en.val();
+        self.cfg.msi_wr_sel.next = self.regs.msi_wr_sel.val();
+        self.cfg.msi_wr_data.next = self.regs.msi_wr_data.val();
+        self.cfg.msi_wr_mask.next = self.regs.msi_wr_mask.val();
+        self.regs.mem_enable.next = self.cfg.mem_enable.val();
+        self.regs.bus_master.next = self.cfg.bus_master.val();
+        self.regs.msi_enable.next = self.cfg.msi_enable.val();
+        self.regs.msi_addr.next = self.cfg.msi_addr.val();
+        self.regs.msi_data.next = self.cfg.msi_data.val();
+        self.completer_id.next = self.cfg.completer_id.val();
+        self.bus_master.next = self.cfg.bus_master.val();
+        self.max_payload.next = self.cfg.max_payload.val();
+        self.max_read_req.next = self.cfg.max_read_req.val();
+
+        // ---- MSI ------------------------------------------------------
+        self.msi_go.next = self.regs.msi_request.val() & self.cfg.bus_master.val() & self.cfg.msi_enable.val();
+        self.msi_4dw.next = self.cfg.msi_addr.val().get_bits::<32>(32).any();
+        // MWr, one DW, TC 0, no attributes; FBE 1111 as the MSI rules require.
+        self.msi_dw0.next = 0x4000_0001.into();
+        if self.msi_4dw.val() {
+            self.msi_dw0.next = 0x6000_0001.into();
+        }
+        self.msi_dw1.next = (bit_cast::<32, 16>(self.cfg.completer_id.val()) << 16) | 0x0000_000F;
+
+        // ---- defaults for outputs and events ---------------------------
+        self.rx_ready.next = false;
+        self.tx_valid.next = false;
+        self.tx_sop.next = false;
+        self.tx_eop.next = false;
+        self.tx_keep.next = 3.into();
+        self.tx_data.next = 0.into();
+        self.regs.msi_sent.next = false;
+        self.regs.inc_rx_tlp.next = false;
+        self.regs.inc_tx_tlp.next = false;
+        self.regs.inc_ur_cpl.next = false;
+        self.regs.inc_posted_dropped.next = false;
+        self.regs.inc_malformed.next = false;
+        self.regs.inc_poisoned.next = false;
+        self.regs.inc_unexpected_cpl.next = false;
+        self.regs.inc_msg.next = false;
+
+        match self.state.q.val() {
+            EpState::Idle => {
+                self.rx_ready.next = !self.msi_go.val();
+                if self.msi_go.val() {
+                    self.state.d.next = EpState::Msi0;
+                } else if self.rx_valid.val() & self.rx_sop.val() {
+                    self.dw0.d.next = self.rx_data.val().get_bits::<32>(0);
+                    self.dw1.d.next = self.rx_data.val().get_bits::<32>(32);
+                    self.dw2.d.next = 0.into();
+                    self.dw3.d.next = 0.into();
+                    self.dw4.d.next = 0.into();
+                    self.dw5.d.next = 0.into();
+                    self.dwcount.d.next = self.keep_count.val();
+                    self.beat.d.next = 1.into();
+                    self.truncated.d.next = false;
+                    if self.rx_eop.val() {
+                        self.state.d.next = EpState::Decode;
+                    } else {
+                        self.state.d.next = EpState::Recv;
+                    }
+                } else if self.rx_valid.val() {
+                    // A beat outside any TLP: consumed and counted.
+                    self.regs.inc_malformed.next = true;
+                }
+            }
+            EpState::Recv => {
+                self.rx_ready.next = !(self.rx_valid.val() & self.rx_sop.val());
+                if self.rx_valid.val() & self.rx_sop.val() {
+                    self.truncated.d.next = true;
+                    self.state.d.next = EpState::Decode;
+                } else if self.rx_valid.val() {
+                    if self.beat.q.val() == 1 {
+                        self.dw2.d.next = self.rx_data.val().get_bits::<32>(0);
+                        self.dw3.d.next = self.rx_data.val().get_bits::<32>(32);
+                    } else if self.beat.q.val() == 2 {
+                        self.dw4.d.next = self.rx_data.val().get_bits::<32>(0);
+                        self.dw5.d.next = self.rx_data.val().get_bits::<32>(32);
+                    }
+                    if self.beat.q.val() != 3 {
+                        self.beat.d.next = self.beat.q.val() + 1;
+                    }
+                    if self.dwcount.q.val() < 4000 {
+                        self.dwcount.d.next = self.dwcount.q.val() + self.keep_count.val();
+                    }
+                    if self.rx_eop.val() {
+                        self.state.d.next = EpState::Decode;
+                    }
+                }
+            }
+            EpState::Decode => {
+                self.regs.inc_rx_tlp.next = true;
+                self.regs.inc_malformed.next = !self.known.val() | !self.len_ok.val();
+                self.regs.inc_poisoned.next = self.known.val() & self.ep.val();
+                self.regs.inc_unexpected_cpl.next = self.is_cpl.val();
+                self.regs.inc_msg.next = self.is_msg.val();
+                self.regs.inc_posted_dropped.next = self.is_mwr.val() & self.len_ok.val() & !self.mem_ok.val();
+                self.regs.inc_ur_cpl.next = self.non_posted.val() & self.answerable.val() & !self.req_ok.val();
+                self.state.d.next = EpState::Idle;
+                if self.non_posted.val() & self.answerable.val() {
+                    if self.is_mrd.val() & self.mem_ok.val() {
+                        self.state.d.next = EpState::ReadReg0;
+                    } else if self.cfg_ok.val() & self.wd.val() {
+                        self.state.d.next = EpState::CfgWrite;
+                    } else if self.cfg_ok.val() {
+                        self.state.d.next = EpState::CfgRead;
+                    } else {
+                        self.state.d.next = EpState::Cpl0;
+                    }
+                } else if self.is_mwr.val() & self.mem_ok.val() {
+                    self.state.d.next = EpState::WriteReg0;
+                }
+            }
+            EpState::ReadReg0 => {
+                self.rdata0.d.next = self.access_rd.val();
+                if self.len.val() == 2 {
+                    self.state.d.next = EpState::ReadReg1;
+                } else {
+                    self.state.d.next = EpState::Cpl0;
+                }
+            }
+            EpState::ReadReg1 => {
+                self.rdata1.d.next = self.access_rd.val();
+                self.state.d.next = EpState::Cpl0;
+            }
+            EpState::WriteReg0 => {
+                self.regs.wr_en.next = !self.access_ext.val();
+                self.ext_wr_en.next = self.access_ext.val();
+                if self.len.val() == 2 {
+                    self.state.d.next = EpState::WriteReg1;
+                } else {
+                    self.state.d.next = EpState::Idle;
+                }
+            }
+            EpState::WriteReg1 => {
+                self.regs.wr_en.next = !self.access_ext.val();
+                self.ext_wr_en.next = self.access_ext.val();
+                self.state.d.next = EpState::Idle;
+            }
+            EpState::CfgRead => {
+                self.rdata0.d.next = self.cfg.rd_data.val();
+                self.state.d.next = EpState::Cpl0;
+            }
+            EpState::CfgWrite => {
+                self.cfg.wr_en.next = true;
+                self.cfg.capture_en.next = true;
+                self.state.d.next = EpState::Cpl0;
+            }
+            EpState::Cpl0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.tx_data.next = (bit_cast::<64, 32>(self.cpl_dw1.val()) << 32) | bit_cast::<64, 32>(self.cpl_dw0.val());
+                if self.tx_ready.val() {
+                    self.state.d.next = EpState::Cpl1;
+                }
+            }
+            EpState::Cpl1 => {
+                self.tx_valid.next = true;
+                self.tx_data.next = (bit_cast::<64, 32>(self.rdata0.q.val()) << 32) | bit_cast::<64, 32>(self.cpl_dw2.val());
+                if !self.cpl_data.val() {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.cpl_dw2.val());
+                }
+                self.tx_eop.next = !self.cpl_len2.val();
+                if self.tx_ready.val() {
+                    if self.cpl_len2.val() {
+                        self.state.d.next = EpState::Cpl2;
+                    } else {
+                        self.regs.inc_tx_tlp.next = true;
+                        self.state.d.next = EpState::Idle;
+                    }
+                }
+            }
+            EpState::Cpl2 => {
+                self.tx_valid.next = true;
+                self.tx_keep.next = 1.into();
+                self.tx_eop.next = true;
+                self.tx_data.next = bit_cast::<64, 32>(self.rdata1.q.val());
+                if self.tx_ready.val() {
+                    self.regs.inc_tx_tlp.next = true;
+                    self.state.d.next = EpState::Idle;
+                }
+            }
+            EpState::Msi0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.tx_data.next = (bit_cast::<64, 32>(self.msi_dw1.val()) << 32) | bit_cast::<64, 32>(self.msi_dw0.val());
+                if self.tx_ready.val() {
+                    self.state.d.next = EpState::Msi1;
+                }
+            }
+            EpState::Msi1 => {
+                self.tx_valid.next = true;
+                if self.msi_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(32));
+                    if self.tx_ready.val() {
+                        self.state.d.next = EpState::Msi2;
+                    }
+                } else {
+                    self.tx_eop.next = true;
+                    self.tx_data.next = (bit_cast::<64, 16>(self.cfg.msi_data.val()) << 32)
+                        | bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(0));
+                    if self.tx_ready.val() {
+                        self.regs.msi_sent.next = true;
+                        self.regs.inc_tx_tlp.next = true;
+                        self.state.d.next = EpState::Idle;
+                    }
+                }
+            }
+            EpState::Msi2 => {
+                self.tx_valid.next = true;
+                self.tx_keep.next = 1.into();
+                self.tx_eop.next = true;
+                self.tx_data.next = bit_cast::<64, 16>(self.cfg.msi_data.val());
+                if self.tx_ready.val() {
+                    self.regs.msi_sent.next = true;
+                    self.regs.inc_tx_tlp.next = true;
+                    self.state.d.next = EpState::Idle;
+                }
+            }
+            _ => {
+                self.state.d.next = EpState::Idle;
+            }
+        }
+        if self.reset.val() {
+            self.state.d.next = EpState::Idle;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The card's register map, configuration-space layout and identity constants.
+//!
+//! This is the single source of truth: the HDL blocks take their decode
+//! constants from here (as `Constant` fields), the driver uses the same names
+//! for its accesses, and `docs/registers.md` is generated from [`BAR0_REGISTERS`]
+//! (a test checks the committed file matches).
+
+/// PCI vendor ID. 0xF0CA is not assigned by the PCI-SIG; it marks an
+/// experimental device. A real product replaces it here and nowhere else.
+pub const VENDOR_ID: u16 = 0xF0CA;
+/// PCI device ID of the Offcard function.
+pub const DEVICE_ID: u16 = 0x0C01;
+pub const SUBSYSTEM_VENDOR_ID: u16 = VENDOR_ID;
+pub const SUBSYSTEM_ID: u16 = 0x0001;
+pub const REVISION_ID: u8 = 0x01;
+/// Class code 02/00/00: network controller, Ethernet (the card carries VM traffic).
+pub const CLASS_CODE: u32 = 0x02_00_00;
+
+/// BAR0 is a 64-bit, non-prefetchable memory BAR of this size.
+pub const BAR0_SIZE_LOG2: u32 = 16;
+pub const BAR0_SIZE: u64 = 1 << BAR0_SIZE_LOG2;
+
+/// Magic read at `ID`: ASCII "OFFC".
+pub const CARD_MAGIC: u32 = 0x4F46_4643;
+pub const VERSION_MAJOR: u32 = 0;
+pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_PATCH: u32 = 0;
+pub const CARD_VERSION: u32 = (VERSION_MAJOR << 16) | (VERSION_MINOR << 8) | VERSION_PATCH;
+/// Capability bits reported in `CAPS`.
+pub const CAP_MSI: u32 = 1 << 0;
+pub const CAP_CONFIG_SPACE: u32 = 1 << 1;
+pub const CARD_CAPS: u32 = CAP_MSI | CAP_CONFIG_SPACE;
+
+/// How a register behaves when written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only constant or status; writes are ignored.
+    ReadOnly,
+    /// Read/write, every byte lane honours its byte enable.
+    ReadWrite,
+    /// Read-only counter; any write (any byte enable) clears it to zero.
+    CounterWriteClears,
+    /// Write-only trigger; reads return 0.
+    WriteTrigger,
+}
+
+/// One BAR0 register.
+#[derive(Clone, Copy, Debug)]
+pub struct Register {
+    pub name: &'static str,
+    pub offset: u32,
+    pub access: Access,
+    pub reset: u32,
+    pub doc: &'static str,
+}
+
+macro_rules! registers {
+    ($( $ident:ident = $off:expr, $acc:ident, $reset:expr, $doc:expr; )*) => {
+        $( pub const $ident: u32 = $off; )*
+        /// Every BAR0 register, in offset order.
+        pub const BAR0_REGISTERS: &[Register] = &[
+            $( Register { name: stringify!($ident), offset: $off, access: Access::$acc, reset: $reset, doc: $doc }, )*
+        ];
+    };
+}
+
+registers! {
+    REG_ID = 0x0000, ReadOnly, CARD_MAGIC, "Magic 0x4F464643 (\"OFFC\").";
+    REG_VERSION = 0x0004, ReadOnly, CARD_VERSION, "Version: major[23:16] minor[15:8] patch[7:0].";
+    REG_CAPS = 0x0008, ReadOnly, CARD_CAPS, "Capability bits: 0 MSI, 1 configuration space in card logic.";
+    REG_SCRATCH0 = 0x0010, ReadWrite, 0, "Scratch register 0 (byte-enable aware).";
+    REG_SCRATCH1 = 0x0014, ReadWrite, 0, "Scratch register 1.";
+    REG_SCRATCH2 = 0x0018, ReadWrite, 0, "Scratch register 2.";
+    REG_SCRATCH3 = 0x001C, ReadWrite, 0, "Scratch register 3.";
+    REG_CONTROL = 0x0020, ReadWrite, 0, "Control: bit 0 MSI mask (a triggered MSI stays pending while set).";
+    REG_STATUS = 0x0024, ReadOnly, 0, "Status: 0 MSI pending, 1 bus master enabled, 2 MSI enabled, 3 memory space enabled.";
+    REG_MSI_ADDR_LO = 0x0030, ReadWrite, 0, "MSI address [31:0] (same storage as the MSI capability; bits 1:0 read 0).";
+    REG_MSI_ADDR_HI = 0x0034, ReadWrite, 0, "MSI address [63:32].";
+    REG_MSI_DATA = 0x0038, ReadWrite, 0, "MSI data [15:0].";
+    REG_MSI_TRIGGER = 0x003C, WriteTrigger, 0, "Write any value: the card sends its MSI (a memory write) as soon as allowed.";
+    REG_CNT_RX_TLP = 0x0040, CounterWriteClears, 0, "TLPs received (every packet the endpoint decoded).";
+    REG_CNT_TX_TLP = 0x0044, CounterWriteClears, 0, "TLPs sent (completions and MSI writes).";
+    REG_CNT_UR_CPL = 0x0048, CounterWriteClears, 0, "Completions sent with Unsupported Request status.";
+    REG_CNT_POSTED_DROPPED = 0x004C, CounterWriteClears, 0, "Well-formed posted requests dropped as unsupported.";
+    REG_CNT_MALFORMED = 0x0050, CounterWriteClears, 0, "Malformed TLPs (bad framing, length mismatch, reserved format/type).";
+    REG_CNT_POISONED = 0x0054, CounterWriteClears, 0, "Poisoned (EP=1) TLPs received.";
+    REG_CNT_UNEXPECTED_CPL = 0x0058, CounterWriteClears, 0, "Completions received that match no outstanding request.";
+    REG_CNT_MSG = 0x005C, CounterWriteClears, 0, "Messages received (accepted and ignored).";
+    REG_CNT_MSI_SENT = 0x0060, CounterWriteClears, 0, "MSI memory writes sent.";
+}
+
+/// Bits of `REG_CONTROL`.
+pub const CONTROL_MSI_MASK: u32 = 1 << 0;
+/// Bits of `REG_STATUS`.
+pub const STATUS_MSI_PENDING: u32 = 1 << 0;
+pub const STATUS_BUS_MASTER: u32 = 1 << 1;
+pub const STATUS_MSI_ENABLED: u32 = 1 << 2;
+pub const STATUS_MEM_ENABLED: u32 = 1 << 3;
+
+/// The register at `offset`, if any.
+pub fn register_at(offset: u32) -> Option<&'static Register> {
+    BAR0_REGISTERS.iter().find(|r| r.offset == offset)
+}
+
+/// Configuration space (type 0 header) layout, byte offsets.
+pub mod cfg {
+    pub const VENDOR_DEVICE: u16 = 0x00;
+    pub const COMMAND_STATUS: u16 = 0x04;
+    pub const CLASS_REV: u16 = 0x08;
+    pub const HEADER: u16 = 0x0C;
+    pub const BAR0: u16 = 0x10;
+    pub const BAR1: u16 = 0x14;
+    pub const SUBSYSTEM: u16 = 0x2C;
+    pub const CAP_PTR: u16 = 0x34;
+    pub const INTERRUPT: u16 = 0x3C;
+    /// MSI capability (ID 05h), 64-bit capable, one vector.
+    pub const MSI_CAP: u16 = 0x40;
+    pub const MSI_ADDR_LO: u16 = 0x44;
+    pub const MSI_ADDR_HI: u16 = 0x48;
+    pub const MSI_DATA: u16 = 0x4C;
+    /// PCI Express capability (ID 10h), version 2, endpoint.
+    pub const PCIE_CAP: u16 = 0x60;
+    pub const PCIE_DEVCAP: u16 = 0x64;
+    pub const PCIE_DEVCTL: u16 = 0x68;
+    pub const PCIE_LINKCAP: u16 = 0x6C;
+    pub const PCIE_LINKCTL: u16 = 0x70;
+
+    pub const COMMAND_MEM_ENABLE: u16 = 1 << 1;
+    pub const COMMAND_BUS_MASTER: u16 = 1 << 2;
+    pub const STATUS_CAP_LIST: u16 = 1 << 4;
+    pub const MSI_CTRL_ENABLE: u16 = 1 << 0;
+    pub const MSI_CTRL_64BIT: u16 = 1 << 7;
+    /// BAR0 low bits: memory, 64-bit (type 10b), non-prefetchable.
+    pub const BAR0_FLAGS: u32 = 0b0100;
+    /// Device Capabilities: Max_Payload_Size Supported = 256 bytes (001b).
+    pub const DEVCAP_MPS_256: u32 = 0b001;
+    /// Link Capabilities: 5.0 GT/s (Gen2), x1.
+    pub const LINKCAP_GEN2_X1: u32 = 0x2 | (1 << 4);
+}
+
+/// TLP encodings from the PCI Express Base Specification (section 2.2).
+pub mod tlp {
+    /// Fmt field values.
+    pub const FMT_3DW_NO_DATA: u8 = 0b000;
+    pub const FMT_4DW_NO_DATA: u8 = 0b001;
+    pub const FMT_3DW_DATA: u8 = 0b010;
+    pub const FMT_4DW_DATA: u8 = 0b011;
+    pub const FMT_PREFIX: u8 = 0b100;
+    /// Type field values.
+    pub const TYPE_MEM: u8 = 0b0_0000;
+    pub const TYPE_MEM_LOCKED: u8 = 0b0_0001;
+    pub const TYPE_IO: u8 = 0b0_0010;
+    pub const TYPE_CFG0: u8 = 0b0_0100;
+    pub const TYPE_CFG1: u8 = 0b0_0101;
+    pub const TYPE_CPL: u8 = 0b0_1010;
+    pub const TYPE_CPL_LOCKED: u8 = 0b0_1011;
+    /// Message types are 10rrr (routing in the low three bits).
+    pub const TYPE_MSG_MASK: u8 = 0b1_1000;
+    pub const TYPE_MSG: u8 = 0b1_0000;
+    /// Completion status values.
+    pub const CPL_SC: u8 = 0b000;
+    pub const CPL_UR: u8 = 0b001;
+    pub const CPL_CRS: u8 = 0b010;
+    pub const CPL_CA: u8 = 0b100;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn offsets_unique_aligned_and_inside_bar() {
+        let mut seen = std::collections::HashSet::new();
+        for r in BAR0_REGISTERS {
+            assert_eq!(r.offset % 4, 0, "{} unaligned", r.name);
+            assert!((r.offset as u64) < BAR0_SIZE);
+            assert!(seen.insert(r.offset), "{} overlaps", r.name);
+        }
+    }
+}

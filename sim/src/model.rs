@@ -1,0 +1,129 @@
+//! Safe wrapper over the Verilated card (the C ABI in `csrc/card_abi.cpp`).
+
+use std::ffi::CString;
+use std::path::Path;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CardInputs {
+    pub rx_data: u64,
+    pub rx_keep: u8,
+    pub rx_sop: u8,
+    pub rx_eop: u8,
+    pub rx_valid: u8,
+    pub tx_ready: u8,
+    pub reset: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CardOutputs {
+    pub tx_data: u64,
+    pub tx_keep: u8,
+    pub tx_sop: u8,
+    pub tx_eop: u8,
+    pub tx_valid: u8,
+    pub rx_ready: u8,
+}
+
+#[repr(C)]
+struct RawCard {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    fn offcard_card_new() -> *mut RawCard;
+    fn offcard_card_free(c: *mut RawCard);
+    fn offcard_card_cycle(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_card_peek(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_card_trace_open(c: *mut RawCard, path: *const std::os::raw::c_char) -> i32;
+    fn offcard_card_trace_close(c: *mut RawCard);
+}
+
+/// Verilator version the model was built with.
+pub const VERILATOR_VERSION: &str = env!("OFFCARD_VERILATOR_VERSION");
+
+/// One instance of the card's generated Verilog, clocked by the caller.
+pub struct CardModel {
+    raw: *mut RawCard,
+    cycles: u64,
+    tracing: bool,
+}
+
+// The model is plain C++ state with no thread affinity; it is moved, never shared.
+unsafe impl Send for CardModel {}
+
+impl CardModel {
+    /// A new model, held in reset for a few cycles.
+    pub fn new() -> Self {
+        let raw = unsafe { offcard_card_new() };
+        assert!(!raw.is_null(), "Verilator model allocation failed");
+        let mut m = CardModel { raw, cycles: 0, tracing: false };
+        m.reset(4);
+        m
+    }
+
+    /// Hold the synchronous reset for `cycles` clock cycles.
+    pub fn reset(&mut self, cycles: u32) {
+        let inp = CardInputs { reset: 1, ..Default::default() };
+        for _ in 0..cycles {
+            self.cycle(&inp);
+        }
+    }
+
+    /// One clock cycle: apply `inp`, return the outputs seen during the cycle
+    /// (before the rising edge), then clock.
+    #[inline]
+    pub fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
+        let mut out = CardOutputs::default();
+        unsafe { offcard_card_cycle(self.raw, inp, &mut out) };
+        self.cycles += 1;
+        out
+    }
+
+    /// Outputs for `inp` in the current state, without clocking.
+    pub fn peek(&mut self, inp: &CardInputs) -> CardOutputs {
+        let mut out = CardOutputs::default();
+        unsafe { offcard_card_peek(self.raw, inp, &mut out) };
+        out
+    }
+
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// Start writing a VCD waveform to `path` (switchable at run time).
+    pub fn trace_open(&mut self, path: &Path) -> std::io::Result<()> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+        match unsafe { offcard_card_trace_open(self.raw, c.as_ptr()) } {
+            0 => {
+                self.tracing = true;
+                Ok(())
+            }
+            1 => Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a trace is already open")),
+            _ => Err(std::io::Error::other(format!("cannot open trace file {}", path.display()))),
+        }
+    }
+
+    pub fn trace_close(&mut self) {
+        unsafe { offcard_card_trace_close(self.raw) };
+        self.tracing = false;
+    }
+
+    pub fn is_tracing(&self) -> bool {
+        self.tracing
+    }
+}
+
+impl Default for CardModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CardModel {
+    fn drop(&mut self) {
+        unsafe { offcard_card_free(self.raw) };
+    }
+}
