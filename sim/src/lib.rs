@@ -4,3 +4,8 @@
 
 pub mod model;
 pub use model::{CardInputs, CardModel, CardOutputs};
+pub mod host_memory;
+pub mod root_complex;
+pub mod tlp;
+pub use host_memory::{HostMemory, MemError};
+pub use root_complex::{Enumerated, RootComplex, SimError, Timing};

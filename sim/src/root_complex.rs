@@ -1,0 +1,437 @@
+//! The root-complex model: what a host's PCIe root port does for the card.
+//!
+//! It turns configuration and BAR accesses into TLPs on the card's RX stream,
+//! matches the card's completions by tag (with a timeout that reports a card
+//! that never answers), applies the card's memory writes through the IOMMU
+//! view of host memory, and turns writes to the MSI address into interrupt
+//! notifications. Stream timing (gaps on RX, back-pressure on TX) is random
+//! but seeded, so every failure replays.
+
+use crate::host_memory::HostMemory;
+use crate::model::{CardInputs, CardModel};
+use crate::tlp::{self, Beat, CardTlp, Completion};
+use offcard_hdl::regmap::{self, cfg};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{HashMap, VecDeque};
+
+/// Routing ID of the root port (requester of host-initiated TLPs).
+pub const ROOT_PORT_ID: u16 = 0x0000;
+/// Where the card sits: bus 1, device 0, function 0.
+pub const CARD_BDF: u16 = 0x0100;
+/// x86 MSI address window base; writes into [MSI_BASE, MSI_BASE + 1 MiB) are interrupts.
+pub const MSI_BASE: u64 = 0xFEE0_0000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SimError {
+    #[error("card did not complete {what} within {cycles} cycles (tag {tag})")]
+    Timeout { what: String, tag: u8, cycles: u64 },
+    #[error("{what} completed with status {status:03b} ({})", status_name(*status))]
+    CompletionStatus { what: String, status: u8 },
+    #[error("card protocol error: {0}")]
+    Protocol(String),
+    #[error("bad argument: {0}")]
+    BadArgument(String),
+}
+
+pub fn status_name(s: u8) -> &'static str {
+    match s {
+        regmap::tlp::CPL_SC => "Successful Completion",
+        regmap::tlp::CPL_UR => "Unsupported Request",
+        regmap::tlp::CPL_CRS => "Configuration Request Retry Status",
+        regmap::tlp::CPL_CA => "Completer Abort",
+        _ => "reserved",
+    }
+}
+
+/// Stream timing knobs; all randomness comes from the seed.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Probability that the root port leaves a cycle idle between beats it sends.
+    pub rx_gap: f64,
+    /// Probability that the root port is not ready for a beat from the card.
+    pub tx_stall: f64,
+    /// Cycles to wait for a completion before reporting a timeout.
+    pub timeout_cycles: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { rx_gap: 0.0, tx_stall: 0.0, timeout_cycles: 20_000 }
+    }
+}
+
+/// Counts the root port keeps (for tests and reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RootStats {
+    pub tlps_sent: u64,
+    pub tlps_received: u64,
+    pub completions: u64,
+    pub msi: u64,
+    pub dma_writes: u64,
+    pub dma_write_errors: u64,
+    pub unexpected: u64,
+}
+
+pub struct RootComplex {
+    pub card: CardModel,
+    pub mem: HostMemory,
+    pub timing: Timing,
+    rng: SmallRng,
+    to_card: VecDeque<Beat>,
+    from_card: Vec<u32>,
+    in_packet: bool,
+    completions: HashMap<u8, Completion>,
+    next_tag: u8,
+    /// MSI vector the root port programmed (address, data) and interrupts seen.
+    msi_vector: Option<(u64, u16)>,
+    msi_seen: u64,
+    pub stats: RootStats,
+    /// Protocol errors the card made (malformed TLPs it sent); tests assert empty.
+    pub card_errors: Vec<String>,
+}
+
+impl RootComplex {
+    pub fn new(seed: u64, mem_bytes: usize) -> std::io::Result<Self> {
+        Ok(RootComplex {
+            card: CardModel::new(),
+            mem: HostMemory::new(mem_bytes)?,
+            timing: Timing::default(),
+            rng: SmallRng::seed_from_u64(seed),
+            to_card: VecDeque::new(),
+            from_card: Vec::new(),
+            in_packet: false,
+            completions: HashMap::new(),
+            next_tag: 0,
+            msi_vector: None,
+            msi_seen: 0,
+            stats: RootStats::default(),
+            card_errors: Vec::new(),
+        })
+    }
+
+    /// Queue a TLP (as DWs) for the card.
+    pub fn send(&mut self, dws: &[u32]) {
+        self.to_card.extend(tlp::to_beats(dws));
+        self.stats.tlps_sent += 1;
+    }
+
+    /// Queue raw beats (for malformed-framing tests).
+    pub fn send_beats(&mut self, beats: &[Beat]) {
+        self.to_card.extend(beats.iter().copied());
+    }
+
+    pub fn alloc_tag(&mut self) -> u8 {
+        let t = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        t
+    }
+
+    /// Advance one clock cycle.
+    pub fn step(&mut self) {
+        let mut inp = CardInputs::default();
+        let offer = match self.to_card.front() {
+            Some(b) if self.timing.rx_gap == 0.0 || !self.rng.gen_bool(self.timing.rx_gap) => {
+                inp.rx_data = b.data;
+                inp.rx_keep = b.keep;
+                inp.rx_sop = b.sop as u8;
+                inp.rx_eop = b.eop as u8;
+                inp.rx_valid = 1;
+                true
+            }
+            _ => false,
+        };
+        let ready = self.timing.tx_stall == 0.0 || !self.rng.gen_bool(self.timing.tx_stall);
+        inp.tx_ready = ready as u8;
+        let out = self.card.cycle(&inp);
+        if offer && out.rx_ready != 0 {
+            self.to_card.pop_front();
+        }
+        if ready && out.tx_valid != 0 {
+            self.take_beat(out.tx_data, out.tx_keep, out.tx_sop != 0, out.tx_eop != 0);
+        }
+    }
+
+    pub fn run(&mut self, cycles: u64) {
+        for _ in 0..cycles {
+            self.step();
+        }
+    }
+
+    /// Run until nothing is queued for the card and the card is quiet for `quiet` cycles.
+    pub fn drain(&mut self, quiet: u64) {
+        let mut idle = 0;
+        let mut guard = 0u64;
+        while idle < quiet && guard < 10_000_000 {
+            let before = (self.to_card.len(), self.stats.tlps_received);
+            self.step();
+            guard += 1;
+            if self.to_card.is_empty() && before.1 == self.stats.tlps_received && !self.in_packet {
+                idle += 1;
+            } else {
+                idle = 0;
+            }
+        }
+    }
+
+    pub fn pending_to_card(&self) -> usize {
+        self.to_card.len()
+    }
+
+    fn take_beat(&mut self, data: u64, keep: u8, sop: bool, eop: bool) {
+        if sop {
+            if self.in_packet {
+                self.card_errors.push("card started a TLP before ending the previous one".into());
+            }
+            self.from_card.clear();
+            self.in_packet = true;
+        } else if !self.in_packet {
+            self.card_errors.push("card sent a beat outside a TLP".into());
+            return;
+        }
+        if keep & 1 != 0 {
+            self.from_card.push(data as u32);
+        }
+        if keep & 2 != 0 {
+            if keep & 1 == 0 {
+                self.card_errors.push("card sent keep=10".into());
+            }
+            self.from_card.push((data >> 32) as u32);
+        }
+        if eop {
+            self.in_packet = false;
+            let dws = std::mem::take(&mut self.from_card);
+            self.stats.tlps_received += 1;
+            self.handle_card_tlp(&dws);
+        }
+    }
+
+    fn handle_card_tlp(&mut self, dws: &[u32]) {
+        match tlp::decode_from_card(dws) {
+            Ok(CardTlp::Completion(c)) => {
+                self.stats.completions += 1;
+                if self.completions.insert(c.tag, c.clone()).is_some() {
+                    self.card_errors.push(format!("second completion for tag {}", c.tag));
+                }
+            }
+            Ok(CardTlp::Mem(m)) if m.write => {
+                if (MSI_BASE..MSI_BASE + (1 << 20)).contains(&m.addr) {
+                    self.stats.msi += 1;
+                    match self.msi_vector {
+                        Some((a, d)) if a == m.addr && m.data.len() == 1 && m.data[0] == d as u32 && m.fbe == 0xf => {
+                            self.msi_seen += 1
+                        }
+                        _ => self.card_errors.push(format!(
+                            "MSI write {:#x}={:x?} does not match the programmed vector {:x?}",
+                            m.addr, m.data, self.msi_vector
+                        )),
+                    }
+                } else {
+                    let bytes: Vec<u8> = m.data.iter().flat_map(|d| d.to_le_bytes()).collect();
+                    let (first, last) = (m.fbe, if m.data.len() == 1 { m.fbe } else { m.lbe });
+                    let start = first.trailing_zeros() as usize;
+                    let end = bytes.len() - (last << 4).leading_zeros() as usize;
+                    match self.mem.dma_write(m.addr + start as u64, &bytes[start..end.max(start)]) {
+                        Ok(()) => self.stats.dma_writes += 1,
+                        Err(e) => {
+                            self.stats.dma_write_errors += 1;
+                            self.card_errors.push(format!("DMA write rejected: {e}"));
+                        }
+                    }
+                }
+            }
+            Ok(CardTlp::Mem(m)) => {
+                // The card's reads are served by the DMA path; until it exists
+                // an unexpected read is a card bug.
+                self.stats.unexpected += 1;
+                self.card_errors.push(format!("unexpected memory read from card at {:#x}", m.addr));
+            }
+            Err(e) => self.card_errors.push(e),
+        }
+    }
+
+    /// Wait for the completion with `tag`.
+    pub fn wait_completion(&mut self, tag: u8, what: &str) -> Result<Completion, SimError> {
+        let start = self.card.cycles();
+        loop {
+            if let Some(c) = self.completions.remove(&tag) {
+                return Ok(c);
+            }
+            if self.card.cycles() - start > self.timing.timeout_cycles {
+                return Err(SimError::Timeout { what: what.into(), tag, cycles: self.timing.timeout_cycles });
+            }
+            self.step();
+        }
+    }
+
+    /// Take any completion that arrived (for tests that send many requests).
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        let mut v: Vec<_> = self.completions.drain().map(|(_, c)| c).collect();
+        v.sort_by_key(|c| c.tag);
+        v
+    }
+
+    fn check_ok(c: &Completion, what: &str) -> Result<(), SimError> {
+        if c.status != regmap::tlp::CPL_SC {
+            return Err(SimError::CompletionStatus { what: what.into(), status: c.status });
+        }
+        Ok(())
+    }
+
+    // ---- configuration space -------------------------------------------
+
+    pub fn cfg_read(&mut self, reg: u16) -> Result<u32, SimError> {
+        let tag = self.alloc_tag();
+        self.send(&tlp::cfg_read0(ROOT_PORT_ID, tag, CARD_BDF, reg));
+        let what = format!("config read {reg:#x}");
+        let c = self.wait_completion(tag, &what)?;
+        Self::check_ok(&c, &what)?;
+        c.data.first().copied().ok_or(SimError::Protocol(format!("{what}: completion without data")))
+    }
+
+    pub fn cfg_write(&mut self, reg: u16, value: u32, be: u8) -> Result<(), SimError> {
+        let tag = self.alloc_tag();
+        self.send(&tlp::cfg_write0(ROOT_PORT_ID, tag, CARD_BDF, reg, value, be));
+        let what = format!("config write {reg:#x}");
+        let c = self.wait_completion(tag, &what)?;
+        Self::check_ok(&c, &what)
+    }
+
+    // ---- memory (BAR) accesses -----------------------------------------
+
+    /// Read `len_dw` (1 or 2) DWs at `addr` with byte enables.
+    pub fn mem_read(&mut self, addr: u64, len_dw: u16, fbe: u8, lbe: u8) -> Result<Vec<u32>, SimError> {
+        let tag = self.alloc_tag();
+        self.send(&tlp::mem_read(ROOT_PORT_ID, tag, addr, len_dw, fbe, lbe, false));
+        let what = format!("memory read {addr:#x}");
+        let c = self.wait_completion(tag, &what)?;
+        Self::check_ok(&c, &what)?;
+        if c.data.len() != len_dw as usize {
+            return Err(SimError::Protocol(format!("{what}: {} DWs returned, {len_dw} asked", c.data.len())));
+        }
+        Ok(c.data)
+    }
+
+    pub fn mem_write(&mut self, addr: u64, data: &[u32], fbe: u8, lbe: u8) {
+        self.send(&tlp::mem_write(ROOT_PORT_ID, addr, data, fbe, lbe, false));
+    }
+
+    pub fn read32(&mut self, addr: u64) -> Result<u32, SimError> {
+        Ok(self.mem_read(addr, 1, 0xf, 0)?[0])
+    }
+
+    pub fn read64(&mut self, addr: u64) -> Result<u64, SimError> {
+        let v = self.mem_read(addr, 2, 0xf, 0xf)?;
+        Ok(v[0] as u64 | (v[1] as u64) << 32)
+    }
+
+    /// Posted write; returns once the card has taken the whole TLP.
+    pub fn write32(&mut self, addr: u64, value: u32) {
+        self.mem_write(addr, &[value], 0xf, 0);
+        self.flush();
+    }
+
+    pub fn write64(&mut self, addr: u64, value: u64) {
+        self.mem_write(addr, &[value as u32, (value >> 32) as u32], 0xf, 0xf);
+        self.flush();
+    }
+
+    /// Run until every queued beat has been accepted by the card (posted
+    /// writes have no completion; ordering makes a later read see them).
+    pub fn flush(&mut self) {
+        let start = self.card.cycles();
+        while !self.to_card.is_empty() && self.card.cycles() - start < self.timing.timeout_cycles {
+            self.step();
+        }
+    }
+
+    // ---- interrupts ------------------------------------------------------
+
+    /// Interrupts received so far on the programmed MSI vector.
+    pub fn msi_count(&self) -> u64 {
+        self.msi_seen
+    }
+
+    /// Run until an MSI arrives beyond `seen`, for at most `cycles`.
+    pub fn wait_msi(&mut self, seen: u64, cycles: u64) -> bool {
+        let start = self.card.cycles();
+        while self.msi_seen <= seen {
+            if self.card.cycles() - start >= cycles {
+                return false;
+            }
+            self.step();
+        }
+        true
+    }
+
+    // ---- enumeration -----------------------------------------------------
+
+    /// What a host does at boot: identify the function, size and assign
+    /// BAR0, enable memory decoding and bus mastering, program MSI.
+    pub fn enumerate(&mut self, bar0_addr: u64) -> Result<Enumerated, SimError> {
+        let id = self.cfg_read(cfg::VENDOR_DEVICE)?;
+        let (vendor, device) = (id as u16, (id >> 16) as u16);
+        if vendor == 0xffff {
+            return Err(SimError::Protocol("no function at 01:00.0".into()));
+        }
+        let class = self.cfg_read(cfg::CLASS_REV)? >> 8;
+        // BAR sizing: write all ones, read back the mask, restore.
+        self.cfg_write(cfg::BAR0, 0xffff_ffff, 0xf)?;
+        self.cfg_write(cfg::BAR1, 0xffff_ffff, 0xf)?;
+        let lo = self.cfg_read(cfg::BAR0)?;
+        let hi = self.cfg_read(cfg::BAR1)?;
+        if lo & 1 != 0 || (lo >> 1) & 3 != 2 {
+            return Err(SimError::Protocol(format!("BAR0 is not a 64-bit memory BAR ({lo:#x})")));
+        }
+        let mask = ((hi as u64) << 32) | (lo & !0xf) as u64;
+        let size = (!mask).wrapping_add(1);
+        if size == 0 || !size.is_power_of_two() || bar0_addr % size != 0 {
+            return Err(SimError::BadArgument(format!("BAR0 size {size:#x} cannot be placed at {bar0_addr:#x}")));
+        }
+        self.cfg_write(cfg::BAR0, bar0_addr as u32, 0xf)?;
+        self.cfg_write(cfg::BAR1, (bar0_addr >> 32) as u32, 0xf)?;
+        // Walk the capability list for MSI.
+        let mut ptr = (self.cfg_read(cfg::CAP_PTR)? & 0xfc) as u16;
+        let mut msi_cap = None;
+        let mut guard = 0;
+        while ptr != 0 && guard < 48 {
+            let h = self.cfg_read(ptr)?;
+            if h & 0xff == 0x05 {
+                msi_cap = Some(ptr);
+            }
+            ptr = ((h >> 8) & 0xfc) as u16;
+            guard += 1;
+        }
+        let msi_cap = msi_cap.ok_or(SimError::Protocol("no MSI capability".into()))?;
+        let (msi_addr, msi_data) = (MSI_BASE | 0x1000, 0x4041u16);
+        self.cfg_write(msi_cap + 4, msi_addr as u32, 0xf)?;
+        self.cfg_write(msi_cap + 8, (msi_addr >> 32) as u32, 0xf)?;
+        self.cfg_write(msi_cap + 12, msi_data as u32, 0x3)?;
+        let ctl = self.cfg_read(msi_cap)?;
+        self.cfg_write(msi_cap, ctl | (1 << 16), 0xc)?;
+        self.msi_vector = Some((msi_addr, msi_data));
+        let cmd = (cfg::COMMAND_MEM_ENABLE | cfg::COMMAND_BUS_MASTER) as u32;
+        self.cfg_write(cfg::COMMAND_STATUS, cmd, 0x3)?;
+        let status = self.cfg_read(cfg::COMMAND_STATUS)?;
+        if status & cmd != cmd {
+            return Err(SimError::Protocol(format!("command register did not take {cmd:#x}: {status:#x}")));
+        }
+        Ok(Enumerated { vendor, device, class, bar0: bar0_addr, bar0_size: size, msi_cap })
+    }
+
+    /// Record the MSI vector when a test programs it itself.
+    pub fn set_msi_vector(&mut self, addr: u64, data: u16) {
+        self.msi_vector = Some((addr, data));
+    }
+}
+
+/// What enumeration found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumerated {
+    pub vendor: u16,
+    pub device: u16,
+    pub class: u32,
+    pub bar0: u64,
+    pub bar0_size: u64,
+    pub msi_cap: u16,
+}

@@ -1,0 +1,20 @@
+use offcard_hdl::regmap::*;
+use offcard_sim::RootComplex;
+
+#[test]
+fn enumerate_identify_scratch_msi() {
+    let mut rc = RootComplex::new(1, 1 << 20).unwrap();
+    let e = rc.enumerate(0x2_0000_0000).unwrap();
+    assert_eq!((e.vendor, e.device), (VENDOR_ID, DEVICE_ID));
+    assert_eq!(e.bar0_size, BAR0_SIZE);
+    assert_eq!(rc.read32(e.bar0 + REG_ID as u64).unwrap(), CARD_MAGIC);
+    assert_eq!(rc.read32(e.bar0 + REG_VERSION as u64).unwrap(), CARD_VERSION);
+    rc.write32(e.bar0 + REG_SCRATCH0 as u64, 0xdead_beef);
+    assert_eq!(rc.read32(e.bar0 + REG_SCRATCH0 as u64).unwrap(), 0xdead_beef);
+    rc.write64(e.bar0 + REG_SCRATCH2 as u64, 0x1122_3344_5566_7788);
+    assert_eq!(rc.read64(e.bar0 + REG_SCRATCH2 as u64).unwrap(), 0x1122_3344_5566_7788);
+    let seen = rc.msi_count();
+    rc.write32(e.bar0 + REG_MSI_TRIGGER as u64, 1);
+    assert!(rc.wait_msi(seen, 1000));
+    assert!(rc.card_errors.is_empty(), "{:?}", rc.card_errors);
+}
