@@ -1,1 +1,16 @@
+//! Userspace driver for the Offcard.
+//!
+//! Shaped like openvmm's `user_driver`: one device-backing trait
+//! ([`CardTransport`]) with a VFIO backend for real hardware and an emulated
+//! backend (the Verilator model behind the root-complex model); the card API
+//! ([`Card`]) is written once against the trait.
 
+pub mod card;
+pub mod sim;
+pub mod transport;
+pub mod vfio;
+
+pub use card::{Card, Identity};
+pub use sim::SimTransport;
+pub use transport::{CardTransport, DmaBuffer, TransportError};
+pub use vfio::VfioTransport;
