@@ -89,6 +89,9 @@ pub struct RootComplex {
     pub stats: RootStats,
     /// Protocol errors the card made (malformed TLPs it sent); tests assert empty.
     pub card_errors: Vec<String>,
+    /// When set, every TLP the card sends is logged here raw, in order, and
+    /// not otherwise acted on (for comparison against a reference model).
+    pub tlp_log: Option<Vec<Vec<u32>>>,
 }
 
 impl RootComplex {
@@ -107,6 +110,7 @@ impl RootComplex {
             msi_seen: 0,
             stats: RootStats::default(),
             card_errors: Vec::new(),
+            tlp_log: None,
         })
     }
 
@@ -166,7 +170,7 @@ impl RootComplex {
             let before = (self.to_card.len(), self.stats.tlps_received);
             self.step();
             guard += 1;
-            if self.to_card.is_empty() && before.1 == self.stats.tlps_received && !self.in_packet {
+            if self.to_card.is_empty() && before.0 == 0 && before.1 == self.stats.tlps_received && !self.in_packet {
                 idle += 1;
             } else {
                 idle = 0;
@@ -207,6 +211,10 @@ impl RootComplex {
     }
 
     fn handle_card_tlp(&mut self, dws: &[u32]) {
+        if let Some(log) = self.tlp_log.as_mut() {
+            log.push(dws.to_vec());
+            return;
+        }
         match tlp::decode_from_card(dws) {
             Ok(CardTlp::Completion(c)) => {
                 self.stats.completions += 1;

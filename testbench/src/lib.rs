@@ -1,1 +1,8 @@
+//! Testbenches of the Offcard: reference models, random stimulus, the
+//! rust-hdl-vs-Verilator harness, and the benchmarks `offcard bench` runs.
 
+pub mod bench;
+pub mod endpoint_model;
+pub mod harness;
+pub mod hdl_sim;
+pub mod tlp_gen;
