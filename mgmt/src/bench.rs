@@ -41,18 +41,19 @@ pub struct BenchReport {
 impl BenchReport {
     pub fn human(&self) -> String {
         format!(
-            "mgmt bench: read-counters over a Unix socket, client and server in one process (server on its own thread)\n\
+            "mgmt bench: read-counters over a Unix socket; server on one thread (one core), clients on another\n\
+             latency = one request in flight; req/s = {IN_FLIGHT} connections in flight\n\
              sealed (Ed25519-signed request, full checks, HPKE-sealed + COSE-signed response, client verify+open):\n\
-             \x20 {} requests, {:.0} req/s, p50 {:.1} us, p99 {:.1} us\n\
-             plain (same framing and backend, no security): {:.0} req/s, p50 {:.1} us\n\
+             \x20 {} latency samples, p50 {:.1} us, p99 {:.1} us; {:.0} req/s\n\
+             plain (same framing and backend, no security): p50 {:.1} us; {:.0} req/s\n\
              host-side cost of a sealed request (checks + seal + sign, no I/O): {:.1} us -> {:.0} req/s on one core\n\
-             cost of security: {:.1}x the plain round trip\n",
+             cost of security: {:.1}x fewer requests per second than plain\n",
             self.sealed_requests,
-            self.sealed_requests_per_s,
             self.sealed_p50_us,
             self.sealed_p99_us,
-            self.plain_requests_per_s,
+            self.sealed_requests_per_s,
             self.plain_p50_us,
+            self.plain_requests_per_s,
             self.host_us_per_request,
             1e6 / self.host_us_per_request,
             self.plain_requests_per_s / self.sealed_requests_per_s.max(1e-9),
@@ -66,6 +67,25 @@ impl BenchReport {
             self.sealed_requests_per_s, self.sealed_p50_us, self.sealed_p99_us, self.plain_requests_per_s
         )
     }
+}
+
+/// Connections kept busy in the throughput phases.
+pub const IN_FLIGHT: usize = 4;
+
+/// Runs `IN_FLIGHT` client tasks until `secs` have passed; returns requests per second.
+async fn throughput<F, Fut>(secs: f64, mk: F) -> Result<f64>
+where
+    F: Fn(Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<usize>> + Send + 'static,
+{
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..IN_FLIGHT).map(|_| tokio::spawn(mk(deadline))).collect();
+    let mut n = 0;
+    for h in tasks {
+        n += h.await??;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -125,14 +145,14 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
-        // Sealed path.
+        // Sealed path, latency: one request in flight.
         let mut conn = Connection::connect(&sealed_sock).await?;
         for _ in 0..200 {
             conn.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
         }
         let mut lat = Vec::new();
         let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs_f64(cfg.sealed_secs) {
+        while t0.elapsed() < Duration::from_secs_f64(cfg.sealed_secs / 2.0) {
             let t = Instant::now();
             let out = conn.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
             lat.push(t.elapsed().as_secs_f64() * 1e6);
@@ -140,15 +160,31 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
                 bail!("unexpected sealed result {out:?}");
             }
         }
-        let sealed_elapsed = t0.elapsed().as_secs_f64();
         lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        // Sealed path, throughput: IN_FLIGHT connections so the server thread never waits on the client.
+        let sealed_rate = throughput(cfg.sealed_secs / 2.0, |deadline| {
+            let (sock, caller) = (sealed_sock.clone(), caller.clone());
+            async move {
+                let mut c = Connection::connect(&sock).await?;
+                let mut n = 0usize;
+                while Instant::now() < deadline {
+                    let out = c.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
+                    if !matches!(out, OpOutput::Counters(_)) {
+                        bail!("unexpected sealed result {out:?}");
+                    }
+                    n += 1;
+                }
+                Ok(n)
+            }
+        })
+        .await?;
 
-        // Plain path.
+        // Plain path: latency, then throughput the same way.
         let mut plain = Connection::connect(&plain_sock).await?;
         let frame = [Op::ReadCounters.code()];
         let mut plat = Vec::new();
         let t1 = Instant::now();
-        while t1.elapsed() < Duration::from_secs_f64(cfg.plain_secs) {
+        while t1.elapsed() < Duration::from_secs_f64(cfg.plain_secs / 2.0) {
             let t = Instant::now();
             let r = plain.roundtrip(&frame).await?;
             plat.push(t.elapsed().as_secs_f64() * 1e6);
@@ -156,12 +192,27 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
                 bail!("unexpected plain result");
             }
         }
-        let plain_elapsed = t1.elapsed().as_secs_f64();
         plat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        Ok::<_, anyhow::Error>((lat, sealed_elapsed, plat, plain_elapsed))
+        let plain_rate = throughput(cfg.plain_secs / 2.0, |deadline| {
+            let sock = plain_sock.clone();
+            async move {
+                let mut c = Connection::connect(&sock).await?;
+                let mut n = 0usize;
+                while Instant::now() < deadline {
+                    let r = c.roundtrip(&[Op::ReadCounters.code()]).await?;
+                    if !matches!(OpOutput::decode(&r)?, OpOutput::Counters(_)) {
+                        bail!("unexpected plain result");
+                    }
+                    n += 1;
+                }
+                Ok(n)
+            }
+        })
+        .await?;
+        Ok::<_, anyhow::Error>((lat, sealed_rate, plat, plain_rate))
     });
     let _ = stop_tx.send(());
-    let (lat, sealed_elapsed, plat, plain_elapsed) = report?;
+    let (lat, sealed_rate, plat, plain_rate) = report?;
     drop(rt);
     // The server thread exits once the sealed server stops (select! returns).
     let _ = server.join();
@@ -188,10 +239,10 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
 
     Ok(BenchReport {
         sealed_requests: lat.len(),
-        sealed_requests_per_s: lat.len() as f64 / sealed_elapsed,
+        sealed_requests_per_s: sealed_rate,
         sealed_p50_us: percentile(&lat, 0.50),
         sealed_p99_us: percentile(&lat, 0.99),
-        plain_requests_per_s: plat.len() as f64 / plain_elapsed,
+        plain_requests_per_s: plain_rate,
         plain_p50_us: percentile(&plat, 0.50),
         host_us_per_request: host_us / n.max(1) as f64,
     })
