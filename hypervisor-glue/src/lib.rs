@@ -1,1 +1,31 @@
+//! offcard-vmm: a small KVM virtual-machine monitor (rust-vmm crates) that boots
+//! a real Linux guest with guest RAM in a shared file mapping, a 16550 serial
+//! console, KVM dirty logging in the card's DMA-logging shape, and snapshot/restore.
+//!
+//! Entry point for the root binary: [`cli_main`]. See docs/vmm.md.
 
+pub mod assets;
+pub mod bench;
+pub mod cli;
+pub mod devices;
+pub mod dirty;
+pub mod initramfs;
+pub mod memory;
+pub mod snapshot;
+pub mod vm;
+pub mod x86;
+
+pub use assets::GuestAssets;
+pub use cli::cli_main;
+pub use dirty::{bitmap_to_pages, DirtyRange, DirtyTracker};
+pub use memory::GuestMem;
+pub use snapshot::SnapshotInfo;
+pub use vm::{RunOptions, StopReason, Vm, VmConfig, DEFAULT_CMDLINE};
+
+/// `Ok(())` when /dev/kvm can be opened, else the reason (for skipping tests loudly).
+pub fn kvm_available() -> Result<(), String> {
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("/dev/kvm not usable: {e}")),
+    }
+}
