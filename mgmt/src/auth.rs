@@ -32,7 +32,9 @@ pub fn parse_key32(s: &str) -> Result<[u8; 32]> {
             .decode(s)
             .map_err(|_| anyhow!("key {s:?} is neither 64 hex digits nor base64"))?
     };
-    bytes.try_into().map_err(|_| anyhow!("key {s:?} is not 32 bytes"))
+    bytes
+        .try_into()
+        .map_err(|_| anyhow!("key {s:?} is not 32 bytes"))
 }
 
 impl AuthorizedKeys {
@@ -46,7 +48,9 @@ impl AuthorizedKeys {
             };
             let mut fields = body.split_whitespace();
             let Some(key) = fields.next() else { continue };
-            let ops_s = fields.next().ok_or_else(|| anyhow!("line {lineno}: missing operation list"))?;
+            let ops_s = fields
+                .next()
+                .ok_or_else(|| anyhow!("line {lineno}: missing operation list"))?;
             if let Some(extra) = fields.next() {
                 bail!("line {lineno}: unexpected {extra:?} (comments start with #)");
             }
@@ -58,7 +62,10 @@ impl AuthorizedKeys {
                 if o == "*" {
                     ops.extend(Op::ALL);
                 } else {
-                    ops.insert(Op::from_name(o).ok_or_else(|| anyhow!("line {lineno}: unknown operation {o:?}"))?);
+                    ops.insert(
+                        Op::from_name(o)
+                            .ok_or_else(|| anyhow!("line {lineno}: unknown operation {o:?}"))?,
+                    );
                 }
             }
             if keys.insert(key, (ops, comment.to_string())).is_some() {
@@ -76,7 +83,8 @@ impl AuthorizedKeys {
 
     /// Adds (or replaces) a key programmatically.
     pub fn allow(&mut self, key: [u8; 32], ops: &[Op], comment: &str) {
-        self.keys.insert(key, (ops.iter().copied().collect(), comment.to_string()));
+        self.keys
+            .insert(key, (ops.iter().copied().collect(), comment.to_string()));
     }
 
     pub fn is_allowed(&self, key: &[u8; 32], op: Op) -> bool {

@@ -62,13 +62,19 @@ impl MemoryBackend {
     pub const MEM_SIZE: usize = 1 << 20;
 
     pub fn new() -> Self {
-        let mem = (0..Self::MEM_SIZE).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3]).collect();
+        let mem = (0..Self::MEM_SIZE)
+            .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3])
+            .collect();
         let mut st = MemState::default();
         st.counters.insert("cache.hits".into(), 0);
         st.counters.insert("cache.misses".into(), 0);
         st.counters.insert("tx.frames".into(), 0);
         st.counters.insert("rx.frames".into(), 0);
-        MemoryBackend { state: Mutex::new(st), mem_base: Self::MEM_BASE, mem }
+        MemoryBackend {
+            state: Mutex::new(st),
+            mem_base: Self::MEM_BASE,
+            mem,
+        }
     }
 
     /// Every call made so far, in order.
@@ -85,7 +91,11 @@ impl MemoryBackend {
     }
 
     pub fn set_counter(&self, name: &str, v: u64) {
-        self.state.lock().unwrap().counters.insert(name.to_string(), v);
+        self.state
+            .lock()
+            .unwrap()
+            .counters
+            .insert(name.to_string(), v);
     }
 
     /// Queues a write record (IOVA, length, source queue, sequence; little-endian).
@@ -100,7 +110,8 @@ impl MemoryBackend {
 
     /// The byte the simulated memory holds at `addr` (for tests).
     pub fn mem_byte(&self, addr: u64) -> Option<u8> {
-        addr.checked_sub(self.mem_base).and_then(|o| self.mem.get(o as usize).copied())
+        addr.checked_sub(self.mem_base)
+            .and_then(|o| self.mem.get(o as usize).copied())
     }
 }
 
@@ -123,7 +134,10 @@ impl PrivilegedBackend for MemoryBackend {
 
     fn program_path_table(&self, tenant: u16, entries: Vec<u16>) -> Result<()> {
         let mut st = self.state.lock().unwrap();
-        st.calls.push(Call::ProgramPathTable { tenant, entries: entries.clone() });
+        st.calls.push(Call::ProgramPathTable {
+            tenant,
+            entries: entries.clone(),
+        });
         if entries.is_empty() {
             bail!("path table for tenant {tenant} must not be empty");
         }
@@ -139,10 +153,17 @@ impl PrivilegedBackend for MemoryBackend {
     }
 
     fn read_host_memory(&self, addr: u64, len: u32) -> Result<Vec<u8>> {
-        self.state.lock().unwrap().calls.push(Call::ReadHostMemory { addr, len });
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .push(Call::ReadHostMemory { addr, len });
         let off = addr.checked_sub(self.mem_base);
         match off {
-            Some(o) if o.checked_add(len as u64).is_some_and(|e| e <= self.mem.len() as u64) => {
+            Some(o)
+                if o.checked_add(len as u64)
+                    .is_some_and(|e| e <= self.mem.len() as u64) =>
+            {
                 Ok(self.mem[o as usize..o as usize + len as usize].to_vec())
             }
             _ => bail!("host memory range {addr:#x}+{len:#x} is not mapped"),

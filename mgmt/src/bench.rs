@@ -22,7 +22,11 @@ pub struct BenchConfig {
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        BenchConfig { sealed_secs: 5.0, plain_secs: 2.0, host_only_secs: 2.0 }
+        BenchConfig {
+            sealed_secs: 5.0,
+            plain_secs: 2.0,
+            host_only_secs: 2.0,
+        }
     }
 }
 
@@ -97,7 +101,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run_bench(cfg: BenchConfig) -> Result<BenchReport> {
-    let dir = std::env::temp_dir().join(format!("offcard-mgmt-bench-{}-{}", std::process::id(), crate::host::now_ms()));
+    let dir = std::env::temp_dir().join(format!(
+        "offcard-mgmt-bench-{}-{}",
+        std::process::id(),
+        crate::host::now_ms()
+    ));
     std::fs::create_dir_all(&dir)?;
     let res = run_in(&dir, &cfg);
     let _ = std::fs::remove_dir_all(&dir);
@@ -109,19 +117,39 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
     let caller = Identity::generate();
     let host_vk = host_id.ed25519.verifying_key();
     let mut auth = AuthorizedKeys::default();
-    auth.allow(caller.ed25519.verifying_key().to_bytes(), &[Op::ReadCounters], "bench");
+    auth.allow(
+        caller.ed25519.verifying_key().to_bytes(),
+        &[Op::ReadCounters],
+        "bench",
+    );
     let backend: Arc<dyn PrivilegedBackend> = Arc::new(MemoryBackend::new());
-    let config = HostConfig { nonce_capacity: 1_000_000, ..HostConfig::default() };
-    let host = Arc::new(Host::new(host_id, auth, backend.clone(), config, AuditLog::open(&dir.join("audit.log"))?));
+    let config = HostConfig {
+        nonce_capacity: 1_000_000,
+        ..HostConfig::default()
+    };
+    let host = Arc::new(Host::new(
+        host_id,
+        auth,
+        backend.clone(),
+        config,
+        AuditLog::open(&dir.join("audit.log"))?,
+    ));
 
     let sealed_sock = dir.join("sealed.sock");
     let plain_sock = dir.join("plain.sock");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
     let server = {
-        let (host, backend, s1, s2) = (host.clone(), backend.clone(), sealed_sock.clone(), plain_sock.clone());
+        let (host, backend, s1, s2) = (
+            host.clone(),
+            backend.clone(),
+            sealed_sock.clone(),
+            plain_sock.clone(),
+        );
         std::thread::spawn(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let (l1, l2) = match (net::bind(&s1), net::bind(&s2)) {
                     (Ok(a), Ok(b)) => (a, b),
@@ -143,18 +171,33 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
     };
     ready_rx.recv()??;
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = rt.block_on(async {
         // Sealed path, latency: one request in flight.
         let mut conn = Connection::connect(&sealed_sock).await?;
         for _ in 0..200 {
-            conn.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
+            conn.call(
+                &caller,
+                &host_vk,
+                &Params::ReadCounters,
+                &RequestOptions::default(),
+            )
+            .await?;
         }
         let mut lat = Vec::new();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs_f64(cfg.sealed_secs / 2.0) {
             let t = Instant::now();
-            let out = conn.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
+            let out = conn
+                .call(
+                    &caller,
+                    &host_vk,
+                    &Params::ReadCounters,
+                    &RequestOptions::default(),
+                )
+                .await?;
             lat.push(t.elapsed().as_secs_f64() * 1e6);
             if !matches!(out, OpOutput::Counters(_)) {
                 bail!("unexpected sealed result {out:?}");
@@ -168,7 +211,14 @@ fn run_in(dir: &std::path::Path, cfg: &BenchConfig) -> Result<BenchReport> {
                 let mut c = Connection::connect(&sock).await?;
                 let mut n = 0usize;
                 while Instant::now() < deadline {
-                    let out = c.call(&caller, &host_vk, &Params::ReadCounters, &RequestOptions::default()).await?;
+                    let out = c
+                        .call(
+                            &caller,
+                            &host_vk,
+                            &Params::ReadCounters,
+                            &RequestOptions::default(),
+                        )
+                        .await?;
                     if !matches!(out, OpOutput::Counters(_)) {
                         bail!("unexpected sealed result {out:?}");
                     }

@@ -12,11 +12,11 @@
 
 use crate::auth::AuthorizedKeys;
 use crate::backend::{MemoryBackend, PrivilegedBackend};
+use crate::client::RequestOptions;
 use crate::host::{AuditLog, Host, HostConfig};
 use crate::keys::{Identity, PublicIdentity, PUBLIC_FILE};
 use crate::net;
 use crate::protocol::{Op, OpOutput, Params};
-use crate::client::RequestOptions;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +39,9 @@ pub fn offcard_home() -> PathBuf {
     if let Some(h) = std::env::var_os("OFFCARD_HOME") {
         return PathBuf::from(h);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".offcard")
 }
 
@@ -91,7 +93,12 @@ pub struct MgmtOptions {
 
 impl Default for MgmtOptions {
     fn default() -> Self {
-        MgmtOptions { socket: default_socket(), keys: default_keys_dir(), host_pub: None, seal_params: false }
+        MgmtOptions {
+            socket: default_socket(),
+            keys: default_keys_dir(),
+            host_pub: None,
+            seal_params: false,
+        }
     }
 }
 
@@ -115,7 +122,10 @@ impl Args {
                 if valued.contains(&name) {
                     let v = match inline {
                         Some(v) => v,
-                        None => it.next().ok_or_else(|| anyhow!("--{name} needs a value"))?.clone(),
+                        None => it
+                            .next()
+                            .ok_or_else(|| anyhow!("--{name} needs a value"))?
+                            .clone(),
                     };
                     opts.push((name.to_string(), Some(v)));
                 } else if switches.contains(&name) && inline.is_none() {
@@ -130,7 +140,11 @@ impl Args {
         Ok(Args { positional, opts })
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.opts.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+        self.opts
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
     }
     fn has(&self, name: &str) -> bool {
         self.opts.iter().any(|(n, _)| n == name)
@@ -154,7 +168,9 @@ fn parse_n<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T> {
 
 /// Parses `<op> [args]` into [`Params`].
 pub fn parse_op(words: &[String]) -> Result<Params> {
-    let (op, rest) = words.split_first().ok_or_else(|| anyhow!("missing operation\n{USAGE}"))?;
+    let (op, rest) = words
+        .split_first()
+        .ok_or_else(|| anyhow!("missing operation\n{USAGE}"))?;
     let op = Op::from_name(op).ok_or_else(|| anyhow!("unknown operation {op:?}\n{USAGE}"))?;
     let need = |n: usize| -> Result<()> {
         if rest.len() != n {
@@ -169,22 +185,40 @@ pub fn parse_op(words: &[String]) -> Result<Params> {
         }
         Op::ProgramWayMask => {
             need(2)?;
-            Params::ProgramWayMask { tag: parse_n(&rest[0], "tag")?, mask: parse_u64(&rest[1])? }
+            Params::ProgramWayMask {
+                tag: parse_n(&rest[0], "tag")?,
+                mask: parse_u64(&rest[1])?,
+            }
         }
         Op::ProgramPathTable => {
             need(2)?;
-            let entries = rest[1].split(',').map(|e| parse_n::<u16>(e.trim(), "entry")).collect::<Result<Vec<_>>>()?;
-            Params::ProgramPathTable { tenant: parse_n(&rest[0], "tenant")?, entries }
+            let entries = rest[1]
+                .split(',')
+                .map(|e| parse_n::<u16>(e.trim(), "entry"))
+                .collect::<Result<Vec<_>>>()?;
+            Params::ProgramPathTable {
+                tenant: parse_n(&rest[0], "tenant")?,
+                entries,
+            }
         }
         Op::ReadWriteRecords => {
             if rest.len() > 1 {
                 bail!("read-write-records takes at most 1 argument");
             }
-            Params::ReadWriteRecords { max: rest.first().map(|s| parse_n(s, "max")).transpose()?.unwrap_or(64) }
+            Params::ReadWriteRecords {
+                max: rest
+                    .first()
+                    .map(|s| parse_n(s, "max"))
+                    .transpose()?
+                    .unwrap_or(64),
+            }
         }
         Op::ReadHostMemory => {
             need(2)?;
-            Params::ReadHostMemory { addr: parse_u64(&rest[0])?, len: parse_n(&rest[1], "len")? }
+            Params::ReadHostMemory {
+                addr: parse_u64(&rest[0])?,
+                len: parse_n(&rest[1], "len")?,
+            }
         }
     };
     // Same range checks as the host applies.
@@ -199,19 +233,32 @@ pub fn run_keygen(dir: &Path, force: bool) -> Result<PublicIdentity> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Builds the host from key, authorized-keys and audit files.
 pub fn load_host(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Result<Host> {
-    let identity = Identity::load(&opts.keys)
-        .with_context(|| format!("loading host keys from {} (run `offcard keygen`)", opts.keys.display()))?;
+    let identity = Identity::load(&opts.keys).with_context(|| {
+        format!(
+            "loading host keys from {} (run `offcard keygen`)",
+            opts.keys.display()
+        )
+    })?;
     let authorized = AuthorizedKeys::load(&opts.authorized)?;
     if authorized.is_empty() {
-        eprintln!("warning: {} authorizes no key; every request will be refused", opts.authorized.display());
+        eprintln!(
+            "warning: {} authorizes no key; every request will be refused",
+            opts.authorized.display()
+        );
     }
-    let audit = AuditLog::open(&opts.audit).with_context(|| format!("opening audit log {}", opts.audit.display()))?;
-    let config = HostConfig { max_skew_ms: opts.window_secs.saturating_mul(1000), ..HostConfig::default() };
+    let audit = AuditLog::open(&opts.audit)
+        .with_context(|| format!("opening audit log {}", opts.audit.display()))?;
+    let config = HostConfig {
+        max_skew_ms: opts.window_secs.saturating_mul(1000),
+        ..HostConfig::default()
+    };
     Ok(Host::new(identity, authorized, backend, config, audit))
 }
 
@@ -239,10 +286,17 @@ pub fn run_serve(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Re
 
 /// `mgmt`: one signed request; returns the opened, verified result.
 pub fn run_mgmt(opts: &MgmtOptions, params: &Params) -> Result<OpOutput> {
-    let me = Identity::load(&opts.keys).with_context(|| format!("loading keys from {}", opts.keys.display()))?;
-    let host_pub_path = opts.host_pub.clone().unwrap_or_else(|| opts.keys.join(PUBLIC_FILE));
+    let me = Identity::load(&opts.keys)
+        .with_context(|| format!("loading keys from {}", opts.keys.display()))?;
+    let host_pub_path = opts
+        .host_pub
+        .clone()
+        .unwrap_or_else(|| opts.keys.join(PUBLIC_FILE));
     let host = PublicIdentity::load(&host_pub_path)?;
-    let ro = RequestOptions { seal_params_to: opts.seal_params.then_some(host.x25519), ..Default::default() };
+    let ro = RequestOptions {
+        seal_params_to: opts.seal_params.then_some(host.x25519),
+        ..Default::default()
+    };
     runtime()?.block_on(net::call(&opts.socket, &me, &host.ed25519, params, &ro))
 }
 
@@ -271,30 +325,54 @@ const SUBCOMMANDS: [&str; 6] = ["serve", "mgmt", "keygen", "bench-mgmt", "bench"
 /// the subcommand (a leading program name is tolerated and skipped).
 pub fn cli_main(args: &[String]) -> Result<()> {
     let args = match args {
-        [first, second, ..] if !SUBCOMMANDS.contains(&first.as_str()) && SUBCOMMANDS.contains(&second.as_str()) => &args[1..],
+        [first, second, ..]
+            if !SUBCOMMANDS.contains(&first.as_str()) && SUBCOMMANDS.contains(&second.as_str()) =>
+        {
+            &args[1..]
+        }
         _ => args,
     };
-    let Some((cmd, rest)) = args.split_first() else { bail!("{USAGE}") };
+    let Some((cmd, rest)) = args.split_first() else {
+        bail!("{USAGE}")
+    };
     match cmd.as_str() {
         "serve" => {
-            let a = Args::parse(rest, &["socket", "keys", "authorized", "audit", "window"], &[])?;
+            let a = Args::parse(
+                rest,
+                &["socket", "keys", "authorized", "audit", "window"],
+                &[],
+            )?;
             if !a.positional.is_empty() {
                 bail!("serve takes no positional arguments\n{USAGE}");
             }
             let mut o = ServeOptions::default();
-            if let Some(v) = a.get("socket") { o.socket = v.into(); }
-            if let Some(v) = a.get("keys") { o.keys = v.into(); }
-            if let Some(v) = a.get("authorized") { o.authorized = v.into(); }
-            if let Some(v) = a.get("audit") { o.audit = v.into(); }
-            if let Some(v) = a.get("window") { o.window_secs = parse_u64(v)?; }
+            if let Some(v) = a.get("socket") {
+                o.socket = v.into();
+            }
+            if let Some(v) = a.get("keys") {
+                o.keys = v.into();
+            }
+            if let Some(v) = a.get("authorized") {
+                o.authorized = v.into();
+            }
+            if let Some(v) = a.get("audit") {
+                o.audit = v.into();
+            }
+            if let Some(v) = a.get("window") {
+                o.window_secs = parse_u64(v)?;
+            }
             run_serve(&o, Arc::new(MemoryBackend::new()))
         }
         "mgmt" => {
             let a = Args::parse(rest, &["socket", "keys", "host-pub"], &["seal-params"])?;
             let params = parse_op(&a.positional)?;
             let mut o = MgmtOptions::default();
-            if let Some(v) = a.get("socket") { o.socket = v.into(); }
-            if let Some(v) = a.get("keys") { o.keys = v.into(); }
+            if let Some(v) = a.get("socket") {
+                o.socket = v.into();
+            }
+            if let Some(v) = a.get("keys") {
+                o.keys = v.into();
+            }
             o.host_pub = a.get("host-pub").map(PathBuf::from);
             o.seal_params = a.has("seal-params");
             let out = run_mgmt(&o, &params)?;
@@ -309,12 +387,18 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             if !a.positional.is_empty() {
                 bail!("keygen takes no positional arguments\n{USAGE}");
             }
-            let dir = a.get("dir").map(PathBuf::from).unwrap_or_else(default_keys_dir);
+            let dir = a
+                .get("dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_keys_dir);
             let p = run_keygen(&dir, a.has("force"))?;
             println!("wrote keys to {}", dir.display());
             print!("{}", p.to_text());
             println!("authorized_keys line (edit the ops):");
-            println!("{}", AuthorizedKeys::format_line(&p.ed25519.to_bytes(), &[Op::ReadCounters], "this key"));
+            println!(
+                "{}",
+                AuthorizedKeys::format_line(&p.ed25519.to_bytes(), &[Op::ReadCounters], "this key")
+            );
             Ok(())
         }
         "bench" | "bench-mgmt" => {

@@ -32,7 +32,11 @@ pub struct RequestOptions {
 }
 
 /// Builds and signs a request for `params` as `caller`.
-pub fn prepare(caller: &Identity, params: &Params, opts: &RequestOptions) -> Result<PreparedRequest, SealError> {
+pub fn prepare(
+    caller: &Identity,
+    params: &Params,
+    opts: &RequestOptions,
+) -> Result<PreparedRequest, SealError> {
     let nonce = opts.nonce.clone().unwrap_or_else(|| {
         let mut n = vec![0u8; 16];
         rand_core::OsRng.fill_bytes(&mut n);
@@ -44,7 +48,10 @@ pub fn prepare(caller: &Identity, params: &Params, opts: &RequestOptions) -> Res
         None => (ParamsMode::Plain, params.encode()),
         Some(hk) => {
             let aad = params_aad(op, &caller_pk, &nonce);
-            (ParamsMode::Sealed, seal::seal(hk, seal::PARAMS_INFO, &aad, &params.encode())?)
+            (
+                ParamsMode::Sealed,
+                seal::seal(hk, seal::PARAMS_INFO, &aad, &params.encode())?,
+            )
         }
     };
     let mut req = Request {
@@ -60,7 +67,13 @@ pub fn prepare(caller: &Identity, params: &Params, opts: &RequestOptions) -> Res
     req.sign(&caller.ed25519);
     let bytes = req.encode();
     let digest = request_digest(&bytes);
-    Ok(PreparedRequest { op, bytes, digest, nonce, reply_key: req.reply_key })
+    Ok(PreparedRequest {
+        op,
+        bytes,
+        digest,
+        nonce,
+        reply_key: req.reply_key,
+    })
 }
 
 /// Why a call did not produce a result.
@@ -82,8 +95,12 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::Envelope(e) => write!(f, "{e}"),
-            ClientError::Unbound(w) => write!(f, "response is not bound to this request ({w} differs)"),
-            ClientError::Rejected { code, message } => write!(f, "host rejected the request [{code}]: {message}"),
+            ClientError::Unbound(w) => {
+                write!(f, "response is not bound to this request ({w} differs)")
+            }
+            ClientError::Rejected { code, message } => {
+                write!(f, "host rejected the request [{code}]: {message}")
+            }
             ClientError::Open(e) => write!(f, "{e}"),
             ClientError::Result(e) => write!(f, "result: {e}"),
         }
@@ -132,7 +149,8 @@ pub fn open_response(
                 return Err(ClientError::Unbound("public_key"));
             }
             let aad = result_aad(&req.digest, &req.nonce);
-            let pt = seal::open(&caller.x25519.secret, seal::RESULT_INFO, &aad, &sealed).map_err(ClientError::Open)?;
+            let pt = seal::open(&caller.x25519.secret, seal::RESULT_INFO, &aad, &sealed)
+                .map_err(ClientError::Open)?;
             OpOutput::decode(&pt).map_err(ClientError::Result)
         }
     }

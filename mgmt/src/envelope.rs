@@ -12,7 +12,10 @@
 
 use crate::wire::DecodeError;
 use ciborium::value::Value;
-use coset::{iana, CoseSign1, CoseSign1Builder, Header, HeaderBuilder, ProtectedHeader, TaggedCborSerializable};
+use coset::{
+    iana, CoseSign1, CoseSign1Builder, Header, HeaderBuilder, ProtectedHeader,
+    TaggedCborSerializable,
+};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 /// Identifies this payload format.
@@ -51,13 +54,18 @@ impl ResponsePayload {
     fn to_value(&self) -> Value {
         let (status, code, message, sealed) = match &self.status {
             Status::Ok { sealed } => ("ok", "", "", sealed.clone()),
-            Status::Rejected { code, message } => ("rejected", code.as_str(), message.as_str(), Vec::new()),
+            Status::Rejected { code, message } => {
+                ("rejected", code.as_str(), message.as_str(), Vec::new())
+            }
         };
         Value::Map(vec![
             (text("module_id"), text(MODULE_ID)),
             (text("version"), Value::Integer(PAYLOAD_VERSION.into())),
             (text("timestamp"), Value::Integer(self.timestamp_ms.into())),
-            (text("request_digest"), Value::Bytes(self.request_digest.clone())),
+            (
+                text("request_digest"),
+                Value::Bytes(self.request_digest.clone()),
+            ),
             (text("nonce"), Value::Bytes(self.nonce.clone())),
             (text("public_key"), Value::Bytes(self.public_key.clone())),
             (text("status"), text(status)),
@@ -77,10 +85,20 @@ impl ResponsePayload {
     pub fn decode(b: &[u8]) -> Result<ResponsePayload, DecodeError> {
         let bad = |m: &str| DecodeError(format!("response payload: {m}"));
         let v: Value = ciborium::de::from_reader(b).map_err(|_| bad("not CBOR"))?;
-        let Value::Map(entries) = v else { return Err(bad("not a map")) };
+        let Value::Map(entries) = v else {
+            return Err(bad("not a map"));
+        };
         const KEYS: [&str; 10] = [
-            "module_id", "version", "timestamp", "request_digest", "nonce", "public_key", "status", "reason",
-            "error", "sealed_result",
+            "module_id",
+            "version",
+            "timestamp",
+            "request_digest",
+            "nonce",
+            "public_key",
+            "status",
+            "reason",
+            "error",
+            "sealed_result",
         ];
         if entries.len() != KEYS.len() {
             return Err(bad("wrong number of fields"));
@@ -90,10 +108,26 @@ impl ResponsePayload {
                 return Err(bad("unexpected field"));
             }
         }
-        let get_text = |i: usize| entries[i].1.as_text().map(str::to_string).ok_or_else(|| bad("expected text"));
-        let get_bytes = |i: usize| entries[i].1.as_bytes().cloned().ok_or_else(|| bad("expected bytes"));
+        let get_text = |i: usize| {
+            entries[i]
+                .1
+                .as_text()
+                .map(str::to_string)
+                .ok_or_else(|| bad("expected text"))
+        };
+        let get_bytes = |i: usize| {
+            entries[i]
+                .1
+                .as_bytes()
+                .cloned()
+                .ok_or_else(|| bad("expected bytes"))
+        };
         let get_u64 = |i: usize| {
-            entries[i].1.as_integer().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| bad("expected uint"))
+            entries[i]
+                .1
+                .as_integer()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad("expected uint"))
         };
         if get_text(0)? != MODULE_ID {
             return Err(bad("wrong module_id"));
@@ -107,11 +141,21 @@ impl ResponsePayload {
         let public_key = get_bytes(5)?;
         let (code, message, sealed) = (get_text(7)?, get_text(8)?, get_bytes(9)?);
         let status = match get_text(6)?.as_str() {
-            "ok" if code.is_empty() && message.is_empty() && !sealed.is_empty() => Status::Ok { sealed },
-            "rejected" if !code.is_empty() && sealed.is_empty() => Status::Rejected { code, message },
+            "ok" if code.is_empty() && message.is_empty() && !sealed.is_empty() => {
+                Status::Ok { sealed }
+            }
+            "rejected" if !code.is_empty() && sealed.is_empty() => {
+                Status::Rejected { code, message }
+            }
             _ => return Err(bad("inconsistent status")),
         };
-        let p = ResponsePayload { timestamp_ms, request_digest, nonce, public_key, status };
+        let p = ResponsePayload {
+            timestamp_ms,
+            request_digest,
+            nonce,
+            public_key,
+            status,
+        };
         if p.encode() != b {
             return Err(bad("non-canonical encoding"));
         }
@@ -120,7 +164,10 @@ impl ResponsePayload {
 }
 
 fn expected_protected(host: &VerifyingKey) -> Header {
-    HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).key_id(host.to_bytes().to_vec()).build()
+    HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(host.to_bytes().to_vec())
+        .build()
 }
 
 /// Builds and signs the envelope (tagged COSE_Sign1, empty external AAD).
@@ -147,7 +194,9 @@ pub enum EnvelopeError {
 impl std::fmt::Display for EnvelopeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EnvelopeError::TooLarge(n) => write!(f, "response of {n} bytes exceeds {MAX_RESPONSE_BYTES}"),
+            EnvelopeError::TooLarge(n) => {
+                write!(f, "response of {n} bytes exceeds {MAX_RESPONSE_BYTES}")
+            }
             EnvelopeError::Malformed(m) => write!(f, "malformed response envelope: {m}"),
             EnvelopeError::WrongSigner => write!(f, "response not signed by the expected host key"),
             EnvelopeError::BadSignature => write!(f, "response signature invalid"),
@@ -157,13 +206,22 @@ impl std::fmt::Display for EnvelopeError {
 impl std::error::Error for EnvelopeError {}
 
 /// Verifies the envelope strictly against the host key and returns its payload.
-pub fn verify_envelope(host: &VerifyingKey, bytes: &[u8]) -> Result<ResponsePayload, EnvelopeError> {
+pub fn verify_envelope(
+    host: &VerifyingKey,
+    bytes: &[u8],
+) -> Result<ResponsePayload, EnvelopeError> {
     if bytes.len() > MAX_RESPONSE_BYTES {
         return Err(EnvelopeError::TooLarge(bytes.len()));
     }
     let mal = |m: &str| EnvelopeError::Malformed(m.to_string());
-    let cose = CoseSign1::from_tagged_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-    if cose.clone().to_tagged_vec().map_err(|_| mal("re-encoding failed"))? != bytes {
+    let cose =
+        CoseSign1::from_tagged_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    if cose
+        .clone()
+        .to_tagged_vec()
+        .map_err(|_| mal("re-encoding failed"))?
+        != bytes
+    {
         return Err(mal("non-canonical encoding"));
     }
     if !cose.unprotected.is_empty() {
@@ -173,16 +231,28 @@ pub fn verify_envelope(host: &VerifyingKey, bytes: &[u8]) -> Result<ResponsePayl
     if cose.protected.header.key_id != expected.key_id {
         return Err(EnvelopeError::WrongSigner);
     }
-    let canonical = ProtectedHeader { original_data: None, header: expected }
-        .cbor_bstr()
-        .map_err(|_| mal("header"))?;
+    let canonical = ProtectedHeader {
+        original_data: None,
+        header: expected,
+    }
+    .cbor_bstr()
+    .map_err(|_| mal("header"))?;
     if cose.protected.original_data.as_deref() != canonical.as_bytes().map(|v| v.as_slice()) {
         return Err(mal("protected header must be exactly {alg: EdDSA, kid}"));
     }
-    let sig: [u8; 64] = cose.signature.as_slice().try_into().map_err(|_| EnvelopeError::BadSignature)?;
-    cose.verify_signature(b"", |_, tbs| host.verify_strict(tbs, &Signature::from_bytes(&sig)))
+    let sig: [u8; 64] = cose
+        .signature
+        .as_slice()
+        .try_into()
         .map_err(|_| EnvelopeError::BadSignature)?;
-    let payload = cose.payload.as_deref().ok_or_else(|| mal("missing payload"))?;
+    cose.verify_signature(b"", |_, tbs| {
+        host.verify_strict(tbs, &Signature::from_bytes(&sig))
+    })
+    .map_err(|_| EnvelopeError::BadSignature)?;
+    let payload = cose
+        .payload
+        .as_deref()
+        .ok_or_else(|| mal("missing payload"))?;
     ResponsePayload::decode(payload).map_err(|e| EnvelopeError::Malformed(e.0))
 }
 
@@ -190,4 +260,3 @@ pub fn verify_envelope(host: &VerifyingKey, bytes: &[u8]) -> Result<ResponsePayl
 pub fn parse_unverified(bytes: &[u8]) -> Option<CoseSign1> {
     CoseSign1::from_tagged_slice(bytes).ok()
 }
-

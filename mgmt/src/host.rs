@@ -5,7 +5,9 @@ use crate::auth::AuthorizedKeys;
 use crate::backend::PrivilegedBackend;
 use crate::envelope::{seal_envelope, ResponsePayload, Status};
 use crate::keys::Identity;
-use crate::protocol::{request_digest, result_aad, OpOutput, Op, Params, ParamsMode, Request, MAX_REQUEST_BYTES};
+use crate::protocol::{
+    request_digest, result_aad, Op, OpOutput, Params, ParamsMode, Request, MAX_REQUEST_BYTES,
+};
 use crate::replay::{NonceCache, NonceCheck};
 use crate::seal::{self, Sealer};
 use base64::Engine;
@@ -27,18 +29,31 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig { max_skew_ms: 30_000, nonce_capacity: 100_000, max_request_bytes: MAX_REQUEST_BYTES }
+        HostConfig {
+            max_skew_ms: 30_000,
+            nonce_capacity: 100_000,
+            max_request_bytes: MAX_REQUEST_BYTES,
+        }
     }
 }
 
 /// Why a request was refused. Nothing ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reject {
-    Oversized { len: usize, max: usize },
+    Oversized {
+        len: usize,
+        max: usize,
+    },
     Decode(String),
     BadSignature,
-    Unauthorized { op: Op },
-    Stale { timestamp_ms: u64, now_ms: u64, window_ms: u64 },
+    Unauthorized {
+        op: Op,
+    },
+    Stale {
+        timestamp_ms: u64,
+        now_ms: u64,
+        window_ms: u64,
+    },
     Replay,
     ReplayCacheFull,
     Params(String),
@@ -106,7 +121,11 @@ impl AuditLog {
     /// Opens `path` for appending (created 0600).
     pub fn open(path: &Path) -> anyhow::Result<AuditLog> {
         use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
         Ok(AuditLog::File(Mutex::new(f)))
     }
     pub fn memory() -> AuditLog {
@@ -136,7 +155,10 @@ impl AuditLog {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in milliseconds.
@@ -154,11 +176,19 @@ pub fn format_utc(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", sod / 3600, sod % 3600 / 60, sod % 60, ms % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        ms % 1000
+    )
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Associated data for params sealed to the host: binds them to the op, the caller and the nonce.
@@ -195,7 +225,14 @@ impl Host {
         audit: AuditLog,
     ) -> Host {
         let nonces = Mutex::new(NonceCache::new(config.nonce_capacity));
-        Host { identity, authorized: RwLock::new(authorized), backend, config, nonces, audit }
+        Host {
+            identity,
+            authorized: RwLock::new(authorized),
+            backend,
+            config,
+            nonces,
+            audit,
+        }
     }
 
     pub fn identity(&self) -> &Identity {
@@ -211,12 +248,20 @@ impl Host {
         *self.authorized.write().unwrap() = a;
     }
 
-    fn audit_line(&self, digest: Option<&[u8; 32]>, caller: Option<&[u8; 32]>, op: Option<Op>, outcome: &str) -> std::io::Result<()> {
+    fn audit_line(
+        &self,
+        digest: Option<&[u8; 32]>,
+        caller: Option<&[u8; 32]>,
+        op: Option<Op>,
+        outcome: &str,
+    ) -> std::io::Result<()> {
         let line = format!(
             "{} digest={} caller={} op={} outcome={}",
             format_utc(now_ms()),
             digest.map(hex::encode).unwrap_or_else(|| "-".into()),
-            caller.map(|c| base64::engine::general_purpose::STANDARD.encode(c)).unwrap_or_else(|| "-".into()),
+            caller
+                .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+                .unwrap_or_else(|| "-".into()),
             op.map(|o| o.name()).unwrap_or("-"),
             sanitize(outcome)
         );
@@ -224,11 +269,19 @@ impl Host {
     }
 
     /// All checks, in order. Nothing here has a side effect on the backend.
-    fn check(&self, bytes: &[u8], digest: &[u8; 32], seen: &mut Option<Request>) -> Result<Checked, Reject> {
+    fn check(
+        &self,
+        bytes: &[u8],
+        digest: &[u8; 32],
+        seen: &mut Option<Request>,
+    ) -> Result<Checked, Reject> {
         // 1. size
         let max = self.config.max_request_bytes.min(MAX_REQUEST_BYTES);
         if bytes.len() > max {
-            return Err(Reject::Oversized { len: bytes.len(), max });
+            return Err(Reject::Oversized {
+                len: bytes.len(),
+                max,
+            });
         }
         // 2. strict decode
         let req = Request::decode(bytes).map_err(|e| Reject::Decode(e.to_string()))?;
@@ -236,48 +289,84 @@ impl Host {
         // 3. strict signature
         req.verify_signature().map_err(|_| Reject::BadSignature)?;
         // 4. authorization
-        if !self.authorized.read().unwrap().is_allowed(&req.caller, req.op) {
+        if !self
+            .authorized
+            .read()
+            .unwrap()
+            .is_allowed(&req.caller, req.op)
+        {
             return Err(Reject::Unauthorized { op: req.op });
         }
         // 5. freshness
         let now = now_ms();
         let window = self.config.max_skew_ms;
         if req.timestamp_ms.abs_diff(now) > window {
-            return Err(Reject::Stale { timestamp_ms: req.timestamp_ms, now_ms: now, window_ms: window });
+            return Err(Reject::Stale {
+                timestamp_ms: req.timestamp_ms,
+                now_ms: now,
+                window_ms: window,
+            });
         }
         // 6. replay (a nonce stays remembered while its request could still be fresh)
         let expires = req.timestamp_ms.saturating_add(window).saturating_add(1);
-        match self.nonces.lock().unwrap().check_and_insert(&req.nonce, now, expires) {
+        match self
+            .nonces
+            .lock()
+            .unwrap()
+            .check_and_insert(&req.nonce, now, expires)
+        {
             NonceCheck::Fresh => {}
             NonceCheck::Replayed => return Err(Reject::Replay),
             NonceCheck::Full => return Err(Reject::ReplayCacheFull),
         }
         // 7. params (open if sealed to the host)
         let params = match req.params_mode {
-            ParamsMode::Plain => Params::decode(req.op, &req.params).map_err(|e| Reject::Decode(e.to_string()))?,
+            ParamsMode::Plain => {
+                Params::decode(req.op, &req.params).map_err(|e| Reject::Decode(e.to_string()))?
+            }
             ParamsMode::Sealed => {
                 let aad = params_aad(req.op, &req.caller, &req.nonce);
-                let pt = seal::open(&self.identity.x25519.secret, seal::PARAMS_INFO, &aad, &req.params)
-                    .map_err(|e| Reject::Params(e.to_string()))?;
+                let pt = seal::open(
+                    &self.identity.x25519.secret,
+                    seal::PARAMS_INFO,
+                    &aad,
+                    &req.params,
+                )
+                .map_err(|e| Reject::Params(e.to_string()))?;
                 Params::decode(req.op, &pt).map_err(|e| Reject::Params(e.to_string()))?
             }
         };
         // 8. the reply key must be usable before anything runs
-        let sealer = Sealer::new(&req.reply_key, seal::RESULT_INFO, &mut rand_core::OsRng).map_err(|_| Reject::ReplyKey)?;
-        Ok(Checked { req, params, digest: *digest, sealer })
+        let sealer = Sealer::new(&req.reply_key, seal::RESULT_INFO, &mut rand_core::OsRng)
+            .map_err(|_| Reject::ReplyKey)?;
+        Ok(Checked {
+            req,
+            params,
+            digest: *digest,
+            sealer,
+        })
     }
 
     fn run(&self, p: &Params) -> OpOutput {
         let b = &self.backend;
         let r = match p {
             Params::ReadCounters => b.read_counters().map(OpOutput::Counters),
-            Params::ProgramWayMask { tag, mask } => b.program_way_mask(*tag, *mask).map(|_| OpOutput::Done),
-            Params::ProgramPathTable { tenant, entries } => {
-                b.program_path_table(*tenant, entries.clone()).map(|_| OpOutput::Done)
+            Params::ProgramWayMask { tag, mask } => {
+                b.program_way_mask(*tag, *mask).map(|_| OpOutput::Done)
             }
-            Params::ReadWriteRecords { max } => b.read_write_records(*max as usize).map(OpOutput::Bytes),
+            Params::ProgramPathTable { tenant, entries } => b
+                .program_path_table(*tenant, entries.clone())
+                .map(|_| OpOutput::Done),
+            Params::ReadWriteRecords { max } => {
+                b.read_write_records(*max as usize).map(OpOutput::Bytes)
+            }
             Params::ReadHostMemory { addr, len } => b.read_host_memory(*addr, *len).and_then(|v| {
-                anyhow::ensure!(v.len() == *len as usize, "backend returned {} bytes, {} asked", v.len(), len);
+                anyhow::ensure!(
+                    v.len() == *len as usize,
+                    "backend returned {} bytes, {} asked",
+                    v.len(),
+                    len
+                );
                 Ok(OpOutput::Bytes(v))
             }),
         };
@@ -297,7 +386,10 @@ impl Host {
             request_digest: digest,
             nonce: req.map(|q| q.nonce.clone()).unwrap_or_default(),
             public_key: req.map(|q| q.reply_key.to_vec()).unwrap_or_default(),
-            status: Status::Rejected { code: r.code().to_string(), message: r.to_string() },
+            status: Status::Rejected {
+                code: r.code().to_string(),
+                message: r.to_string(),
+            },
         };
         seal_envelope(&self.identity.ed25519, &payload)
     }
@@ -307,8 +399,13 @@ impl Host {
         let digest = request_digest(bytes);
         let mut seen = None;
         let checked = self.check(bytes, &digest, &mut seen).and_then(|c| {
-            self.audit_line(Some(&digest), Some(&c.req.caller), Some(c.req.op), "accepted")
-                .map_err(|e| Reject::Audit(e.to_string()))?;
+            self.audit_line(
+                Some(&digest),
+                Some(&c.req.caller),
+                Some(c.req.op),
+                "accepted",
+            )
+            .map_err(|e| Reject::Audit(e.to_string()))?;
             Ok(c)
         });
         let c = match checked {
@@ -333,9 +430,17 @@ impl Host {
             Outcome::Failed(m) => format!("failed: {m}"),
             _ => "ok".to_string(),
         };
-        let _ = self.audit_line(Some(&c.digest), Some(&c.req.caller), Some(c.req.op), &audit_outcome);
+        let _ = self.audit_line(
+            Some(&c.digest),
+            Some(&c.req.caller),
+            Some(c.req.op),
+            &audit_outcome,
+        );
         let aad = result_aad(&c.digest, &c.req.nonce);
-        let sealed = c.sealer.seal(&out.encode(), &aad).expect("ChaCha20Poly1305 seal of a bounded message cannot fail");
+        let sealed = c
+            .sealer
+            .seal(&out.encode(), &aad)
+            .expect("ChaCha20Poly1305 seal of a bounded message cannot fail");
         let payload = ResponsePayload {
             timestamp_ms: now_ms(),
             request_digest: c.digest.to_vec(),

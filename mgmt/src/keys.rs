@@ -38,11 +38,17 @@ pub struct PublicIdentity {
 
 impl Identity {
     pub fn generate() -> Identity {
-        Identity { ed25519: SigningKey::generate(&mut rand_core::OsRng), x25519: X25519Keypair::generate() }
+        Identity {
+            ed25519: SigningKey::generate(&mut rand_core::OsRng),
+            x25519: X25519Keypair::generate(),
+        }
     }
 
     pub fn public(&self) -> PublicIdentity {
-        PublicIdentity { ed25519: self.ed25519.verifying_key(), x25519: self.x25519.public_bytes() }
+        PublicIdentity {
+            ed25519: self.ed25519.verifying_key(),
+            x25519: self.x25519.public_bytes(),
+        }
     }
 
     /// Writes the key files into `dir`. Refuses to overwrite unless `force`.
@@ -50,13 +56,26 @@ impl Identity {
         let files = [ED25519_FILE, X25519_FILE, PUBLIC_FILE].map(|f| dir.join(f));
         if !force {
             if let Some(f) = files.iter().find(|f| f.exists()) {
-                bail!("{} already exists; refusing to overwrite (use --force)", f.display());
+                bail!(
+                    "{} already exists; refusing to overwrite (use --force)",
+                    f.display()
+                );
             }
         }
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-        write_file(&files[0], format!("{}\n", hex::encode(self.ed25519.to_bytes())).as_bytes(), 0o600, force)?;
-        write_file(&files[1], format!("{}\n", hex::encode(self.x25519.secret_bytes())).as_bytes(), 0o600, force)?;
+        write_file(
+            &files[0],
+            format!("{}\n", hex::encode(self.ed25519.to_bytes())).as_bytes(),
+            0o600,
+            force,
+        )?;
+        write_file(
+            &files[1],
+            format!("{}\n", hex::encode(self.x25519.secret_bytes())).as_bytes(),
+            0o600,
+            force,
+        )?;
         write_file(&files[2], self.public().to_text().as_bytes(), 0o644, force)?;
         Ok(())
     }
@@ -66,14 +85,21 @@ impl Identity {
         let ed = read_secret(&dir.join(ED25519_FILE))?;
         let x = read_secret(&dir.join(X25519_FILE))?;
         let x25519 = X25519Keypair::from_secret_bytes(&x).map_err(|e| anyhow!("{e}"))?;
-        Ok(Identity { ed25519: SigningKey::from_bytes(&ed), x25519 })
+        Ok(Identity {
+            ed25519: SigningKey::from_bytes(&ed),
+            x25519,
+        })
     }
 }
 
 impl PublicIdentity {
     pub fn to_text(&self) -> String {
         let b = base64::engine::general_purpose::STANDARD;
-        format!("ed25519 {}\nx25519 {}\n", b.encode(self.ed25519.to_bytes()), b.encode(self.x25519))
+        format!(
+            "ed25519 {}\nx25519 {}\n",
+            b.encode(self.ed25519.to_bytes()),
+            b.encode(self.x25519)
+        )
     }
 
     pub fn parse(text: &str) -> Result<PublicIdentity> {
@@ -84,10 +110,16 @@ impl PublicIdentity {
                 continue;
             }
             let mut it = line.split_whitespace();
-            let (kind, val) = (it.next().unwrap_or(""), it.next().ok_or_else(|| anyhow!("missing key in {line:?}"))?);
+            let (kind, val) = (
+                it.next().unwrap_or(""),
+                it.next()
+                    .ok_or_else(|| anyhow!("missing key in {line:?}"))?,
+            );
             let k = parse_key32(val)?;
             match kind {
-                "ed25519" if ed.is_none() => ed = Some(VerifyingKey::from_bytes(&k).map_err(|_| anyhow!("bad Ed25519 key"))?),
+                "ed25519" if ed.is_none() => {
+                    ed = Some(VerifyingKey::from_bytes(&k).map_err(|_| anyhow!("bad Ed25519 key"))?)
+                }
                 "x25519" if x.is_none() => x = Some(k),
                 _ => bail!("unexpected line {line:?}"),
             }
@@ -119,7 +151,10 @@ fn write_file(path: &Path, data: &[u8], mode: u32, replace: bool) -> Result<()> 
     fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
     if !replace && path.exists() {
         let _ = fs::remove_file(&tmp);
-        bail!("{} appeared while writing; refusing to overwrite", path.display());
+        bail!(
+            "{} appeared while writing; refusing to overwrite",
+            path.display()
+        );
     }
     fs::rename(&tmp, path)?;
     Ok(())
@@ -128,9 +163,14 @@ fn write_file(path: &Path, data: &[u8], mode: u32, replace: bool) -> Result<()> 
 fn read_secret(path: &Path) -> Result<[u8; 32]> {
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        bail!("{} is accessible by group/others (mode {:o}); chmod 600 it", path.display(), meta.permissions().mode() & 0o777);
+        bail!(
+            "{} is accessible by group/others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
     }
     let t = fs::read_to_string(path)?;
     let v = hex::decode(t.trim()).with_context(|| format!("{} is not hex", path.display()))?;
-    v.try_into().map_err(|_| anyhow!("{} does not hold 32 bytes", path.display()))
+    v.try_into()
+        .map_err(|_| anyhow!("{} does not hold 32 bytes", path.display()))
 }

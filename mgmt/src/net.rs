@@ -32,7 +32,10 @@ pub enum Frame {
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a header.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Option<Frame>> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Frame>> {
     let mut hdr = [0u8; 4];
     match r.read_exact(&mut hdr).await {
         Ok(_) => {}
@@ -50,7 +53,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io:
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
     if data.len() > MAX_FRAME {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "frame too large"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "frame too large",
+        ));
     }
     let mut msg = Vec::with_capacity(4 + data.len());
     msg.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -84,7 +90,8 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
 
 async fn serve_conn(mut s: UnixStream, host: Arc<Host>) -> std::io::Result<()> {
     loop {
-        let frame = match tokio::time::timeout(IDLE_TIMEOUT, read_frame_hdr_then_body(&mut s)).await {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, read_frame_hdr_then_body(&mut s)).await
+        {
             Ok(f) => f?,
             Err(_) => return Ok(()),
         };
@@ -123,7 +130,11 @@ async fn read_frame_hdr_then_body(s: &mut UnixStream) -> std::io::Result<Option<
 }
 
 /// Serves `host` on `listener` until `shutdown` resolves.
-pub async fn serve_until<F: std::future::Future<Output = ()>>(listener: UnixListener, host: Arc<Host>, shutdown: F) -> Result<()> {
+pub async fn serve_until<F: std::future::Future<Output = ()>>(
+    listener: UnixListener,
+    host: Arc<Host>,
+    shutdown: F,
+) -> Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
@@ -154,7 +165,9 @@ pub struct Connection {
 
 impl Connection {
     pub async fn connect(path: &Path) -> Result<Connection> {
-        let stream = UnixStream::connect(path).await.with_context(|| format!("connecting to {}", path.display()))?;
+        let stream = UnixStream::connect(path)
+            .await
+            .with_context(|| format!("connecting to {}", path.display()))?;
         Ok(Connection { stream })
     }
 
@@ -190,7 +203,13 @@ impl Connection {
     }
 
     /// Builds, signs, sends; verifies and opens the result.
-    pub async fn call(&mut self, caller: &Identity, host: &VerifyingKey, params: &Params, opts: &RequestOptions) -> Result<OpOutput> {
+    pub async fn call(
+        &mut self,
+        caller: &Identity,
+        host: &VerifyingKey,
+        params: &Params,
+        opts: &RequestOptions,
+    ) -> Result<OpOutput> {
         let req = prepare(caller, params, opts)?;
         self.call_prepared(caller, host, &req).await
     }
@@ -204,7 +223,10 @@ pub async fn call(
     params: &Params,
     opts: &RequestOptions,
 ) -> Result<OpOutput> {
-    Connection::connect(socket).await?.call(caller, host, params, opts).await
+    Connection::connect(socket)
+        .await?
+        .call(caller, host, params, opts)
+        .await
 }
 
 /// Benchmark baseline only: the same framing and backend, with no signature,

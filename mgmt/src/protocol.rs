@@ -130,7 +130,10 @@ impl Params {
         let mut r = Reader::new(b);
         let p = match op {
             Op::ReadCounters => Params::ReadCounters,
-            Op::ProgramWayMask => Params::ProgramWayMask { tag: r.u16("tag")?, mask: r.u64("mask")? },
+            Op::ProgramWayMask => Params::ProgramWayMask {
+                tag: r.u16("tag")?,
+                mask: r.u64("mask")?,
+            },
             Op::ProgramPathTable => {
                 let tenant = r.u16("tenant")?;
                 let n = r.u16("entry count")? as usize;
@@ -235,7 +238,10 @@ impl Request {
     /// check the signature (see [`Request::verify_signature`]).
     pub fn decode(b: &[u8]) -> Result<Request, DecodeError> {
         if b.len() > MAX_REQUEST_BYTES {
-            return derr(format!("request of {} bytes > {MAX_REQUEST_BYTES}", b.len()));
+            return derr(format!(
+                "request of {} bytes > {MAX_REQUEST_BYTES}",
+                b.len()
+            ));
         }
         let mut r = Reader::new(b);
         if r.bytes(4, "magic")? != REQUEST_MAGIC {
@@ -253,7 +259,9 @@ impl Request {
         let timestamp_ms = r.u64("timestamp")?;
         let nl = r.u8("nonce length")? as usize;
         if !(MIN_NONCE..=MAX_NONCE).contains(&nl) {
-            return derr(format!("nonce length {nl} not in {MIN_NONCE}..={MAX_NONCE}"));
+            return derr(format!(
+                "nonce length {nl} not in {MIN_NONCE}..={MAX_NONCE}"
+            ));
         }
         let nonce = r.bytes(nl, "nonce")?.to_vec();
         let caller = r.array::<32>("caller key")?;
@@ -270,7 +278,16 @@ impl Request {
         let params = r.bytes(pl, "params")?.to_vec();
         let signature = r.array::<64>("signature")?;
         r.finish("signature")?;
-        let req = Request { op, timestamp_ms, nonce, caller, reply_key, params_mode, params, signature };
+        let req = Request {
+            op,
+            timestamp_ms,
+            nonce,
+            caller,
+            reply_key,
+            params_mode,
+            params,
+            signature,
+        };
         // Plain params are validated at decode time so malformed ones never reach a check.
         if req.params_mode == ParamsMode::Plain {
             Params::decode(op, &req.params)?;

@@ -22,7 +22,11 @@ pub enum NonceCheck {
 
 impl NonceCache {
     pub fn new(capacity: usize) -> Self {
-        NonceCache { capacity, map: HashMap::new(), order: VecDeque::new() }
+        NonceCache {
+            capacity,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     fn evict(&mut self, now_ms: u64) {

@@ -79,15 +79,21 @@ pub fn seal_with<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<u8>, SealError> {
     let pk = public_from_bytes(recipient)?;
-    let (enc, ct) = hpke::single_shot_seal::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk, info, pt, aad, rng)
-        .map_err(|_| SealError("seal failed"))?;
+    let (enc, ct) =
+        hpke::single_shot_seal::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk, info, pt, aad, rng)
+            .map_err(|_| SealError("seal failed"))?;
     let mut out = Vec::with_capacity(ENC_LEN + ct.len());
     out.extend_from_slice(&enc.to_bytes());
     out.extend_from_slice(&ct);
     Ok(out)
 }
 
-pub fn seal(recipient: &[u8; 32], info: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, SealError> {
+pub fn seal(
+    recipient: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    pt: &[u8],
+) -> Result<Vec<u8>, SealError> {
     seal_with(recipient, info, aad, pt, &mut OsRng)
 }
 
@@ -111,16 +117,26 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    pub fn new<R: RngCore + CryptoRng>(recipient: &[u8; 32], info: &[u8], rng: &mut R) -> Result<Sealer, SealError> {
+    pub fn new<R: RngCore + CryptoRng>(
+        recipient: &[u8; 32],
+        info: &[u8],
+        rng: &mut R,
+    ) -> Result<Sealer, SealError> {
         let pk = public_from_bytes(recipient)?;
         let (enc, ctx) = hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk, info, rng)
             .map_err(|_| SealError("unusable recipient key"))?;
-        Ok(Sealer { enc: enc.to_bytes().into(), ctx })
+        Ok(Sealer {
+            enc: enc.to_bytes().into(),
+            ctx,
+        })
     }
 
     /// Seals one message; returns `enc || ciphertext`.
     pub fn seal(mut self, pt: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
-        let ct = self.ctx.seal(pt, aad).map_err(|_| SealError("seal failed"))?;
+        let ct = self
+            .ctx
+            .seal(pt, aad)
+            .map_err(|_| SealError("seal failed"))?;
         let mut out = Vec::with_capacity(ENC_LEN + ct.len());
         out.extend_from_slice(&self.enc);
         out.extend_from_slice(&ct);

@@ -61,7 +61,10 @@ impl<'a> Reader<'a> {
     /// Fails unless every byte has been consumed.
     pub fn finish(&self, what: &str) -> Result<(), DecodeError> {
         if self.remaining() != 0 {
-            return derr(format!("{} trailing byte(s) after {what}", self.remaining()));
+            return derr(format!(
+                "{} trailing byte(s) after {what}",
+                self.remaining()
+            ));
         }
         Ok(())
     }

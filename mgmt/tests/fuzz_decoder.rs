@@ -64,7 +64,15 @@ fn mutate(rng: &mut Rng, seed: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
             6 if len >= 4 => {
                 // Overwrite a 4-byte window with a large/small big-endian length.
                 let i = rng.below(len - 3);
-                let val: u32 = [0, 1, 0xffff, 0x10000, 0x7fff_ffff, 0xffff_ffff, rng.next() as u32][rng.below(7)];
+                let val: u32 = [
+                    0,
+                    1,
+                    0xffff,
+                    0x10000,
+                    0x7fff_ffff,
+                    0xffff_ffff,
+                    rng.next() as u32,
+                ][rng.below(7)];
                 v[i..i + 4].copy_from_slice(&val.to_be_bytes());
             }
             7 => {
@@ -87,15 +95,31 @@ fn mutate(rng: &mut Rng, seed: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 fn corpus(f: &Fixture) -> Vec<Vec<u8>> {
     let params = [
         Params::ReadCounters,
-        Params::ProgramWayMask { tag: 3, mask: 0xff00 },
-        Params::ProgramPathTable { tenant: 9, entries: vec![1, 2, 3, 4, 5] },
+        Params::ProgramWayMask {
+            tag: 3,
+            mask: 0xff00,
+        },
+        Params::ProgramPathTable {
+            tenant: 9,
+            entries: vec![1, 2, 3, 4, 5],
+        },
         Params::ReadWriteRecords { max: 10 },
-        Params::ReadHostMemory { addr: 0x1000_0000, len: 64 },
+        Params::ReadHostMemory {
+            addr: 0x1000_0000,
+            len: 64,
+        },
     ];
     let mut c = Vec::new();
     for p in &params {
-        c.push(prepare(&f.caller, p, &RequestOptions::default()).unwrap().bytes);
-        let sealed = RequestOptions { seal_params_to: Some(f.host_x25519()), ..Default::default() };
+        c.push(
+            prepare(&f.caller, p, &RequestOptions::default())
+                .unwrap()
+                .bytes,
+        );
+        let sealed = RequestOptions {
+            seal_params_to: Some(f.host_x25519()),
+            ..Default::default()
+        };
         c.push(prepare(&f.caller, p, &sealed).unwrap().bytes);
     }
     c
@@ -114,7 +138,10 @@ fn request_decoder_survives_100k_mutations() {
             accepted += 1;
             assert_eq!(req.encode(), input, "accepted a non-canonical request");
             if !corpus.contains(&input) {
-                assert!(req.verify_signature().is_err(), "mutated request still verifies");
+                assert!(
+                    req.verify_signature().is_err(),
+                    "mutated request still verifies"
+                );
             }
         }
     }
@@ -134,7 +161,10 @@ fn host_never_runs_a_mutated_request() {
             continue; // a splice may reproduce another valid corpus request exactly
         }
         let (resp, outcome) = f.host.process(&input);
-        assert!(matches!(outcome, Outcome::Rejected(_)), "mutated input #{i} accepted: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Rejected(_)),
+            "mutated input #{i} accepted: {outcome:?}"
+        );
         verify_envelope(&f.host_vk(), &resp).expect("rejections are signed envelopes");
     }
     assert_eq!(f.backend.calls(), vec![]);
@@ -145,11 +175,22 @@ fn response_and_result_decoders_survive_mutations() {
     let f = fixture();
     let mut responses = Vec::new();
     let mut outputs = Vec::new();
-    for p in [Params::ReadCounters, Params::ReadHostMemory { addr: 0x1000_0000, len: 48 }] {
+    for p in [
+        Params::ReadCounters,
+        Params::ReadHostMemory {
+            addr: 0x1000_0000,
+            len: 48,
+        },
+    ] {
         let r = prepare(&f.caller, &p, &RequestOptions::default()).unwrap();
         responses.push(f.host.handle(&r.bytes));
     }
-    let r = prepare(&f.stranger, &Params::ReadCounters, &RequestOptions::default()).unwrap();
+    let r = prepare(
+        &f.stranger,
+        &Params::ReadCounters,
+        &RequestOptions::default(),
+    )
+    .unwrap();
     responses.push(f.host.handle(&r.bytes));
     outputs.push(OpOutput::Counters(vec![("a".into(), 1), ("bb".into(), u64::MAX)]).encode());
     outputs.push(OpOutput::Bytes(vec![1, 2, 3]).encode());
@@ -164,7 +205,10 @@ fn response_and_result_decoders_survive_mutations() {
         let seed = &responses[i % responses.len()];
         let input = mutate(&mut rng, seed, &responses);
         if !responses.contains(&input) {
-            assert!(verify_envelope(&f.host_vk(), &input).is_err(), "mutated envelope verified");
+            assert!(
+                verify_envelope(&f.host_vk(), &input).is_err(),
+                "mutated envelope verified"
+            );
         }
         let pin = mutate(&mut rng, &payloads[i % payloads.len()], &payloads);
         if let Ok(p) = ResponsePayload::decode(&pin) {
@@ -186,8 +230,12 @@ fn response_and_result_decoders_survive_mutations() {
 #[test]
 fn authorized_keys_parser_survives_garbage() {
     let f = fixture();
-    let line = AuthorizedKeys::format_line(&f.caller.ed25519.verifying_key().to_bytes(), &Op::ALL, "x");
-    let seeds = vec![line.clone().into_bytes(), format!("# c\n{line}\n\n").into_bytes()];
+    let line =
+        AuthorizedKeys::format_line(&f.caller.ed25519.verifying_key().to_bytes(), &Op::ALL, "x");
+    let seeds = vec![
+        line.clone().into_bytes(),
+        format!("# c\n{line}\n\n").into_bytes(),
+    ];
     let mut rng = Rng(0x5eed_0000_0000_0004);
     for i in 0..5_000 {
         let input = mutate(&mut rng, &seeds[i % 2], &seeds);

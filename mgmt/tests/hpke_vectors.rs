@@ -69,7 +69,10 @@ fn labeled_expand(suite: &[u8], prk: &[u8], label: &[u8], info: &[u8], l: usize)
     m.extend_from_slice(label);
     m.extend_from_slice(info);
     let mut out = vec![0u8; l];
-    Hkdf::<Sha256>::from_prk(prk).unwrap().expand(&m, &mut out).unwrap();
+    Hkdf::<Sha256>::from_prk(prk)
+        .unwrap()
+        .expand(&m, &mut out)
+        .unwrap();
     out
 }
 
@@ -110,7 +113,9 @@ fn independent_key_schedule_matches_vector() {
     assert_eq!(h(&v, "enc"), h(&v, "pkEm"));
     // Encap: dh = DH(skE, pkR); shared_secret = ExtractAndExpand(dh, enc || pkRm)
     let dh = x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(sk_e.as_slice()).unwrap())
-        .diffie_hellman(&x25519_dalek::PublicKey::from(<[u8; 32]>::try_from(h(&v, "pkRm").as_slice()).unwrap()));
+        .diffie_hellman(&x25519_dalek::PublicKey::from(
+            <[u8; 32]>::try_from(h(&v, "pkRm").as_slice()).unwrap(),
+        ));
     let mut kem_context = h(&v, "enc");
     kem_context.extend_from_slice(&h(&v, "pkRm"));
     let eae_prk = labeled_extract(&kem_suite(), b"", b"eae_prk", dh.as_bytes());
@@ -142,14 +147,23 @@ fn independent_key_schedule_matches_vector() {
         }
         assert_eq!(nonce, h(e, "nonce"), "nonce of seq {seq}");
         let ct = aead
-            .encrypt(nonce.as_slice().into(), Payload { msg: &h(e, "pt"), aad: &h(e, "aad") })
+            .encrypt(
+                nonce.as_slice().into(),
+                Payload {
+                    msg: &h(e, "pt"),
+                    aad: &h(e, "aad"),
+                },
+            )
             .unwrap();
         assert_eq!(ct, h(e, "ct"), "ciphertext of seq {seq}");
     }
     // Exports: LabeledExpand(exporter_secret, "sec", exporter_context, L)
     for x in v["exports"].as_array().unwrap() {
         let l = x["L"].as_u64().unwrap() as usize;
-        assert_eq!(labeled_expand(&s, &exporter, b"sec", &h(x, "exporter_context"), l), h(x, "exported_value"));
+        assert_eq!(
+            labeled_expand(&s, &exporter, b"sec", &h(x, "exporter_context"), l),
+            h(x, "exported_value")
+        );
     }
 }
 
@@ -165,7 +179,8 @@ fn hpke_crate_sender_matches_all_vector_encryptions() {
 
     let mut rng = FixedRng(h(&v, "ikmE"));
     let (enc, mut sctx) =
-        hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk_r, &h(&v, "info"), &mut rng).unwrap();
+        hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk_r, &h(&v, "info"), &mut rng)
+            .unwrap();
     assert_eq!(enc.to_bytes().to_vec(), h(&v, "enc"));
     for (seq, e) in v["encryptions"].as_array().unwrap().iter().enumerate() {
         let ct = sctx.seal(&h(e, "pt"), &h(e, "aad")).unwrap();
@@ -183,9 +198,13 @@ fn hpke_crate_receiver_opens_all_vector_encryptions() {
     let v = vector();
     let sk_r = seal::PrivateKey::from_bytes(&h(&v, "skRm")).unwrap();
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&h(&v, "enc")).unwrap();
-    let mut rctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &sk_r, &enc, &h(&v, "info")).unwrap();
+    let mut rctx =
+        hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &sk_r, &enc, &h(&v, "info"))
+            .unwrap();
     for (seq, e) in v["encryptions"].as_array().unwrap().iter().enumerate() {
-        let pt = rctx.open(&h(e, "ct"), &h(e, "aad")).unwrap_or_else(|_| panic!("open seq {seq}"));
+        let pt = rctx
+            .open(&h(e, "ct"), &h(e, "aad"))
+            .unwrap_or_else(|_| panic!("open seq {seq}"));
         assert_eq!(pt, h(e, "pt"));
     }
     for x in v["exports"].as_array().unwrap() {
@@ -201,7 +220,14 @@ fn crate_seal_wrappers_reproduce_first_vector_encryption() {
     let e0 = &v["encryptions"][0];
     let pk_r: [u8; 32] = h(&v, "pkRm").try_into().unwrap();
     // seal_with: single-shot base mode = first encryption (seq 0) of the context.
-    let blob = seal::seal_with(&pk_r, &h(&v, "info"), &h(e0, "aad"), &h(e0, "pt"), &mut FixedRng(h(&v, "ikmE"))).unwrap();
+    let blob = seal::seal_with(
+        &pk_r,
+        &h(&v, "info"),
+        &h(e0, "aad"),
+        &h(e0, "pt"),
+        &mut FixedRng(h(&v, "ikmE")),
+    )
+    .unwrap();
     let mut expected = h(&v, "enc");
     expected.extend_from_slice(&h(e0, "ct"));
     assert_eq!(blob, expected);
@@ -211,7 +237,10 @@ fn crate_seal_wrappers_reproduce_first_vector_encryption() {
     // open: the receiver key opens it; a changed aad or info does not.
     let kp = seal::X25519Keypair::from_secret_bytes(&h(&v, "skRm").try_into().unwrap()).unwrap();
     assert_eq!(kp.public_bytes(), pk_r);
-    assert_eq!(seal::open(&kp.secret, &h(&v, "info"), &h(e0, "aad"), &expected).unwrap(), h(e0, "pt"));
+    assert_eq!(
+        seal::open(&kp.secret, &h(&v, "info"), &h(e0, "aad"), &expected).unwrap(),
+        h(e0, "pt")
+    );
     assert!(seal::open(&kp.secret, &h(&v, "info"), b"Count-1", &expected).is_err());
     assert!(seal::open(&kp.secret, b"other info", &h(e0, "aad"), &expected).is_err());
 }

@@ -7,12 +7,17 @@ use offcard_mgmt::cli::{self, ServeOptions};
 use offcard_mgmt::client::{open_response, prepare, ClientError, RequestOptions};
 use offcard_mgmt::keys::{ED25519_FILE, PUBLIC_FILE, X25519_FILE};
 use offcard_mgmt::net::{self, Connection};
-use offcard_mgmt::{AuthorizedKeys, Call, Identity, MemoryBackend, Op, OpOutput, Params, PrivilegedBackend};
+use offcard_mgmt::{
+    AuthorizedKeys, Call, Identity, MemoryBackend, Op, OpOutput, Params, PrivilegedBackend,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -108,19 +113,28 @@ fn keygen_permissions_and_no_overwrite() {
     let kd = dir.path().join("keys");
     let p = cli::run_keygen(&kd, false).unwrap();
     let mode = |f: &str| std::fs::metadata(kd.join(f)).unwrap().permissions().mode() & 0o777;
-    assert_eq!(std::fs::metadata(&kd).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&kd).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     assert_eq!(mode(ED25519_FILE), 0o600);
     assert_eq!(mode(X25519_FILE), 0o600);
     assert_eq!(mode(PUBLIC_FILE), 0o644);
     let loaded = Identity::load(&kd).unwrap();
     assert_eq!(loaded.public(), p);
-    assert_eq!(offcard_mgmt::PublicIdentity::load(&kd.join(PUBLIC_FILE)).unwrap(), p);
+    assert_eq!(
+        offcard_mgmt::PublicIdentity::load(&kd.join(PUBLIC_FILE)).unwrap(),
+        p
+    );
     // Refuses to overwrite; keys unchanged.
     let e = cli::run_keygen(&kd, false).unwrap_err();
     assert!(e.to_string().contains("refusing to overwrite"), "{e}");
     assert_eq!(Identity::load(&kd).unwrap().public(), p);
     // Through the CLI as well.
-    let args: Vec<String> = ["keygen", "--dir", kd.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["keygen", "--dir", kd.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert!(cli::cli_main(&args).is_err());
     // --force replaces them, with the same safe modes.
     let mut forced = args.clone();
@@ -129,7 +143,11 @@ fn keygen_permissions_and_no_overwrite() {
     assert_ne!(Identity::load(&kd).unwrap().public(), p);
     assert_eq!(mode(ED25519_FILE), 0o600);
     // A secret readable by others is refused.
-    std::fs::set_permissions(kd.join(ED25519_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        kd.join(ED25519_FILE),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let e = Identity::load(&kd).err().unwrap();
     assert!(e.to_string().contains("accessible by group/others"), "{e}");
 }
@@ -152,10 +170,13 @@ fn authorized_keys_file_format() {
     assert!(!k.is_allowed(&[9; 32], Op::ReadCounters));
     let ha = hex::encode(a);
     for (bad, why) in [
-        (format!("{ha}"), "missing operation list"),
+        (ha.to_string(), "missing operation list"),
         (format!("{ha} read-counter"), "unknown operation"),
         (format!("{ha} read-counters extra"), "unexpected"),
-        (format!("{} read-counters", &ha[..62]), "neither 64 hex digits nor base64"),
+        (
+            format!("{} read-counters", &ha[..62]),
+            "neither 64 hex digits nor base64",
+        ),
         (format!("{ha} read-counters\n{ha} *"), "listed twice"),
         ("AAAA read-counters".to_string(), "not 32 bytes"),
     ] {
@@ -174,7 +195,14 @@ fn cli_mgmt_against_a_running_server() {
     let client = cli::run_keygen(&client_keys, false).unwrap();
     std::fs::write(
         d.join("authorized_keys"),
-        format!("{}\n", AuthorizedKeys::format_line(&client.ed25519.to_bytes(), &[Op::ReadCounters, Op::ProgramPathTable], "cli test")),
+        format!(
+            "{}\n",
+            AuthorizedKeys::format_line(
+                &client.ed25519.to_bytes(),
+                &[Op::ReadCounters, Op::ProgramPathTable],
+                "cli test"
+            )
+        ),
     )
     .unwrap();
     let opts = ServeOptions {
@@ -218,7 +246,14 @@ fn cli_mgmt_against_a_running_server() {
         a
     };
     cli::cli_main(&s(&["mgmt", "read-counters"])).unwrap();
-    cli::cli_main(&s(&["mgmt", "program-path-table", "7", "1,2,0x10", "--seal-params"])).unwrap();
+    cli::cli_main(&s(&[
+        "mgmt",
+        "program-path-table",
+        "7",
+        "1,2,0x10",
+        "--seal-params",
+    ]))
+    .unwrap();
     assert_eq!(backend.path_table(7), Some(vec![1, 2, 16]));
     let e = cli::cli_main(&s(&["mgmt", "program-way-mask", "1", "0xff"])).unwrap_err();
     assert!(format!("{e:#}").contains("[unauthorized]"), "{e:#}");
@@ -231,15 +266,31 @@ fn cli_mgmt_against_a_running_server() {
         a
     })
     .unwrap_err();
-    assert!(format!("{e:#}").contains("not signed by the expected host key"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("not signed by the expected host key"),
+        "{e:#}"
+    );
     assert!(cli::cli_main(&s(&["mgmt", "no-such-op"])).is_err());
     tx.send(()).unwrap();
     server.join().unwrap().unwrap();
     let audit = std::fs::read_to_string(d.join("audit.log")).unwrap();
     assert_eq!(audit.lines().count(), 7, "{audit}"); // 3 accepted+ok pairs, 1 rejection
-    assert_eq!(std::fs::metadata(d.join("audit.log")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(d.join("audit.log"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     for l in audit.lines() {
-        assert!(l.contains(" digest=") && l.contains(" caller=") && l.contains(" op=") && l.contains(" outcome="), "{l}");
+        assert!(
+            l.contains(" digest=")
+                && l.contains(" caller=")
+                && l.contains(" op=")
+                && l.contains(" outcome="),
+            "{l}"
+        );
     }
 }
 
@@ -252,7 +303,12 @@ fn bench_prints_json_last() {
     })
     .unwrap();
     let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
-    for k in ["sealed_requests_per_s", "sealed_p50_us", "sealed_p99_us", "plain_requests_per_s"] {
+    for k in [
+        "sealed_requests_per_s",
+        "sealed_p50_us",
+        "sealed_p99_us",
+        "plain_requests_per_s",
+    ] {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
     }
     assert!(v["sealed_p99_us"].as_f64() >= v["sealed_p50_us"].as_f64());

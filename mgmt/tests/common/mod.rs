@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 
-use offcard_mgmt::{AuditLog, AuthorizedKeys, Host, HostConfig, Identity, MemoryBackend, Op, PrivilegedBackend};
+use offcard_mgmt::{
+    AuditLog, AuthorizedKeys, Host, HostConfig, Identity, MemoryBackend, Op, PrivilegedBackend,
+};
 use std::sync::Arc;
 
 pub struct Fixture {
@@ -24,14 +26,28 @@ pub fn fixture_with(config: HostConfig) -> Fixture {
     let stranger = Identity::generate();
     let text = format!(
         "# test authorized keys\n{}\n{}\n",
-        AuthorizedKeys::format_line(&caller.ed25519.verifying_key().to_bytes(), &Op::ALL, "operator"),
-        AuthorizedKeys::format_line(&reader.ed25519.verifying_key().to_bytes(), &[Op::ReadCounters], "monitor"),
+        AuthorizedKeys::format_line(
+            &caller.ed25519.verifying_key().to_bytes(),
+            &Op::ALL,
+            "operator"
+        ),
+        AuthorizedKeys::format_line(
+            &reader.ed25519.verifying_key().to_bytes(),
+            &[Op::ReadCounters],
+            "monitor"
+        ),
     );
     let auth = AuthorizedKeys::parse(&text).unwrap();
     let backend = Arc::new(MemoryBackend::new());
     let dynb: Arc<dyn PrivilegedBackend> = backend.clone();
     let host = Arc::new(Host::new(host_id, auth, dynb, config, AuditLog::memory()));
-    Fixture { host, backend, caller, reader, stranger }
+    Fixture {
+        host,
+        backend,
+        caller,
+        reader,
+        stranger,
+    }
 }
 
 impl Fixture {
