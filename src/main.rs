@@ -1,1 +1,187 @@
-fn main() {}
+//! `offcard`: the user's entry point to the card, its simulator, its host
+//! software and its benchmarks.
+
+use anyhow::{bail, Context, Result};
+use offcard_driver::{Card, CardTransport, SimTransport, VfioTransport};
+use offcard_hdl::regmap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "offcard <command>
+
+  demo                     enumerate the (simulated) card, identify it, scratch-test BAR0,
+                           fire an MSI and wait for it; print a report
+  demo --vfio BDF          the same against a real card bound to vfio-pci
+  gen-verilog [--out DIR] [--block NAME]
+                           write the card's Verilog (rust-hdl); blocks: card endpoint config_space regfile
+  lint                     verilator --lint-only -Wall on the generated Verilog, with the waivers
+                           of sim/verilator.vlt (justified in docs/verilator-waivers.md)
+  regs [--check]           write docs/registers.md from the register map (--check: verify it)
+  bench sim [--json]       simulation speed: Verilator vs rust-hdl, MMIO round trip
+  bench mgmt [--json]      secured management operations: sealed vs plain
+  keygen | serve | mgmt    secured management API (see docs/mgmt.md)
+  vm ...                   the KVM hypervisor (see docs/vmm.md)
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("offcard: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    match cmd {
+        "demo" => demo(rest),
+        "gen-verilog" => gen_verilog(rest),
+        "lint" => lint(),
+        "regs" => regs(rest),
+        "bench" => bench(rest),
+        "keygen" | "serve" | "mgmt" => offcard_mgmt::cli::cli_main(args),
+        "vm" => offcard_vmm::cli::cli_main(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn step(msg: &str) {
+    print!("  {msg:<52}");
+    let _ = std::io::stdout().flush();
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    println!("Offcard demo");
+    if let Some(bdf) = flag(args, "--vfio") {
+        let t = VfioTransport::open(&bdf).context("opening the card through VFIO")?;
+        return demo_on(t);
+    }
+    let t0 = Instant::now();
+    step("simulated card: Verilator model + root complex");
+    let t = SimTransport::new(1, 16 << 20)?;
+    println!("ok ({:.2} s)", t0.elapsed().as_secs_f64());
+    println!("  enumerated: {:04x}:{:04x} class {:06x}, BAR0 {} KiB at {:#x} (64-bit), MSI cap at {:#x}",
+        t.info.vendor, t.info.device, t.info.class, t.info.bar0_size / 1024, t.info.bar0, t.info.msi_cap);
+    demo_on(t)
+}
+
+fn demo_on<T: CardTransport>(t: T) -> Result<()> {
+    println!("  transport: {}", t.describe());
+    step("identify (BAR0 ID/VERSION/CAPS)");
+    let mut card = Card::open(t)?;
+    let id = card.identity()?;
+    println!("ok: magic {:#010x} \"OFFC\", version {}.{}.{}, caps {:#x}", id.magic, id.version.0, id.version.1, id.version.2, id.caps);
+    step("bus mastering enabled (config COMMAND)");
+    let cmd = card.transport.config_read32(regmap::cfg::COMMAND_STATUS)?;
+    if cmd & regmap::cfg::COMMAND_BUS_MASTER as u32 == 0 {
+        bail!("bus mastering is off: COMMAND reads {cmd:#x}");
+    }
+    println!("ok: COMMAND {:#06x}", cmd & 0xffff);
+    step("scratch test (walking 1s/0s, 32- and 64-bit)");
+    let n = card.scratch_test()?;
+    println!("ok: {n} patterns");
+    step("MSI: trigger and wait");
+    let t = Instant::now();
+    if !card.fire_msi(Duration::from_millis(1))? {
+        bail!("the card's MSI did not arrive within 1 ms");
+    }
+    println!("ok: interrupt received ({:.0} us host time)", t.elapsed().as_secs_f64() * 1e6);
+    println!("  counters:");
+    for (name, v) in card.counters()? {
+        println!("    {:<26} {v}", name.trim_start_matches("REG_CNT_"));
+    }
+    println!("demo: all steps passed");
+    Ok(())
+}
+
+fn gen_verilog(args: &[String]) -> Result<()> {
+    let out = PathBuf::from(flag(args, "--out").unwrap_or_else(|| "build/verilog".into()));
+    std::fs::create_dir_all(&out)?;
+    let blocks: Vec<String> = match flag(args, "--block") {
+        Some(b) => vec![b],
+        None => offcard_hdl::BLOCKS.iter().map(|s| s.to_string()).collect(),
+    };
+    for b in blocks {
+        let v = offcard_hdl::block_verilog(&b).with_context(|| format!("unknown block {b:?}; known: {:?}", offcard_hdl::BLOCKS))?;
+        let name = if b == "card" { "top.v".to_string() } else { format!("{b}.v") };
+        let path = out.join(name);
+        std::fs::write(&path, &v)?;
+        println!("wrote {} ({} lines)", path.display(), v.lines().count());
+    }
+    Ok(())
+}
+
+fn lint() -> Result<()> {
+    let v = offcard_toolchain::find_or_install_verilator(&mut |m| eprintln!("{m}")).map_err(anyhow::Error::msg)?;
+    let dir = PathBuf::from("build/lint");
+    std::fs::create_dir_all(&dir)?;
+    let top = dir.join("top.v");
+    std::fs::write(&top, offcard_hdl::card_verilog())?;
+    let waivers = offcard_toolchain::project_root().join("sim/verilator.vlt");
+    println!("verilator --lint-only -Wall {} (waivers: {})", top.display(), waivers.display());
+    let st = v.command().args(["--lint-only", "-Wall", "--top-module", "top"]).arg(&waivers).arg(&top).status()?;
+    if !st.success() {
+        bail!("lint failed");
+    }
+    println!("lint: clean");
+    Ok(())
+}
+
+fn regs(args: &[String]) -> Result<()> {
+    let path = offcard_toolchain::project_root().join("docs/registers.md");
+    let text = offcard_testbench::docs::registers_markdown();
+    if args.iter().any(|a| a == "--check") {
+        let cur = std::fs::read_to_string(&path).unwrap_or_default();
+        if cur != text {
+            bail!("{} is out of date: run `offcard regs`", path.display());
+        }
+        println!("{} matches the register map", path.display());
+    } else {
+        std::fs::write(&path, text)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let json = args.iter().any(|a| a == "--json");
+    match args.first().map(String::as_str) {
+        Some("sim") => {
+            let b = offcard_testbench::bench::sim_bench(&mut |m| eprintln!("bench sim: {m}"));
+            let ratio = b.verilator_cycles_per_s / b.rusthdl_cycles_per_s;
+            println!("Verilator model:      {:>12.0} cycles/s (whole card, one core)", b.verilator_cycles_per_s);
+            println!("rust-hdl simulator:   {:>12.0} cycles/s", b.rusthdl_cycles_per_s);
+            println!("speed-up:             {:>12.0}x", ratio);
+            println!("MMIO read round trip: {:>12} cycles", b.mmio_read_cycles);
+            println!("MMIO write then read: {:>12} cycles", b.mmio_write_read_cycles);
+            if json {
+                println!(
+                    "{{\"verilator_cycles_per_s\":{:.0},\"rusthdl_cycles_per_s\":{:.0},\"verilator_over_rusthdl\":{:.1},\"mmio_read_cycles\":{},\"mmio_write_read_cycles\":{}}}",
+                    b.verilator_cycles_per_s, b.rusthdl_cycles_per_s, ratio, b.mmio_read_cycles, b.mmio_write_read_cycles
+                );
+            }
+            Ok(())
+        }
+        Some("mgmt") => {
+            let mut a = vec!["bench-mgmt".to_string()];
+            a.extend(args[1..].iter().cloned());
+            offcard_mgmt::cli::cli_main(&a)
+        }
+        Some("vm") => {
+            let mut a = vec!["bench-vm".to_string()];
+            a.extend(args[1..].iter().cloned());
+            offcard_vmm::cli::cli_main(&a)
+        }
+        other => bail!("unknown benchmark {other:?}: sim, mgmt, vm"),
+    }
+}
