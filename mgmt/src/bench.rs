@@ -45,7 +45,7 @@ pub struct BenchReport {
 impl BenchReport {
     pub fn human(&self) -> String {
         format!(
-            "mgmt bench: read-counters over a Unix socket; server on one thread (one core), clients on another\n\
+            "mgmt bench: read-counters over a Unix socket; server and clients in one process, separate runtimes\n\
              latency = one request in flight; req/s = {IN_FLIGHT} connections in flight\n\
              sealed (Ed25519-signed request, full checks, HPKE-sealed + COSE-signed response, client verify+open):\n\
              \x20 {} latency samples, p50 {:.1} us, p99 {:.1} us; {:.0} req/s\n\

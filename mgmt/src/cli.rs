@@ -262,7 +262,24 @@ pub fn load_host(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Re
     Ok(Host::new(identity, authorized, backend, config, audit))
 }
 
-/// `serve`: runs the management host on a Unix socket until Ctrl-C.
+/// Re-reads the authorized-keys file into `host`. On error every key is
+/// revoked (fail closed) and the error returned.
+pub fn reload_authorized(host: &Host, path: &Path) -> Result<usize> {
+    match AuthorizedKeys::load(path) {
+        Ok(a) => {
+            let n = a.len();
+            host.set_authorized(a);
+            Ok(n)
+        }
+        Err(e) => {
+            host.set_authorized(AuthorizedKeys::default());
+            Err(e)
+        }
+    }
+}
+
+/// `serve`: runs the management host on a Unix socket until Ctrl-C
+/// (SIGINT); SIGHUP reloads the authorized-keys file.
 /// The card glue passes its own backend; the CLI uses a [`MemoryBackend`].
 pub fn run_serve(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Result<()> {
     let host = Arc::new(load_host(opts, backend)?);
@@ -275,6 +292,20 @@ pub fn run_serve(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Re
             hex::encode(host.identity().ed25519.verifying_key().to_bytes()),
             opts.audit.display()
         );
+        // SIGHUP re-reads the authorized-keys file. A file that no longer
+        // parses revokes every key (fail closed) until it is fixed.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let (h2, path) = (host.clone(), opts.authorized.clone());
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match reload_authorized(&h2, &path) {
+                    Ok(n) => eprintln!("offcard mgmt: reloaded {} ({n} keys)", path.display()),
+                    Err(e) => eprintln!(
+                        "offcard mgmt: {e:#}; refusing all requests until the file is fixed"
+                    ),
+                }
+            }
+        });
         let r = net::serve_until(listener, host, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -88,35 +88,15 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     Ok(l)
 }
 
-async fn serve_conn(mut s: UnixStream, host: Arc<Host>) -> std::io::Result<()> {
-    loop {
-        let frame = match tokio::time::timeout(IDLE_TIMEOUT, read_frame_hdr_then_body(&mut s)).await
-        {
-            Ok(f) => f?,
-            Err(_) => return Ok(()),
-        };
-        match frame {
-            None => return Ok(()),
-            Some(Frame::TooLarge(len)) => {
-                let resp = host.reject_unread(len, MAX_FRAME);
-                write_frame(&mut s, &resp).await?;
-                let _ = s.shutdown().await;
-                return Ok(());
-            }
-            Some(Frame::Data(req)) => {
-                let resp = host.handle(&req);
-                write_frame(&mut s, &resp).await?;
-            }
-        }
-    }
-}
-
-async fn read_frame_hdr_then_body(s: &mut UnixStream) -> std::io::Result<Option<Frame>> {
+/// Reads one frame: waits up to `idle` for the header, then up to
+/// `BODY_TIMEOUT` for the body. `Ok(None)` on end of stream or idle timeout.
+async fn read_frame_timed(s: &mut UnixStream, idle: Duration) -> std::io::Result<Option<Frame>> {
     let mut hdr = [0u8; 4];
-    match s.read_exact(&mut hdr).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+    match tokio::time::timeout(idle, s.read_exact(&mut hdr)).await {
+        Err(_) => return Ok(None),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(_)) => {}
     }
     let len = u32::from_be_bytes(hdr) as usize;
     if len > MAX_FRAME {
@@ -127,6 +107,29 @@ async fn read_frame_hdr_then_body(s: &mut UnixStream) -> std::io::Result<Option<
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body timeout"))??;
     Ok(Some(Frame::Data(buf)))
+}
+
+async fn serve_conn(mut s: UnixStream, host: Arc<Host>) -> std::io::Result<()> {
+    loop {
+        match read_frame_timed(&mut s, IDLE_TIMEOUT).await? {
+            None => return Ok(()),
+            Some(Frame::TooLarge(len)) => {
+                let resp = host.reject_unread(len, MAX_FRAME);
+                write_frame(&mut s, &resp).await?;
+                let _ = s.shutdown().await;
+                return Ok(());
+            }
+            Some(Frame::Data(req)) => {
+                // Checks and the backend call may block (a simulated card can be slow):
+                // run them on the blocking pool so other connections keep being served.
+                let h = host.clone();
+                let resp = tokio::task::spawn_blocking(move || h.handle(&req))
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("request task failed: {e}")))?;
+                write_frame(&mut s, &resp).await?;
+            }
+        }
+    }
 }
 
 /// Serves `host` on `listener` until `shutdown` resolves.

@@ -315,3 +315,39 @@ fn bench_prints_json_last() {
     assert!(!r.json().contains('\n'));
     assert!(r.human().contains("req/s"));
 }
+
+#[test]
+fn authorized_keys_reload_and_fail_closed() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authorized_keys");
+    let ro = RequestOptions::default();
+    let way = Params::ProgramWayMask { tag: 4, mask: 2 };
+    // Grant the stranger program-way-mask.
+    let line = AuthorizedKeys::format_line(
+        &f.stranger.ed25519.verifying_key().to_bytes(),
+        &[Op::ProgramWayMask],
+        "",
+    );
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    assert_eq!(cli::reload_authorized(&f.host, &path).unwrap(), 1);
+    let r = prepare(&f.stranger, &way, &ro).unwrap();
+    assert_eq!(
+        open_response(&f.stranger, &f.host_vk(), &r, &f.host.handle(&r.bytes)).unwrap(),
+        OpOutput::Done
+    );
+    // The old operator is no longer listed.
+    let r = prepare(&f.caller, &Params::ReadCounters, &ro).unwrap();
+    let e = open_response(&f.caller, &f.host_vk(), &r, &f.host.handle(&r.bytes)).unwrap_err();
+    assert_eq!(e.rejection_code(), Some("unauthorized"));
+    // A broken edit revokes everybody.
+    std::fs::write(&path, format!("{line}\nthis is not a key\n")).unwrap();
+    assert!(cli::reload_authorized(&f.host, &path).is_err());
+    let r = prepare(&f.stranger, &way, &ro).unwrap();
+    let e = open_response(&f.stranger, &f.host_vk(), &r, &f.host.handle(&r.bytes)).unwrap_err();
+    assert_eq!(e.rejection_code(), Some("unauthorized"));
+    assert_eq!(
+        f.backend.calls(),
+        vec![Call::ProgramWayMask { tag: 4, mask: 2 }]
+    );
+}
