@@ -351,3 +351,60 @@ fn authorized_keys_reload_and_fail_closed() {
         vec![Call::ProgramWayMask { tag: 4, mask: 2 }]
     );
 }
+
+#[test]
+fn serve_refuses_to_start_without_valid_keys_or_authorized_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut opts = ServeOptions {
+        socket: d.join("s.sock"),
+        keys: d.join("keys"),
+        authorized: d.join("authorized_keys"),
+        audit: d.join("audit.log"),
+        window_secs: 30,
+    };
+    let b: Arc<dyn PrivilegedBackend> = Arc::new(MemoryBackend::new());
+    let err = |o: &ServeOptions| {
+        format!(
+            "{:#}",
+            cli::load_host(o, b.clone()).err().expect("host started")
+        )
+    };
+    assert!(err(&opts).contains("run `offcard keygen`"));
+    cli::run_keygen(&opts.keys, false).unwrap();
+    assert!(err(&opts).contains("authorized-keys file"));
+    std::fs::write(&opts.authorized, "garbage line\n").unwrap();
+    assert!(err(&opts).contains("line 1"));
+    std::fs::write(&opts.authorized, "# nobody yet\n").unwrap();
+    assert!(cli::load_host(&opts, b.clone()).is_ok());
+    opts.keys = d.join("missing");
+    assert!(err(&opts).contains("loading host keys"));
+}
+
+#[test]
+fn client_refuses_oversized_response_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("evil.sock");
+    rt().block_on(async {
+        let l = net::bind(&sock).unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(&(64u32 << 20).to_be_bytes()).await;
+        });
+        let f = fixture();
+        let mut c = Connection::connect(&sock).await.unwrap();
+        let e = c
+            .call(
+                &f.caller,
+                &f.host_vk(),
+                &Params::ReadCounters,
+                &RequestOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("exceeds"), "{e}");
+    });
+}
