@@ -1,6 +1,8 @@
 //! `offcard`: the user's entry point to the card, its simulator, its host
 //! software and its benchmarks.
 
+mod card_backend;
+
 use anyhow::{bail, Context, Result};
 use offcard_driver::{Card, CardTransport, SimTransport, VfioTransport};
 use offcard_hdl::regmap;
@@ -41,7 +43,11 @@ fn run(args: &[String]) -> Result<()> {
         "lint" => lint(),
         "regs" => regs(rest),
         "bench" => bench(rest),
-        "keygen" | "serve" | "mgmt" => offcard_mgmt::cli::cli_main(args),
+        "keygen" | "serve" | "mgmt" => offcard_mgmt::cli::cli_main_with_backend(args, &|| {
+            let b: std::sync::Arc<dyn offcard_mgmt::backend::PrivilegedBackend> =
+                std::sync::Arc::new(card_backend::CardBackend::simulated()?);
+            Ok(b)
+        }),
         "vm" => offcard_vmm::cli::cli_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -355,6 +355,15 @@ const SUBCOMMANDS: [&str; 6] = ["serve", "mgmt", "keygen", "bench-mgmt", "bench"
 /// Entry point: `args` are the words after the program name, starting with
 /// the subcommand (a leading program name is tolerated and skipped).
 pub fn cli_main(args: &[String]) -> Result<()> {
+    cli_main_with_backend(args, &|| Ok(Arc::new(MemoryBackend::new())))
+}
+
+/// [`cli_main`] with the backend `serve` uses supplied by the caller (the
+/// `offcard` binary passes the card).
+pub fn cli_main_with_backend(
+    args: &[String],
+    backend: &dyn Fn() -> Result<Arc<dyn PrivilegedBackend>>,
+) -> Result<()> {
     let args = match args {
         [first, second, ..]
             if !SUBCOMMANDS.contains(&first.as_str()) && SUBCOMMANDS.contains(&second.as_str()) =>
@@ -392,7 +401,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             if let Some(v) = a.get("window") {
                 o.window_secs = parse_u64(v)?;
             }
-            run_serve(&o, Arc::new(MemoryBackend::new()))
+            run_serve(&o, backend()?)
         }
         "mgmt" => {
             let a = Args::parse(rest, &["socket", "keys", "host-pub"], &["seal-params"])?;
