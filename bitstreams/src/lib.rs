@@ -201,6 +201,8 @@ fn last_line(path: &Path) -> String {
 /// Run a YoWASP tool with `args` in `cwd`, stdout and stderr into `log`.
 /// Prints a progress line every 20 s while it runs. Returns whether it succeeded.
 fn run_tool(tool: Tool, args: &[String], cwd: &Path, log: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool> {
+    // The tool's own log (`-l FILE`) shows its progress better than its quiet stdout.
+    let watch = args.iter().position(|a| a == "-l").and_then(|i| args.get(i + 1)).map(|l| cwd.join(l)).unwrap_or_else(|| log.to_path_buf());
     ensure_tool(tool, progress)?;
     let cache = yowasp_cache();
     fs::create_dir_all(&cache).ok();
@@ -230,7 +232,7 @@ fn run_tool(tool: Tool, args: &[String], cwd: &Path, log: &Path, progress: &mut 
         }
         std::thread::sleep(Duration::from_millis(200));
         if start.elapsed() >= next_note {
-            let mut l = last_line(log);
+            let mut l = last_line(&watch);
             if l.len() > 100 {
                 l.truncate(100);
             }
@@ -450,8 +452,8 @@ pub struct BlockReport {
     /// Logic cells used after placement (TRELLIS_COMB / ICESTORM_LC), when placed.
     pub pnr_cells: Option<(usize, usize)>,
     pub fmax_mhz: Option<f64>,
-    /// Start and end of the critical path and its delay in ns, as nextpnr names them.
-    pub critical_path: Option<(String, String, f64, usize)>,
+    /// The critical path of the clock domain, as nextpnr names it.
+    pub critical_path: Option<CriticalPath>,
     pub bitstream: Option<String>,
     pub harness_ffs: usize,
     pub seconds: f64,
@@ -476,7 +478,10 @@ impl BlockReport {
             "fmax_mhz": self.fmax_mhz.map(|f| (f * 100.0).round() / 100.0),
             "target_mhz": TARGET_MHZ,
             "meets_target": self.meets_target(),
-            "critical_path": self.critical_path.as_ref().map(|(a, b, d, n)| json!({"from": a, "to": b, "delay_ns": (d * 1000.0).round() / 1000.0, "steps": n})),
+            "critical_path": self.critical_path.as_ref().map(|c| json!({
+                "from": c.from, "to": c.to, "delay_ns": (c.delay_ns * 1000.0).round() / 1000.0,
+                "logic_levels": c.logic_levels, "through": c.through,
+            })),
             "bitstream": self.bitstream,
             "harness_ffs": self.harness_ffs,
             "seconds": (self.seconds * 10.0).round() / 10.0,
@@ -484,9 +489,35 @@ impl BlockReport {
     }
 }
 
+/// A register-to-register critical path from nextpnr's report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriticalPath {
+    /// Launching cell and port (`dut.` is the block's `top`).
+    pub from: String,
+    /// Capturing cell and port.
+    pub to: String,
+    pub delay_ns: f64,
+    /// Logic (LUT, carry, mux) steps on the path.
+    pub logic_levels: usize,
+    /// The design signals the path goes through: each cell's name up to the
+    /// suffixes yosys adds when mapping (`_LUT4_Z`, `$CCU2_COMB0`, ...).
+    pub through: Vec<String>,
+}
+
+/// The design-level part of a mapped cell's name: `dut.endpoint$rx_eop_LUT4_A_1_Z...` -> `dut.endpoint$rx_eop`.
+fn signal_of(cell: &str) -> String {
+    let mut end = cell.len();
+    for pat in ["_TRELLIS_", "_LUT4", "_CCU2C", "_PFUMX", "_L6MUX21", "_SB_", "$CCU2", "$tr_io", "_DFF"] {
+        if let Some(i) = cell.find(pat) {
+            end = end.min(i);
+        }
+    }
+    cell[..end].to_string()
+}
+
 /// fmax, logic cells used/available and the critical path from nextpnr's `--report` JSON.
 #[allow(clippy::type_complexity)]
-fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option<(usize, usize)>, Option<(String, String, f64, usize)>)> {
+fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option<(usize, usize)>, Option<CriticalPath>)> {
     let v: Value = serde_json::from_str(text).context("parsing nextpnr --report JSON")?;
     let fmax = v.get("fmax").and_then(|f| f.as_object()).and_then(|m| {
         m.values().filter_map(|c| c.get("achieved").and_then(|a| a.as_f64())).min_by(|a, b| a.total_cmp(b))
@@ -528,7 +559,17 @@ fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option
                     })
                     .unwrap_or_default()
             };
-            crit = Some((name(steps.first(), "from"), name(steps.last(), "to"), delay, steps.len()));
+            let logic_levels = steps.iter().filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("logic")).count();
+            let mut through: Vec<String> = Vec::new();
+            for s in &steps {
+                if let Some(c) = s.get("to").and_then(|t| t.get("cell")).and_then(|c| c.as_str()) {
+                    let sig = signal_of(c);
+                    if through.last() != Some(&sig) {
+                        through.push(sig);
+                    }
+                }
+            }
+            crit = Some(CriticalPath { from: name(steps.first(), "from"), to: name(steps.last(), "to"), delay_ns: delay, logic_levels, through });
         }
     }
     Ok((fmax, cells, crit))
@@ -619,11 +660,8 @@ pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) ->
     let (fmax, pnr_cells, crit) = parse_nextpnr_report(board, &fs::read_to_string(dir.join("report.json"))?)?;
     report.fmax_mhz = fmax;
     report.pnr_cells = pnr_cells;
-    if fmax.map(|f| f < TARGET_MHZ).unwrap_or(false) {
-        report.critical_path = crit;
-    } else {
-        report.critical_path = crit; // kept in the JSON either way; the Markdown names it only on a miss
-    }
+    // Kept in the JSON either way; the Markdown and the table name it only on a miss.
+    report.critical_path = crit;
     note(&format!(
         "placed and routed: fmax {} MHz (target {TARGET_MHZ}), {} logic cells",
         fmax.map(|f| format!("{f:.1}")).unwrap_or("?".into()),
@@ -657,33 +695,41 @@ pub fn quick_check() -> Result<Vec<(String, usize)>> {
 /// [`quick_check`] with a progress callback.
 pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, usize)>> {
     let dir = build_dir().join("check");
-    fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
     let mut failed = Vec::new();
     for block in offcard_hdl::BLOCKS {
-        let v = block_source(block)?;
-        let src = format!("{block}.v");
-        fs::write(dir.join(&src), v)?;
-        let stat = format!("{block}.stat.json");
-        let _ = fs::remove_file(dir.join(&stat));
-        let script = format!("read_verilog -sv {src}; synth -flatten -top top; tee -q -o {stat} stat -json");
-        let log = format!("{block}.yosys.log");
-        let ok = run_tool(YOSYS, &["-q".into(), "-l".into(), log.clone(), "-p".into(), script], &dir, &dir.join(format!("{block}.run.log")), progress)?;
-        if !ok {
-            failed.push(format!("{block}: {}", error_lines(&dir.join(&log))));
-            continue;
+        match check_verilog(block, &block_source(block)?, &dir, progress) {
+            Ok(n) => out.push((block.to_string(), n)),
+            Err(e) => failed.push(format!("{block}: {e}")),
         }
-        let n = total_cells(&fs::read_to_string(dir.join(&stat))?)?;
-        progress(&format!("{block}: {n} cells"));
-        if n == 0 {
-            failed.push(format!("{block}: synthesized to 0 cells"));
-        }
-        out.push((block.to_string(), n));
     }
     if !failed.is_empty() {
-        bail!("yosys synthesis failed for {} (logs in {}):\n{}", failed.len(), dir.display(), failed.join("\n"));
+        bail!("yosys synthesis failed for {} block(s) (logs in {}):\n{}", failed.len(), dir.display(), failed.join("\n"));
     }
     Ok(out)
+}
+
+/// Generic yosys synthesis (`synth -flatten -top top`, `stat`) of one Verilog
+/// source in `dir`; returns the number of cells, fails if yosys fails or the
+/// design synthesizes to nothing.
+pub fn check_verilog(name: &str, verilog: &str, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<usize> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let src = format!("{name}.v");
+    fs::write(dir.join(&src), verilog)?;
+    let stat = format!("{name}.stat.json");
+    let _ = fs::remove_file(dir.join(&stat));
+    let script = format!("read_verilog -sv {src}; synth -flatten -top top; tee -q -o {stat} stat -json");
+    let log = format!("{name}.yosys.log");
+    let mut note = |s: &str| progress(&format!("[{name}] {s}"));
+    if !run_tool(YOSYS, &["-q".into(), "-l".into(), log.clone(), "-p".into(), script], dir, &dir.join(format!("{name}.run.log")), &mut note)? {
+        bail!("{}", error_lines(&dir.join(&log)));
+    }
+    let n = total_cells(&fs::read_to_string(dir.join(&stat))?)?;
+    note(&format!("{n} cells"));
+    if n == 0 {
+        bail!("synthesized to 0 cells");
+    }
+    Ok(n)
 }
 
 // ---------------------------------------------------------------------------
@@ -774,18 +820,19 @@ pub fn report_markdown(results: &[Value], command: &str, when: &str) -> String {
     }
     let misses: Vec<&Value> = results.iter().filter(|r| r["meets_target"] == false).collect();
     if !misses.is_empty() {
-        s.push_str("\n### Paths that limit fmax (where 125 MHz is missed)\n\n");
+        s.push_str("\n### Paths that limit fmax (where 125 MHz is missed)\n\nCell names are nextpnr's after yosys' mapping; `dut.` is the block's `top`, `through` lists the design signals on the path.\n\n");
         for r in misses {
             let cp = &r["critical_path"];
             s.push_str(&format!(
-                "- **{} / {}** ({} MHz): `{}` → `{}`, {} ns over {} steps (cells as nextpnr names them; `dut.` is the block's `top`)\n",
+                "- **{} / {}** ({} MHz): from `{}` to `{}`, {} ns, {} logic levels, through {}\n",
                 r["board"].as_str().unwrap_or("?"),
                 r["block"].as_str().unwrap_or("?"),
                 fmt_opt_f(&r["fmax_mhz"]),
                 cp["from"].as_str().unwrap_or("?"),
                 cp["to"].as_str().unwrap_or("?"),
                 cp["delay_ns"],
-                cp["steps"]
+                cp["logic_levels"],
+                cp["through"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).map(|x| format!("`{x}`")).collect::<Vec<_>>().join(" → ")).unwrap_or_default()
             ));
         }
     }
@@ -917,8 +964,9 @@ pub fn cli_main(args: &[String]) -> Result<()> {
                 r.status
             );
             if r.meets_target() == Some(false) {
-                if let Some((a, b, d, _)) = &r.critical_path {
-                    println!("    misses {TARGET_MHZ} MHz; critical path {a} -> {b} ({d:.2} ns)");
+                if let Some(c) = &r.critical_path {
+                    println!("    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels)", c.from, c.to, c.delay_ns, c.logic_levels);
+                    println!("    through {}", c.through.join(" -> "));
                 }
             }
         }
@@ -973,8 +1021,11 @@ mod tests {
         assert_eq!(f, Some(98.5));
         assert_eq!(c, Some((10, 100)));
         let p = p.unwrap();
-        assert_eq!((p.0.as_str(), p.1.as_str(), p.3), ("a.CLK", "b.DI0", 2));
-        assert!((p.2 - 10.0).abs() < 1e-9);
+        assert_eq!((p.from.as_str(), p.to.as_str()), ("a.CLK", "b.DI0"));
+        assert!((p.delay_ns - 10.0).abs() < 1e-9);
+        assert_eq!(p.through, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(signal_of("dut.endpoint$rx_eop_LUT4_A_1_Z_CCU2C_B1$CCU2_COMB0"), "dut.endpoint$rx_eop");
+        assert_eq!(signal_of("dut.endpoint.regs.scratch3.q_TRELLIS_FF_Q_7"), "dut.endpoint.regs.scratch3.q");
     }
 
     #[test]

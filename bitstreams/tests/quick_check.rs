@@ -13,3 +13,16 @@ fn every_block_synthesizes() {
     }
     eprintln!("quick_check took {:.1} s", t.elapsed().as_secs_f64());
 }
+
+#[test]
+fn broken_verilog_fails_the_check() {
+    let dir = offcard_synth::build_dir().join("check-negative");
+    let bad = "module top(input wire clock, output reg q);\n  always @(posedge clock) q <= ;\nendmodule\n";
+    let err = offcard_synth::check_verilog("broken", bad, &dir, &mut |s| eprintln!("{s}")).unwrap_err();
+    eprintln!("expected failure: {err}");
+    assert!(err.to_string().contains("ERROR"), "yosys names the error: {err}");
+    let empty = "module top(input wire clock, output wire q);\n  assign q = 1'b0;\nendmodule\n";
+    assert!(offcard_synth::check_verilog("empty", empty, &dir, &mut |s| eprintln!("{s}")).is_err(), "a design with no cells fails");
+    let good = "module top(input wire clock, input wire d, output reg q);\n  always @(posedge clock) q <= ~d;\nendmodule\n";
+    assert!(offcard_synth::check_verilog("good", good, &dir, &mut |s| eprintln!("{s}")).unwrap() > 0);
+}
