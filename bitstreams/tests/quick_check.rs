@@ -6,7 +6,11 @@ fn every_block_synthesizes() {
     let t = std::time::Instant::now();
     let cells = offcard_synth::quick_check().expect("yosys synthesis of the blocks");
     let names: Vec<&str> = cells.iter().map(|(b, _)| b.as_str()).collect();
-    assert_eq!(names, offcard_hdl::BLOCKS.to_vec(), "every block is checked");
+    assert_eq!(
+        names,
+        offcard_hdl::BLOCKS.to_vec(),
+        "every block is checked"
+    );
     for (block, n) in &cells {
         assert!(*n > 0, "{block} synthesized to no cells");
         eprintln!("{block}: {n} cells");
@@ -18,11 +22,20 @@ fn every_block_synthesizes() {
 fn broken_verilog_fails_the_check() {
     let dir = offcard_synth::build_dir().join("check-negative");
     let bad = "module top(input wire clock, output reg q);\n  always @(posedge clock) q <= ;\nendmodule\n";
-    let err = offcard_synth::check_verilog("broken", bad, &dir, &mut |s| eprintln!("{s}")).unwrap_err();
+    let err =
+        offcard_synth::check_verilog("broken", bad, &dir, &mut |s| eprintln!("{s}")).unwrap_err();
     eprintln!("expected failure: {err}");
-    assert!(err.to_string().contains("ERROR"), "yosys names the error: {err}");
+    assert!(
+        err.to_string().contains("ERROR"),
+        "yosys names the error: {err}"
+    );
     let empty = "module top(input wire clock, output wire q);\n  assign q = 1'b0;\nendmodule\n";
-    assert!(offcard_synth::check_verilog("empty", empty, &dir, &mut |s| eprintln!("{s}")).is_err(), "a design with no cells fails");
+    assert!(
+        offcard_synth::check_verilog("empty", empty, &dir, &mut |s| eprintln!("{s}")).is_err(),
+        "a design with no cells fails"
+    );
     let good = "module top(input wire clock, input wire d, output reg q);\n  always @(posedge clock) q <= ~d;\nendmodule\n";
-    assert!(offcard_synth::check_verilog("good", good, &dir, &mut |s| eprintln!("{s}")).unwrap() > 0);
+    assert!(
+        offcard_synth::check_verilog("good", good, &dir, &mut |s| eprintln!("{s}")).unwrap() > 0
+    );
 }
