@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::assets::GuestAssets;
-use crate::vm::{RunOptions, StopReason, Vm, VmConfig, DEFAULT_CMDLINE};
+use crate::vm::{default_cmdline, RunOptions, StopReason, Vm, VmConfig};
 
 pub const USAGE: &str = "\
 usage:
@@ -96,7 +96,7 @@ fn vm_run(args: &[&str]) -> Result<()> {
     let mem_mib = num(opt(args, "--mem")?, "--mem", 128u64)?;
     let vcpus = num(opt(args, "--vcpus")?, "--vcpus", 1u8)?;
     let timeout = num(opt(args, "--timeout")?, "--timeout", 60f64)?;
-    let cmdline = opt(args, "--cmdline")?.unwrap_or(DEFAULT_CMDLINE).to_string();
+    let cmdline = opt(args, "--cmdline")?.map(str::to_string).unwrap_or_else(default_cmdline);
     let (kernel, initrd) = match (opt(args, "--kernel")?, opt(args, "--initrd")?) {
         (Some(k), i) => (PathBuf::from(k), i.map(PathBuf::from)),
         (None, i) => {

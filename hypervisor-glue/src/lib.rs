@@ -20,7 +20,7 @@ pub use cli::cli_main;
 pub use dirty::{bitmap_to_pages, DirtyRange, DirtyTracker};
 pub use memory::GuestMem;
 pub use snapshot::SnapshotInfo;
-pub use vm::{RunOptions, StopReason, Vm, VmConfig, DEFAULT_CMDLINE};
+pub use vm::{default_cmdline, RunOptions, StopReason, Vm, VmConfig, DEFAULT_CMDLINE};
 
 /// `Ok(())` when /dev/kvm can be opened, else the reason (for skipping tests loudly).
 pub fn kvm_available() -> Result<(), String> {

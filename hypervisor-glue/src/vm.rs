@@ -23,6 +23,17 @@ use crate::x86;
 pub const DEFAULT_CMDLINE: &str =
     "console=ttyS0 reboot=k panic=-1 acpi=off pci=off nomodeset i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd tsc=reliable lpj=5000000 rdinit=/init";
 
+/// [`DEFAULT_CMDLINE`] plus, on software KVM (PVM, no VT-x/SVM, guest ring 0 emulated
+/// by KVM's instruction emulator), options that keep the kernel off instructions the
+/// emulator lacks and skip slow probing.
+pub fn default_cmdline() -> String {
+    let mut s = DEFAULT_CMDLINE.to_string();
+    if x86::software_kvm() {
+        s.push_str(" clearcpuid=xsave,smap,smep,popcnt mitigations=off nofsgsbase");
+    }
+    s
+}
+
 #[derive(Debug, Clone)]
 pub struct VmConfig {
     pub mem_mib: u64,
@@ -385,6 +396,7 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
     // SAFETY: pthread_self has no preconditions.
     sh.tids.lock().unwrap().push(unsafe { libc::pthread_self() });
     let mut odd_exits = 0u32;
+    let mut emulated = 0u64;
     while !sh.stop.load(Ordering::SeqCst) {
         match vcpu.run() {
             Ok(exit) => match exit {
@@ -407,6 +419,10 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
                         let i = vcpu.get_kvm_run().__bindgen_anon_1.internal;
                         (i.suberror, i.data[..(i.ndata as usize).min(16)].to_vec())
                     };
+                    if sub == kvm_bindings::KVM_INTERNAL_ERROR_EMULATION && emulate_fallback(vcpu, &data)? {
+                        emulated += 1;
+                        continue;
+                    }
                     let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
                     bail!("KVM internal error (guest did something KVM cannot emulate): suberror {sub}, data {data:x?}, rip {rip:#x}")
                 }
@@ -421,9 +437,77 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
             Err(e) => return Err(anyhow!("KVM_RUN failed: {e}")),
         }
     }
+    if emulated > 0 && std::env::var_os("OFFCARD_VMM_DEBUG").is_some() {
+        eprintln!("offcard-vmm: {emulated} instructions completed in userspace");
+    }
     // Re-enter once with immediate_exit so a pending I/O completes: state is now consistent.
     vcpu.set_kvm_immediate_exit(1);
     let _ = vcpu.run();
     vcpu.set_kvm_immediate_exit(0);
     Ok(())
+}
+
+/// Instructions KVM's emulator gives up on when it must emulate guest ring 0 (software
+/// KVM such as PVM, without VT-x/SVM): finish them here. Returns false if unknown.
+/// `data` is KVM's emulation-failure payload: [flags, insn_size | insn bytes ...].
+fn emulate_fallback(vcpu: &mut VcpuFd, data: &[u64]) -> Result<bool> {
+    if data.len() < 3 {
+        return Ok(false);
+    }
+    let mut b = Vec::new();
+    for w in &data[1..3] {
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    let len = b[0] as usize;
+    let insn = &b[1..(1 + len).min(b.len())];
+    match insn.first() {
+        // int3: deliver #BP (a trap: the saved rip is after the instruction).
+        Some(0xcc) => {
+            let mut regs = vcpu.get_regs()?;
+            regs.rip += 1;
+            vcpu.set_regs(&regs)?;
+            let mut ev = vcpu.get_vcpu_events()?;
+            ev.exception.injected = 1;
+            ev.exception.nr = 3;
+            ev.exception.has_error_code = 0;
+            ev.exception.error_code = 0;
+            vcpu.set_vcpu_events(&ev)?;
+            Ok(true)
+        }
+        // fwait: no x87 exceptions are ever pending here.
+        Some(0x9b) => {
+            let mut regs = vcpu.get_regs()?;
+            regs.rip += 1;
+            vcpu.set_regs(&regs)?;
+            Ok(true)
+        }
+        // fninit: reset the x87 state.
+        Some(0xdb) if insn.get(1) == Some(&0xe3) => {
+            let mut fpu = vcpu.get_fpu()?;
+            fpu.fcw = 0x37f;
+            fpu.fsw = 0;
+            fpu.ftwx = 0;
+            fpu.last_opcode = 0;
+            fpu.last_ip = 0;
+            fpu.last_dp = 0;
+            vcpu.set_fpu(&fpu)?;
+            let mut regs = vcpu.get_regs()?;
+            regs.rip += 2;
+            vcpu.set_regs(&regs)?;
+            Ok(true)
+        }
+        // clac / stac (SMAP): clear / set RFLAGS.AC.
+        Some(0x0f) if insn.len() >= 3 && insn[1] == 0x01 && (insn[2] == 0xca || insn[2] == 0xcb) => {
+            let mut regs = vcpu.get_regs()?;
+            if insn[2] == 0xca {
+                regs.rflags &= !(1 << 18);
+            } else {
+                regs.rflags |= 1 << 18;
+            }
+            regs.rip += 3;
+            vcpu.set_regs(&regs)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }

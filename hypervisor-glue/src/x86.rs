@@ -183,15 +183,23 @@ pub fn cpuid_for(kvm: &Kvm, cpu: u8) -> Result<CpuId> {
                 }
                 // Likewise XSAVE/XRSTOR (and with them AVX) and PCID: fall back to FXSAVE.
                 if software_kvm() {
-                    e.ecx &= !((1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 12) | (1 << 29));
+                    // XSAVE, OSXSAVE, AVX, PCID, FMA, F16C, POPCNT, MOVBE, RDRAND, AES,
+                    // PCLMULQDQ, SSSE3, SSE4.1, SSE4.2: the emulator lacks most of them.
+                    e.ecx &= !((1 << 26) | (1 << 27) | (1 << 28) | (1 << 17) | (1 << 12) | (1 << 29)
+                        | (1 << 23) | (1 << 22) | (1 << 30) | (1 << 25) | (1 << 1) | (1 << 9) | (1 << 19) | (1 << 20));
                 }
             }
             0xb | 0x1f => e.edx = u32::from(cpu),
             7 if software_kvm() && e.index == 0 => {
-                // AVX2, INVPCID, AVX-512*, and the rest that needs XSAVE state.
-                e.ebx &= !((1 << 5) | (1 << 10) | (1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31));
+                // AVX2, SMEP, SMAP, INVPCID, AVX-512*, and the rest that needs XSAVE state.
+                e.ebx &= !((1 << 0) | (1 << 3) | (1 << 8) | (1 << 18) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 29) | (1 << 5) | (1 << 7) | (1 << 20) | (1 << 10) | (1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31));
                 e.ecx = 0;
                 e.edx = 0;
+            }
+            0x8000_0001 if software_kvm() => {
+                // LZCNT, SSE4A, RDTSCP.
+                e.ecx &= !((1 << 5) | (1 << 6));
+                e.edx &= !(1 << 27);
             }
             0xd if software_kvm() => {
                 e.eax = 0;
