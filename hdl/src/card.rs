@@ -1,9 +1,11 @@
 //! The card top: everything between the PCIe hard block's TLP stream and the
-//! rest of the board. Blocks join here as they land (DMA engine, network
-//! pipeline, cache); for now the endpoint serves BAR0 alone and the BAR0 region
-//! behind `ext_*` reads as zero.
+//! rest of the board. Completions go to the DMA engine, requests to the
+//! endpoint; both send TLPs through one arbiter. The DMA engine's registers
+//! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port).
 
+use crate::dma::DmaEngine;
 use crate::endpoint::TlpEndpoint;
+use crate::tlp_mux::{RxDemux, TxArbiter};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock, Default)]
@@ -23,25 +25,66 @@ pub struct OffcardTop {
     pub tx_valid: Signal<Out, Bit>,
     pub tx_ready: Signal<In, Bit>,
     endpoint: TlpEndpoint,
+    dma: DmaEngine,
+    demux: RxDemux,
+    arb: TxArbiter,
 }
 
 impl Logic for OffcardTop {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, endpoint);
+        clock!(self, clock, endpoint, dma, demux, arb);
         self.endpoint.reset.next = self.reset.val();
+        self.dma.reset.next = self.reset.val();
+        self.demux.reset.next = self.reset.val();
+        self.arb.reset.next = self.reset.val();
+        // RX: one stream, two consumers
+        self.demux.in_data.next = self.rx_data.val();
+        self.demux.in_sop.next = self.rx_sop.val();
+        self.demux.in_eop.next = self.rx_eop.val();
+        self.demux.in_valid.next = self.rx_valid.val();
+        self.rx_ready.next = self.demux.in_ready.val();
         self.endpoint.rx_data.next = self.rx_data.val();
         self.endpoint.rx_keep.next = self.rx_keep.val();
         self.endpoint.rx_sop.next = self.rx_sop.val();
         self.endpoint.rx_eop.next = self.rx_eop.val();
-        self.endpoint.rx_valid.next = self.rx_valid.val();
-        self.rx_ready.next = self.endpoint.rx_ready.val();
-        self.tx_data.next = self.endpoint.tx_data.val();
-        self.tx_keep.next = self.endpoint.tx_keep.val();
-        self.tx_sop.next = self.endpoint.tx_sop.val();
-        self.tx_eop.next = self.endpoint.tx_eop.val();
-        self.tx_valid.next = self.endpoint.tx_valid.val();
-        self.endpoint.tx_ready.next = self.tx_ready.val();
-        self.endpoint.ext_rd_data.next = 0.into();
+        self.endpoint.rx_valid.next = self.demux.ep_valid.val();
+        self.demux.ep_ready.next = self.endpoint.rx_ready.val();
+        self.dma.cpl_data.next = self.rx_data.val();
+        self.dma.cpl_keep.next = self.rx_keep.val();
+        self.dma.cpl_sop.next = self.rx_sop.val();
+        self.dma.cpl_eop.next = self.rx_eop.val();
+        self.dma.cpl_valid.next = self.demux.dma_valid.val();
+        self.demux.dma_ready.next = self.dma.cpl_ready.val();
+        // TX: endpoint (a) and DMA (b) share the link
+        self.arb.a_data.next = self.endpoint.tx_data.val();
+        self.arb.a_keep.next = self.endpoint.tx_keep.val();
+        self.arb.a_sop.next = self.endpoint.tx_sop.val();
+        self.arb.a_eop.next = self.endpoint.tx_eop.val();
+        self.arb.a_valid.next = self.endpoint.tx_valid.val();
+        self.endpoint.tx_ready.next = self.arb.a_ready.val();
+        self.arb.b_data.next = self.dma.tx_data.val();
+        self.arb.b_keep.next = self.dma.tx_keep.val();
+        self.arb.b_sop.next = self.dma.tx_sop.val();
+        self.arb.b_eop.next = self.dma.tx_eop.val();
+        self.arb.b_valid.next = self.dma.tx_valid.val();
+        self.dma.tx_ready.next = self.arb.b_ready.val();
+        self.tx_data.next = self.arb.out_data.val();
+        self.tx_keep.next = self.arb.out_keep.val();
+        self.tx_sop.next = self.arb.out_sop.val();
+        self.tx_eop.next = self.arb.out_eop.val();
+        self.tx_valid.next = self.arb.out_valid.val();
+        self.arb.out_ready.next = self.tx_ready.val();
+        // BAR0 from 0x1000 is the DMA engine's
+        self.dma.reg_addr.next = self.endpoint.ext_addr.val();
+        self.dma.reg_wr_en.next = self.endpoint.ext_wr_en.val();
+        self.dma.reg_wr_data.next = self.endpoint.ext_wr_data.val();
+        self.dma.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
+        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val();
+        self.dma.requester_id.next = self.endpoint.completer_id.val();
+        self.dma.bus_master.next = self.endpoint.bus_master.val();
+        self.dma.max_payload.next = self.endpoint.max_payload.val();
+        self.dma.max_read_req.next = self.endpoint.max_read_req.val();
+        self.endpoint.irq_request.next = self.dma.irq.val();
     }
 }

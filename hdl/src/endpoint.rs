@@ -73,6 +73,8 @@ pub struct TlpEndpoint {
     pub bus_master: Signal<Out, Bit>,
     pub max_payload: Signal<Out, Bits<3>>,
     pub max_read_req: Signal<Out, Bits<3>>,
+    /// Raise the MSI on behalf of another block.
+    pub irq_request: Signal<In, Bit>,
 
     cfg: ConfigSpace,
     regs: Bar0RegFile,
@@ -184,6 +186,7 @@ impl Default for TlpEndpoint {
             bus_master: Default::default(),
             max_payload: Default::default(),
             max_read_req: Default::default(),
+            irq_request: Default::default(),
             cfg: Default::default(),
             regs: Default::default(),
             state: Default::default(),
@@ -512,6 +515,7 @@ impl Logic for TlpEndpoint {
         self.tx_keep.next = 3.into();
         self.tx_data.next = 0.into();
         self.regs.msi_sent.next = false;
+        self.regs.irq_request.next = self.irq_request.val();
         self.regs.inc_rx_tlp.next = false;
         self.regs.inc_tx_tlp.next = false;
         self.regs.inc_ur_cpl.next = false;

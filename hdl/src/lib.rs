@@ -3,7 +3,11 @@
 //! One block per file; `regmap` is the single definition of the register map
 //! and PCIe constants that the HDL, the simulator, the driver and the docs use.
 
+pub mod byte_buffer;
 pub mod card;
+pub mod dma;
+pub mod queue_regs;
+pub mod tlp_mux;
 pub mod config_space;
 pub mod endpoint;
 pub mod regfile;

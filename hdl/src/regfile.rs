@@ -58,6 +58,8 @@ pub struct Bar0RegFile {
     /// mastering and MSI are enabled and pulses `msi_sent`.
     pub msi_request: Signal<Out, Bit>,
     pub msi_sent: Signal<In, Bit>,
+    /// Another block (the DMA engine) asks for the MSI.
+    pub irq_request: Signal<In, Bit>,
     /// Counter events from the endpoint (one-cycle pulses).
     pub inc_rx_tlp: Signal<In, Bit>,
     pub inc_tx_tlp: Signal<In, Bit>,
@@ -144,6 +146,7 @@ impl Default for Bar0RegFile {
             msi_wr_mask: Default::default(),
             msi_request: Default::default(),
             msi_sent: Default::default(),
+            irq_request: Default::default(),
             inc_rx_tlp: Default::default(),
             inc_tx_tlp: Default::default(),
             inc_ur_cpl: Default::default(),
@@ -334,7 +337,7 @@ impl Logic for Bar0RegFile {
         }
         // A trigger that coincides with the send of the previous MSI keeps
         // the vector pending: one more MSI, never a lost one.
-        if self.wr_en.val() & (self.addr.val() == self.a_msi_trigger.val()) {
+        if (self.wr_en.val() & (self.addr.val() == self.a_msi_trigger.val())) | self.irq_request.val() {
             self.msi_pending.d.next = true;
         } else if self.msi_sent.val() {
             self.msi_pending.d.next = false;

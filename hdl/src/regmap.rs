@@ -177,3 +177,90 @@ mod tests {
         }
     }
 }
+
+/// DMA engine: per-queue register blocks and formats in host memory.
+pub mod dma {
+    /// Number of copy queues (each has a descriptor ring and a completion ring).
+    pub const NUM_QUEUES: u32 = 4;
+    /// BAR0 offset of queue 0's registers; queue q is at `QUEUE_BASE + q * QUEUE_STRIDE`.
+    pub const QUEUE_BASE: u32 = 0x1000;
+    pub const QUEUE_STRIDE: u32 = 0x40;
+    /// Per-queue register offsets (relative to the queue's block).
+    pub const Q_RING_LO: u32 = 0x00;
+    pub const Q_RING_HI: u32 = 0x04;
+    /// log2 of the number of descriptors (1..=12); the completion ring has as many entries.
+    pub const Q_RING_LOG2: u32 = 0x08;
+    pub const Q_CPL_LO: u32 = 0x0C;
+    pub const Q_CPL_HI: u32 = 0x10;
+    /// Producer index the host writes (doorbell), 0..entries-1.
+    pub const Q_TAIL: u32 = 0x14;
+    /// Consumer index the card advances (read-only).
+    pub const Q_HEAD: u32 = 0x18;
+    /// Bit 0: tail out of range (queue stopped); bit 1: enabled. Read-only.
+    pub const Q_STATUS: u32 = 0x1C;
+    /// Bit 0: enable. Writing bit 1 resets head to 0 and clears the error.
+    pub const Q_CTRL: u32 = 0x20;
+    pub const Q_STATUS_TAIL_ERROR: u32 = 1 << 0;
+    pub const Q_STATUS_ENABLED: u32 = 1 << 1;
+    pub const Q_CTRL_ENABLE: u32 = 1 << 0;
+    pub const Q_CTRL_RESET: u32 = 1 << 1;
+
+    /// Global DMA registers.
+    pub const DMA_BASE: u32 = 0x1200;
+    pub const DMA_STATUS: u32 = 0x1200;
+    pub const WREC_LO: u32 = 0x1204;
+    pub const WREC_HI: u32 = 0x1208;
+    /// log2 of the number of write records in the ring (1..=16).
+    pub const WREC_LOG2: u32 = 0x120C;
+    /// Records produced (free-running 32-bit count; slot = count mod entries). Read-only.
+    pub const WREC_PROD: u32 = 0x1210;
+    /// Records consumed, written by the host (free-running).
+    pub const WREC_CONS: u32 = 0x1214;
+    /// Write: flush open records, then write the producer count back.
+    pub const WREC_FLUSH: u32 = 0x1218;
+    /// Cycles a write may stall on a full ring before the card declares overflow.
+    pub const WREC_TIMEOUT: u32 = 0x121C;
+    /// IOVA where the card writes the producer count (4 bytes) after each flush.
+    pub const WREC_WB_LO: u32 = 0x1220;
+    pub const WREC_WB_HI: u32 = 0x1224;
+    /// Raise the MSI after this many completions (0 or 1: every one); an idle
+    /// engine raises it for any completions not yet signalled.
+    pub const IRQ_COALESCE: u32 = 0x1228;
+    /// Counters (read-only, free-running).
+    pub const CNT_DESC_DONE: u32 = 0x1230;
+    pub const CNT_DESC_ERROR: u32 = 0x1234;
+    pub const CNT_RECORDS: u32 = 0x1238;
+    pub const CNT_COALESCED: u32 = 0x123C;
+    pub const CNT_STALL_CYCLES: u32 = 0x1240;
+    pub const CNT_UNEXPECTED_CPL: u32 = 0x1244;
+
+    /// DMA_STATUS bits.
+    pub const STATUS_OVERFLOW: u32 = 1 << 0; // write 1 to clear: starts a new epoch
+    pub const STATUS_FLUSH_PENDING: u32 = 1 << 1;
+    pub const STATUS_BUSY: u32 = 1 << 2;
+
+    /// Descriptor (32 bytes, little endian): src IOVA, dst IOVA, length, flags, cookie.
+    pub const DESC_BYTES: u32 = 32;
+    /// Largest transfer one descriptor may ask for.
+    pub const MAX_TRANSFER: u32 = 65536;
+    /// Completion record (16 bytes): cookie u64, length u32, status u16, queue u8, flags u8.
+    pub const CPL_BYTES: u32 = 16;
+    pub const CPL_FLAG_DONE: u8 = 1 << 0;
+    pub const CPL_STATUS_OK: u16 = 0;
+    /// Length 0 or above MAX_TRANSFER.
+    pub const CPL_STATUS_BAD_LENGTH: u16 = 1;
+    /// A read of the source returned an error completion (unmapped IOVA).
+    pub const CPL_STATUS_READ_ERROR: u16 = 2;
+    /// The descriptor itself could not be read (its cookie reads 0).
+    pub const CPL_STATUS_DESC_ERROR: u16 = 3;
+
+    /// Write record (16 bytes): iova u64, length u32, source u8, flags u8, sequence u16.
+    pub const WREC_BYTES: u32 = 16;
+    /// Source field: queue in bits 3:0, kind in bits 5:4.
+    pub const SRC_KIND_DATA: u8 = 0 << 4;
+    pub const SRC_KIND_COMPLETION: u8 = 1 << 4;
+}
+
+/// PCIe tags the DMA engine uses: 5-bit tags (Extended Tag not required),
+/// at most this many reads outstanding.
+pub const DMA_MAX_OUTSTANDING: u32 = 16;

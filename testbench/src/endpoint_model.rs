@@ -43,6 +43,8 @@ pub struct EndpointModel {
     pub bus_dev: u16,
     // framing
     in_packet: bool,
+    /// The card's RX demultiplexer sends completions to the DMA engine.
+    to_dma: bool,
     dws: [u32; 6],
     beat: u32,
     dwcount: u32,
@@ -194,6 +196,14 @@ impl EndpointModel {
 
     /// Feed one beat the card accepts.
     pub fn beat(&mut self, b: &Beat) {
+        // Completions (Type 0101x, 3DW Fmt) go to the DMA engine, beats
+        // up to their EOP with them; the endpoint never sees them.
+        let d0 = b.data as u32;
+        let route_dma = if b.sop { (d0 >> 25) & 0xf == 5 && d0 >> 29 & 1 == 0 && d0 >> 31 == 0 } else { self.to_dma };
+        self.to_dma = route_dma && !b.eop;
+        if route_dma {
+            return;
+        }
         let keep = (b.keep & 1) as u32 + (b.keep >> 1 & 1) as u32;
         if self.in_packet && b.sop {
             // A new TLP before EOP: the old one ends truncated.

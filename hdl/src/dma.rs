@@ -1,0 +1,1355 @@
+//! DMA engine: copy queues with descriptor and completion rings in host
+//! memory, reads split by Max Read Request Size with up to 16 outstanding,
+//! writes split by Max Payload Size, and a write record for every memory
+//! write it makes (data and completion entries), appended to a ring in host
+//! memory. No record is ever lost: a write that needs a record slot waits
+//! for one; if the host does not free one within `WREC_TIMEOUT` cycles the
+//! card sets the sticky overflow status (the host then treats everything
+//! mapped as dirty for the epoch) and carries on without records.
+//!
+//! Records are coalesced: one open data record and one open completion
+//! record are kept in registers and extended while writes stay adjacent.
+//! They are written to the ring when a non-adjacent write needs the slot or
+//! when the host asks for a flush (`WREC_FLUSH`), after which the producer
+//! count is written back to host memory.
+//!
+//! Completions for reads arrive on `cpl_*` (split at the Read Completion
+//! Boundary, out of order across tags); their data goes straight into the
+//! byte buffer at the destination's alignment, so the write side streams one
+//! beat per cycle. Tags are 5-bit (chunk index mod 32), so a completion's
+//! chunk follows from its tag and the issue pointer without a lookup table.
+//! See docs/dma.md.
+
+use crate::byte_buffer::ByteBuffer;
+use crate::queue_regs::QueueRegs;
+use crate::regfile::EventCounter;
+use crate::regmap::dma;
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum DmaState {
+    Idle,
+    DescH0,
+    DescH1,
+    DescWait,
+    Validate,
+    ReadLoop,
+    RdH0,
+    RdH1,
+    WrSetup,
+    WrH0,
+    WrH1,
+    WrPay,
+    CplSetup,
+    SwH0,
+    SwH1,
+    SwD0,
+    SwD1,
+    SwDone,
+    Finish,
+    FlushDone,
+}
+
+#[derive(LogicBlock)]
+pub struct DmaEngine {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    // BAR0 registers from offset 0x1000 (DW index from the endpoint)
+    pub reg_addr: Signal<In, Bits<14>>,
+    pub reg_wr_en: Signal<In, Bit>,
+    pub reg_wr_data: Signal<In, Bits<32>>,
+    pub reg_wr_mask: Signal<In, Bits<32>>,
+    pub reg_rd_data: Signal<Out, Bits<32>>,
+    // completions from the host
+    pub cpl_data: Signal<In, Bits<64>>,
+    pub cpl_keep: Signal<In, Bits<2>>,
+    pub cpl_sop: Signal<In, Bit>,
+    pub cpl_eop: Signal<In, Bit>,
+    pub cpl_valid: Signal<In, Bit>,
+    pub cpl_ready: Signal<Out, Bit>,
+    // requests to the host
+    pub tx_data: Signal<Out, Bits<64>>,
+    pub tx_keep: Signal<Out, Bits<2>>,
+    pub tx_sop: Signal<Out, Bit>,
+    pub tx_eop: Signal<Out, Bit>,
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_ready: Signal<In, Bit>,
+    // from configuration space
+    pub requester_id: Signal<In, Bits<16>>,
+    pub bus_master: Signal<In, Bit>,
+    pub max_payload: Signal<In, Bits<3>>,
+    pub max_read_req: Signal<In, Bits<3>>,
+    /// One-cycle pulse: raise the MSI.
+    pub irq: Signal<Out, Bit>,
+
+    q0: QueueRegs,
+    q1: QueueRegs,
+    q2: QueueRegs,
+    q3: QueueRegs,
+    xbuf: ByteBuffer,
+    cnt_desc_done: EventCounter,
+    cnt_desc_error: EventCounter,
+    cnt_records: EventCounter,
+    cnt_coalesced: EventCounter,
+    cnt_stall: EventCounter,
+    cnt_unexpected: EventCounter,
+
+    state: DFF<DmaState>,
+    rr: DFF<Bits<2>>,
+    cur_q: DFF<Bits<2>>,
+    d0: DFF<Bits<32>>,
+    d1: DFF<Bits<32>>,
+    d2: DFF<Bits<32>>,
+    d3: DFF<Bits<32>>,
+    d4: DFF<Bits<32>>,
+    d5: DFF<Bits<32>>,
+    d6: DFF<Bits<32>>,
+    d7: DFF<Bits<32>>,
+    desc_mode: DFF<Bit>,
+    busy: DFF<Bits<32>>,
+    outstanding: DFF<Bits<6>>,
+    issue_ptr: DFF<Bits<10>>,
+    chunks_done: DFF<Bits<10>>,
+    l2ch: DFF<Bits<4>>,
+    l2w: DFF<Bits<4>>,
+    rd_error: DFF<Bit>,
+    status: DFF<Bits<16>>,
+    w_idx: DFF<Bits<10>>,
+    beat: DFF<Bits<7>>,
+    cur_pos: DFF<Bits<17>>,
+    t_addr: DFF<Bits<64>>,
+    t_len_dw: DFF<Bits<10>>,
+    t_be: DFF<Bits<8>>,
+    t_4dw: DFF<Bit>,
+    t_nbeats: DFF<Bits<7>>,
+    t_lastkeep: DFF<Bits<2>>,
+    // open records
+    od_valid: DFF<Bit>,
+    od_iova: DFF<Bits<64>>,
+    od_len: DFF<Bits<32>>,
+    od_src: DFF<Bits<8>>,
+    oc_valid: DFF<Bit>,
+    oc_iova: DFF<Bits<64>>,
+    oc_len: DFF<Bits<32>>,
+    oc_src: DFF<Bits<8>>,
+    // global registers
+    wrec_lo: DFF<Bits<32>>,
+    wrec_hi: DFF<Bits<32>>,
+    wrec_log2: DFF<Bits<5>>,
+    wrec_prod: DFF<Bits<32>>,
+    wrec_cons: DFF<Bits<32>>,
+    wrec_timeout: DFF<Bits<32>>,
+    wb_lo: DFF<Bits<32>>,
+    wb_hi: DFF<Bits<32>>,
+    irq_coalesce: DFF<Bits<16>>,
+    overflow: DFF<Bit>,
+    flush_pending: DFF<Bit>,
+    stall_count: DFF<Bits<32>>,
+    cpl_since_irq: DFF<Bits<16>>,
+    // small write
+    sw_addr: DFF<Bits<64>>,
+    sw_dw0: DFF<Bits<32>>,
+    sw_dw1: DFF<Bits<32>>,
+    sw_dw2: DFF<Bits<32>>,
+    sw_dw3: DFF<Bits<32>>,
+    sw_one: DFF<Bit>,
+    sw_kind: DFF<Bits<2>>,
+    sw_ret: DFF<DmaState>,
+    // completion sink
+    s_beat: DFF<Bits<10>>,
+    s_len: DFF<Bits<10>>,
+    s_status: DFF<Bits<3>>,
+    s_bc: DFF<Bits<12>>,
+    s_tag: DFF<Bits<5>>,
+    s_relb: DFF<Bits<18>>,
+    s_didx: DFF<Bits<6>>,
+    s_active: DFF<Bit>,
+    s_last: DFF<Bit>,
+
+    // ---- combinational ----
+    sel_ring: Signal<Local, Bits<64>>,
+    sel_cpl: Signal<Local, Bits<64>>,
+    sel_head: Signal<Local, Bits<12>>,
+    rr_ready: Signal<Local, Bit>,
+    any_ready: Signal<Local, Bit>,
+    src: Signal<Local, Bits<64>>,
+    dst: Signal<Local, Bits<64>>,
+    xlen: Signal<Local, Bits<18>>,
+    ch_mask: Signal<Local, Bits<13>>,
+    src_lo: Signal<Local, Bits<18>>,
+    end_total: Signal<Local, Bits<18>>,
+    nchunks: Signal<Local, Bits<10>>,
+    i_tag: Signal<Local, Bits<5>>,
+    i_start: Signal<Local, Bits<18>>,
+    i_end: Signal<Local, Bits<18>>,
+    i_cend: Signal<Local, Bits<18>>,
+    i_addr: Signal<Local, Bits<64>>,
+    i_len_dw: Signal<Local, Bits<11>>,
+    i_fbe: Signal<Local, Bits<4>>,
+    i_lbe: Signal<Local, Bits<4>>,
+    desc_addr: Signal<Local, Bits<64>>,
+    w_mask: Signal<Local, Bits<9>>,
+    dst_lo: Signal<Local, Bits<18>>,
+    dend: Signal<Local, Bits<18>>,
+    nw: Signal<Local, Bits<10>>,
+    w_start: Signal<Local, Bits<18>>,
+    w_end: Signal<Local, Bits<18>>,
+    w_cend: Signal<Local, Bits<18>>,
+    w_exact: Signal<Local, Bits<64>>,
+    w_bytes: Signal<Local, Bits<32>>,
+    w_len_dw: Signal<Local, Bits<10>>,
+    w_fbe: Signal<Local, Bits<4>>,
+    w_lbe: Signal<Local, Bits<4>>,
+    w_4dw: Signal<Local, Bit>,
+    w_total_dw: Signal<Local, Bits<11>>,
+    entries: Signal<Local, Bits<32>>,
+    used: Signal<Local, Bits<32>>,
+    has_space: Signal<Local, Bit>,
+    rec_on: Signal<Local, Bit>,
+    data_src: Signal<Local, Bits<8>>,
+    cpl_src: Signal<Local, Bits<8>>,
+    cpl_iova: Signal<Local, Bits<64>>,
+    slot_addr: Signal<Local, Bits<64>>,
+    advance: Signal<Local, Bit>,
+    hdr_dw0: Signal<Local, Bits<32>>,
+    hdr_dw1: Signal<Local, Bits<32>>,
+    sw_4dw: Signal<Local, Bit>,
+    sw_hdr0: Signal<Local, Bits<32>>,
+    // sink
+    k_tag: Signal<Local, Bits<5>>,
+    k_chunk: Signal<Local, Bits<10>>,
+    k_end: Signal<Local, Bits<18>>,
+    k_bc: Signal<Local, Bits<18>>,
+    k_a0: Signal<Local, Bits<18>>,
+    k_relb: Signal<Local, Bits<18>>,
+    k_last: Signal<Local, Bit>,
+    k_active: Signal<Local, Bit>,
+    k_didx: Signal<Local, Bits<6>>,
+    k_is_b1: Signal<Local, Bit>,
+    k_take: Signal<Local, Bit>,
+    k_end_pkt: Signal<Local, Bit>,
+    lane0_ok: Signal<Local, Bit>,
+    lane1_ok: Signal<Local, Bit>,
+    relb_cur: Signal<Local, Bits<18>>,
+    didx_cur: Signal<Local, Bits<6>>,
+    bmask: Signal<Local, Bits<8>>,
+    lanemask: Signal<Local, Bits<8>>,
+    lim: Signal<Local, Bits<18>>,
+    set_bit: Signal<Local, Bits<32>>,
+    clr_bit: Signal<Local, Bits<32>>,
+    do_set: Signal<Local, Bit>,
+    do_clr: Signal<Local, Bit>,
+    reg_q: Signal<Local, Bit>,
+    reg_g: Signal<Local, Bits<14>>,
+    g_merged: Signal<Local, Bits<32>>,
+    g_rd: Signal<Local, Bits<32>>,
+    c_one12: Constant<Bits<13>>,
+    c_one32: Constant<Bits<32>>,
+    c_q_first: Constant<Bits<14>>,
+    c_g_first: Constant<Bits<14>>,
+    c_max_len: Constant<Bits<32>>,
+    c_st_bad_len: Constant<Bits<16>>,
+    c_st_read_err: Constant<Bits<16>>,
+    c_st_desc_err: Constant<Bits<16>>,
+}
+
+impl Default for DmaEngine {
+    fn default() -> Self {
+        let g = |off: u32| -> u64 { ((off - dma::DMA_BASE) >> 2) as u64 };
+        let _ = g;
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            reg_addr: Default::default(),
+            reg_wr_en: Default::default(),
+            reg_wr_data: Default::default(),
+            reg_wr_mask: Default::default(),
+            reg_rd_data: Default::default(),
+            cpl_data: Default::default(),
+            cpl_keep: Default::default(),
+            cpl_sop: Default::default(),
+            cpl_eop: Default::default(),
+            cpl_valid: Default::default(),
+            cpl_ready: Default::default(),
+            tx_data: Default::default(),
+            tx_keep: Default::default(),
+            tx_sop: Default::default(),
+            tx_eop: Default::default(),
+            tx_valid: Default::default(),
+            tx_ready: Default::default(),
+            requester_id: Default::default(),
+            bus_master: Default::default(),
+            max_payload: Default::default(),
+            max_read_req: Default::default(),
+            irq: Default::default(),
+            q0: Default::default(),
+            q1: Default::default(),
+            q2: Default::default(),
+            q3: Default::default(),
+            xbuf: Default::default(),
+            cnt_desc_done: Default::default(),
+            cnt_desc_error: Default::default(),
+            cnt_records: Default::default(),
+            cnt_coalesced: Default::default(),
+            cnt_stall: Default::default(),
+            cnt_unexpected: Default::default(),
+            state: Default::default(),
+            rr: Default::default(),
+            cur_q: Default::default(),
+            d0: Default::default(),
+            d1: Default::default(),
+            d2: Default::default(),
+            d3: Default::default(),
+            d4: Default::default(),
+            d5: Default::default(),
+            d6: Default::default(),
+            d7: Default::default(),
+            desc_mode: Default::default(),
+            busy: Default::default(),
+            outstanding: Default::default(),
+            issue_ptr: Default::default(),
+            chunks_done: Default::default(),
+            l2ch: Default::default(),
+            l2w: Default::default(),
+            rd_error: Default::default(),
+            status: Default::default(),
+            w_idx: Default::default(),
+            beat: Default::default(),
+            cur_pos: Default::default(),
+            t_addr: Default::default(),
+            t_len_dw: Default::default(),
+            t_be: Default::default(),
+            t_4dw: Default::default(),
+            t_nbeats: Default::default(),
+            t_lastkeep: Default::default(),
+            od_valid: Default::default(),
+            od_iova: Default::default(),
+            od_len: Default::default(),
+            od_src: Default::default(),
+            oc_valid: Default::default(),
+            oc_iova: Default::default(),
+            oc_len: Default::default(),
+            oc_src: Default::default(),
+            wrec_lo: Default::default(),
+            wrec_hi: Default::default(),
+            wrec_log2: Default::default(),
+            wrec_prod: Default::default(),
+            wrec_cons: Default::default(),
+            wrec_timeout: Default::default(),
+            wb_lo: Default::default(),
+            wb_hi: Default::default(),
+            irq_coalesce: Default::default(),
+            overflow: Default::default(),
+            flush_pending: Default::default(),
+            stall_count: Default::default(),
+            cpl_since_irq: Default::default(),
+            sw_addr: Default::default(),
+            sw_dw0: Default::default(),
+            sw_dw1: Default::default(),
+            sw_dw2: Default::default(),
+            sw_dw3: Default::default(),
+            sw_one: Default::default(),
+            sw_kind: Default::default(),
+            sw_ret: Default::default(),
+            s_beat: Default::default(),
+            s_len: Default::default(),
+            s_status: Default::default(),
+            s_bc: Default::default(),
+            s_tag: Default::default(),
+            s_relb: Default::default(),
+            s_didx: Default::default(),
+            s_active: Default::default(),
+            s_last: Default::default(),
+            sel_ring: Default::default(),
+            sel_cpl: Default::default(),
+            sel_head: Default::default(),
+            rr_ready: Default::default(),
+            any_ready: Default::default(),
+            src: Default::default(),
+            dst: Default::default(),
+            xlen: Default::default(),
+            ch_mask: Default::default(),
+            src_lo: Default::default(),
+            end_total: Default::default(),
+            nchunks: Default::default(),
+            i_tag: Default::default(),
+            i_start: Default::default(),
+            i_end: Default::default(),
+            i_cend: Default::default(),
+            i_addr: Default::default(),
+            i_len_dw: Default::default(),
+            i_fbe: Default::default(),
+            i_lbe: Default::default(),
+            desc_addr: Default::default(),
+            w_mask: Default::default(),
+            dst_lo: Default::default(),
+            dend: Default::default(),
+            nw: Default::default(),
+            w_start: Default::default(),
+            w_end: Default::default(),
+            w_cend: Default::default(),
+            w_exact: Default::default(),
+            w_bytes: Default::default(),
+            w_len_dw: Default::default(),
+            w_fbe: Default::default(),
+            w_lbe: Default::default(),
+            w_4dw: Default::default(),
+            w_total_dw: Default::default(),
+            entries: Default::default(),
+            used: Default::default(),
+            has_space: Default::default(),
+            rec_on: Default::default(),
+            data_src: Default::default(),
+            cpl_src: Default::default(),
+            cpl_iova: Default::default(),
+            slot_addr: Default::default(),
+            advance: Default::default(),
+            hdr_dw0: Default::default(),
+            hdr_dw1: Default::default(),
+            sw_4dw: Default::default(),
+            sw_hdr0: Default::default(),
+            k_tag: Default::default(),
+            k_chunk: Default::default(),
+            k_end: Default::default(),
+            k_bc: Default::default(),
+            k_a0: Default::default(),
+            k_relb: Default::default(),
+            k_last: Default::default(),
+            k_active: Default::default(),
+            k_didx: Default::default(),
+            k_is_b1: Default::default(),
+            k_take: Default::default(),
+            k_end_pkt: Default::default(),
+            lane0_ok: Default::default(),
+            lane1_ok: Default::default(),
+            relb_cur: Default::default(),
+            didx_cur: Default::default(),
+            bmask: Default::default(),
+            lanemask: Default::default(),
+            lim: Default::default(),
+            set_bit: Default::default(),
+            clr_bit: Default::default(),
+            do_set: Default::default(),
+            do_clr: Default::default(),
+            reg_q: Default::default(),
+            reg_g: Default::default(),
+            g_merged: Default::default(),
+            g_rd: Default::default(),
+            c_one12: Constant::new(1u64.to_bits()),
+            c_one32: Constant::new(1u64.to_bits()),
+            c_q_first: Constant::new(((dma::QUEUE_BASE >> 2) as u64).to_bits()),
+            c_g_first: Constant::new(((dma::DMA_BASE >> 2) as u64).to_bits()),
+            c_max_len: Constant::new((dma::MAX_TRANSFER as u64).to_bits()),
+            c_st_bad_len: Constant::new((dma::CPL_STATUS_BAD_LENGTH as u64).to_bits()),
+            c_st_read_err: Constant::new((dma::CPL_STATUS_READ_ERROR as u64).to_bits()),
+            c_st_desc_err: Constant::new((dma::CPL_STATUS_DESC_ERROR as u64).to_bits()),
+        }
+    }
+}
+
+impl Logic for DmaEngine {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, rr, cur_q, d0, d1, d2, d3, d4, d5, d6, d7, desc_mode, busy, outstanding, issue_ptr,
+            chunks_done, l2ch, l2w, rd_error, status, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw,
+            t_nbeats, t_lastkeep, od_valid, od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, wrec_lo,
+            wrec_hi, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_lo, wb_hi, irq_coalesce, overflow,
+            flush_pending, stall_count, cpl_since_irq, sw_addr, sw_dw0, sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind,
+            sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last
+        );
+        clock!(
+            self, clock, q0, q1, q2, q3, xbuf, cnt_desc_done, cnt_desc_error, cnt_records, cnt_coalesced, cnt_stall,
+            cnt_unexpected
+        );
+        self.q0.reset.next = self.reset.val();
+        self.q1.reset.next = self.reset.val();
+        self.q2.reset.next = self.reset.val();
+        self.q3.reset.next = self.reset.val();
+        self.cnt_desc_done.reset.next = self.reset.val();
+        self.cnt_desc_error.reset.next = self.reset.val();
+        self.cnt_records.reset.next = self.reset.val();
+        self.cnt_coalesced.reset.next = self.reset.val();
+        self.cnt_stall.reset.next = self.reset.val();
+        self.cnt_unexpected.reset.next = self.reset.val();
+        self.cnt_desc_done.clear.next = false;
+        self.cnt_desc_error.clear.next = false;
+        self.cnt_records.clear.next = false;
+        self.cnt_coalesced.clear.next = false;
+        self.cnt_stall.clear.next = false;
+        self.cnt_unexpected.clear.next = false;
+        self.cnt_desc_done.inc.next = false;
+        self.cnt_desc_error.inc.next = false;
+        self.cnt_records.inc.next = false;
+        self.cnt_coalesced.inc.next = false;
+        self.cnt_stall.inc.next = false;
+        self.cnt_unexpected.inc.next = false;
+        self.irq.next = false;
+
+        // ---- register port -------------------------------------------------
+        self.reg_q.next = (self.reg_addr.val() >= self.c_q_first.val())
+            & (self.reg_addr.val() < self.c_q_first.val() + 64);
+        self.reg_g.next = self.reg_addr.val() - self.c_g_first.val();
+        self.q0.offset.next = self.reg_addr.val().get_bits::<4>(0);
+        self.q1.offset.next = self.reg_addr.val().get_bits::<4>(0);
+        self.q2.offset.next = self.reg_addr.val().get_bits::<4>(0);
+        self.q3.offset.next = self.reg_addr.val().get_bits::<4>(0);
+        self.q0.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 0);
+        self.q1.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 1);
+        self.q2.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 2);
+        self.q3.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 3);
+        self.q0.wr_en.next = self.reg_wr_en.val();
+        self.q1.wr_en.next = self.reg_wr_en.val();
+        self.q2.wr_en.next = self.reg_wr_en.val();
+        self.q3.wr_en.next = self.reg_wr_en.val();
+        self.q0.wr_data.next = self.reg_wr_data.val();
+        self.q1.wr_data.next = self.reg_wr_data.val();
+        self.q2.wr_data.next = self.reg_wr_data.val();
+        self.q3.wr_data.next = self.reg_wr_data.val();
+        self.q0.wr_mask.next = self.reg_wr_mask.val();
+        self.q1.wr_mask.next = self.reg_wr_mask.val();
+        self.q2.wr_mask.next = self.reg_wr_mask.val();
+        self.q3.wr_mask.next = self.reg_wr_mask.val();
+        self.g_rd.next = 0.into();
+        if self.reg_g.val() == 0 {
+            self.g_rd.next = bit_cast::<32, 1>(self.overflow.q.val().into())
+                | (bit_cast::<32, 1>(self.flush_pending.q.val().into()) << 1)
+                | (bit_cast::<32, 1>((self.state.q.val() != DmaState::Idle).into()) << 2);
+        } else if self.reg_g.val() == 1 {
+            self.g_rd.next = self.wrec_lo.q.val();
+        } else if self.reg_g.val() == 2 {
+            self.g_rd.next = self.wrec_hi.q.val();
+        } else if self.reg_g.val() == 3 {
+            self.g_rd.next = bit_cast::<32, 5>(self.wrec_log2.q.val());
+        } else if self.reg_g.val() == 4 {
+            self.g_rd.next = self.wrec_prod.q.val();
+        } else if self.reg_g.val() == 5 {
+            self.g_rd.next = self.wrec_cons.q.val();
+        } else if self.reg_g.val() == 7 {
+            self.g_rd.next = self.wrec_timeout.q.val();
+        } else if self.reg_g.val() == 8 {
+            self.g_rd.next = self.wb_lo.q.val();
+        } else if self.reg_g.val() == 9 {
+            self.g_rd.next = self.wb_hi.q.val();
+        } else if self.reg_g.val() == 10 {
+            self.g_rd.next = bit_cast::<32, 16>(self.irq_coalesce.q.val());
+        } else if self.reg_g.val() == 12 {
+            self.g_rd.next = self.cnt_desc_done.count.val();
+        } else if self.reg_g.val() == 13 {
+            self.g_rd.next = self.cnt_desc_error.count.val();
+        } else if self.reg_g.val() == 14 {
+            self.g_rd.next = self.cnt_records.count.val();
+        } else if self.reg_g.val() == 15 {
+            self.g_rd.next = self.cnt_coalesced.count.val();
+        } else if self.reg_g.val() == 16 {
+            self.g_rd.next = self.cnt_stall.count.val();
+        } else if self.reg_g.val() == 17 {
+            self.g_rd.next = self.cnt_unexpected.count.val();
+        }
+        self.reg_rd_data.next = self.g_rd.val();
+        if self.q0.sel.val() {
+            self.reg_rd_data.next = self.q0.rd_data.val();
+        } else if self.q1.sel.val() {
+            self.reg_rd_data.next = self.q1.rd_data.val();
+        } else if self.q2.sel.val() {
+            self.reg_rd_data.next = self.q2.rd_data.val();
+        } else if self.q3.sel.val() {
+            self.reg_rd_data.next = self.q3.rd_data.val();
+        }
+        self.g_merged.next = (self.g_rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        if self.reg_wr_en.val() {
+            if self.reg_g.val() == 0 {
+                if self.reg_wr_data.val().get_bit(0) & self.reg_wr_mask.val().get_bit(0) {
+                    self.overflow.d.next = false;
+                }
+            } else if self.reg_g.val() == 1 {
+                self.wrec_lo.d.next = self.g_merged.val() & 0xFFFF_FFF0_u64;
+            } else if self.reg_g.val() == 2 {
+                self.wrec_hi.d.next = self.g_merged.val();
+            } else if self.reg_g.val() == 3 {
+                if self.g_merged.val() > 16 {
+                    self.wrec_log2.d.next = 16.into();
+                } else {
+                    self.wrec_log2.d.next = self.g_merged.val().get_bits::<5>(0);
+                }
+            } else if self.reg_g.val() == 5 {
+                self.wrec_cons.d.next = self.g_merged.val();
+            } else if self.reg_g.val() == 6 {
+                self.flush_pending.d.next = true;
+            } else if self.reg_g.val() == 7 {
+                self.wrec_timeout.d.next = self.g_merged.val();
+            } else if self.reg_g.val() == 8 {
+                self.wb_lo.d.next = self.g_merged.val() & 0xFFFF_FFFC_u64;
+            } else if self.reg_g.val() == 9 {
+                self.wb_hi.d.next = self.g_merged.val();
+            } else if self.reg_g.val() == 10 {
+                self.irq_coalesce.d.next = self.g_merged.val().get_bits::<16>(0);
+            }
+        }
+
+        // ---- queue selection -------------------------------------------------
+        self.sel_ring.next = self.q0.ring_base.val();
+        self.sel_cpl.next = self.q0.cpl_base.val();
+        self.sel_head.next = self.q0.head.val();
+        if self.cur_q.q.val() == 1 {
+            self.sel_ring.next = self.q1.ring_base.val();
+            self.sel_cpl.next = self.q1.cpl_base.val();
+            self.sel_head.next = self.q1.head.val();
+        } else if self.cur_q.q.val() == 2 {
+            self.sel_ring.next = self.q2.ring_base.val();
+            self.sel_cpl.next = self.q2.cpl_base.val();
+            self.sel_head.next = self.q2.head.val();
+        } else if self.cur_q.q.val() == 3 {
+            self.sel_ring.next = self.q3.ring_base.val();
+            self.sel_cpl.next = self.q3.cpl_base.val();
+            self.sel_head.next = self.q3.head.val();
+        }
+        self.rr_ready.next = self.q0.ready.val();
+        if self.rr.q.val() == 1 {
+            self.rr_ready.next = self.q1.ready.val();
+        } else if self.rr.q.val() == 2 {
+            self.rr_ready.next = self.q2.ready.val();
+        } else if self.rr.q.val() == 3 {
+            self.rr_ready.next = self.q3.ready.val();
+        }
+        self.any_ready.next = self.q0.ready.val() | self.q1.ready.val() | self.q2.ready.val() | self.q3.ready.val();
+        self.q0.head_inc.next = false;
+        self.q1.head_inc.next = false;
+        self.q2.head_inc.next = false;
+        self.q3.head_inc.next = false;
+
+        // ---- descriptor fields and read geometry -----------------------------
+        self.src.next = (bit_cast::<64, 32>(self.d1.q.val()) << 32) | bit_cast::<64, 32>(self.d0.q.val());
+        self.dst.next = (bit_cast::<64, 32>(self.d3.q.val()) << 32) | bit_cast::<64, 32>(self.d2.q.val());
+        self.xlen.next = self.d4.q.val().get_bits::<18>(0);
+        self.ch_mask.next = (self.c_one12.val() << self.l2ch.q.val()) - 1;
+        self.src_lo.next = bit_cast::<18, 13>(self.src.val().get_bits::<13>(0) & self.ch_mask.val());
+        self.end_total.next = self.src_lo.val() + self.xlen.val();
+        self.nchunks.next = bit_cast::<10, 18>((self.end_total.val() - 1) >> self.l2ch.q.val()) + 1;
+        self.i_tag.next = self.issue_ptr.q.val().get_bits::<5>(0);
+        self.i_start.next = bit_cast::<18, 10>(self.issue_ptr.q.val()) << self.l2ch.q.val();
+        if self.i_start.val() < self.src_lo.val() {
+            self.i_start.next = self.src_lo.val();
+        }
+        self.i_cend.next = (bit_cast::<18, 10>(self.issue_ptr.q.val()) + 1) << self.l2ch.q.val();
+        self.i_end.next = self.i_cend.val();
+        if self.end_total.val() < self.i_cend.val() {
+            self.i_end.next = self.end_total.val();
+        }
+        self.i_addr.next = (self.src.val() & !bit_cast::<64, 13>(self.ch_mask.val())) + bit_cast::<64, 18>(self.i_start.val());
+        self.i_len_dw.next = bit_cast::<11, 18>((self.i_end.val() + 3) >> 2) - bit_cast::<11, 18>(self.i_start.val() >> 2);
+        self.i_fbe.next = (bit_cast::<4, 4>(15.into()) << self.i_start.val().get_bits::<2>(0)) & 15;
+        self.i_lbe.next = 15.into();
+        if self.i_end.val().get_bits::<2>(0) == 1 {
+            self.i_lbe.next = 1.into();
+        } else if self.i_end.val().get_bits::<2>(0) == 2 {
+            self.i_lbe.next = 3.into();
+        } else if self.i_end.val().get_bits::<2>(0) == 3 {
+            self.i_lbe.next = 7.into();
+        }
+        if self.i_len_dw.val() == 1 {
+            self.i_fbe.next = self.i_fbe.val() & self.i_lbe.val();
+            self.i_lbe.next = 0.into();
+        }
+        self.desc_addr.next = self.sel_ring.val() + (bit_cast::<64, 12>(self.sel_head.val()) << 5);
+
+        // ---- write geometry ----------------------------------------------------
+        self.w_mask.next = (bit_cast::<9, 1>(1.into()) << self.l2w.q.val()) - 1;
+        self.dst_lo.next = bit_cast::<18, 9>(self.dst.val().get_bits::<9>(0) & self.w_mask.val());
+        self.dend.next = self.dst_lo.val() + self.xlen.val();
+        self.nw.next = bit_cast::<10, 18>((self.dend.val() - 1) >> self.l2w.q.val()) + 1;
+        self.w_start.next = bit_cast::<18, 10>(self.w_idx.q.val()) << self.l2w.q.val();
+        if self.w_start.val() < self.dst_lo.val() {
+            self.w_start.next = self.dst_lo.val();
+        }
+        self.w_cend.next = (bit_cast::<18, 10>(self.w_idx.q.val()) + 1) << self.l2w.q.val();
+        self.w_end.next = self.w_cend.val();
+        if self.dend.val() < self.w_cend.val() {
+            self.w_end.next = self.dend.val();
+        }
+        self.w_exact.next = (self.dst.val() & !bit_cast::<64, 9>(self.w_mask.val())) + bit_cast::<64, 18>(self.w_start.val());
+        self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start.val());
+        self.w_len_dw.next = bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start.val() >> 2);
+        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start.val().get_bits::<2>(0)) & 15;
+        self.w_lbe.next = 15.into();
+        if self.w_end.val().get_bits::<2>(0) == 1 {
+            self.w_lbe.next = 1.into();
+        } else if self.w_end.val().get_bits::<2>(0) == 2 {
+            self.w_lbe.next = 3.into();
+        } else if self.w_end.val().get_bits::<2>(0) == 3 {
+            self.w_lbe.next = 7.into();
+        }
+        if self.w_len_dw.val() == 1 {
+            self.w_fbe.next = self.w_fbe.val() & self.w_lbe.val();
+            self.w_lbe.next = 0.into();
+        }
+        self.w_4dw.next = self.w_exact.val().get_bits::<32>(32).any();
+        self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 3;
+        if self.w_4dw.val() {
+            self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 4;
+        }
+
+        // ---- write records -----------------------------------------------------
+        self.entries.next = self.c_one32.val() << self.wrec_log2.q.val();
+        self.used.next = self.wrec_prod.q.val() - self.wrec_cons.q.val()
+            + bit_cast::<32, 1>(self.od_valid.q.val().into())
+            + bit_cast::<32, 1>(self.oc_valid.q.val().into());
+        self.has_space.next = self.used.val() < self.entries.val();
+        self.rec_on.next = (self.wrec_log2.q.val() != 0) & !self.overflow.q.val();
+        self.data_src.next = bit_cast::<8, 2>(self.cur_q.q.val());
+        self.cpl_src.next = bit_cast::<8, 2>(self.cur_q.q.val()) | 0x10_u64;
+        self.cpl_iova.next = self.sel_cpl.val() + (bit_cast::<64, 12>(self.sel_head.val()) << 4);
+        self.slot_addr.next = ((bit_cast::<64, 32>(self.wrec_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wrec_lo.q.val()))
+            + (bit_cast::<64, 32>(self.wrec_prod.q.val() & (self.entries.val() - 1)) << 4);
+
+        // ---- TX defaults --------------------------------------------------------
+        self.tx_valid.next = false;
+        self.tx_sop.next = false;
+        self.tx_eop.next = false;
+        self.tx_keep.next = 3.into();
+        self.tx_data.next = 0.into();
+        self.advance.next = self.tx_valid.val() & self.tx_ready.val();
+        self.xbuf.rd_pos.next = self.cur_pos.q.val();
+        self.sw_4dw.next = self.sw_addr.q.val().get_bits::<32>(32).any();
+        self.sw_hdr0.next = 0x4000_0004.into();
+        if self.sw_4dw.val() & self.sw_one.q.val() {
+            self.sw_hdr0.next = 0x6000_0001.into();
+        } else if self.sw_4dw.val() {
+            self.sw_hdr0.next = 0x6000_0004.into();
+        } else if self.sw_one.q.val() {
+            self.sw_hdr0.next = 0x4000_0001.into();
+        }
+        self.hdr_dw1.next = (bit_cast::<32, 16>(self.requester_id.val()) << 16) | 0x0000_00FF_u64;
+        self.hdr_dw0.next = 0.into();
+
+        // ---- completion sink (runs beside the state machine) ---------------------
+        self.cpl_ready.next = true;
+        self.k_take.next = self.cpl_valid.val();
+        self.k_is_b1.next = self.s_beat.q.val() == 1;
+        self.k_tag.next = self.cpl_data.val().get_bits::<5>(8);
+        if !self.k_is_b1.val() {
+            self.k_tag.next = self.s_tag.q.val();
+        }
+        self.k_chunk.next = (self.issue_ptr.q.val() - 1)
+            - ((self.issue_ptr.q.val() - 1 - bit_cast::<10, 5>(self.k_tag.val())) & 31);
+        self.k_end.next = (bit_cast::<18, 10>(self.k_chunk.val()) + 1) << self.l2ch.q.val();
+        if self.end_total.val() < self.k_end.val() {
+            self.k_end.next = self.end_total.val();
+        }
+        self.k_bc.next = bit_cast::<18, 12>(self.s_bc.q.val());
+        if self.s_bc.q.val() == 0 {
+            self.k_bc.next = 4096.into();
+        }
+        self.k_a0.next = (self.k_end.val() - self.k_bc.val()) & 0x3_FFFC_u64;
+        self.k_relb.next = self.k_a0.val() + 4 - self.src_lo.val();
+        self.k_last.next = (self.k_a0.val() + (bit_cast::<18, 10>(self.s_len.q.val()) << 2)) >= self.k_end.val();
+        self.k_didx.next = (32 - bit_cast::<6, 12>(self.s_bc.q.val())) >> 2;
+        if self.desc_mode.q.val() {
+            self.k_last.next = (bit_cast::<13, 10>(self.s_len.q.val()) << 2) >= bit_cast::<13, 12>(self.s_bc.q.val());
+        }
+        if self.s_status.q.val() != 0 {
+            self.k_last.next = true;
+        }
+        self.k_active.next = self.busy.q.val().get_bit(self.k_tag.val().index()) & (!self.desc_mode.q.val() | (self.k_tag.val() == 0));
+        if !self.k_is_b1.val() {
+            self.k_active.next = self.s_active.q.val();
+            self.k_last.next = self.s_last.q.val();
+        }
+        self.relb_cur.next = self.s_relb.q.val();
+        self.didx_cur.next = self.s_didx.q.val();
+        if self.k_is_b1.val() {
+            self.relb_cur.next = self.k_relb.val();
+            self.didx_cur.next = self.k_didx.val();
+        }
+        self.lane0_ok.next = self.cpl_keep.val().get_bit(0) & (self.s_beat.q.val() >= 2);
+        self.lane1_ok.next = self.cpl_keep.val().get_bit(1) & (self.s_beat.q.val() >= 1);
+        self.k_end_pkt.next = self.k_take.val() & self.cpl_eop.val() & (self.s_beat.q.val() >= 1);
+        // byte mask: lanes present and inside [0, len) of the transfer (biased by 8)
+        self.lanemask.next = 0.into();
+        if self.lane0_ok.val() & self.lane1_ok.val() {
+            self.lanemask.next = 0xFF.into();
+        } else if self.lane0_ok.val() {
+            self.lanemask.next = 0x0F.into();
+        } else if self.lane1_ok.val() {
+            self.lanemask.next = 0xF0.into();
+        }
+        self.lim.next = self.xlen.val() + 8;
+        self.bmask.next = 0.into();
+        if (self.relb_cur.val() >= 8) & (self.relb_cur.val() < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 1;
+        }
+        if (self.relb_cur.val() + 1 >= 8) & (self.relb_cur.val() + 1 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 2;
+        }
+        if (self.relb_cur.val() + 2 >= 8) & (self.relb_cur.val() + 2 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 4;
+        }
+        if (self.relb_cur.val() + 3 >= 8) & (self.relb_cur.val() + 3 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 8;
+        }
+        if (self.relb_cur.val() + 4 >= 8) & (self.relb_cur.val() + 4 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 16;
+        }
+        if (self.relb_cur.val() + 5 >= 8) & (self.relb_cur.val() + 5 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 32;
+        }
+        if (self.relb_cur.val() + 6 >= 8) & (self.relb_cur.val() + 6 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 64;
+        }
+        if (self.relb_cur.val() + 7 >= 8) & (self.relb_cur.val() + 7 < self.lim.val()) {
+            self.bmask.next = self.bmask.val() | 128;
+        }
+        self.xbuf.wr_en.next = self.k_take.val() & self.k_active.val() & !self.desc_mode.q.val()
+            & (self.s_beat.q.val() >= 1) & (self.s_status.q.val() == 0);
+        self.xbuf.wr_pos.next = bit_cast::<17, 18>(self.relb_cur.val() + bit_cast::<18, 3>(self.dst.val().get_bits::<3>(0)));
+        self.xbuf.wr_data.next = self.cpl_data.val();
+        self.xbuf.wr_mask.next = self.bmask.val() & self.lanemask.val();
+        // descriptor DWs (lane 0 is index didx - 1, lane 1 is didx)
+        if self.k_take.val() & self.k_active.val() & self.desc_mode.q.val() & (self.s_status.q.val() == 0) {
+            if self.lane0_ok.val() {
+                if self.didx_cur.val() == 1 {
+                    self.d0.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 2 {
+                    self.d1.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 3 {
+                    self.d2.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 4 {
+                    self.d3.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 5 {
+                    self.d4.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 6 {
+                    self.d5.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 7 {
+                    self.d6.d.next = self.cpl_data.val().get_bits::<32>(0);
+                } else if self.didx_cur.val() == 8 {
+                    self.d7.d.next = self.cpl_data.val().get_bits::<32>(0);
+                }
+            }
+            if self.lane1_ok.val() {
+                if self.didx_cur.val() == 0 {
+                    self.d0.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 1 {
+                    self.d1.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 2 {
+                    self.d2.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 3 {
+                    self.d3.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 4 {
+                    self.d4.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 5 {
+                    self.d5.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 6 {
+                    self.d6.d.next = self.cpl_data.val().get_bits::<32>(32);
+                } else if self.didx_cur.val() == 7 {
+                    self.d7.d.next = self.cpl_data.val().get_bits::<32>(32);
+                }
+            }
+        }
+        if self.k_take.val() {
+            if self.cpl_sop.val() {
+                self.s_beat.d.next = 1.into();
+                self.s_len.d.next = self.cpl_data.val().get_bits::<10>(0);
+                self.s_status.d.next = self.cpl_data.val().get_bits::<3>(45);
+                self.s_bc.d.next = self.cpl_data.val().get_bits::<12>(32);
+            } else if self.s_beat.q.val() != 0 {
+                if self.s_beat.q.val() != 1023 {
+                    self.s_beat.d.next = self.s_beat.q.val() + 1;
+                }
+                self.s_relb.d.next = self.relb_cur.val() + 8;
+                self.s_didx.d.next = self.didx_cur.val() + 2;
+                if self.k_is_b1.val() {
+                    self.s_tag.d.next = self.k_tag.val();
+                    self.s_active.d.next = self.k_active.val();
+                    self.s_last.d.next = self.k_last.val();
+                }
+            }
+            if self.cpl_eop.val() {
+                self.s_beat.d.next = 0.into();
+            }
+        }
+        self.do_clr.next = self.k_end_pkt.val() & self.k_active.val() & self.k_last.val();
+        self.clr_bit.next = self.c_one32.val() << self.k_tag.val();
+        if self.k_end_pkt.val() & !self.k_active.val() {
+            self.cnt_unexpected.inc.next = true;
+        }
+        if self.do_clr.val() & (self.s_status.q.val() != 0) {
+            self.rd_error.d.next = true;
+        }
+        if self.do_clr.val() & !self.desc_mode.q.val() {
+            self.chunks_done.d.next = self.chunks_done.q.val() + 1;
+        }
+
+        // ---- main state machine ------------------------------------------------
+        self.do_set.next = false;
+        self.set_bit.next = self.c_one32.val() << self.i_tag.val();
+        match self.state.q.val() {
+            DmaState::Idle => {
+                self.desc_mode.d.next = false;
+                if self.flush_pending.q.val() & self.od_valid.q.val() {
+                    self.sw_addr.d.next = self.slot_addr.val();
+                    self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
+                    self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
+                    self.sw_dw2.d.next = self.od_len.q.val();
+                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
+                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 0.into();
+                    self.sw_ret.d.next = DmaState::Idle;
+                    self.state.d.next = DmaState::SwH0;
+                } else if self.flush_pending.q.val() & self.oc_valid.q.val() {
+                    self.sw_addr.d.next = self.slot_addr.val();
+                    self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
+                    self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
+                    self.sw_dw2.d.next = self.oc_len.q.val();
+                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
+                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 1.into();
+                    self.sw_ret.d.next = DmaState::Idle;
+                    self.state.d.next = DmaState::SwH0;
+                } else if self.flush_pending.q.val() {
+                    self.sw_addr.d.next = (bit_cast::<64, 32>(self.wb_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wb_lo.q.val());
+                    self.sw_dw0.d.next = self.wrec_prod.q.val();
+                    self.sw_one.d.next = true;
+                    self.sw_kind.d.next = 3.into();
+                    self.sw_ret.d.next = DmaState::FlushDone;
+                    if self.bus_master.val() {
+                        self.state.d.next = DmaState::SwH0;
+                    }
+                } else if self.bus_master.val() & self.rr_ready.val() {
+                    self.cur_q.d.next = self.rr.q.val();
+                    self.rr.d.next = self.rr.q.val() + 1;
+                    self.state.d.next = DmaState::DescH0;
+                } else if self.any_ready.val() {
+                    self.rr.d.next = self.rr.q.val() + 1;
+                } else if self.cpl_since_irq.q.val() != 0 {
+                    self.irq.next = true;
+                    self.cpl_since_irq.d.next = 0.into();
+                }
+            }
+            DmaState::DescH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.hdr_dw0.next = 0x0000_0008.into();
+                if self.desc_addr.val().get_bits::<32>(32).any() {
+                    self.hdr_dw0.next = 0x2000_0008.into();
+                }
+                self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val() | 0xF0_u64) << 32) | bit_cast::<64, 32>(self.hdr_dw0.val());
+                if self.advance.val() {
+                    self.desc_mode.d.next = true;
+                    self.do_set.next = true;
+                    self.set_bit.next = 1.into();
+                    self.state.d.next = DmaState::DescH1;
+                }
+            }
+            DmaState::DescH1 => {
+                self.tx_valid.next = true;
+                self.tx_eop.next = true;
+                if self.desc_addr.val().get_bits::<32>(32).any() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.desc_addr.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.desc_addr.val().get_bits::<32>(32));
+                } else {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.desc_addr.val().get_bits::<32>(0));
+                }
+                if self.advance.val() {
+                    self.rd_error.d.next = false;
+                    self.state.d.next = DmaState::DescWait;
+                }
+            }
+            DmaState::DescWait => {
+                if !self.busy.q.val().get_bit(0) {
+                    self.state.d.next = DmaState::Validate;
+                }
+            }
+            DmaState::Validate => {
+                self.desc_mode.d.next = false;
+                self.issue_ptr.d.next = 0.into();
+                self.chunks_done.d.next = 0.into();
+                self.w_idx.d.next = 0.into();
+                // Max_Read_Request_Size 128 << n (n <= 5); MPS 128 or 256.
+                self.l2ch.d.next = bit_cast::<4, 3>(self.max_read_req.val()) + 7;
+                if self.max_read_req.val() > 5 {
+                    self.l2ch.d.next = 12.into();
+                }
+                self.l2w.d.next = 7.into();
+                if self.max_payload.val() != 0 {
+                    self.l2w.d.next = 8.into();
+                }
+                if self.rd_error.q.val() {
+                    self.status.d.next = self.c_st_desc_err.val();
+                    self.d6.d.next = 0.into();
+                    self.d7.d.next = 0.into();
+                    self.state.d.next = DmaState::CplSetup;
+                } else if (self.d4.q.val() == 0) | (self.d4.q.val() > self.c_max_len.val()) {
+                    self.status.d.next = self.c_st_bad_len.val();
+                    self.state.d.next = DmaState::CplSetup;
+                } else {
+                    self.status.d.next = 0.into();
+                    self.state.d.next = DmaState::ReadLoop;
+                }
+            }
+            DmaState::ReadLoop => {
+                if (self.issue_ptr.q.val() < self.nchunks.val())
+                    & (self.outstanding.q.val() < 16)
+                    & !self.busy.q.val().get_bit(self.i_tag.val().index())
+                    & !self.rd_error.q.val()
+                {
+                    self.state.d.next = DmaState::RdH0;
+                } else if (self.chunks_done.q.val() == self.issue_ptr.q.val())
+                    & ((self.issue_ptr.q.val() == self.nchunks.val()) | self.rd_error.q.val())
+                {
+                    if self.rd_error.q.val() {
+                        self.status.d.next = self.c_st_read_err.val();
+                        self.state.d.next = DmaState::CplSetup;
+                    } else {
+                        self.state.d.next = DmaState::WrSetup;
+                    }
+                }
+            }
+            DmaState::RdH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.hdr_dw0.next = bit_cast::<32, 10>(self.i_len_dw.val().get_bits::<10>(0));
+                if self.i_addr.val().get_bits::<32>(32).any() {
+                    self.hdr_dw0.next = 0x2000_0000_u64 | bit_cast::<32, 10>(self.i_len_dw.val().get_bits::<10>(0));
+                }
+                self.tx_data.next = (bit_cast::<64, 32>(
+                    (bit_cast::<32, 16>(self.requester_id.val()) << 16)
+                        | (bit_cast::<32, 5>(self.i_tag.val()) << 8)
+                        | (bit_cast::<32, 4>(self.i_lbe.val()) << 4)
+                        | bit_cast::<32, 4>(self.i_fbe.val()),
+                ) << 32)
+                    | bit_cast::<64, 32>(self.hdr_dw0.val());
+                if self.advance.val() {
+                    self.do_set.next = true;
+                    self.state.d.next = DmaState::RdH1;
+                }
+            }
+            DmaState::RdH1 => {
+                self.tx_valid.next = true;
+                self.tx_eop.next = true;
+                if self.i_addr.val().get_bits::<32>(32).any() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64) << 32)
+                        | bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(32));
+                } else {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64);
+                }
+                if self.advance.val() {
+                    self.issue_ptr.d.next = self.issue_ptr.q.val() + 1;
+                    self.state.d.next = DmaState::ReadLoop;
+                }
+            }
+            DmaState::WrSetup => {
+                // Geometry of write TLP w_idx, then the record it needs.
+                self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
+                self.t_len_dw.d.next = self.w_len_dw.val();
+                self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
+                self.t_4dw.d.next = self.w_4dw.val();
+                self.t_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
+                self.t_lastkeep.d.next = 3.into();
+                if self.w_total_dw.val().get_bit(0) {
+                    self.t_lastkeep.d.next = 1.into();
+                }
+                self.beat.d.next = 0.into();
+                // position of beat 0's lane 0 (header beats read don't-care data)
+                // (positions wrap modulo the buffer, so a negative value is fine)
+                self.cur_pos.d.next =
+                    bit_cast::<17, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64) + 8 - 16);
+                if !self.w_4dw.val() {
+                    self.cur_pos.d.next =
+                        bit_cast::<17, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64) + 8 - 12);
+                }
+                if !self.rec_on.val() {
+                    self.state.d.next = DmaState::WrH0;
+                } else if self.od_valid.q.val()
+                    & (self.od_iova.q.val() + bit_cast::<64, 32>(self.od_len.q.val()) == self.w_exact.val())
+                    & (self.od_src.q.val() == self.data_src.val())
+                {
+                    self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
+                    self.cnt_coalesced.inc.next = true;
+                    self.state.d.next = DmaState::WrH0;
+                } else if self.od_valid.q.val() {
+                    self.sw_addr.d.next = self.slot_addr.val();
+                    self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
+                    self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
+                    self.sw_dw2.d.next = self.od_len.q.val();
+                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
+                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 0.into();
+                    self.sw_ret.d.next = DmaState::WrSetup;
+                    self.state.d.next = DmaState::SwH0;
+                } else if self.has_space.val() {
+                    self.od_valid.d.next = true;
+                    self.od_iova.d.next = self.w_exact.val();
+                    self.od_len.d.next = self.w_bytes.val();
+                    self.od_src.d.next = self.data_src.val();
+                    self.stall_count.d.next = 0.into();
+                    self.state.d.next = DmaState::WrH0;
+                } else {
+                    // Ring full: the write waits for the host, up to the timeout.
+                    self.cnt_stall.inc.next = true;
+                    self.stall_count.d.next = self.stall_count.q.val() + 1;
+                    if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
+                        self.overflow.d.next = true;
+                        self.stall_count.d.next = 0.into();
+                    }
+                }
+            }
+            DmaState::WrH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.hdr_dw0.next = 0x4000_0000_u64 | bit_cast::<32, 10>(self.t_len_dw.q.val());
+                if self.t_4dw.q.val() {
+                    self.hdr_dw0.next = 0x6000_0000_u64 | bit_cast::<32, 10>(self.t_len_dw.q.val());
+                }
+                self.tx_data.next = (bit_cast::<64, 32>(
+                    (bit_cast::<32, 16>(self.requester_id.val()) << 16) | bit_cast::<32, 8>(self.t_be.q.val()),
+                ) << 32)
+                    | bit_cast::<64, 32>(self.hdr_dw0.val());
+                if self.advance.val() {
+                    self.xbuf.rd_pos.next = self.cur_pos.q.val() + 8;
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = 1.into();
+                    self.state.d.next = DmaState::WrH1;
+                }
+            }
+            DmaState::WrH1 => {
+                self.tx_valid.next = true;
+                if self.t_4dw.q.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(32));
+                } else {
+                    self.tx_data.next = (self.xbuf.rd_data.val() & 0xFFFF_FFFF_0000_0000_u64)
+                        | bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(0));
+                }
+                if self.t_nbeats.q.val() == 2 {
+                    self.tx_eop.next = true;
+                    self.tx_keep.next = self.t_lastkeep.q.val();
+                }
+                if self.advance.val() {
+                    self.xbuf.rd_pos.next = self.cur_pos.q.val() + 8;
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = 2.into();
+                    if self.t_nbeats.q.val() == 2 {
+                        self.w_idx.d.next = self.w_idx.q.val() + 1;
+                        if self.w_idx.q.val() + 1 == self.nw.val() {
+                            self.state.d.next = DmaState::CplSetup;
+                        } else {
+                            self.state.d.next = DmaState::WrSetup;
+                        }
+                    } else {
+                        self.state.d.next = DmaState::WrPay;
+                    }
+                }
+            }
+            DmaState::WrPay => {
+                self.tx_valid.next = true;
+                self.tx_data.next = self.xbuf.rd_data.val();
+                if self.beat.q.val() + 1 == self.t_nbeats.q.val() {
+                    self.tx_eop.next = true;
+                    self.tx_keep.next = self.t_lastkeep.q.val();
+                }
+                if self.advance.val() {
+                    self.xbuf.rd_pos.next = self.cur_pos.q.val() + 8;
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = self.beat.q.val() + 1;
+                    if self.beat.q.val() + 1 == self.t_nbeats.q.val() {
+                        self.w_idx.d.next = self.w_idx.q.val() + 1;
+                        if self.w_idx.q.val() + 1 == self.nw.val() {
+                            self.state.d.next = DmaState::CplSetup;
+                        } else {
+                            self.state.d.next = DmaState::WrSetup;
+                        }
+                    }
+                }
+            }
+            DmaState::CplSetup => {
+                // The completion entry is a write too: it needs its record.
+                if !self.rec_on.val()
+                    | (self.oc_valid.q.val()
+                        & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.cpl_iova.val())
+                        & (self.oc_src.q.val() == self.cpl_src.val()))
+                    | (!self.oc_valid.q.val() & self.has_space.val())
+                {
+                    if self.rec_on.val() & self.oc_valid.q.val() {
+                        self.oc_len.d.next = self.oc_len.q.val() + 16;
+                        self.cnt_coalesced.inc.next = true;
+                    } else if self.rec_on.val() {
+                        self.oc_valid.d.next = true;
+                        self.oc_iova.d.next = self.cpl_iova.val();
+                        self.oc_len.d.next = 16.into();
+                        self.oc_src.d.next = self.cpl_src.val();
+                    }
+                    self.stall_count.d.next = 0.into();
+                    self.sw_addr.d.next = self.cpl_iova.val();
+                    self.sw_dw0.d.next = self.d6.q.val();
+                    self.sw_dw1.d.next = self.d7.q.val();
+                    self.sw_dw2.d.next = 0.into();
+                    if self.status.q.val() == 0 {
+                        self.sw_dw2.d.next = self.d4.q.val();
+                    }
+                    self.sw_dw3.d.next = bit_cast::<32, 16>(self.status.q.val())
+                        | (bit_cast::<32, 2>(self.cur_q.q.val()) << 16)
+                        | 0x0100_0000_u64;
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 2.into();
+                    self.sw_ret.d.next = DmaState::Finish;
+                    self.state.d.next = DmaState::SwH0;
+                } else if self.oc_valid.q.val() {
+                    self.sw_addr.d.next = self.slot_addr.val();
+                    self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
+                    self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
+                    self.sw_dw2.d.next = self.oc_len.q.val();
+                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
+                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 1.into();
+                    self.sw_ret.d.next = DmaState::CplSetup;
+                    self.state.d.next = DmaState::SwH0;
+                } else {
+                    self.cnt_stall.inc.next = true;
+                    self.stall_count.d.next = self.stall_count.q.val() + 1;
+                    if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
+                        self.overflow.d.next = true;
+                        self.stall_count.d.next = 0.into();
+                    }
+                }
+            }
+            DmaState::SwH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val()) << 32) | bit_cast::<64, 32>(self.sw_hdr0.val());
+                if self.sw_one.q.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val() & 0xFFFF_FF0F_u64) << 32)
+                        | bit_cast::<64, 32>(self.sw_hdr0.val());
+                }
+                if self.advance.val() {
+                    self.state.d.next = DmaState::SwH1;
+                }
+            }
+            DmaState::SwH1 => {
+                self.tx_valid.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(32));
+                } else {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw0.q.val()) << 32)
+                        | bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(0));
+                    self.tx_eop.next = self.sw_one.q.val();
+                }
+                if self.advance.val() {
+                    if !self.sw_4dw.val() & self.sw_one.q.val() {
+                        self.state.d.next = DmaState::SwDone;
+                    } else {
+                        self.state.d.next = DmaState::SwD0;
+                    }
+                }
+            }
+            DmaState::SwD0 => {
+                self.tx_valid.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw1.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw0.q.val());
+                    if self.sw_one.q.val() {
+                        self.tx_keep.next = 1.into();
+                        self.tx_eop.next = true;
+                    }
+                } else {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw2.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw1.q.val());
+                }
+                if self.advance.val() {
+                    if self.sw_4dw.val() & self.sw_one.q.val() {
+                        self.state.d.next = DmaState::SwDone;
+                    } else {
+                        self.state.d.next = DmaState::SwD1;
+                    }
+                }
+            }
+            DmaState::SwD1 => {
+                self.tx_valid.next = true;
+                self.tx_eop.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw3.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw2.q.val());
+                } else {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.sw_dw3.q.val());
+                }
+                if self.advance.val() {
+                    self.state.d.next = DmaState::SwDone;
+                }
+            }
+            DmaState::SwDone => {
+                if self.sw_kind.q.val() == 0 {
+                    self.od_valid.d.next = false;
+                    self.wrec_prod.d.next = self.wrec_prod.q.val() + 1;
+                    self.cnt_records.inc.next = true;
+                } else if self.sw_kind.q.val() == 1 {
+                    self.oc_valid.d.next = false;
+                    self.wrec_prod.d.next = self.wrec_prod.q.val() + 1;
+                    self.cnt_records.inc.next = true;
+                }
+                self.state.d.next = self.sw_ret.q.val();
+            }
+            DmaState::Finish => {
+                if self.cur_q.q.val() == 0 {
+                    self.q0.head_inc.next = true;
+                } else if self.cur_q.q.val() == 1 {
+                    self.q1.head_inc.next = true;
+                } else if self.cur_q.q.val() == 2 {
+                    self.q2.head_inc.next = true;
+                } else {
+                    self.q3.head_inc.next = true;
+                }
+                if self.status.q.val() == 0 {
+                    self.cnt_desc_done.inc.next = true;
+                } else {
+                    self.cnt_desc_error.inc.next = true;
+                }
+                if self.cpl_since_irq.q.val() + 1 >= self.irq_coalesce.q.val() {
+                    self.irq.next = true;
+                    self.cpl_since_irq.d.next = 0.into();
+                } else {
+                    self.cpl_since_irq.d.next = self.cpl_since_irq.q.val() + 1;
+                }
+                self.state.d.next = DmaState::Idle;
+            }
+            DmaState::FlushDone => {
+                self.flush_pending.d.next = false;
+                self.state.d.next = DmaState::Idle;
+            }
+            _ => {
+                self.state.d.next = DmaState::Idle;
+            }
+        }
+        // tag bookkeeping: set on issue, clear on the last completion
+        self.busy.d.next = self.busy.q.val();
+        if self.do_set.val() & self.do_clr.val() {
+            self.busy.d.next = (self.busy.q.val() | self.set_bit.val()) & !self.clr_bit.val();
+        } else if self.do_set.val() {
+            self.busy.d.next = self.busy.q.val() | self.set_bit.val();
+            self.outstanding.d.next = self.outstanding.q.val() + 1;
+        } else if self.do_clr.val() {
+            self.busy.d.next = self.busy.q.val() & !self.clr_bit.val();
+            self.outstanding.d.next = self.outstanding.q.val() - 1;
+        }
+        if self.reset.val() {
+            self.state.d.next = DmaState::Idle;
+            self.busy.d.next = 0.into();
+            self.outstanding.d.next = 0.into();
+            self.od_valid.d.next = false;
+            self.oc_valid.d.next = false;
+            self.wrec_log2.d.next = 0.into();
+            self.wrec_prod.d.next = 0.into();
+            self.wrec_cons.d.next = 0.into();
+            self.wrec_timeout.d.next = 100_000.into();
+            self.overflow.d.next = false;
+            self.flush_pending.d.next = false;
+            self.cpl_since_irq.d.next = 0.into();
+            self.irq_coalesce.d.next = 1.into();
+            self.s_beat.d.next = 0.into();
+            self.desc_mode.d.next = false;
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Registers of one DMA queue (descriptor ring, completion ring, head and
+//! tail), one instance per queue. Offsets are `regmap::dma::Q_*`.
+
+use crate::regmap::dma;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct QueueRegs {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    /// This queue's block is addressed; `offset` is the DW index inside it.
+    pub sel: Signal<In, Bit>,
+    pub offset: Signal<In, Bits<4>>,
+    pub wr_en: Signal<In, Bit>,
+    pub wr_data: Signal<In, Bits<32>>,
+    pub wr_mask: Signal<In, Bits<32>>,
+    pub rd_data: Signal<Out, Bits<32>>,
+    /// The engine finished the descriptor at `head`.
+    pub head_inc: Signal<In, Bit>,
+    pub ring_base: Signal<Out, Bits<64>>,
+    pub cpl_base: Signal<Out, Bits<64>>,
+    pub head: Signal<Out, Bits<12>>,
+    /// Enabled, no error, and a descriptor waiting.
+    pub ready: Signal<Out, Bit>,
+    ring_lo: DFF<Bits<32>>,
+    ring_hi: DFF<Bits<32>>,
+    log2: DFF<Bits<4>>,
+    cpl_lo: DFF<Bits<32>>,
+    cpl_hi: DFF<Bits<32>>,
+    tail: DFF<Bits<12>>,
+    head_r: DFF<Bits<12>>,
+    enabled: DFF<Bit>,
+    error: DFF<Bit>,
+    merged: Signal<Local, Bits<32>>,
+    entries_mask: Signal<Local, Bits<12>>,
+    o_ring_lo: Constant<Bits<4>>,
+    o_ring_hi: Constant<Bits<4>>,
+    o_log2: Constant<Bits<4>>,
+    o_cpl_lo: Constant<Bits<4>>,
+    o_cpl_hi: Constant<Bits<4>>,
+    o_tail: Constant<Bits<4>>,
+    o_head: Constant<Bits<4>>,
+    o_status: Constant<Bits<4>>,
+    o_ctrl: Constant<Bits<4>>,
+    c_one: Constant<Bits<12>>,
+}
+
+impl Default for QueueRegs {
+    fn default() -> Self {
+        let o = |off: u32| Constant::new(((off >> 2) as u64).to_bits());
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            sel: Default::default(),
+            offset: Default::default(),
+            wr_en: Default::default(),
+            wr_data: Default::default(),
+            wr_mask: Default::default(),
+            rd_data: Default::default(),
+            head_inc: Default::default(),
+            ring_base: Default::default(),
+            cpl_base: Default::default(),
+            head: Default::default(),
+            ready: Default::default(),
+            ring_lo: Default::default(),
+            ring_hi: Default::default(),
+            log2: Default::default(),
+            cpl_lo: Default::default(),
+            cpl_hi: Default::default(),
+            tail: Default::default(),
+            head_r: Default::default(),
+            enabled: Default::default(),
+            error: Default::default(),
+            merged: Default::default(),
+            entries_mask: Default::default(),
+            o_ring_lo: o(dma::Q_RING_LO),
+            o_ring_hi: o(dma::Q_RING_HI),
+            o_log2: o(dma::Q_RING_LOG2),
+            o_cpl_lo: o(dma::Q_CPL_LO),
+            o_cpl_hi: o(dma::Q_CPL_HI),
+            o_tail: o(dma::Q_TAIL),
+            o_head: o(dma::Q_HEAD),
+            o_status: o(dma::Q_STATUS),
+            o_ctrl: o(dma::Q_CTRL),
+            c_one: Constant::new(1u64.to_bits()),
+        }
+    }
+}
+
+impl Logic for QueueRegs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, ring_lo, ring_hi, log2, cpl_lo, cpl_hi, tail, head_r, enabled, error);
+        self.entries_mask.next = (self.c_one.val() << self.log2.q.val()) - 1;
+        self.rd_data.next = 0.into();
+        if self.offset.val() == self.o_ring_lo.val() {
+            self.rd_data.next = self.ring_lo.q.val();
+        } else if self.offset.val() == self.o_ring_hi.val() {
+            self.rd_data.next = self.ring_hi.q.val();
+        } else if self.offset.val() == self.o_log2.val() {
+            self.rd_data.next = bit_cast::<32, 4>(self.log2.q.val());
+        } else if self.offset.val() == self.o_cpl_lo.val() {
+            self.rd_data.next = self.cpl_lo.q.val();
+        } else if self.offset.val() == self.o_cpl_hi.val() {
+            self.rd_data.next = self.cpl_hi.q.val();
+        } else if self.offset.val() == self.o_tail.val() {
+            self.rd_data.next = bit_cast::<32, 12>(self.tail.q.val());
+        } else if self.offset.val() == self.o_head.val() {
+            self.rd_data.next = bit_cast::<32, 12>(self.head_r.q.val());
+        } else if self.offset.val() == self.o_status.val() {
+            self.rd_data.next = bit_cast::<32, 1>(self.error.q.val().into())
+                | (bit_cast::<32, 1>(self.enabled.q.val().into()) << 1);
+        } else if self.offset.val() == self.o_ctrl.val() {
+            self.rd_data.next = bit_cast::<32, 1>(self.enabled.q.val().into());
+        }
+        self.merged.next = (self.rd_data.val() & !self.wr_mask.val()) | (self.wr_data.val() & self.wr_mask.val());
+        if self.head_inc.val() {
+            self.head_r.d.next = (self.head_r.q.val() + 1) & self.entries_mask.val();
+        }
+        if self.sel.val() & self.wr_en.val() {
+            if self.offset.val() == self.o_ring_lo.val() {
+                // Descriptor rings are 32-byte aligned.
+                self.ring_lo.d.next = self.merged.val() & 0xFFFF_FFE0_u64;
+            } else if self.offset.val() == self.o_ring_hi.val() {
+                self.ring_hi.d.next = self.merged.val();
+            } else if self.offset.val() == self.o_log2.val() {
+                // 2 to 4096 entries.
+                if self.merged.val().get_bits::<4>(0) == 0 {
+                    self.log2.d.next = 1.into();
+                } else if self.merged.val() > 12 {
+                    self.log2.d.next = 12.into();
+                } else {
+                    self.log2.d.next = self.merged.val().get_bits::<4>(0);
+                }
+            } else if self.offset.val() == self.o_cpl_lo.val() {
+                self.cpl_lo.d.next = self.merged.val() & 0xFFFF_FFF0_u64;
+            } else if self.offset.val() == self.o_cpl_hi.val() {
+                self.cpl_hi.d.next = self.merged.val();
+            } else if self.offset.val() == self.o_tail.val() {
+                // An index outside the ring stops the queue instead of
+                // letting the card fetch past its end.
+                if (self.merged.val() & !bit_cast::<32, 12>(self.entries_mask.val())).any() {
+                    self.error.d.next = true;
+                } else {
+                    self.tail.d.next = self.merged.val().get_bits::<12>(0);
+                }
+            } else if self.offset.val() == self.o_ctrl.val() {
+                self.enabled.d.next = self.merged.val().get_bit(0);
+                if self.merged.val().get_bit(1) {
+                    self.head_r.d.next = 0.into();
+                    self.tail.d.next = 0.into();
+                    self.error.d.next = false;
+                }
+            }
+        }
+        if self.reset.val() {
+            self.ring_lo.d.next = 0.into();
+            self.ring_hi.d.next = 0.into();
+            self.log2.d.next = 1.into();
+            self.cpl_lo.d.next = 0.into();
+            self.cpl_hi.d.next = 0.into();
+            self.tail.d.next = 0.into();
+            self.head_r.d.next = 0.into();
+            self.enabled.d.next = false;
+            self.error.d.next = false;
+        }
+        self.ring_base.next = (bit_cast::<64, 32>(self.ring_hi.q.val()) << 32) | bit_cast::<64, 32>(self.ring_lo.q.val());
+        self.cpl_base.next = (bit_cast::<64, 32>(self.cpl_hi.q.val()) << 32) | bit_cast::<64, 32>(self.cpl_lo.q.val());
+        self.head.next = self.head_r.q.val();
+        self.ready.next = self.enabled.q.val() & !self.error.q.val() & (self.head_r.q.val() != self.tail.q.val());
+    }
+}
