@@ -1,14 +1,20 @@
 //! Shared helpers for the KVM tests.
 #![allow(dead_code)]
 
+/// Print straight to the process's stderr, past the test harness's output capture,
+/// so that a skip is visible in every `cargo test` run.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let bar = "=".repeat(78);
+    let _ = writeln!(std::io::stderr(), "\n{bar}\n{msg}\n{bar}\n");
+}
+
 /// Returns false (after a loud SKIPPED message) when /dev/kvm is unusable.
 pub fn kvm_or_skip(test: &str) -> bool {
     match offcard_vmm::kvm_available() {
         Ok(()) => true,
         Err(why) => {
-            eprintln!("\n=============================================================");
-            eprintln!("SKIPPED {test}: {why}. KVM tests need /dev/kvm.");
-            eprintln!("=============================================================\n");
+            loud(&format!("SKIPPED {test}: {why}. The KVM tests need /dev/kvm."));
             false
         }
     }

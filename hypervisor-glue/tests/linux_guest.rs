@@ -26,13 +26,13 @@ fn linux_boots_snapshots_and_restores_in_new_process() {
         return;
     }
     if offcard_vmm::x86::software_kvm() && std::env::var_os("OFFCARD_VMM_SLOW_LINUX").is_none() {
-        eprintln!("\n=============================================================");
-        eprintln!("SKIPPED linux_boots_snapshots_and_restores_in_new_process: KVM on this machine");
-        eprintln!("is the PVM module (no VT-x/SVM): the guest kernel's ring 0 runs in KVM's");
-        eprintln!("instruction emulator at ~1M instructions/s, so Debian's kernel needs many");
-        eprintln!("minutes to reach init. Set OFFCARD_VMM_SLOW_LINUX=1 to run it anyway");
-        eprintln!("(timeouts scale up). The raw-guest tests cover the same VMM paths quickly.");
-        eprintln!("=============================================================\n");
+        loud(
+            "SKIPPED linux_boots_snapshots_and_restores_in_new_process: KVM on this machine is the\n\
+             PVM module (no VT-x/SVM): the guest kernel's ring 0 runs in KVM's instruction\n\
+             emulator at ~1M instructions/s, so Debian's kernel needs many minutes to reach\n\
+             init. Set OFFCARD_VMM_SLOW_LINUX=1 to run it anyway (timeouts scale up). The\n\
+             raw-guest tests (tests/raw_guest.rs) cover the same VMM paths quickly.",
+        );
         return;
     }
     let slow = offcard_vmm::x86::software_kvm();
