@@ -6,11 +6,13 @@
 //! ([`Card`]) is written once against the trait.
 
 pub mod card;
+pub mod dma;
 pub mod sim;
 pub mod transport;
 pub mod vfio;
 
 pub use card::{Card, Identity};
+pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, WriteRecord};
 pub use sim::SimTransport;
 pub use transport::{CardTransport, DmaBuffer, TransportError};
 pub use vfio::VfioTransport;

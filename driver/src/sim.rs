@@ -83,12 +83,14 @@ impl CardTransport for SimTransport {
         self.msi_seen = self.rc.msi_count();
         Ok(())
     }
+    fn take_iommu_faults(&mut self) -> Vec<(u64, bool)> {
+        std::mem::take(&mut self.rc.iommu_faults)
+    }
     fn wait_interrupt(&mut self, timeout: Duration) -> Result<bool> {
         let cycles = (timeout.as_nanos() as u64).saturating_mul(SIM_CLOCK_HZ) / 1_000_000_000;
         let got = self.rc.wait_msi(self.msi_seen, cycles.max(1));
-        if got {
-            self.msi_seen += 1;
-        }
+        // Interrupts are edge events: several MSIs since the last wait are one wake-up.
+        self.msi_seen = self.rc.msi_count();
         Ok(got)
     }
 }

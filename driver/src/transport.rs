@@ -66,4 +66,9 @@ pub trait CardTransport: Send {
     /// Wait for an interrupt; `false` on timeout. For the simulated card the
     /// timeout is simulated time at the card's 125 MHz clock.
     fn wait_interrupt(&mut self, timeout: Duration) -> Result<bool>;
+    /// DMA accesses the IOMMU refused since the last call: (IOVA, is_write).
+    /// A backend without fault reporting returns none.
+    fn take_iommu_faults(&mut self) -> Vec<(u64, bool)> {
+        Vec::new()
+    }
 }

@@ -708,7 +708,8 @@ impl Logic for DmaEngine {
         self.tx_eop.next = false;
         self.tx_keep.next = 3.into();
         self.tx_data.next = 0.into();
-        self.advance.next = self.tx_valid.val() & self.tx_ready.val();
+        // Every state that sends drives tx_valid high, so a beat moves when ready is.
+        self.advance.next = self.tx_ready.val();
         self.xbuf.rd_pos.next = self.cur_pos.q.val();
         self.sw_4dw.next = self.sw_addr.q.val().get_bits::<32>(32).any();
         self.sw_hdr0.next = 0x4000_0004.into();

@@ -21,6 +21,8 @@ pub const ROOT_PORT_ID: u16 = 0x0000;
 pub const CARD_BDF: u16 = 0x0100;
 /// x86 MSI address window base; writes into [MSI_BASE, MSI_BASE + 1 MiB) are interrupts.
 pub const MSI_BASE: u64 = 0xFEE0_0000;
+/// Completer ID the root port uses for completions to the card's reads.
+pub const CARD_ROOT_ID: u16 = 0x0000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SimError {
@@ -71,6 +73,9 @@ pub struct RootStats {
     pub dma_writes: u64,
     pub dma_write_errors: u64,
     pub unexpected: u64,
+    pub dma_reads: u64,
+    pub read_completions: u64,
+    pub iommu_faults: u64,
 }
 
 pub struct RootComplex {
@@ -92,6 +97,14 @@ pub struct RootComplex {
     /// When set, every TLP the card sends is logged here raw, in order, and
     /// not otherwise acted on (for comparison against a reference model).
     pub tlp_log: Option<Vec<Vec<u32>>>,
+    /// Completions for the card's reads, per tag, not yet sent; the root
+    /// port interleaves tags at random (seeded).
+    pending_cpl: std::collections::BTreeMap<u8, VecDeque<Vec<u32>>>,
+    /// Accesses the IOMMU refused: (IOVA, is_write).
+    pub iommu_faults: Vec<(u64, bool)>,
+    /// Read Completion Boundary and the Max Payload Size completions obey.
+    pub rcb: u64,
+    pub max_payload: u64,
 }
 
 impl RootComplex {
@@ -111,6 +124,10 @@ impl RootComplex {
             stats: RootStats::default(),
             card_errors: Vec::new(),
             tlp_log: None,
+            pending_cpl: Default::default(),
+            iommu_faults: Vec::new(),
+            rcb: 64,
+            max_payload: 256,
         })
     }
 
@@ -133,6 +150,17 @@ impl RootComplex {
 
     /// Advance one clock cycle.
     pub fn step(&mut self) {
+        if self.to_card.is_empty() && !self.pending_cpl.is_empty() {
+            let n = self.pending_cpl.len();
+            let pick = if n == 1 { 0 } else { self.rng.gen_range(0..n) };
+            let tag = *self.pending_cpl.keys().nth(pick).unwrap();
+            let q = self.pending_cpl.get_mut(&tag).unwrap();
+            let t = q.pop_front().unwrap();
+            if q.is_empty() {
+                self.pending_cpl.remove(&tag);
+            }
+            self.to_card.extend(tlp::to_beats(&t));
+        }
         let mut inp = CardInputs::default();
         let offer = match self.to_card.front() {
             Some(b) if self.timing.rx_gap == 0.0 || !self.rng.gen_bool(self.timing.rx_gap) => {
@@ -182,15 +210,22 @@ impl RootComplex {
         self.to_card.len()
     }
 
+    /// Note a protocol error of the card (the first 100; the count goes on).
+    fn card_error(&mut self, e: String) {
+        if self.card_errors.len() < 100 {
+            self.card_errors.push(e);
+        }
+    }
+
     fn take_beat(&mut self, data: u64, keep: u8, sop: bool, eop: bool) {
         if sop {
             if self.in_packet {
-                self.card_errors.push("card started a TLP before ending the previous one".into());
+                self.card_error("card started a TLP before ending the previous one".into());
             }
             self.from_card.clear();
             self.in_packet = true;
         } else if !self.in_packet {
-            self.card_errors.push("card sent a beat outside a TLP".into());
+            self.card_error("card sent a beat outside a TLP".into());
             return;
         }
         if keep & 1 != 0 {
@@ -198,7 +233,7 @@ impl RootComplex {
         }
         if keep & 2 != 0 {
             if keep & 1 == 0 {
-                self.card_errors.push("card sent keep=10".into());
+                self.card_error("card sent keep=10".into());
             }
             self.from_card.push((data >> 32) as u32);
         }
@@ -241,20 +276,61 @@ impl RootComplex {
                     let end = bytes.len() - (last << 4).leading_zeros() as usize;
                     match self.mem.dma_write(m.addr + start as u64, &bytes[start..end.max(start)]) {
                         Ok(()) => self.stats.dma_writes += 1,
-                        Err(e) => {
+                        Err(_) => {
+                            // The IOMMU drops it: host memory stays untouched.
                             self.stats.dma_write_errors += 1;
-                            self.card_errors.push(format!("DMA write rejected: {e}"));
+                            self.stats.iommu_faults += 1;
+                            self.iommu_faults.push((m.addr + start as u64, true));
                         }
                     }
                 }
             }
-            Ok(CardTlp::Mem(m)) => {
-                // The card's reads are served by the DMA path; until it exists
-                // an unexpected read is a card bug.
-                self.stats.unexpected += 1;
-                self.card_errors.push(format!("unexpected memory read from card at {:#x}", m.addr));
-            }
+            Ok(CardTlp::Mem(m)) => self.serve_read(&m),
             Err(e) => self.card_errors.push(e),
+        }
+    }
+
+    /// Serve a memory read from the card: completions split at random
+    /// multiples of the RCB (never above Max Payload Size), queued per tag;
+    /// an IOVA that is not mapped gets one Unsupported Request completion.
+    fn serve_read(&mut self, m: &tlp::MemRequest) {
+        self.stats.dma_reads += 1;
+        let len_dw = m.header.length_dw as u64;
+        if m.tag >= 32 || (len_dw > 1 && m.lbe == 0) || m.addr % 4 != 0 {
+            self.card_errors.push(format!("malformed read from card: {m:?}"));
+        }
+        let (bc_total, la) = tlp::read_byte_count(m.addr, len_dw as u16, m.fbe, m.lbe);
+        let bc_total = if bc_total == 0 { 4096 } else { bc_total as u64 };
+        let first = m.addr + (la as u64 & 3);
+        if len_dw * 4 > 4096 || (m.addr & 0xfff) + len_dw * 4 > 4096 {
+            self.card_errors.push(format!("card read crosses a 4 KiB boundary: {:#x}+{}", m.addr, len_dw * 4));
+        }
+        let mut bytes = vec![0u8; (len_dw * 4) as usize];
+        let lead = (first - m.addr) as usize;
+        if self.mem.dma_read(first, &mut bytes[lead..lead + bc_total as usize]).is_err() {
+            self.stats.iommu_faults += 1;
+            self.iommu_faults.push((first, false));
+            let c = tlp::completion(CARD_ROOT_ID, regmap::tlp::CPL_UR, bc_total as u16 & 0xfff, m.requester, m.tag, la, &[]);
+            self.pending_cpl.entry(m.tag).or_default().push_back(c);
+            return;
+        }
+        let dws: Vec<u32> = bytes.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        // Split points: RCB boundaries, chosen at random, no piece above MPS.
+        let end = first + bc_total;
+        let mut start = first;
+        while start < end {
+            let mut stop = ((start / self.rcb) + 1) * self.rcb;
+            while stop < end && stop + self.rcb - (start & !3) <= self.max_payload && self.rng.gen_bool(0.5) {
+                stop += self.rcb;
+            }
+            let stop = stop.min(end);
+            let d0 = ((start & !3) - m.addr) / 4;
+            let d1 = (stop - m.addr).div_ceil(4);
+            let bc = (end - start) as u16 & 0xfff;
+            let c = tlp::completion(CARD_ROOT_ID, regmap::tlp::CPL_SC, bc, m.requester, m.tag, (start & 0x7f) as u8, &dws[d0 as usize..d1 as usize]);
+            self.stats.read_completions += 1;
+            self.pending_cpl.entry(m.tag).or_default().push_back(c);
+            start = stop;
         }
     }
 
@@ -418,6 +494,9 @@ impl RootComplex {
         let ctl = self.cfg_read(msi_cap)?;
         self.cfg_write(msi_cap, ctl | (1 << 16), 0xc)?;
         self.msi_vector = Some((msi_addr, msi_data));
+        // Device Control: Max_Payload_Size 256 B (001b), Max_Read_Request_Size 512 B (010b).
+        self.cfg_write(cfg::PCIE_DEVCTL, (0b001 << 5) | (0b010 << 12), 0x3)?;
+        self.max_payload = 256;
         let cmd = (cfg::COMMAND_MEM_ENABLE | cfg::COMMAND_BUS_MASTER) as u32;
         self.cfg_write(cfg::COMMAND_STATUS, cmd, 0x3)?;
         let status = self.cfg_read(cfg::COMMAND_STATUS)?;

@@ -1,0 +1,392 @@
+//! The DMA engine's host side: copy queues (post, poll, wait for the
+//! interrupt) and dirty-page logging built from the card's write records,
+//! shaped like Linux's VFIO device DMA logging: start with IOVA ranges and a
+//! page size, report a bitmap for a range (clearing what it returns), stop.
+//!
+//! Formats and offsets come from `offcard_hdl::regmap::dma` (docs/dma.md).
+
+use crate::card::Card;
+use crate::transport::{CardTransport, DmaBuffer, Result, TransportError};
+use offcard_hdl::regmap::dma::*;
+use std::time::Duration;
+
+/// One copy request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    pub src: u64,
+    pub dst: u64,
+    pub len: u32,
+    pub cookie: u64,
+}
+
+impl Descriptor {
+    pub fn to_bytes(&self) -> [u8; DESC_BYTES as usize] {
+        let mut b = [0u8; DESC_BYTES as usize];
+        b[0..8].copy_from_slice(&self.src.to_le_bytes());
+        b[8..16].copy_from_slice(&self.dst.to_le_bytes());
+        b[16..20].copy_from_slice(&self.len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.cookie.to_le_bytes());
+        b
+    }
+}
+
+/// Driver-level status for a destination the IOMMU refused (the card cannot
+/// see a dropped posted write; the IOMMU fault is attributed here).
+pub const STATUS_IOMMU_FAULT: u16 = 0x100;
+
+/// A completion entry the card wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub cookie: u64,
+    pub len: u32,
+    pub status: u16,
+    pub queue: u8,
+}
+
+/// A write record the card appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteRecord {
+    pub iova: u64,
+    pub len: u32,
+    pub source: u8,
+    pub seq: u16,
+}
+
+impl WriteRecord {
+    pub fn parse(b: &[u8]) -> Option<WriteRecord> {
+        if b.len() < WREC_BYTES as usize || b[13] & 1 == 0 {
+            return None;
+        }
+        Some(WriteRecord {
+            iova: u64::from_le_bytes(b[0..8].try_into().unwrap()),
+            len: u32::from_le_bytes(b[8..12].try_into().unwrap()),
+            source: b[12],
+            seq: u16::from_le_bytes(b[14..16].try_into().unwrap()),
+        })
+    }
+}
+
+struct Queue {
+    ring: DmaBuffer,
+    cpl: DmaBuffer,
+    entries: u32,
+    tail: u32,
+    next_cpl: u32,
+    in_flight: u32,
+    /// dst ranges of descriptors in flight, by ring index (for IOMMU faults).
+    dst: Vec<(u64, u32)>,
+}
+
+/// Dirty-page tracking state (one epoch at a time).
+struct DirtyLog {
+    ranges: Vec<(u64, u64)>,
+    page_size: u64,
+    /// Dirty pages, as page numbers (iova / page_size).
+    pages: std::collections::BTreeSet<u64>,
+}
+
+/// Everything the driver learnt about write records so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordStats {
+    pub records: u64,
+    pub bytes_described: u64,
+    pub overflows: u64,
+    pub sequence_gaps: u64,
+}
+
+pub struct DmaCard<T: CardTransport> {
+    pub card: Card<T>,
+    queues: Vec<Queue>,
+    wrec: DmaBuffer,
+    wrec_entries: u32,
+    wrec_cons: u32,
+    wb: DmaBuffer,
+    dirty: Option<DirtyLog>,
+    next_seq: u16,
+    pub stats: RecordStats,
+    /// Every record seen, when `keep_records` is set (tests).
+    pub keep_records: bool,
+    pub records: Vec<WriteRecord>,
+}
+
+/// Queue and record-ring sizes.
+#[derive(Clone, Copy, Debug)]
+pub struct DmaConfig {
+    pub queues: u32,
+    pub ring_log2: u32,
+    pub wrec_log2: u32,
+    /// Cycles a write may wait on a full record ring before overflow.
+    pub wrec_timeout: u32,
+    pub irq_coalesce: u32,
+}
+
+impl Default for DmaConfig {
+    fn default() -> Self {
+        DmaConfig { queues: NUM_QUEUES, ring_log2: 8, wrec_log2: 10, wrec_timeout: 100_000, irq_coalesce: 1 }
+    }
+}
+
+fn qreg(q: u32, off: u32) -> u32 {
+    QUEUE_BASE + q * QUEUE_STRIDE + off
+}
+
+impl<T: CardTransport> DmaCard<T> {
+    /// Allocate rings, program the engine, enable the queues.
+    pub fn new(mut card: Card<T>, cfg: DmaConfig) -> Result<Self> {
+        if cfg.queues == 0 || cfg.queues > NUM_QUEUES || !(1..=12).contains(&cfg.ring_log2) || !(1..=16).contains(&cfg.wrec_log2) {
+            return Err(TransportError::Other(format!("bad DMA configuration {cfg:?}")));
+        }
+        let entries = 1u32 << cfg.ring_log2;
+        let mut queues = vec![];
+        for q in 0..cfg.queues {
+            let ring = card.transport.alloc_dma((entries * DESC_BYTES) as usize)?;
+            let cpl = card.transport.alloc_dma((entries * CPL_BYTES) as usize)?;
+            let t = &mut card.transport;
+            t.bar0_write32(qreg(q, Q_CTRL), Q_CTRL_RESET)?;
+            t.bar0_write32(qreg(q, Q_RING_LO), ring.iova as u32)?;
+            t.bar0_write32(qreg(q, Q_RING_HI), (ring.iova >> 32) as u32)?;
+            t.bar0_write32(qreg(q, Q_RING_LOG2), cfg.ring_log2)?;
+            t.bar0_write32(qreg(q, Q_CPL_LO), cpl.iova as u32)?;
+            t.bar0_write32(qreg(q, Q_CPL_HI), (cpl.iova >> 32) as u32)?;
+            t.bar0_write32(qreg(q, Q_CTRL), Q_CTRL_ENABLE)?;
+            queues.push(Queue { ring, cpl, entries, tail: 0, next_cpl: 0, in_flight: 0, dst: vec![(0, 0); entries as usize] });
+        }
+        let wrec_entries = 1u32 << cfg.wrec_log2;
+        let wrec = card.transport.alloc_dma((wrec_entries * WREC_BYTES) as usize)?;
+        let wb = card.transport.alloc_dma(64)?;
+        let t = &mut card.transport;
+        t.bar0_write32(WREC_LO, wrec.iova as u32)?;
+        t.bar0_write32(WREC_HI, (wrec.iova >> 32) as u32)?;
+        t.bar0_write32(WREC_LOG2, cfg.wrec_log2)?;
+        t.bar0_write32(WREC_TIMEOUT, cfg.wrec_timeout)?;
+        t.bar0_write32(WREC_WB_LO, wb.iova as u32)?;
+        t.bar0_write32(WREC_WB_HI, (wb.iova >> 32) as u32)?;
+        t.bar0_write32(IRQ_COALESCE, cfg.irq_coalesce)?;
+        let cons = t.bar0_read32(WREC_PROD)?;
+        t.bar0_write32(WREC_CONS, cons)?;
+        t.enable_interrupts()?;
+        Ok(DmaCard {
+            card,
+            queues,
+            wrec,
+            wrec_entries,
+            wrec_cons: cons,
+            wb,
+            dirty: None,
+            next_seq: cons as u16,
+            stats: RecordStats::default(),
+            keep_records: false,
+            records: vec![],
+        })
+    }
+
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.card.transport
+    }
+
+    /// Queue a descriptor; `Err` if the ring is full.
+    pub fn post(&mut self, q: usize, d: Descriptor) -> Result<u32> {
+        let qu = self.queues.get_mut(q).ok_or(TransportError::Other(format!("no queue {q}")))?;
+        if qu.in_flight + 1 >= qu.entries {
+            return Err(TransportError::Other(format!("queue {q} is full")));
+        }
+        let idx = qu.tail;
+        let off = (idx * DESC_BYTES) as usize;
+        qu.ring.as_mut_slice()[off..off + DESC_BYTES as usize].copy_from_slice(&d.to_bytes());
+        let c = (idx * CPL_BYTES) as usize;
+        qu.cpl.as_mut_slice()[c..c + CPL_BYTES as usize].fill(0);
+        qu.dst[idx as usize] = (d.dst, d.len);
+        qu.tail = (qu.tail + 1) % qu.entries;
+        qu.in_flight += 1;
+        let tail = qu.tail;
+        self.card.transport.bar0_write32(qreg(q as u32, Q_TAIL), tail)?;
+        Ok(idx)
+    }
+
+    /// Ring the doorbell with a raw tail value (a misbehaving host, for tests).
+    pub fn write_tail_raw(&mut self, q: usize, tail: u32) -> Result<()> {
+        self.card.transport.bar0_write32(qreg(q as u32, Q_TAIL), tail)
+    }
+
+    /// Queue status register (bit 0: tail out of range, queue stopped).
+    pub fn queue_status(&mut self, q: usize) -> Result<u32> {
+        self.card.transport.bar0_read32(qreg(q as u32, Q_STATUS))
+    }
+
+    pub fn in_flight(&self, q: usize) -> u32 {
+        self.queues[q].in_flight
+    }
+
+    /// Completed descriptors of queue `q`, in order. Also drains the record
+    /// ring, so a card stalled on a full ring can go on.
+    pub fn poll(&mut self, q: usize) -> Result<Vec<Completion>> {
+        self.drain_records()?;
+        let faults = self.card.transport.take_iommu_faults();
+        let qu = &mut self.queues[q];
+        let mut out = vec![];
+        while qu.in_flight > 0 {
+            let off = (qu.next_cpl * CPL_BYTES) as usize;
+            let e = &qu.cpl.as_slice()[off..off + CPL_BYTES as usize];
+            if e[15] & CPL_FLAG_DONE == 0 {
+                break;
+            }
+            let mut c = Completion {
+                cookie: u64::from_le_bytes(e[0..8].try_into().unwrap()),
+                len: u32::from_le_bytes(e[8..12].try_into().unwrap()),
+                status: u16::from_le_bytes(e[12..14].try_into().unwrap()),
+                queue: e[14],
+            };
+            let (dst, len) = qu.dst[qu.next_cpl as usize];
+            if c.status == CPL_STATUS_OK && faults.iter().any(|&(a, w)| w && a >= dst && a < dst + len as u64) {
+                c.status = STATUS_IOMMU_FAULT;
+            }
+            out.push(c);
+            qu.next_cpl = (qu.next_cpl + 1) % qu.entries;
+            qu.in_flight -= 1;
+        }
+        Ok(out)
+    }
+
+    /// Wait for the engine's interrupt.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        self.card.transport.wait_interrupt(timeout)
+    }
+
+    /// Poll every queue until all posted descriptors completed.
+    pub fn complete_all(&mut self, timeout: Duration) -> Result<Vec<Completion>> {
+        let mut all = vec![];
+        let mut idle_waits = 0;
+        loop {
+            for q in 0..self.queues.len() {
+                all.extend(self.poll(q)?);
+            }
+            if self.queues.iter().all(|q| q.in_flight == 0) {
+                return Ok(all);
+            }
+            if !self.wait(timeout)? {
+                idle_waits += 1;
+                if idle_waits > 3 {
+                    return Err(TransportError::Other(format!(
+                        "DMA did not complete: {:?} descriptors in flight",
+                        self.queues.iter().map(|q| q.in_flight).collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Consume the records the card has published (WREC_PROD) and free
+    /// their slots (WREC_CONS).
+    pub fn drain_records(&mut self) -> Result<usize> {
+        let prod = self.card.transport.bar0_read32(WREC_PROD)?;
+        let mut n = 0;
+        while self.wrec_cons != prod {
+            let slot = (self.wrec_cons % self.wrec_entries) as usize * WREC_BYTES as usize;
+            let r = WriteRecord::parse(&self.wrec.as_slice()[slot..slot + WREC_BYTES as usize])
+                .ok_or(TransportError::Other(format!("record slot {slot:#x} not valid below the producer index")))?;
+            if r.seq != self.next_seq {
+                self.stats.sequence_gaps += 1;
+            }
+            self.next_seq = r.seq.wrapping_add(1);
+            self.stats.records += 1;
+            self.stats.bytes_described += r.len as u64;
+            if let Some(d) = self.dirty.as_mut() {
+                mark(d, r.iova, r.len as u64);
+            }
+            if self.keep_records {
+                self.records.push(r);
+            }
+            self.wrec.as_mut_slice()[slot + 13] = 0;
+            self.wrec_cons = self.wrec_cons.wrapping_add(1);
+            n += 1;
+        }
+        if n > 0 {
+            self.card.transport.bar0_write32(WREC_CONS, self.wrec_cons)?;
+        }
+        Ok(n)
+    }
+
+    /// Make every write so far visible as records: flush, wait, drain.
+    pub fn sync_records(&mut self) -> Result<()> {
+        self.card.transport.bar0_write32(WREC_FLUSH, 1)?;
+        for _ in 0..100_000 {
+            self.drain_records()?;
+            let st = self.card.transport.bar0_read32(DMA_STATUS)?;
+            if st & STATUS_FLUSH_PENDING == 0 {
+                self.drain_records()?;
+                let wb = u32::from_le_bytes(self.wb.as_slice()[0..4].try_into().unwrap());
+                if wb != self.wrec_cons {
+                    return Err(TransportError::Other(format!("producer write-back {wb} != records consumed {}", self.wrec_cons)));
+                }
+                return Ok(());
+            }
+        }
+        Err(TransportError::Other("record flush did not finish".into()))
+    }
+
+    // ---- dirty logging (the shape of VFIO device DMA logging) ----------------
+
+    /// Start tracking writes into `ranges` (IOVA, length) at `page_size`.
+    pub fn dirty_start(&mut self, ranges: &[(u64, u64)], page_size: u64) -> Result<()> {
+        if !page_size.is_power_of_two() || page_size < 4096 {
+            return Err(TransportError::Other(format!("page size {page_size} must be a power of two >= 4096")));
+        }
+        self.sync_records()?;
+        self.card.transport.bar0_write32(DMA_STATUS, STATUS_OVERFLOW)?;
+        self.dirty = Some(DirtyLog { ranges: ranges.to_vec(), page_size, pages: Default::default() });
+        Ok(())
+    }
+
+    /// Bitmap (one bit per page, LSB first in each u64) of the pages in
+    /// [iova, iova + len) written since the last report; the bits returned
+    /// are cleared. If the record ring overflowed, every tracked page is
+    /// reported dirty for this epoch.
+    pub fn dirty_report(&mut self, iova: u64, len: u64) -> Result<Vec<u64>> {
+        self.sync_records()?;
+        let st = self.card.transport.bar0_read32(DMA_STATUS)?;
+        let d = self.dirty.as_mut().ok_or(TransportError::Other("dirty logging not started".into()))?;
+        if st & STATUS_OVERFLOW != 0 {
+            self.stats.overflows += 1;
+            let ranges = d.ranges.clone();
+            for (a, l) in ranges {
+                mark(d, a, l);
+            }
+            self.card.transport.bar0_write32(DMA_STATUS, STATUS_OVERFLOW)?;
+        }
+        let d = self.dirty.as_mut().unwrap();
+        let ps = d.page_size;
+        let first = iova / ps;
+        let n = len.div_ceil(ps);
+        let mut bm = vec![0u64; n.div_ceil(64) as usize];
+        let hits: Vec<u64> = d.pages.range(first..first + n).copied().collect();
+        for p in hits {
+            bm[((p - first) / 64) as usize] |= 1 << ((p - first) % 64);
+            d.pages.remove(&p);
+        }
+        Ok(bm)
+    }
+
+    pub fn dirty_stop(&mut self) {
+        self.dirty = None;
+    }
+
+    /// Read a global DMA register.
+    pub fn reg(&mut self, off: u32) -> Result<u32> {
+        self.card.transport.bar0_read32(off)
+    }
+}
+
+fn mark(d: &mut DirtyLog, iova: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    let end = iova + len;
+    for &(a, l) in &d.ranges {
+        let (s, e) = (iova.max(a), end.min(a + l));
+        if s < e {
+            for p in s / d.page_size..=(e - 1) / d.page_size {
+                d.pages.insert(p);
+            }
+        }
+    }
+}
