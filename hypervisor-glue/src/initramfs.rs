@@ -119,3 +119,63 @@ pub fn build(busybox: &Path, script: &str, modules: &[(String, Vec<u8>)]) -> Res
     c.file("init", 0o755, init.as_bytes());
     Ok(c.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parse a newc archive back into (name, mode, rdev major, data).
+    fn parse(mut a: &[u8]) -> Vec<(String, u32, u32, Vec<u8>)> {
+        let mut v = Vec::new();
+        let hex = |b: &[u8]| u32::from_str_radix(std::str::from_utf8(b).unwrap(), 16).unwrap();
+        let pad = |n: usize| (4 - n % 4) % 4;
+        loop {
+            assert_eq!(&a[..6], b"070701");
+            let f: Vec<u32> = (0..13).map(|i| hex(&a[6 + i * 8..14 + i * 8])).collect();
+            let namesize = f[11] as usize;
+            let name = String::from_utf8(a[110..110 + namesize - 1].to_vec()).unwrap();
+            let hdr = 110 + namesize;
+            let off = hdr + pad(hdr);
+            let size = f[6] as usize;
+            let data = a[off..off + size].to_vec();
+            a = &a[off + size + pad(size)..];
+            if name == "TRAILER!!!" {
+                return v;
+            }
+            v.push((name, f[1], f[9], data));
+        }
+    }
+
+    #[test]
+    fn newc_roundtrip() {
+        let mut c = Cpio::new();
+        c.dir("bin");
+        c.file("bin/x", 0o755, b"hello");
+        c.symlink("bin/sh", "x");
+        c.char_dev("dev/console", 0o600, 5, 1);
+        let out = c.finish();
+        assert_eq!(out.len() % 512, 0);
+        let e = parse(&out);
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[0].0, "bin");
+        assert_eq!(e[0].1 & 0o170000, 0o040000);
+        assert_eq!((e[1].0.as_str(), e[1].1, e[1].3.as_slice()), ("bin/x", 0o100755, &b"hello"[..]));
+        assert_eq!((e[2].1, e[2].3.as_slice()), (0o120777, &b"x"[..]));
+        assert_eq!((e[3].1, e[3].2), (0o020600, 5));
+    }
+
+    #[test]
+    fn init_script_runs_script_and_resets() {
+        let d = std::env::temp_dir().join(format!("offcard-cpio-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("busybox"), b"\x7fELF fake").unwrap();
+        let out = build(&d.join("busybox"), "echo MARK", &[("m.ko".into(), b"ko".to_vec())]).unwrap();
+        let e = parse(&out);
+        let init = e.iter().find(|x| x.0 == "init").unwrap();
+        let s = String::from_utf8(init.3.clone()).unwrap();
+        assert!(s.contains(INIT_STARTED) && s.contains("echo MARK") && s.contains("reboot -f"));
+        assert!(s.contains("insmod /lib/modules/m.ko"));
+        assert!(e.iter().any(|x| x.0 == "lib/modules/m.ko" && x.3 == b"ko"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
