@@ -201,3 +201,29 @@ fn snapshot_restore_in_new_process_and_diff() {
     assert!(format!("{e:#}").contains("corrupt"), "{e:#}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn two_vcpus_pause_snapshot_restore() {
+    if !kvm_or_skip("two_vcpus_pause_snapshot_restore") {
+        return;
+    }
+    let d = tmpdir("smp");
+    // vCPU 1 stays in wait-for-SIPI inside KVM_RUN; pausing must still kick it out.
+    let mut vm = Vm::new(VmConfig { mem_mib: 32, vcpus: 2, ..Default::default() }).unwrap();
+    vm.load_long_mode_code(&counter_program(12 * 4096), CODE_ADDR).unwrap();
+    let r = vm.run(&RunOptions { timeout: Some(Duration::from_secs(60)), stop_on_console: Some("....".into()) }).unwrap();
+    assert_eq!(r, StopReason::ConsoleMatch);
+    // A timeout pause with both vCPUs running, then resume.
+    let r = vm.run(&RunOptions { timeout: Some(Duration::from_millis(20)), stop_on_console: None }).unwrap();
+    assert!(matches!(r, StopReason::Timeout | StopReason::DebugExit(2)), "{r:?}");
+    if r == StopReason::Timeout {
+        let info = vm.snapshot(&d.join("s"), false).unwrap();
+        drop(vm);
+        let mut vm2 = Vm::restore(&d.join("s"), false).unwrap();
+        assert_eq!(vm2.memory().hash(), info.mem_hash);
+        assert_eq!(run(&mut vm2, 60), StopReason::DebugExit(2));
+        let c: u64 = vm2.memory().guest_memory().read_obj(GuestAddress(COUNTER_ADDR)).unwrap();
+        assert_eq!(c, 12 * 4096);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
