@@ -263,6 +263,8 @@ impl<T: CardTransport> DmaCard<T> {
             if self.queues.iter().all(|q| q.in_flight == 0) {
                 return Ok(all);
             }
+            // Wake up on the interrupt (completions, or a full record
+            // ring asking to be drained) and poll again.
             if !self.wait(timeout)? {
                 idle_waits += 1;
                 if idle_waits > 3 {

@@ -5,7 +5,8 @@
 //! memory. No record is ever lost: a write that needs a record slot waits
 //! for one; if the host does not free one within `WREC_TIMEOUT` cycles the
 //! card sets the sticky overflow status (the host then treats everything
-//! mapped as dirty for the epoch) and carries on without records.
+//! mapped as dirty for the epoch) and carries on without records. A write
+//! that starts waiting raises the MSI, so the host drains the ring.
 //!
 //! Records are coalesced: one open data record and one open completion
 //! record are kept in registers and extended while writes stay adjacent.
@@ -1093,6 +1094,10 @@ impl Logic for DmaEngine {
                     // Ring full: the write waits for the host, up to the timeout.
                     self.cnt_stall.inc.next = true;
                     self.stall_count.d.next = self.stall_count.q.val() + 1;
+                    // Tell the host the ring needs draining.
+                    if self.stall_count.q.val() == 0 {
+                        self.irq.next = true;
+                    }
                     if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
                         self.overflow.d.next = true;
                         self.stall_count.d.next = 0.into();
@@ -1213,6 +1218,10 @@ impl Logic for DmaEngine {
                 } else {
                     self.cnt_stall.inc.next = true;
                     self.stall_count.d.next = self.stall_count.q.val() + 1;
+                    // Tell the host the ring needs draining.
+                    if self.stall_count.q.val() == 0 {
+                        self.irq.next = true;
+                    }
                     if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
                         self.overflow.d.next = true;
                         self.stall_count.d.next = 0.into();
