@@ -3,7 +3,7 @@
 //! completions matched by tag, MSI notifications) around it.
 
 pub mod model;
-pub use model::{CardInputs, CardModel, CardOutputs};
+pub use model::{CardInputs, CardModel, CardOutputs, CardSim};
 pub mod host_memory;
 pub mod root_complex;
 pub mod tlp;

@@ -40,6 +40,23 @@ extern "C" {
     fn offcard_card_trace_close(c: *mut RawCard);
 }
 
+/// Anything clocked like the card: the Verilated model, or rust-hdl's own
+/// simulation of the same design (for differential tests).
+pub trait CardSim {
+    /// One clock cycle: apply inputs, return this cycle's outputs, clock.
+    fn cycle(&mut self, inp: &CardInputs) -> CardOutputs;
+    fn cycles(&self) -> u64;
+}
+
+impl CardSim for CardModel {
+    fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
+        CardModel::cycle(self, inp)
+    }
+    fn cycles(&self) -> u64 {
+        CardModel::cycles(self)
+    }
+}
+
 /// Verilator version the model was built with.
 pub const VERILATOR_VERSION: &str = env!("OFFCARD_VERILATOR_VERSION");
 

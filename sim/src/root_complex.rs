@@ -8,7 +8,7 @@
 //! but seeded, so every failure replays.
 
 use crate::host_memory::HostMemory;
-use crate::model::{CardInputs, CardModel};
+use crate::model::{CardInputs, CardModel, CardSim};
 use crate::tlp::{self, Beat, CardTlp, Completion};
 use offcard_hdl::regmap::{self, cfg};
 use rand::rngs::SmallRng;
@@ -78,8 +78,8 @@ pub struct RootStats {
     pub iommu_faults: u64,
 }
 
-pub struct RootComplex {
-    pub card: CardModel,
+pub struct RootComplex<C: CardSim = CardModel> {
+    pub card: C,
     pub mem: HostMemory,
     pub timing: Timing,
     rng: SmallRng,
@@ -97,6 +97,12 @@ pub struct RootComplex {
     /// When set, every TLP the card sends is logged here raw, in order, and
     /// not otherwise acted on (for comparison against a reference model).
     pub tlp_log: Option<Vec<Vec<u32>>>,
+    /// When set, every TLP the card sends is also recorded here (and handled).
+    pub seen: Option<Vec<Vec<u32>>>,
+    /// When set, every memory write the card makes: (cycle of its first
+    /// beat, cycle of its last beat, address, payload bytes) — for benchmarks.
+    pub write_log: Option<Vec<(u64, u64, u64, u32)>>,
+    sop_cycle: u64,
     /// Completions for the card's reads, per tag, not yet sent; the root
     /// port interleaves tags at random (seeded).
     pending_cpl: std::collections::BTreeMap<u8, VecDeque<Vec<u32>>>,
@@ -107,10 +113,17 @@ pub struct RootComplex {
     pub max_payload: u64,
 }
 
-impl RootComplex {
+impl RootComplex<CardModel> {
     pub fn new(seed: u64, mem_bytes: usize) -> std::io::Result<Self> {
+        Self::with_card(CardModel::new(), seed, mem_bytes)
+    }
+}
+
+impl<C: CardSim> RootComplex<C> {
+    /// A root complex around any clocked card (rust-hdl's simulation too).
+    pub fn with_card(card: C, seed: u64, mem_bytes: usize) -> std::io::Result<Self> {
         Ok(RootComplex {
-            card: CardModel::new(),
+            card,
             mem: HostMemory::new(mem_bytes)?,
             timing: Timing::default(),
             rng: SmallRng::seed_from_u64(seed),
@@ -124,6 +137,9 @@ impl RootComplex {
             stats: RootStats::default(),
             card_errors: Vec::new(),
             tlp_log: None,
+            seen: None,
+            write_log: None,
+            sop_cycle: 0,
             pending_cpl: Default::default(),
             iommu_faults: Vec::new(),
             rcb: 64,
@@ -224,6 +240,7 @@ impl RootComplex {
             }
             self.from_card.clear();
             self.in_packet = true;
+            self.sop_cycle = self.card.cycles();
         } else if !self.in_packet {
             self.card_error("card sent a beat outside a TLP".into());
             return;
@@ -246,6 +263,9 @@ impl RootComplex {
     }
 
     fn handle_card_tlp(&mut self, dws: &[u32]) {
+        if let Some(s) = self.seen.as_mut() {
+            s.push(dws.to_vec());
+        }
         if let Some(log) = self.tlp_log.as_mut() {
             log.push(dws.to_vec());
             return;
@@ -258,6 +278,9 @@ impl RootComplex {
                 }
             }
             Ok(CardTlp::Mem(m)) if m.write => {
+                if let Some(w) = self.write_log.as_mut() {
+                    w.push((self.sop_cycle, self.card.cycles(), m.addr, 4 * m.data.len() as u32));
+                }
                 if (MSI_BASE..MSI_BASE + (1 << 20)).contains(&m.addr) {
                     self.stats.msi += 1;
                     match self.msi_vector {

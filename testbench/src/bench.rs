@@ -78,3 +78,67 @@ pub fn sim_bench(progress: &mut dyn FnMut(&str)) -> SimBench {
         mmio_write_read_cycles: wr,
     }
 }
+
+/// One transfer size's figures.
+pub struct DmaPoint {
+    pub size: u32,
+    /// Payload bytes per cycle of the write phase, over the 8 bytes a beat carries.
+    pub efficiency: f64,
+    /// Record bytes per payload byte.
+    pub record_overhead: f64,
+    /// Copy throughput end to end (read + write), bytes per card cycle.
+    pub copy_bytes_per_cycle: f64,
+}
+
+/// `offcard bench dma`: copies of each size through the Verilated card,
+/// with no stream stalls, destination buffers apart (no coalescing across
+/// descriptors).
+pub fn dma_bench(progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
+    use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
+    use offcard_driver::{Card, CardTransport, SimTransport};
+    let mut out = vec![];
+    for &size in &[64u32, 256, 1024, 4096, 65536] {
+        progress(&format!("copies of {size} bytes"));
+        let t = SimTransport::new(1, 48 << 20).unwrap();
+        let mut dma = DmaCard::new(Card::open(t).unwrap(), DmaConfig { ring_log2: 10, wrec_log2: 12, ..Default::default() }).unwrap();
+        let count = ((1u64 << 20) / size as u64).clamp(8, 512) as u32;
+        let stride = (size as u64).div_ceil(4096) * 4096 + 4096;
+        let src = dma.transport().alloc_dma(size as usize).unwrap();
+        let dst = dma.transport().alloc_dma((stride * count as u64) as usize).unwrap();
+        dma.transport().rc.write_log = Some(vec![]);
+        let records0 = dma.reg(offcard_hdl::regmap::dma::CNT_RECORDS).unwrap();
+        let c0 = dma.transport().rc.card.cycles();
+        let mut posted = 0;
+        while posted < count {
+            while posted < count && dma.in_flight(0) < 1000 {
+                let d = Descriptor { src: src.iova, dst: dst.iova + posted as u64 * stride, len: size, cookie: posted as u64 };
+                if dma.post(0, d).is_err() {
+                    break;
+                }
+                posted += 1;
+            }
+            dma.complete_all(std::time::Duration::from_millis(50)).unwrap();
+        }
+        let cycles = dma.transport().rc.card.cycles() - c0;
+        dma.sync_records().unwrap();
+        let records = dma.reg(offcard_hdl::regmap::dma::CNT_RECORDS).unwrap() - records0;
+        let log = dma.transport().rc.write_log.take().unwrap();
+        // Write phase of each descriptor: first to last beat of its data writes.
+        let (mut payload, mut phase_cycles) = (0u64, 0u64);
+        for i in 0..count as u64 {
+            let (lo, hi) = (dst.iova + i * stride, dst.iova + i * stride + size as u64);
+            let w: Vec<_> = log.iter().filter(|e| e.2 >= lo && e.2 < hi).collect();
+            if let (Some(first), Some(last)) = (w.iter().map(|e| e.0).min(), w.iter().map(|e| e.1).max()) {
+                payload += w.iter().map(|e| e.3 as u64).sum::<u64>();
+                phase_cycles += last - first + 1;
+            }
+        }
+        out.push(DmaPoint {
+            size,
+            efficiency: payload as f64 / (8.0 * phase_cycles as f64),
+            record_overhead: 16.0 * records as f64 / (size as f64 * count as f64),
+            copy_bytes_per_cycle: (size as u64 * count as u64) as f64 / cycles as f64,
+        });
+    }
+    out
+}

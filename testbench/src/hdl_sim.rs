@@ -5,7 +5,7 @@
 
 use offcard_hdl::card::OffcardTop;
 use offcard_hdl::rust_hdl::prelude::*;
-use offcard_sim::{CardInputs, CardOutputs};
+use offcard_sim::{CardInputs, CardOutputs, CardSim};
 
 pub struct RustHdlCard {
     uut: OffcardTop,
@@ -64,5 +64,14 @@ impl RustHdlCard {
 impl Default for RustHdlCard {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl CardSim for RustHdlCard {
+    fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
+        RustHdlCard::cycle(self, inp)
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles
     }
 }
