@@ -14,6 +14,7 @@ const USAGE: &str = "offcard <command>
 
   demo                     enumerate the (simulated) card, identify it, scratch-test BAR0,
                            fire an MSI and wait for it; print a report
+  demo --trace FILE        also write a VCD waveform of the card
   demo --vfio BDF          the same against a real card bound to vfio-pci
   gen-verilog [--out DIR] [--block NAME]
                            write the card's Verilog (rust-hdl); blocks: card endpoint config_space regfile
@@ -74,8 +75,13 @@ fn demo(args: &[String]) -> Result<()> {
     }
     let t0 = Instant::now();
     step("simulated card: Verilator model + root complex");
-    let t = SimTransport::new(1, 16 << 20)?;
+    let mut t = SimTransport::new(1, 16 << 20)?;
     println!("ok ({:.2} s)", t0.elapsed().as_secs_f64());
+    if let Some(path) = flag(args, "--trace") {
+        // Waveform of everything after enumeration (switchable at run time).
+        t.rc.card.trace_open(std::path::Path::new(&path))?;
+        println!("  tracing the card's signals to {path} (VCD)");
+    }
     println!("  enumerated: {:04x}:{:04x} class {:06x}, BAR0 {} KiB at {:#x} (64-bit), MSI cap at {:#x}",
         t.info.vendor, t.info.device, t.info.class, t.info.bar0_size / 1024, t.info.bar0, t.info.msi_cap);
     let card = demo_on(t)?;

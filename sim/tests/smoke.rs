@@ -18,3 +18,20 @@ fn enumerate_identify_scratch_msi() {
     assert!(rc.wait_msi(seen, 1000));
     assert!(rc.card_errors.is_empty(), "{:?}", rc.card_errors);
 }
+
+#[test]
+fn vcd_tracing_switches_on_and_off_at_run_time() {
+    let mut rc = RootComplex::new(2, 1 << 16).unwrap();
+    let path = std::env::temp_dir().join(format!("offcard-trace-{}.vcd", std::process::id()));
+    rc.run(10);
+    rc.card.trace_open(&path).unwrap();
+    assert!(rc.card.trace_open(&path).is_err(), "a second trace must be refused");
+    let e = rc.enumerate(0x2_0000_0000).unwrap();
+    rc.card.trace_close();
+    let size = std::fs::metadata(&path).unwrap().len();
+    rc.read32(e.bar0).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "trace grew after it was closed");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("$enddefinitions") && text.contains("rx_valid") && text.lines().count() > 100);
+    std::fs::remove_file(&path).unwrap();
+}
