@@ -47,6 +47,8 @@ pub enum DmaState {
     SwD0,
     SwD1,
     SwDone,
+    FlushOd,
+    FlushOc,
     Finish,
     FlushDone,
 }
@@ -239,6 +241,7 @@ pub struct DmaEngine {
     set_bit: Signal<Local, Bits<32>>,
     clr_bit: Signal<Local, Bits<32>>,
     do_set: Signal<Local, Bit>,
+    stalling: Signal<Local, Bit>,
     do_clr: Signal<Local, Bit>,
     reg_q: Signal<Local, Bit>,
     reg_g: Signal<Local, Bits<14>>,
@@ -431,6 +434,7 @@ impl Default for DmaEngine {
             set_bit: Default::default(),
             clr_bit: Default::default(),
             do_set: Default::default(),
+            stalling: Default::default(),
             do_clr: Default::default(),
             reg_q: Default::default(),
             reg_g: Default::default(),
@@ -882,33 +886,18 @@ impl Logic for DmaEngine {
         }
 
         // ---- main state machine ------------------------------------------------
+        self.stalling.next = false;
         self.do_set.next = false;
         self.set_bit.next = self.c_one32.val() << self.i_tag.val();
         match self.state.q.val() {
             DmaState::Idle => {
                 self.desc_mode.d.next = false;
                 if self.flush_pending.q.val() & self.od_valid.q.val() {
-                    self.sw_addr.d.next = self.slot_addr.val();
-                    self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
-                    self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
-                    self.sw_dw2.d.next = self.od_len.q.val();
-                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
-                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
-                    self.sw_one.d.next = false;
-                    self.sw_kind.d.next = 0.into();
                     self.sw_ret.d.next = DmaState::Idle;
-                    self.state.d.next = DmaState::SwH0;
+                    self.state.d.next = DmaState::FlushOd;
                 } else if self.flush_pending.q.val() & self.oc_valid.q.val() {
-                    self.sw_addr.d.next = self.slot_addr.val();
-                    self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
-                    self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
-                    self.sw_dw2.d.next = self.oc_len.q.val();
-                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
-                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
-                    self.sw_one.d.next = false;
-                    self.sw_kind.d.next = 1.into();
                     self.sw_ret.d.next = DmaState::Idle;
-                    self.state.d.next = DmaState::SwH0;
+                    self.state.d.next = DmaState::FlushOc;
                 } else if self.flush_pending.q.val() {
                     self.sw_addr.d.next = (bit_cast::<64, 32>(self.wb_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wb_lo.q.val());
                     self.sw_dw0.d.next = self.wrec_prod.q.val();
@@ -1073,16 +1062,8 @@ impl Logic for DmaEngine {
                     self.cnt_coalesced.inc.next = true;
                     self.state.d.next = DmaState::WrH0;
                 } else if self.od_valid.q.val() {
-                    self.sw_addr.d.next = self.slot_addr.val();
-                    self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
-                    self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
-                    self.sw_dw2.d.next = self.od_len.q.val();
-                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
-                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
-                    self.sw_one.d.next = false;
-                    self.sw_kind.d.next = 0.into();
                     self.sw_ret.d.next = DmaState::WrSetup;
-                    self.state.d.next = DmaState::SwH0;
+                    self.state.d.next = DmaState::FlushOd;
                 } else if self.has_space.val() {
                     self.od_valid.d.next = true;
                     self.od_iova.d.next = self.w_exact.val();
@@ -1092,16 +1073,7 @@ impl Logic for DmaEngine {
                     self.state.d.next = DmaState::WrH0;
                 } else {
                     // Ring full: the write waits for the host, up to the timeout.
-                    self.cnt_stall.inc.next = true;
-                    self.stall_count.d.next = self.stall_count.q.val() + 1;
-                    // Tell the host the ring needs draining.
-                    if self.stall_count.q.val() == 0 {
-                        self.irq.next = true;
-                    }
-                    if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
-                        self.overflow.d.next = true;
-                        self.stall_count.d.next = 0.into();
-                    }
+                    self.stalling.next = true;
                 }
             }
             DmaState::WrH0 => {
@@ -1205,27 +1177,10 @@ impl Logic for DmaEngine {
                     self.sw_ret.d.next = DmaState::Finish;
                     self.state.d.next = DmaState::SwH0;
                 } else if self.oc_valid.q.val() {
-                    self.sw_addr.d.next = self.slot_addr.val();
-                    self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
-                    self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
-                    self.sw_dw2.d.next = self.oc_len.q.val();
-                    self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
-                        | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
-                    self.sw_one.d.next = false;
-                    self.sw_kind.d.next = 1.into();
                     self.sw_ret.d.next = DmaState::CplSetup;
-                    self.state.d.next = DmaState::SwH0;
+                    self.state.d.next = DmaState::FlushOc;
                 } else {
-                    self.cnt_stall.inc.next = true;
-                    self.stall_count.d.next = self.stall_count.q.val() + 1;
-                    // Tell the host the ring needs draining.
-                    if self.stall_count.q.val() == 0 {
-                        self.irq.next = true;
-                    }
-                    if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
-                        self.overflow.d.next = true;
-                        self.stall_count.d.next = 0.into();
-                    }
+                    self.stalling.next = true;
                 }
             }
             DmaState::SwH0 => {
@@ -1302,6 +1257,30 @@ impl Logic for DmaEngine {
                 }
                 self.state.d.next = self.sw_ret.q.val();
             }
+            DmaState::FlushOd => {
+                // Write the open data record into the next ring slot; the
+                // caller chose where to go next (sw_ret).
+                self.sw_addr.d.next = self.slot_addr.val();
+                self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
+                self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
+                self.sw_dw2.d.next = self.od_len.q.val();
+                self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
+                    | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                self.sw_one.d.next = false;
+                self.sw_kind.d.next = 0.into();
+                self.state.d.next = DmaState::SwH0;
+            }
+            DmaState::FlushOc => {
+                self.sw_addr.d.next = self.slot_addr.val();
+                self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
+                self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
+                self.sw_dw2.d.next = self.oc_len.q.val();
+                self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
+                    | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                self.sw_one.d.next = false;
+                self.sw_kind.d.next = 1.into();
+                self.state.d.next = DmaState::SwH0;
+            }
             DmaState::Finish => {
                 if self.cur_q.q.val() == 0 {
                     self.q0.head_inc.next = true;
@@ -1331,6 +1310,19 @@ impl Logic for DmaEngine {
             }
             _ => {
                 self.state.d.next = DmaState::Idle;
+            }
+        }
+        // A write waiting for a record slot: count it, tell the host on the
+        // first cycle (the ring needs draining), give up after the timeout.
+        if self.stalling.val() {
+            self.cnt_stall.inc.next = true;
+            self.stall_count.d.next = self.stall_count.q.val() + 1;
+            if self.stall_count.q.val() == 0 {
+                self.irq.next = true;
+            }
+            if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
+                self.overflow.d.next = true;
+                self.stall_count.d.next = 0.into();
             }
         }
         // tag bookkeeping: set on issue, clear on the last completion
