@@ -282,6 +282,10 @@ impl Vm {
         x86::setup_fpu(vcpu)?;
         x86::setup_sregs(mem, vcpu)?;
         x86::setup_regs(vcpu, addr)?;
+        // Allow SSE (CR4.OSFXSR | OSXMMEXCPT), as a kernel would.
+        let mut sregs = vcpu.get_sregs()?;
+        sregs.cr4 |= (1 << 9) | (1 << 10);
+        vcpu.set_sregs(&sregs)?;
         Ok(())
     }
 
@@ -305,10 +309,11 @@ impl Vm {
             for (i, vcpu) in self.vcpus.iter_mut().enumerate() {
                 let sh = &sh;
                 let dev = &*devices;
+                let mem = self.mem.guest_memory();
                 let h = std::thread::Builder::new()
                     .name(format!("vcpu{i}"))
                     .spawn_scoped(s, move || {
-                        let r = vcpu_loop(vcpu, sh, dev);
+                        let r = vcpu_loop(vcpu, sh, dev, mem);
                         if let Err(e) = &r {
                             sh.request_stop(Err(format!("vcpu{i}: {e:#}")));
                         }
@@ -397,7 +402,7 @@ fn install_kick_handler() {
     });
 }
 
-fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
+fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices, mem: &vm_memory::GuestMemoryMmap) -> Result<()> {
     // SAFETY: pthread_self has no preconditions.
     sh.tids.lock().unwrap().push(unsafe { libc::pthread_self() });
     let mut odd_exits = 0u32;
@@ -424,7 +429,7 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
                         let i = vcpu.get_kvm_run().__bindgen_anon_1.internal;
                         (i.suberror, i.data[..(i.ndata as usize).min(16)].to_vec())
                     };
-                    if sub == kvm_bindings::KVM_INTERNAL_ERROR_EMULATION && emulate_fallback(vcpu, &data)? {
+                    if sub == kvm_bindings::KVM_INTERNAL_ERROR_EMULATION && emulate_fallback(vcpu, mem, &data)? {
                         emulated += 1;
                         continue;
                     }
@@ -455,7 +460,7 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices) -> Result<()> {
 /// Instructions KVM's emulator gives up on when it must emulate guest ring 0 (software
 /// KVM such as PVM, without VT-x/SVM): finish them here. Returns false if unknown.
 /// `data` is KVM's emulation-failure payload: [flags, insn_size | insn bytes ...].
-fn emulate_fallback(vcpu: &mut VcpuFd, data: &[u64]) -> Result<bool> {
+fn emulate_fallback(vcpu: &mut VcpuFd, mem: &vm_memory::GuestMemoryMmap, data: &[u64]) -> Result<bool> {
     if data.len() < 3 {
         return Ok(false);
     }
@@ -465,6 +470,34 @@ fn emulate_fallback(vcpu: &mut VcpuFd, data: &[u64]) -> Result<bool> {
     }
     let len = b[0] as usize;
     let insn = &b[1..(1 + len).min(b.len())];
+    // ldmxcsr / stmxcsr m32 (0f ae /2, /3), possibly after a REX prefix.
+    let (rex, op) = match insn.first() {
+        Some(&r) if (0x40..=0x4f).contains(&r) => (r, &insn[1..]),
+        _ => (0, insn),
+    };
+    if op.len() >= 3 && op[0] == 0x0f && op[1] == 0xae && matches!((op[2] >> 3) & 7, 2 | 3) && op[2] >> 6 != 3 {
+        let regs = vcpu.get_regs()?;
+        let Some((ea, modrm_len)) = effective_address(&regs, rex, &op[2..], insn.len() as u64) else {
+            return Ok(false);
+        };
+        let t = vcpu.translate_gva(ea)?;
+        if t.valid == 0 {
+            return Ok(false);
+        }
+        let gpa = GuestAddress(t.physical_address);
+        // MXCSR lives at byte 24 of the (F)XSAVE legacy area.
+        let mut xs = vcpu.get_xsave()?;
+        if (op[2] >> 3) & 7 == 2 {
+            xs.region[6] = mem.read_obj::<u32>(gpa)?;
+            vcpu.set_xsave(&xs)?;
+        } else {
+            mem.write_obj::<u32>(xs.region[6], gpa)?;
+        }
+        let mut regs = regs;
+        regs.rip += (insn.len() - op.len()) as u64 + 2 + modrm_len as u64;
+        vcpu.set_regs(&regs)?;
+        return Ok(true);
+    }
     match insn.first() {
         // int3: deliver #BP (a trap: the saved rip is after the instruction).
         Some(0xcc) => {
@@ -515,4 +548,57 @@ fn emulate_fallback(vcpu: &mut VcpuFd, data: &[u64]) -> Result<bool> {
         }
         _ => Ok(false),
     }
+}
+
+/// Effective address of a ModRM memory operand (64-bit addressing). `m` starts at the
+/// ModRM byte. Returns the address and the length of ModRM+SIB+displacement.
+/// RIP-relative operands need the full instruction length, `insn_len`.
+fn effective_address(regs: &kvm_bindings::kvm_regs, rex: u8, m: &[u8], insn_len: u64) -> Option<(u64, usize)> {
+    let reg = |n: u8| -> u64 {
+        [
+            regs.rax, regs.rcx, regs.rdx, regs.rbx, regs.rsp, regs.rbp, regs.rsi, regs.rdi, regs.r8, regs.r9, regs.r10, regs.r11, regs.r12,
+            regs.r13, regs.r14, regs.r15,
+        ][n as usize]
+    };
+    let modrm = *m.first()?;
+    let md = modrm >> 6;
+    let rm = modrm & 7;
+    let mut len = 1usize;
+    let mut ea: u64;
+    if rm == 4 {
+        let sib = *m.get(1)?;
+        len += 1;
+        let scale = 1u64 << (sib >> 6);
+        let index = ((sib >> 3) & 7) | ((rex & 2) << 2);
+        let base = (sib & 7) | ((rex & 1) << 3);
+        ea = if index == 4 { 0 } else { reg(index).wrapping_mul(scale) };
+        if sib & 7 == 5 && md == 0 {
+            let d = i32::from_le_bytes(m.get(len..len + 4)?.try_into().ok()?);
+            len += 4;
+            ea = ea.wrapping_add(d as i64 as u64);
+        } else {
+            ea = ea.wrapping_add(reg(base));
+        }
+    } else if rm == 5 && md == 0 {
+        // RIP-relative: `insn_len` is KVM's fetch window, not the instruction's
+        // length, so the next-instruction address is unknown: not handled.
+        let _ = insn_len;
+        return None;
+    } else {
+        ea = reg(rm | ((rex & 1) << 3));
+    }
+    match md {
+        1 => {
+            let d = *m.get(len)? as i8;
+            len += 1;
+            ea = ea.wrapping_add(d as i64 as u64);
+        }
+        2 => {
+            let d = i32::from_le_bytes(m.get(len..len + 4)?.try_into().ok()?);
+            len += 4;
+            ea = ea.wrapping_add(d as i64 as u64);
+        }
+        _ => {}
+    }
+    Some((ea, len))
 }

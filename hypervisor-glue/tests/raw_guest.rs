@@ -227,3 +227,22 @@ fn two_vcpus_pause_snapshot_restore() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn sse_control_register_instructions_work() {
+    // ldmxcsr/stmxcsr: on software KVM these are completed by the VMM (KVM's emulator
+    // lacks them and the Linux kernel uses them in kernel_fpu_begin).
+    if !kvm_or_skip("sse_control_register_instructions_work") {
+        return;
+    }
+    let mut vm = small_vm();
+    let mut code = vec![0x48, 0xBC];
+    code.extend_from_slice(&0x8000u64.to_le_bytes()); // mov rsp, 0x8000
+    code.extend_from_slice(&[0xC7, 0x44, 0x24, 0x04, 0x80, 0x7F, 0x00, 0x00]); // mov dword [rsp+4], 0x7f80
+    code.extend_from_slice(&[0x0F, 0xAE, 0x54, 0x24, 0x04]); // ldmxcsr [rsp+4]
+    code.extend_from_slice(&[0x0F, 0xAE, 0x5C, 0x24, 0x08]); // stmxcsr [rsp+8]
+    code.extend_from_slice(&[0x8B, 0x44, 0x24, 0x08, 0xC1, 0xE8, 0x08]); // mov eax,[rsp+8]; shr eax,8
+    code.extend_from_slice(&[0xE6, 0xF4, 0xF4]); // out 0xf4, al
+    vm.load_long_mode_code(&code, CODE_ADDR).unwrap();
+    assert_eq!(run(&mut vm, 60), StopReason::DebugExit(0x7f));
+}
