@@ -11,12 +11,13 @@ use crate::vm::{default_cmdline, RunOptions, StopReason, Vm, VmConfig};
 pub const USAGE: &str = "\
 usage:
   vm run [--kernel BZIMAGE] [--initrd CPIO] [--mem MIB] [--vcpus N] [--cmdline TEXT]
-         [--script SH] [--timeout SECS] [--checkpoint TEXT=DIR]... [--quiet]
+         [--script SH] [--timeout SECS] [--checkpoint TEXT=DIR]... [--mem-file PATH] [--quiet]
       Boot Linux (default: the cached Debian cloud kernel and a busybox initramfs that
       runs SH) and print the console. Each --checkpoint pauses when the console prints
       TEXT (\\n allowed) and snapshots into DIR (first full, then diffs); after the last
-      checkpoint the process exits.
-  vm restore --snapshot DIR [--timeout SECS] [--quiet]
+      checkpoint the process exits. --mem-file backs guest RAM with a named file
+      (e.g. /dev/shm/guest) instead of a memfd, for another process to map.
+  vm restore --snapshot DIR [--timeout SECS] [--mem-file PATH] [--quiet]
       Restore a snapshot in this (new) process and continue the guest.
   vm fetch-assets [--dir DIR]
       Fetch/cache the guest kernel and busybox (Debian packages).
@@ -90,7 +91,7 @@ fn num<T: std::str::FromStr>(v: Option<&str>, name: &str, default: T) -> Result<
 fn vm_run(args: &[&str]) -> Result<()> {
     check_flags(
         args,
-        &["--kernel", "--initrd", "--mem", "--vcpus", "--cmdline", "--script", "--timeout", "--checkpoint"],
+        &["--kernel", "--initrd", "--mem", "--vcpus", "--cmdline", "--script", "--timeout", "--checkpoint", "--mem-file"],
         &["--quiet"],
     )?;
     let quiet = args.contains(&"--quiet");
@@ -118,7 +119,9 @@ fn vm_run(args: &[&str]) -> Result<()> {
         checkpoints.push((unescape(t), PathBuf::from(d)));
     }
 
-    let mut vm = Vm::new(VmConfig { mem_mib, vcpus, mem_file: None, echo_console: !quiet })?;
+    let mem_file = opt(args, "--mem-file")?.map(PathBuf::from);
+    let mut vm = Vm::new(VmConfig { mem_mib, vcpus, mem_file, echo_console: !quiet })?;
+    eprintln!("offcard-vmm: guest RAM {mem_mib} MiB shared at {}", vm.memory().fd_path().display());
     vm.load_linux(&kernel, initrd.as_deref(), &cmdline)?;
     if opt(args, "--initrd")?.is_none() && opt(args, "--kernel")?.is_none() {
         if let Some(i) = &initrd {
@@ -163,11 +166,12 @@ fn vm_run(args: &[&str]) -> Result<()> {
 }
 
 fn vm_restore(args: &[&str]) -> Result<()> {
-    check_flags(args, &["--snapshot", "--timeout"], &["--quiet"])?;
+    check_flags(args, &["--snapshot", "--timeout", "--mem-file"], &["--quiet"])?;
     let dir = opt(args, "--snapshot")?.ok_or_else(|| anyhow!("vm restore needs --snapshot DIR"))?;
     let timeout = num(opt(args, "--timeout")?, "--timeout", 60f64)?;
     let t0 = std::time::Instant::now();
-    let mut vm = Vm::restore(&PathBuf::from(dir), !args.contains(&"--quiet"))?;
+    let mem_file = opt(args, "--mem-file")?.map(PathBuf::from);
+    let mut vm = Vm::restore_with(&PathBuf::from(dir), !args.contains(&"--quiet"), mem_file.as_deref())?;
     eprintln!(
         "offcard-vmm: restored {} mem_hash={:#x} in {:.1} ms",
         dir,

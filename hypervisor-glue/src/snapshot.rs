@@ -347,6 +347,12 @@ impl Vm {
     /// Restore a snapshot (full, or a diff and its chain of parents) into a new VM.
     /// The VM is paused; call [`Vm::run`] to continue the guest.
     pub fn restore(dir: &Path, echo_console: bool) -> Result<Vm> {
+        Self::restore_with(dir, echo_console, None)
+    }
+
+    /// [`Vm::restore`], backing guest RAM with the named file `mem_file` (for another
+    /// process to map) instead of an anonymous memfd.
+    pub fn restore_with(dir: &Path, echo_console: bool, mem_file: Option<&Path>) -> Result<Vm> {
         let state = read_state(dir)?;
         let secs = parse_sections(&state.payload)?;
         let cfg = get(&secs, "config")?;
@@ -359,7 +365,7 @@ impl Vm {
             bail!("snapshot has {vcpus} vCPUs: corrupt");
         }
         let serial = serial_from(get(&secs, "serial")?)?;
-        let config = VmConfig { mem_mib, vcpus: vcpus as u8, mem_file: None, echo_console };
+        let config = VmConfig { mem_mib, vcpus: vcpus as u8, mem_file: mem_file.map(Path::to_path_buf), echo_console };
         let mut vm = Vm::create(config, Some(&serial))?;
 
         load_memory(dir, &vm, 0)?;

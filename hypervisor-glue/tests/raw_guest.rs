@@ -246,3 +246,30 @@ fn sse_control_register_instructions_work() {
     vm.load_long_mode_code(&code, CODE_ADDR).unwrap();
     assert_eq!(run(&mut vm, 60), StopReason::DebugExit(0x7f));
 }
+
+#[test]
+fn named_memory_file_survives_restore() {
+    if !kvm_or_skip("named_memory_file_survives_restore") {
+        return;
+    }
+    let d = tmpdir("memfile");
+    let f1 = d.join("ram1");
+    let mut vm = Vm::new(VmConfig { mem_mib: 32, mem_file: Some(f1.clone()), ..Default::default() }).unwrap();
+    assert_eq!(vm.memory().fd_path(), f1);
+    vm.load_long_mode_code(&counter_program(8 * 4096), CODE_ADDR).unwrap();
+    let r = vm.run(&RunOptions { timeout: Some(Duration::from_secs(60)), stop_on_console: Some("...".into()) }).unwrap();
+    assert_eq!(r, StopReason::ConsoleMatch);
+    vm.snapshot(&d.join("s"), false).unwrap();
+    // Another process reading the file sees the guest's counter.
+    let bytes = std::fs::read(&f1).unwrap();
+    let c = u64::from_le_bytes(bytes[COUNTER_ADDR as usize..COUNTER_ADDR as usize + 8].try_into().unwrap());
+    assert_eq!(c, 3 * 4096);
+    drop(vm);
+    let f2 = d.join("ram2");
+    let mut vm2 = Vm::restore_with(&d.join("s"), false, Some(&f2)).unwrap();
+    assert_eq!(run(&mut vm2, 60), StopReason::DebugExit(2));
+    let bytes = std::fs::read(&f2).unwrap();
+    let c = u64::from_le_bytes(bytes[COUNTER_ADDR as usize..COUNTER_ADDR as usize + 8].try_into().unwrap());
+    assert_eq!(c, 8 * 4096);
+    let _ = std::fs::remove_dir_all(&d);
+}
