@@ -23,7 +23,11 @@ pub use snapshot::SnapshotInfo;
 pub use vm::{default_cmdline, RunOptions, StopReason, Vm, VmConfig, DEFAULT_CMDLINE};
 
 /// `Ok(())` when /dev/kvm can be opened, else the reason (for skipping tests loudly).
+/// `OFFCARD_VMM_NO_KVM=1` pretends there is none (to check the skip path).
 pub fn kvm_available() -> Result<(), String> {
+    if std::env::var_os("OFFCARD_VMM_NO_KVM").is_some() {
+        return Err("OFFCARD_VMM_NO_KVM is set".into());
+    }
     match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("/dev/kvm not usable: {e}")),
