@@ -40,59 +40,70 @@ fn main() {
     };
     progress(&format!("verilator: {} ({})", verilator.bin.display(), verilator.origin));
 
-    let mdir = out.join("obj_dir");
-    let _ = std::fs::remove_dir_all(&mdir);
-    let t1 = Instant::now();
-    progress("verilating the card (Verilog -> C++)");
     let waivers = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("verilator.vlt");
-    let status = verilator
-        .command()
-        .args(["--cc", "--trace", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"])
-        .args(["--top-module", offcard_hdl::TOP_MODULE, "--prefix", "Vtop", "--Mdir"])
-        .arg(&mdir)
-        .arg(&waivers)
-        .arg(&vfile)
-        .status()
-        .expect("run verilator");
-    assert!(status.success(), "verilator failed on the generated Verilog ({})", vfile.display());
-    let verilate_s = t1.elapsed().as_secs_f64();
-
-    let t2 = Instant::now();
     let inc = verilator.include_dir();
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
-        .std("c++20")
-        .opt_level(2)
-        .debug(false)
-        .include(&mdir)
-        .include(&inc)
-        .include(inc.join("vltstd"))
-        .define("VM_TRACE", "1")
-        .define("VM_TRACE_VCD", "1")
-        .flag_if_supported("-faligned-new")
-        .flag_if_supported("-fcf-protection=none")
-        .flag_if_supported("-Wno-unused-parameter")
-        .flag_if_supported("-Wno-unused-variable")
-        .flag_if_supported("-Wno-shadow")
-        .flag_if_supported("-Wno-sign-compare")
-        .warnings(false);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&mdir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().map(|e| e == "cpp").unwrap_or(false) {
-            build.file(&p);
-            n += 1;
+    let mut verilate_s = 0.0;
+    let mut compile_s = 0.0;
+    // Two models: fast (no tracing support) and traced (VCD switchable at
+    // run time); tracing support halves the speed even with no trace open.
+    for (prefix, traced) in [("Vtop", false), ("Vtopt", true)] {
+        let mdir = out.join(format!("obj_{prefix}"));
+        let _ = std::fs::remove_dir_all(&mdir);
+        let t1 = Instant::now();
+        progress(&format!("verilating the card as {prefix} ({})", if traced { "with tracing" } else { "fast" }));
+        let mut cmd = verilator.command();
+        cmd.args(["--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]);
+        if traced {
+            cmd.arg("--trace");
         }
+        let status = cmd
+            .args(["--top-module", offcard_hdl::TOP_MODULE, "--prefix", prefix, "--Mdir"])
+            .arg(&mdir)
+            .arg(&waivers)
+            .arg(&vfile)
+            .status()
+            .expect("run verilator");
+        assert!(status.success(), "verilator failed on the generated Verilog ({})", vfile.display());
+        verilate_s += t1.elapsed().as_secs_f64();
+
+        let t2 = Instant::now();
+        let mut build = cc::Build::new();
+        build
+            .cpp(true)
+            .std("c++20")
+            .opt_level(3)
+            .debug(false)
+            .include(&mdir)
+            .include(&inc)
+            .include(inc.join("vltstd"))
+            .define("VM_TRACE", if traced { "1" } else { "0" })
+            .define("VM_TRACE_VCD", if traced { "1" } else { "0" })
+            .flag_if_supported("-faligned-new")
+            .flag_if_supported("-fcf-protection=none")
+            .warnings(false);
+        if traced {
+            build.define("OFFCARD_TRACED", "1");
+        }
+        let mut n = 0;
+        for entry in std::fs::read_dir(&mdir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().map(|e| e == "cpp").unwrap_or(false) {
+                build.file(&p);
+                n += 1;
+            }
+        }
+        // The Verilator runtime once, with the traced model (it needs the VCD writer).
+        if traced {
+            for f in ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"] {
+                build.file(inc.join(f));
+            }
+        }
+        build.file("csrc/card_abi.cpp");
+        progress(&format!("compiling {n} {prefix} files with the cc crate"));
+        build.compile(&format!("offcard_card_model_{}", prefix.to_lowercase()));
+        compile_s += t2.elapsed().as_secs_f64();
     }
-    for f in ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"] {
-        build.file(inc.join(f));
-    }
-    build.file("csrc/card_abi.cpp");
-    progress(&format!("compiling {} model files + Verilator runtime with the cc crate", n));
-    build.compile("offcard_card_model");
     println!("cargo:rustc-link-lib=pthread");
-    let compile_s = t2.elapsed().as_secs_f64();
     println!(
         "cargo:warning=card model built: verilate {verilate_s:.1}s, compile {compile_s:.1}s, total {:.1}s ({}, {})",
         t0.elapsed().as_secs_f64(),

@@ -75,9 +75,10 @@ fn demo(args: &[String]) -> Result<()> {
     }
     let t0 = Instant::now();
     step("simulated card: Verilator model + root complex");
-    let mut t = SimTransport::new(1, 16 << 20)?;
+    let trace = flag(args, "--trace");
+    let mut t = if trace.is_some() { SimTransport::new_traced(1, 16 << 20)? } else { SimTransport::new(1, 16 << 20)? };
     println!("ok ({:.2} s)", t0.elapsed().as_secs_f64());
-    if let Some(path) = flag(args, "--trace") {
+    if let Some(path) = trace {
         // Waveform of everything after enumeration (switchable at run time).
         t.rc.card.trace_open(std::path::Path::new(&path))?;
         println!("  tracing the card's signals to {path} (VCD)");

@@ -27,7 +27,16 @@ impl SimTransport {
     /// A fresh simulated card with `mem_bytes` of host memory, enumerated the
     /// way a host does it at boot. `seed` fixes all stream timing randomness.
     pub fn new(seed: u64, mem_bytes: usize) -> Result<Self> {
-        let mut rc = RootComplex::new(seed, mem_bytes)?;
+        Self::with_model(offcard_sim::CardModel::new(), seed, mem_bytes)
+    }
+
+    /// The same around a model built with tracing (see `CardModel::new_traced`).
+    pub fn new_traced(seed: u64, mem_bytes: usize) -> Result<Self> {
+        Self::with_model(offcard_sim::CardModel::new_traced(), seed, mem_bytes)
+    }
+
+    fn with_model(model: offcard_sim::CardModel, seed: u64, mem_bytes: usize) -> Result<Self> {
+        let mut rc = RootComplex::with_card(model, seed, mem_bytes)?;
         let info = rc.enumerate(SIM_BAR0_ADDR)?;
         Ok(SimTransport { rc, info, next_host_off: 0, next_iova: SIM_IOVA_BASE, msi_seen: 0 })
     }

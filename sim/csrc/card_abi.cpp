@@ -1,10 +1,24 @@
 // Thin C ABI over the Verilated card (class Vtop), so Rust links it through
 // the cc crate. One call per clock cycle keeps the FFI cost out of the figures.
+//
+// Compiled twice: once over the model verilated without tracing (Vtop,
+// functions offcard_card_*), the fast one, and once over the model
+// verilated with --trace (Vtopt, functions offcard_cardt_*), whose VCD
+// output can be switched on and off at run time. Tracing support halves
+// Verilator's speed even when no trace is open, hence two models.
 #include <cstdint>
 #include <memory>
-#include "Vtop.h"
 #include "verilated.h"
+#ifdef OFFCARD_TRACED
+#include "Vtopt.h"
 #include "verilated_vcd_c.h"
+#define MODEL Vtopt
+#define FN(n) offcard_cardt_##n
+#else
+#include "Vtop.h"
+#define MODEL Vtop
+#define FN(n) offcard_card_##n
+#endif
 
 struct CardIn {
     uint64_t rx_data;
@@ -18,12 +32,14 @@ struct CardOut {
 
 struct Card {
     std::unique_ptr<VerilatedContext> ctx;
-    std::unique_ptr<Vtop> top;
+    std::unique_ptr<MODEL> top;
+#ifdef OFFCARD_TRACED
     VerilatedVcdC* vcd = nullptr;
+#endif
     uint64_t time = 0;
 };
 
-static inline void apply(Vtop* t, const CardIn* in) {
+static inline void apply(MODEL* t, const CardIn* in) {
     t->rx_data = in->rx_data;
     t->rx_keep = in->rx_keep;
     t->rx_sop = in->rx_sop;
@@ -33,7 +49,7 @@ static inline void apply(Vtop* t, const CardIn* in) {
     t->reset = in->reset;
 }
 
-static inline void sample(const Vtop* t, CardOut* out) {
+static inline void sample(const MODEL* t, CardOut* out) {
     out->tx_data = t->tx_data;
     out->tx_keep = t->tx_keep;
     out->tx_sop = t->tx_sop;
@@ -44,61 +60,78 @@ static inline void sample(const Vtop* t, CardOut* out) {
 
 extern "C" {
 
-Card* offcard_card_new() {
+Card* FN(new)() {
     auto* c = new Card();
     c->ctx = std::make_unique<VerilatedContext>();
+#ifdef OFFCARD_TRACED
     c->ctx->traceEverOn(true);
-    c->top = std::make_unique<Vtop>(c->ctx.get(), "top");
+#endif
+    c->top = std::make_unique<MODEL>(c->ctx.get(), "top");
     c->top->clock = 0;
     c->top->eval();
     return c;
 }
 
-void offcard_card_free(Card* c) {
+void FN(free)(Card* c) {
     if (!c) return;
+#ifdef OFFCARD_TRACED
     if (c->vcd) { c->vcd->close(); delete c->vcd; }
+#endif
     c->top->final();
     delete c;
 }
 
 // Apply inputs with the clock low and report the outputs of this cycle (the
 // combinational outputs see the new inputs), then raise the clock.
-void offcard_card_cycle(Card* c, const CardIn* in, CardOut* out) {
-    Vtop* t = c->top.get();
+void FN(cycle)(Card* c, const CardIn* in, CardOut* out) {
+    MODEL* t = c->top.get();
     apply(t, in);
     t->clock = 0;
     t->eval();
     sample(t, out);
+#ifdef OFFCARD_TRACED
     if (c->vcd) c->vcd->dump(c->time);
+#endif
     c->time += 5;
     t->clock = 1;
     t->eval();
+#ifdef OFFCARD_TRACED
     if (c->vcd) c->vcd->dump(c->time);
+#endif
     c->time += 5;
 }
 
 // Evaluate with the clock low only: outputs for these inputs, no state change.
-void offcard_card_peek(Card* c, const CardIn* in, CardOut* out) {
-    Vtop* t = c->top.get();
+void FN(peek)(Card* c, const CardIn* in, CardOut* out) {
+    MODEL* t = c->top.get();
     apply(t, in);
     t->clock = 0;
     t->eval();
     sample(t, out);
 }
 
-int offcard_card_trace_open(Card* c, const char* path) {
+int FN(trace_open)(Card* c, const char* path) {
+#ifdef OFFCARD_TRACED
     if (c->vcd) return 1;
     c->vcd = new VerilatedVcdC();
     c->top->trace(c->vcd, 99);
     c->vcd->open(path);
     return c->vcd->isOpen() ? 0 : 2;
+#else
+    (void)c; (void)path;
+    return 3;
+#endif
 }
 
-void offcard_card_trace_close(Card* c) {
+void FN(trace_close)(Card* c) {
+#ifdef OFFCARD_TRACED
     if (!c->vcd) return;
     c->vcd->close();
     delete c->vcd;
     c->vcd = nullptr;
+#else
+    (void)c;
+#endif
 }
 
 }

@@ -38,7 +38,38 @@ extern "C" {
     fn offcard_card_peek(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
     fn offcard_card_trace_open(c: *mut RawCard, path: *const std::os::raw::c_char) -> i32;
     fn offcard_card_trace_close(c: *mut RawCard);
+    fn offcard_cardt_new() -> *mut RawCard;
+    fn offcard_cardt_free(c: *mut RawCard);
+    fn offcard_cardt_cycle(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_cardt_peek(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_cardt_trace_open(c: *mut RawCard, path: *const std::os::raw::c_char) -> i32;
+    fn offcard_cardt_trace_close(c: *mut RawCard);
 }
+
+/// The entry points of one of the two builds of the model.
+struct Abi {
+    free: unsafe extern "C" fn(*mut RawCard),
+    cycle: unsafe extern "C" fn(*mut RawCard, *const CardInputs, *mut CardOutputs),
+    peek: unsafe extern "C" fn(*mut RawCard, *const CardInputs, *mut CardOutputs),
+    trace_open: unsafe extern "C" fn(*mut RawCard, *const std::os::raw::c_char) -> i32,
+    trace_close: unsafe extern "C" fn(*mut RawCard),
+}
+
+static FAST: Abi = Abi {
+    free: offcard_card_free,
+    cycle: offcard_card_cycle,
+    peek: offcard_card_peek,
+    trace_open: offcard_card_trace_open,
+    trace_close: offcard_card_trace_close,
+};
+
+static TRACED: Abi = Abi {
+    free: offcard_cardt_free,
+    cycle: offcard_cardt_cycle,
+    peek: offcard_cardt_peek,
+    trace_open: offcard_cardt_trace_open,
+    trace_close: offcard_cardt_trace_close,
+};
 
 /// Anything clocked like the card: the Verilated model, or rust-hdl's own
 /// simulation of the same design (for differential tests).
@@ -63,6 +94,7 @@ pub const VERILATOR_VERSION: &str = env!("OFFCARD_VERILATOR_VERSION");
 /// One instance of the card's generated Verilog, clocked by the caller.
 pub struct CardModel {
     raw: *mut RawCard,
+    abi: &'static Abi,
     cycles: u64,
     tracing: bool,
 }
@@ -71,11 +103,21 @@ pub struct CardModel {
 unsafe impl Send for CardModel {}
 
 impl CardModel {
-    /// A new model, held in reset for a few cycles.
+    /// A new model (the fast build, without tracing), held in reset for a
+    /// few cycles.
     pub fn new() -> Self {
-        let raw = unsafe { offcard_card_new() };
+        Self::make(unsafe { offcard_card_new() }, &FAST)
+    }
+
+    /// A model built with tracing support: `trace_open` and `trace_close`
+    /// switch VCD output at run time (it runs at about half the speed).
+    pub fn new_traced() -> Self {
+        Self::make(unsafe { offcard_cardt_new() }, &TRACED)
+    }
+
+    fn make(raw: *mut RawCard, abi: &'static Abi) -> Self {
         assert!(!raw.is_null(), "Verilator model allocation failed");
-        let mut m = CardModel { raw, cycles: 0, tracing: false };
+        let mut m = CardModel { raw, abi, cycles: 0, tracing: false };
         m.reset(4);
         m
     }
@@ -93,7 +135,7 @@ impl CardModel {
     #[inline]
     pub fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
         let mut out = CardOutputs::default();
-        unsafe { offcard_card_cycle(self.raw, inp, &mut out) };
+        unsafe { (self.abi.cycle)(self.raw, inp, &mut out) };
         self.cycles += 1;
         out
     }
@@ -101,7 +143,7 @@ impl CardModel {
     /// Outputs for `inp` in the current state, without clocking.
     pub fn peek(&mut self, inp: &CardInputs) -> CardOutputs {
         let mut out = CardOutputs::default();
-        unsafe { offcard_card_peek(self.raw, inp, &mut out) };
+        unsafe { (self.abi.peek)(self.raw, inp, &mut out) };
         out
     }
 
@@ -113,18 +155,22 @@ impl CardModel {
     pub fn trace_open(&mut self, path: &Path) -> std::io::Result<()> {
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
-        match unsafe { offcard_card_trace_open(self.raw, c.as_ptr()) } {
+        match unsafe { (self.abi.trace_open)(self.raw, c.as_ptr()) } {
             0 => {
                 self.tracing = true;
                 Ok(())
             }
             1 => Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a trace is already open")),
+            3 => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this model was built without tracing: create it with CardModel::new_traced()",
+            )),
             _ => Err(std::io::Error::other(format!("cannot open trace file {}", path.display()))),
         }
     }
 
     pub fn trace_close(&mut self) {
-        unsafe { offcard_card_trace_close(self.raw) };
+        unsafe { (self.abi.trace_close)(self.raw) };
         self.tracing = false;
     }
 
@@ -141,6 +187,6 @@ impl Default for CardModel {
 
 impl Drop for CardModel {
     fn drop(&mut self) {
-        unsafe { offcard_card_free(self.raw) };
+        unsafe { (self.abi.free)(self.raw) };
     }
 }

@@ -21,7 +21,11 @@ fn enumerate_identify_scratch_msi() {
 
 #[test]
 fn vcd_tracing_switches_on_and_off_at_run_time() {
-    let mut rc = RootComplex::new(2, 1 << 16).unwrap();
+    let fast = RootComplex::new(2, 1 << 16).unwrap();
+    drop(fast);
+    let mut fast = offcard_sim::CardModel::new();
+    assert!(fast.trace_open(std::path::Path::new("/tmp/never.vcd")).is_err(), "the fast model has no tracing");
+    let mut rc = RootComplex::with_card(offcard_sim::CardModel::new_traced(), 2, 1 << 16).unwrap();
     let path = std::env::temp_dir().join(format!("offcard-trace-{}.vcd", std::process::id()));
     rc.run(10);
     rc.card.trace_open(&path).unwrap();
