@@ -109,6 +109,8 @@ pub type SerialDev = Serial<IrqTrigger, NoEvents, ConsoleWriter>;
 /// All port-I/O devices of one VM.
 pub struct Devices {
     pub serial: Mutex<SerialDev>,
+    /// virtio-mmio devices: (base address, device).
+    pub mmio: Mutex<Vec<(u64, crate::net::VirtioNet)>>,
     pub console: Arc<Console>,
     cmos_index: Mutex<u8>,
     unknown: Mutex<HashSet<u16>>,
@@ -126,6 +128,7 @@ impl Devices {
             .unwrap_or_else(|_| Serial::new(IrqTrigger(EventFd::new(0).unwrap()), ConsoleWriter(console.clone())));
         Devices {
             serial: Mutex::new(serial),
+            mmio: Mutex::new(Vec::new()),
             console,
             cmos_index: Mutex::new(0),
             unknown: Mutex::new(HashSet::new()),
@@ -165,6 +168,30 @@ impl Devices {
             }
             0x80 | 0xed => {}
             _ => self.note_unknown(port, "read"),
+        }
+    }
+
+    pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
+        data.fill(0xff);
+        for (base, dev) in self.mmio.lock().unwrap().iter_mut() {
+            if (*base..*base + crate::net::VIRTIO_MMIO_SIZE).contains(&addr) {
+                dev.mmio_read(addr - *base, data);
+            }
+        }
+    }
+
+    pub fn mmio_write(&self, addr: u64, data: &[u8]) {
+        for (base, dev) in self.mmio.lock().unwrap().iter_mut() {
+            if (*base..*base + crate::net::VIRTIO_MMIO_SIZE).contains(&addr) {
+                dev.mmio_write(addr - *base, data);
+            }
+        }
+    }
+
+    /// Move frames waiting in the backends into the guests' receive queues.
+    pub fn poll_rx(&self) {
+        for (_, dev) in self.mmio.lock().unwrap().iter_mut() {
+            dev.process_rx();
         }
     }
 

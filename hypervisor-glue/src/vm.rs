@@ -39,6 +39,9 @@ pub fn default_cmdline() -> String {
     s
 }
 
+/// Guest physical address of the first virtio-mmio window (in the 32-bit MMIO hole).
+pub const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
+
 #[derive(Debug, Clone)]
 pub struct VmConfig {
     pub mem_mib: u64,
@@ -194,6 +197,23 @@ impl Vm {
         self.devices.unknown_ports()
     }
 
+    /// Attach a virtio-net device (virtio-mmio) with `backend`; returns its MMIO base
+    /// address and GSI. The guest must learn about it from its firmware tables — not yet
+    /// provided (see docs/vmm.md) — or from a driver that knows the address.
+    pub fn add_virtio_net(&mut self, backend: Box<dyn crate::net::NetBackend>, mac: [u8; 6]) -> Result<(u64, u32)> {
+        let mut list = self.devices.mmio.lock().unwrap();
+        let n = list.len() as u64;
+        if n >= 8 {
+            bail!("at most 8 virtio-mmio devices");
+        }
+        let base = VIRTIO_MMIO_BASE + n * crate::net::VIRTIO_MMIO_SIZE;
+        let gsi = 5 + n as u32;
+        let irq = EventFd::new(libc::EFD_NONBLOCK).context("eventfd")?;
+        self.vm.register_irqfd(&irq, gsi).context("KVM_IRQFD for virtio-net")?;
+        list.push((base, crate::net::VirtioNet::new(self.mem.guest_memory().clone(), backend, irq, mac)));
+        Ok((base, gsi))
+    }
+
     /// Load a Linux bzImage (64-bit boot protocol), an optional initramfs and the command line.
     pub fn load_linux(&mut self, kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Result<()> {
         let mem = self.mem.guest_memory();
@@ -271,7 +291,7 @@ impl Vm {
     }
 
     /// Load 64-bit code at `addr` and start vCPU 0 there in long mode (ring 0, identity
-    /// mapping of the first 1 GiB, stack below 0x8ff0) — a tiny guest program for tests.
+    /// mapping of the first 4 GiB, stack below 0x8ff0) — a tiny guest program for tests.
     pub fn load_long_mode_code(&mut self, code: &[u8], addr: u64) -> Result<()> {
         if addr < 0x10000 || addr + code.len() as u64 > self.mem.size().min(1 << 30) {
             bail!("64-bit test code must sit between 64 KiB and min(RAM, 1 GiB)");
@@ -304,6 +324,7 @@ impl Vm {
             done: AtomicUsize::new(0),
         };
         let devices = self.devices.clone();
+        let has_net = !devices.mmio.lock().unwrap().is_empty();
         let result = std::thread::scope(|s| -> Result<StopReason> {
             let mut handles = Vec::new();
             for (i, vcpu) in self.vcpus.iter_mut().enumerate() {
@@ -338,7 +359,14 @@ impl Vm {
                         }
                         None => Duration::from_secs(3600),
                     };
-                    g = sh.cv.wait_timeout(g, wait).unwrap().0;
+                    if has_net {
+                        g = sh.cv.wait_timeout(g, wait.min(Duration::from_millis(1))).unwrap().0;
+                        drop(g);
+                        devices.poll_rx();
+                        g = sh.reason.lock().unwrap();
+                    } else {
+                        g = sh.cv.wait_timeout(g, wait).unwrap().0;
+                    }
                 }
             }
             sh.stop.store(true, Ordering::SeqCst);
@@ -417,8 +445,8 @@ fn vcpu_loop(vcpu: &mut VcpuFd, sh: &RunShared, dev: &Devices, mem: &vm_memory::
                     IoAction::DebugExit(v) => sh.request_stop(Ok(StopReason::DebugExit(v))),
                     IoAction::ConsoleMatch => sh.request_stop(Ok(StopReason::ConsoleMatch)),
                 },
-                VcpuExit::MmioRead(_addr, data) => data.fill(0xff),
-                VcpuExit::MmioWrite(_, _) => {}
+                VcpuExit::MmioRead(addr, data) => dev.mmio_read(addr, data),
+                VcpuExit::MmioWrite(addr, data) => dev.mmio_write(addr, data),
                 VcpuExit::Shutdown | VcpuExit::Hlt => sh.request_stop(Ok(StopReason::Shutdown)),
                 VcpuExit::SystemEvent(_, _) => sh.request_stop(Ok(StopReason::Shutdown)),
                 VcpuExit::Intr => {}

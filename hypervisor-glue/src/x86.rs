@@ -62,7 +62,7 @@ fn segment_from_gdt(entry: u64, index: u8) -> kvm_segment {
     }
 }
 
-/// Write GDT/IDT and identity page tables (first 1 GiB, 2 MiB pages); set long-mode sregs.
+/// Write GDT/IDT and identity page tables (first 4 GiB, 2 MiB pages); set long-mode sregs.
 pub fn setup_sregs(mem: &GuestMemoryMmap, vcpu: &VcpuFd) -> Result<()> {
     let gdt = [
         gdt_entry(0, 0, 0),
@@ -74,10 +74,14 @@ pub fn setup_sregs(mem: &GuestMemoryMmap, vcpu: &VcpuFd) -> Result<()> {
         mem.write_obj(*e, GuestAddress(BOOT_GDT_START + (i as u64) * 8)).context("writing GDT")?;
     }
     mem.write_obj(0u64, GuestAddress(BOOT_IDT_START)).context("writing IDT")?;
+    // Identity map of the first 4 GiB (RAM and the 32-bit MMIO hole) with 2 MiB pages:
+    // one PML4 entry, four PDPT entries, four page directories at 0xb000..0xf000.
     mem.write_obj(PDPTE_START | 0x03, GuestAddress(PML4_START))?;
-    mem.write_obj(PDE_START | 0x03, GuestAddress(PDPTE_START))?;
-    for i in 0..512u64 {
-        mem.write_obj((i << 21) | 0x83, GuestAddress(PDE_START + i * 8))?;
+    for d in 0..4u64 {
+        mem.write_obj((PDE_START + d * 0x1000) | 0x03, GuestAddress(PDPTE_START + d * 8))?;
+        for i in 0..512u64 {
+            mem.write_obj((((d << 9) + i) << 21) | 0x83, GuestAddress(PDE_START + d * 0x1000 + i * 8))?;
+        }
     }
 
     let mut sregs: kvm_sregs = vcpu.get_sregs().context("KVM_GET_SREGS")?;

@@ -273,3 +273,24 @@ fn named_memory_file_survives_restore() {
     assert_eq!(c, 8 * 4096);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn guest_reaches_virtio_net_registers_over_mmio() {
+    if !kvm_or_skip("guest_reaches_virtio_net_registers_over_mmio") {
+        return;
+    }
+    let mut vm = small_vm();
+    let (a, _b) = offcard_vmm::net::pair();
+    let (base, gsi) = vm.add_virtio_net(Box::new(a), [2, 0, 0, 0, 0, 9]).unwrap();
+    assert_eq!((base, gsi), (offcard_vmm::vm::VIRTIO_MMIO_BASE, 5));
+    let mut code = vec![0x48, 0xBB];
+    code.extend_from_slice(&base.to_le_bytes()); // mov rbx, base
+    code.extend_from_slice(&[0x8B, 0x03]); // mov eax, [rbx]      (magic "virt")
+    code.extend_from_slice(&[0x8B, 0x4B, 0x08]); // mov ecx, [rbx+8]  (device id 1)
+    code.extend_from_slice(&[0x0F, 0xB6, 0x93, 0x05, 0x01, 0x00, 0x00]); // movzx edx, byte [rbx+0x105] (mac[5])
+    code.extend_from_slice(&[0x01, 0xC8, 0x01, 0xD0]); // add eax, ecx; add eax, edx
+    code.extend_from_slice(&[0xE6, 0xF4, 0xF4]); // out 0xf4, al
+    vm.load_long_mode_code(&code, CODE_ADDR).unwrap();
+    // 0x76 ('v') + 1 + 9
+    assert_eq!(run(&mut vm, 60), StopReason::DebugExit(0x76 + 1 + 9));
+}
