@@ -52,6 +52,12 @@ pub fn hash64(data: &[u8]) -> u64 {
     out ^ (out >> 33)
 }
 
+fn is_zero(p: &[u8]) -> bool {
+    // SAFETY: u64 has no invalid bit patterns; align_to splits off unaligned ends.
+    let (a, b, c) = unsafe { p.align_to::<u64>() };
+    a.iter().all(|&x| x == 0) && b.iter().fold(0, |acc, &x| acc | x) == 0 && c.iter().all(|&x| x == 0)
+}
+
 /// What a snapshot wrote.
 #[derive(Debug, Clone)]
 pub struct SnapshotInfo {
@@ -304,12 +310,12 @@ impl Vm {
             let mut p = 0usize;
             let total = npages as usize;
             while p < total {
-                if mem[p * ps..(p + 1) * ps].iter().all(|&b| b == 0) {
+                if is_zero(&mem[p * ps..(p + 1) * ps]) {
                     p += 1;
                     continue;
                 }
                 let start = p;
-                while p < total && !mem[p * ps..(p + 1) * ps].iter().all(|&b| b == 0) {
+                while p < total && !is_zero(&mem[p * ps..(p + 1) * ps]) {
                     p += 1;
                 }
                 f.seek(SeekFrom::Start((start * ps) as u64))?;
