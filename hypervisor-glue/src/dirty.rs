@@ -72,8 +72,12 @@ impl Vm {
 
     /// Pull KVM's dirty bitmap (which clears it) and OR it into every active consumer.
     pub(crate) fn sync_dirty(&mut self) -> Result<()> {
+        let writes = std::mem::take(&mut *self.vmm_writes.lock().unwrap());
         if !self.dirty_logging_enabled() {
             return Ok(());
+        }
+        for (gpa, len) in writes {
+            self.mark_dirty(gpa, len);
         }
         let bm = self
             .vm

@@ -86,7 +86,13 @@ pub struct VirtioNet {
     interrupt_status: u32,
     pending_rx: VecDeque<Vec<u8>>,
     pub stats: NetStats,
+    /// Guest memory this device wrote (gpa, len): KVM's dirty log only sees vCPU
+    /// writes, so the VMM merges these in (as it will the card's write records).
+    dirty: Option<WriteLog>,
 }
+
+/// Shared list of (guest physical address, length) the VMM's devices wrote.
+pub type WriteLog = std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>;
 
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetStats {
@@ -114,6 +120,18 @@ impl VirtioNet {
             interrupt_status: 0,
             pending_rx: VecDeque::new(),
             stats: NetStats::default(),
+            dirty: None,
+        }
+    }
+
+    /// Record every guest-memory write of this device into `log`.
+    pub fn set_write_log(&mut self, log: WriteLog) {
+        self.dirty = Some(log);
+    }
+
+    fn wrote(&self, gpa: u64, len: u64) {
+        if let Some(l) = &self.dirty {
+            l.lock().unwrap().push((gpa, len));
         }
     }
 
@@ -292,6 +310,8 @@ impl VirtioNet {
         let ni = q.used_idx.wrapping_add(1);
         std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
         self.mem.write_obj(ni, GuestAddress(q.used + 2)).map_err(|e| format!("used idx: {e}"))?;
+        self.wrote(e.0, 8);
+        self.wrote(q.used + 2, 2);
         self.queues[qi].used_idx = ni;
         Ok(())
     }
@@ -371,6 +391,7 @@ impl VirtioNet {
                     }
                     let k = (len as usize).min(data.len() - off);
                     self.mem.write_slice(&data[off..off + k], GuestAddress(addr)).map_err(|e| format!("rx buffer: {e}"))?;
+                    self.wrote(addr, k as u64);
                     off += k;
                     if off == data.len() {
                         break;

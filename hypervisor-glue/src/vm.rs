@@ -89,6 +89,8 @@ pub struct Vm {
     pub(crate) config: VmConfig,
     pub(crate) dirty: Option<crate::dirty::DirtyState>,
     pub(crate) snap_parent: Option<PathBuf>,
+    /// Guest memory written by the VMM's devices, merged into the dirty log.
+    pub(crate) vmm_writes: crate::net::WriteLog,
 }
 
 impl Vm {
@@ -124,6 +126,7 @@ impl Vm {
             config: config.clone(),
             dirty: None,
             snap_parent: None,
+            vmm_writes: Default::default(),
         };
         this_vm.set_slot_flags(0)?;
 
@@ -210,7 +213,9 @@ impl Vm {
         let gsi = 5 + n as u32;
         let irq = EventFd::new(libc::EFD_NONBLOCK).context("eventfd")?;
         self.vm.register_irqfd(&irq, gsi).context("KVM_IRQFD for virtio-net")?;
-        list.push((base, crate::net::VirtioNet::new(self.mem.guest_memory().clone(), backend, irq, mac)));
+        let mut dev = crate::net::VirtioNet::new(self.mem.guest_memory().clone(), backend, irq, mac);
+        dev.set_write_log(self.vmm_writes.clone());
+        list.push((base, dev));
         Ok((base, gsi))
     }
 

@@ -355,7 +355,15 @@ fn guest_driver_sends_and_receives_through_virtio_net() {
     code.extend_from_slice(&((rxbuf + 12) as u32).to_le_bytes()); // mov al, [rxbuf+12]
     code.extend_from_slice(&[0xE6, 0xF4, 0xF4]);
     vm.load_long_mode_code(&code, CODE_ADDR).unwrap();
+    let all = DirtyRange { iova: 0, length: vm.memory().size() };
+    vm.dirty_start(&[all], 4096).unwrap();
     assert_eq!(run(&mut vm, 60), StopReason::DebugExit(rx_frame[0]));
+    // The receive buffer was written only by the device (the guest only read it):
+    // the dirty log still reports it, merged from the VMM's own writes.
+    let dirty = bitmap_to_pages(&vm.dirty_report_and_clear(all, 4096).unwrap(), 0, 4096);
+    assert!(dirty.contains(&rxbuf), "device-written page missing from the dirty log: {dirty:x?}");
+    assert!(dirty.contains(&(q(0) + 0x2000)), "used ring page missing: {dirty:x?}");
+    vm.dirty_stop().unwrap();
     assert_eq!(peer.try_recv().unwrap().as_deref(), Some(&tx_frame[..]), "transmitted frame");
     let mut got = vec![0u8; rx_frame.len()];
     m.read_slice(&mut got, GuestAddress(rxbuf + 12)).unwrap();
