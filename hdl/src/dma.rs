@@ -247,6 +247,25 @@ pub struct DmaEngine {
     reg_g: Signal<Local, Bits<14>>,
     g_merged: Signal<Local, Bits<32>>,
     g_rd: Signal<Local, Bits<32>>,
+    /// Global register DW indices relative to DMA_BASE (from regmap).
+    g_cnt_unexpected_cpl: Constant<Bits<14>>,
+    g_cnt_stall_cycles: Constant<Bits<14>>,
+    g_cnt_coalesced: Constant<Bits<14>>,
+    g_cnt_records: Constant<Bits<14>>,
+    g_cnt_desc_error: Constant<Bits<14>>,
+    g_cnt_desc_done: Constant<Bits<14>>,
+    g_irq_coalesce: Constant<Bits<14>>,
+    g_wrec_wb_hi: Constant<Bits<14>>,
+    g_wrec_wb_lo: Constant<Bits<14>>,
+    g_wrec_timeout: Constant<Bits<14>>,
+    g_wrec_flush: Constant<Bits<14>>,
+    g_wrec_cons: Constant<Bits<14>>,
+    g_wrec_prod: Constant<Bits<14>>,
+    g_wrec_log2: Constant<Bits<14>>,
+    g_wrec_hi: Constant<Bits<14>>,
+    g_wrec_lo: Constant<Bits<14>>,
+    g_dma_status: Constant<Bits<14>>,
+    c_kind_cpl: Constant<Bits<8>>,
     c_one12: Constant<Bits<13>>,
     c_one32: Constant<Bits<32>>,
     c_q_first: Constant<Bits<14>>,
@@ -259,8 +278,7 @@ pub struct DmaEngine {
 
 impl Default for DmaEngine {
     fn default() -> Self {
-        let g = |off: u32| -> u64 { ((off - dma::DMA_BASE) >> 2) as u64 };
-        let _ = g;
+        let g = |off: u32| Constant::new((((off - dma::DMA_BASE) >> 2) as u64).to_bits());
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -440,6 +458,24 @@ impl Default for DmaEngine {
             reg_g: Default::default(),
             g_merged: Default::default(),
             g_rd: Default::default(),
+            g_cnt_unexpected_cpl: g(dma::CNT_UNEXPECTED_CPL),
+            g_cnt_stall_cycles: g(dma::CNT_STALL_CYCLES),
+            g_cnt_coalesced: g(dma::CNT_COALESCED),
+            g_cnt_records: g(dma::CNT_RECORDS),
+            g_cnt_desc_error: g(dma::CNT_DESC_ERROR),
+            g_cnt_desc_done: g(dma::CNT_DESC_DONE),
+            g_irq_coalesce: g(dma::IRQ_COALESCE),
+            g_wrec_wb_hi: g(dma::WREC_WB_HI),
+            g_wrec_wb_lo: g(dma::WREC_WB_LO),
+            g_wrec_timeout: g(dma::WREC_TIMEOUT),
+            g_wrec_flush: g(dma::WREC_FLUSH),
+            g_wrec_cons: g(dma::WREC_CONS),
+            g_wrec_prod: g(dma::WREC_PROD),
+            g_wrec_log2: g(dma::WREC_LOG2),
+            g_wrec_hi: g(dma::WREC_HI),
+            g_wrec_lo: g(dma::WREC_LO),
+            g_dma_status: g(dma::DMA_STATUS),
+            c_kind_cpl: Constant::new((dma::SRC_KIND_COMPLETION as u64).to_bits()),
             c_one12: Constant::new(1u64.to_bits()),
             c_one32: Constant::new(1u64.to_bits()),
             c_q_first: Constant::new(((dma::QUEUE_BASE >> 2) as u64).to_bits()),
@@ -516,39 +552,39 @@ impl Logic for DmaEngine {
         self.q2.wr_mask.next = self.reg_wr_mask.val();
         self.q3.wr_mask.next = self.reg_wr_mask.val();
         self.g_rd.next = 0.into();
-        if self.reg_g.val() == 0 {
+        if self.reg_g.val() == self.g_dma_status.val() {
             self.g_rd.next = bit_cast::<32, 1>(self.overflow.q.val().into())
                 | (bit_cast::<32, 1>(self.flush_pending.q.val().into()) << 1)
                 | (bit_cast::<32, 1>((self.state.q.val() != DmaState::Idle).into()) << 2);
-        } else if self.reg_g.val() == 1 {
+        } else if self.reg_g.val() == self.g_wrec_lo.val() {
             self.g_rd.next = self.wrec_lo.q.val();
-        } else if self.reg_g.val() == 2 {
+        } else if self.reg_g.val() == self.g_wrec_hi.val() {
             self.g_rd.next = self.wrec_hi.q.val();
-        } else if self.reg_g.val() == 3 {
+        } else if self.reg_g.val() == self.g_wrec_log2.val() {
             self.g_rd.next = bit_cast::<32, 5>(self.wrec_log2.q.val());
-        } else if self.reg_g.val() == 4 {
+        } else if self.reg_g.val() == self.g_wrec_prod.val() {
             self.g_rd.next = self.wrec_prod.q.val();
-        } else if self.reg_g.val() == 5 {
+        } else if self.reg_g.val() == self.g_wrec_cons.val() {
             self.g_rd.next = self.wrec_cons.q.val();
-        } else if self.reg_g.val() == 7 {
+        } else if self.reg_g.val() == self.g_wrec_timeout.val() {
             self.g_rd.next = self.wrec_timeout.q.val();
-        } else if self.reg_g.val() == 8 {
+        } else if self.reg_g.val() == self.g_wrec_wb_lo.val() {
             self.g_rd.next = self.wb_lo.q.val();
-        } else if self.reg_g.val() == 9 {
+        } else if self.reg_g.val() == self.g_wrec_wb_hi.val() {
             self.g_rd.next = self.wb_hi.q.val();
-        } else if self.reg_g.val() == 10 {
+        } else if self.reg_g.val() == self.g_irq_coalesce.val() {
             self.g_rd.next = bit_cast::<32, 16>(self.irq_coalesce.q.val());
-        } else if self.reg_g.val() == 12 {
+        } else if self.reg_g.val() == self.g_cnt_desc_done.val() {
             self.g_rd.next = self.cnt_desc_done.count.val();
-        } else if self.reg_g.val() == 13 {
+        } else if self.reg_g.val() == self.g_cnt_desc_error.val() {
             self.g_rd.next = self.cnt_desc_error.count.val();
-        } else if self.reg_g.val() == 14 {
+        } else if self.reg_g.val() == self.g_cnt_records.val() {
             self.g_rd.next = self.cnt_records.count.val();
-        } else if self.reg_g.val() == 15 {
+        } else if self.reg_g.val() == self.g_cnt_coalesced.val() {
             self.g_rd.next = self.cnt_coalesced.count.val();
-        } else if self.reg_g.val() == 16 {
+        } else if self.reg_g.val() == self.g_cnt_stall_cycles.val() {
             self.g_rd.next = self.cnt_stall.count.val();
-        } else if self.reg_g.val() == 17 {
+        } else if self.reg_g.val() == self.g_cnt_unexpected_cpl.val() {
             self.g_rd.next = self.cnt_unexpected.count.val();
         }
         self.reg_rd_data.next = self.g_rd.val();
@@ -563,31 +599,31 @@ impl Logic for DmaEngine {
         }
         self.g_merged.next = (self.g_rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
         if self.reg_wr_en.val() {
-            if self.reg_g.val() == 0 {
+            if self.reg_g.val() == self.g_dma_status.val() {
                 if self.reg_wr_data.val().get_bit(0) & self.reg_wr_mask.val().get_bit(0) {
                     self.overflow.d.next = false;
                 }
-            } else if self.reg_g.val() == 1 {
+            } else if self.reg_g.val() == self.g_wrec_lo.val() {
                 self.wrec_lo.d.next = self.g_merged.val() & 0xFFFF_FFF0_u64;
-            } else if self.reg_g.val() == 2 {
+            } else if self.reg_g.val() == self.g_wrec_hi.val() {
                 self.wrec_hi.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == 3 {
+            } else if self.reg_g.val() == self.g_wrec_log2.val() {
                 if self.g_merged.val() > 16 {
                     self.wrec_log2.d.next = 16.into();
                 } else {
                     self.wrec_log2.d.next = self.g_merged.val().get_bits::<5>(0);
                 }
-            } else if self.reg_g.val() == 5 {
+            } else if self.reg_g.val() == self.g_wrec_cons.val() {
                 self.wrec_cons.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == 6 {
+            } else if self.reg_g.val() == self.g_wrec_flush.val() {
                 self.flush_pending.d.next = true;
-            } else if self.reg_g.val() == 7 {
+            } else if self.reg_g.val() == self.g_wrec_timeout.val() {
                 self.wrec_timeout.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == 8 {
+            } else if self.reg_g.val() == self.g_wrec_wb_lo.val() {
                 self.wb_lo.d.next = self.g_merged.val() & 0xFFFF_FFFC_u64;
-            } else if self.reg_g.val() == 9 {
+            } else if self.reg_g.val() == self.g_wrec_wb_hi.val() {
                 self.wb_hi.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == 10 {
+            } else if self.reg_g.val() == self.g_irq_coalesce.val() {
                 self.irq_coalesce.d.next = self.g_merged.val().get_bits::<16>(0);
             }
         }
@@ -702,7 +738,7 @@ impl Logic for DmaEngine {
         self.has_space.next = self.used.val() < self.entries.val();
         self.rec_on.next = (self.wrec_log2.q.val() != 0) & !self.overflow.q.val();
         self.data_src.next = bit_cast::<8, 2>(self.cur_q.q.val());
-        self.cpl_src.next = bit_cast::<8, 2>(self.cur_q.q.val()) | 0x10_u64;
+        self.cpl_src.next = bit_cast::<8, 2>(self.cur_q.q.val()) | self.c_kind_cpl.val();
         self.cpl_iova.next = self.sel_cpl.val() + (bit_cast::<64, 12>(self.sel_head.val()) << 4);
         self.slot_addr.next = ((bit_cast::<64, 32>(self.wrec_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wrec_lo.q.val()))
             + (bit_cast::<64, 32>(self.wrec_prod.q.val() & (self.entries.val() - 1)) << 4);

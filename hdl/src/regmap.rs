@@ -259,6 +259,43 @@ pub mod dma {
     /// Source field: queue in bits 3:0, kind in bits 5:4.
     pub const SRC_KIND_DATA: u8 = 0 << 4;
     pub const SRC_KIND_COMPLETION: u8 = 1 << 4;
+
+    use super::{Access::*, Register};
+    const fn r(name: &'static str, offset: u32, access: super::Access, reset: u32, doc: &'static str) -> Register {
+        Register { name, offset, access, reset, doc }
+    }
+    /// Registers of one queue, offsets relative to `QUEUE_BASE + q * QUEUE_STRIDE`.
+    pub const QUEUE_REGISTERS: &[Register] = &[
+        r("Q_RING_LO", Q_RING_LO, ReadWrite, 0, "Descriptor ring IOVA [31:0] (32-byte aligned)."),
+        r("Q_RING_HI", Q_RING_HI, ReadWrite, 0, "Descriptor ring IOVA [63:32]."),
+        r("Q_RING_LOG2", Q_RING_LOG2, ReadWrite, 1, "log2 of the ring entries, 1..12 (values clamp)."),
+        r("Q_CPL_LO", Q_CPL_LO, ReadWrite, 0, "Completion ring IOVA [31:0] (16-byte aligned)."),
+        r("Q_CPL_HI", Q_CPL_HI, ReadWrite, 0, "Completion ring IOVA [63:32]."),
+        r("Q_TAIL", Q_TAIL, ReadWrite, 0, "Doorbell: producer index. A value outside the ring sets TAIL_ERROR and stops the queue."),
+        r("Q_HEAD", Q_HEAD, ReadOnly, 0, "Consumer index (next descriptor the card takes)."),
+        r("Q_STATUS", Q_STATUS, ReadOnly, 0, "Bit 0 tail error, bit 1 enabled."),
+        r("Q_CTRL", Q_CTRL, ReadWrite, 0, "Bit 0 enable; writing bit 1 resets head, tail and the error."),
+    ];
+    /// Global DMA registers (absolute BAR0 offsets).
+    pub const GLOBAL_REGISTERS: &[Register] = &[
+        r("DMA_STATUS", DMA_STATUS, ReadOnly, 0, "Bit 0 record overflow (write 1 to clear: new epoch), bit 1 flush pending, bit 2 busy."),
+        r("WREC_LO", WREC_LO, ReadWrite, 0, "Write-record ring IOVA [31:0]."),
+        r("WREC_HI", WREC_HI, ReadWrite, 0, "Write-record ring IOVA [63:32]."),
+        r("WREC_LOG2", WREC_LOG2, ReadWrite, 0, "log2 of record-ring entries (1..16); 0 disables records."),
+        r("WREC_PROD", WREC_PROD, ReadOnly, 0, "Records produced (free-running)."),
+        r("WREC_CONS", WREC_CONS, ReadWrite, 0, "Records consumed, written by the host (free-running)."),
+        r("WREC_FLUSH", WREC_FLUSH, WriteTrigger, 0, "Write: flush open records, then write WREC_PROD to WREC_WB."),
+        r("WREC_TIMEOUT", WREC_TIMEOUT, ReadWrite, 100_000, "Cycles a write may wait for a record slot before overflow."),
+        r("WREC_WB_LO", WREC_WB_LO, ReadWrite, 0, "Producer write-back IOVA [31:0]."),
+        r("WREC_WB_HI", WREC_WB_HI, ReadWrite, 0, "Producer write-back IOVA [63:32]."),
+        r("IRQ_COALESCE", IRQ_COALESCE, ReadWrite, 1, "MSI after this many completions (idle engine: at once)."),
+        r("CNT_DESC_DONE", CNT_DESC_DONE, ReadOnly, 0, "Descriptors completed successfully."),
+        r("CNT_DESC_ERROR", CNT_DESC_ERROR, ReadOnly, 0, "Descriptors completed with an error status."),
+        r("CNT_RECORDS", CNT_RECORDS, ReadOnly, 0, "Write records written to the ring."),
+        r("CNT_COALESCED", CNT_COALESCED, ReadOnly, 0, "Writes folded into an open record."),
+        r("CNT_STALL_CYCLES", CNT_STALL_CYCLES, ReadOnly, 0, "Cycles writes waited for a record slot."),
+        r("CNT_UNEXPECTED_CPL", CNT_UNEXPECTED_CPL, ReadOnly, 0, "Completions matching no outstanding read."),
+    ];
 }
 
 /// PCIe tags the DMA engine uses: 5-bit tags (Extended Tag not required),

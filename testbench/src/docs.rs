@@ -10,16 +10,30 @@ pub fn registers_markdown() -> String {
         "BAR0: 64-bit non-prefetchable memory BAR, {} KiB. Vendor {:#06x}, device {:#06x}, class {:06x}. Accesses are 1 DW (32-bit) or 2 DW (64-bit, two consecutive registers) with any byte enables; offsets from 0x1000 are served by the blocks behind the endpoint and read 0 until one is there.\n\n",
         regmap::BAR0_SIZE / 1024, regmap::VENDOR_ID, regmap::DEVICE_ID, regmap::CLASS_CODE
     ));
-    s.push_str("| offset | name | access | reset | description |\n|---|---|---|---|---|\n");
-    for r in regmap::BAR0_REGISTERS {
-        let acc = match r.access {
-            Access::ReadOnly => "RO",
-            Access::ReadWrite => "RW",
-            Access::CounterWriteClears => "RO, write clears",
-            Access::WriteTrigger => "WO trigger",
-        };
-        s.push_str(&format!("| {:#06x} | {} | {} | {:#x} | {} |\n", r.offset, r.name.trim_start_matches("REG_"), acc, r.reset, r.doc));
-    }
+    table(&mut s, regmap::BAR0_REGISTERS);
     s.push_str("\nCounters saturate at 0xFFFFFFFF instead of wrapping.\n");
+    s.push_str(&format!(
+        "\n## DMA engine\n\n{} queues; queue q's registers are at {:#06x} + q * {:#x}. Formats and behaviour: docs/dma.md.\n\n",
+        regmap::dma::NUM_QUEUES, regmap::dma::QUEUE_BASE, regmap::dma::QUEUE_STRIDE
+    ));
+    table(&mut s, regmap::dma::QUEUE_REGISTERS);
+    s.push_str("\nGlobal DMA registers:\n\n");
+    table(&mut s, regmap::dma::GLOBAL_REGISTERS);
     s
+}
+
+fn table(s: &mut String, regs: &[regmap::Register]) {
+    s.push_str("| offset | name | access | reset | description |\n|---|---|---|---|---|\n");
+    for r in regs {
+        s.push_str(&format!("| {:#06x} | {} | {} | {:#x} | {} |\n", r.offset, r.name, access(r.access), r.reset, r.doc));
+    }
+}
+
+fn access(a: Access) -> &'static str {
+    match a {
+        Access::ReadOnly => "RO",
+        Access::ReadWrite => "RW",
+        Access::CounterWriteClears => "RO, write clears",
+        Access::WriteTrigger => "WO trigger",
+    }
 }
