@@ -50,7 +50,7 @@ fn mgmt_reads_card_counters_through_sealed_api() {
     let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let line = all.lines().find(|l| l.contains("# this key")).expect("keygen prints an authorized_keys line");
     let key = line.split_whitespace().next().unwrap();
-    std::fs::write(home.join("authorized_keys"), format!("{key} read-counters,program-way-mask\n")).unwrap();
+    std::fs::write(home.join("authorized_keys"), format!("{key} read-counters,program-way-mask,read-write-records\n")).unwrap();
     let mut server = offcard().env("OFFCARD_HOME", &home).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let sock = home.join("mgmt.sock");
     let t = Instant::now();
@@ -60,6 +60,7 @@ fn mgmt_reads_card_counters_through_sealed_api() {
     let r = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-counters"]).output().unwrap();
     let denied = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-host-memory", "0", "16"]).output().unwrap();
     let nocache = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "program-way-mask", "1", "3"]).output().unwrap();
+    let recs = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-write-records", "16"]).output().unwrap();
     server.kill().unwrap();
     let _ = server.wait();
     let s = String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr);
@@ -68,5 +69,7 @@ fn mgmt_reads_card_counters_through_sealed_api() {
     assert!(!denied.status.success(), "unauthorized op must be refused");
     let n = String::from_utf8_lossy(&nocache.stdout).to_string() + &String::from_utf8_lossy(&nocache.stderr);
     assert!(!nocache.status.success() && n.contains("tagged cache"), "{n}");
+    let rs = String::from_utf8_lossy(&recs.stdout).to_string() + &String::from_utf8_lossy(&recs.stderr);
+    assert!(recs.status.success(), "read-write-records through the card failed: {rs}");
     let _ = std::fs::remove_dir_all(&home);
 }
