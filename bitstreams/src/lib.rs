@@ -1135,7 +1135,12 @@ pub fn report_markdown(results: &[Value]) -> String {
             "| {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n",
             r["board"].as_str().unwrap_or("?"),
             r["block"].as_str().unwrap_or("?"),
-            r["status"].as_str().unwrap_or("?"),
+            r["status"]
+                .as_str()
+                .unwrap_or("?")
+                .split(':')
+                .next()
+                .unwrap_or("?"),
             r["luts"],
             r["ffs"],
             r["harness_ffs"],
@@ -1144,6 +1149,24 @@ pub fn report_markdown(results: &[Value]) -> String {
             fmt_opt_f(&r["fmax_mhz"]),
             meets
         ));
+    }
+    let notes: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            let st = r["status"].as_str()?;
+            st.contains(':').then(|| {
+                format!(
+                    "- **{} / {}**: {}\n",
+                    r["board"].as_str().unwrap_or("?"),
+                    r["block"].as_str().unwrap_or("?"),
+                    st
+                )
+            })
+        })
+        .collect();
+    if !notes.is_empty() {
+        s.push_str("\n");
+        s.push_str(&notes.concat());
     }
     let misses: Vec<&Value> = results
         .iter()
