@@ -1165,7 +1165,7 @@ pub fn report_markdown(results: &[Value]) -> String {
         })
         .collect();
     if !notes.is_empty() {
-        s.push_str("\n");
+        s.push('\n');
         s.push_str(&notes.concat());
     }
     let misses: Vec<&Value> = results
