@@ -39,3 +39,22 @@ fn vcd_tracing_switches_on_and_off_at_run_time() {
     assert!(text.contains("$enddefinitions") && text.contains("rx_valid") && text.lines().count() > 100);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_card_that_never_answers_is_reported_not_waited_on_forever() {
+    let mut rc = RootComplex::new(3, 1 << 16).unwrap();
+    let e = rc.enumerate(0x2_0000_0000).unwrap();
+    // The root port stops accepting anything from the card: no completion
+    // can arrive, and the read must fail with a timeout naming the request.
+    rc.timing.tx_stall = 1.0;
+    rc.timing.timeout_cycles = 500;
+    let err = rc.read32(e.bar0 + REG_ID as u64).unwrap_err();
+    match err {
+        offcard_sim::SimError::Timeout { ref what, cycles, .. } => {
+            assert!(what.contains("memory read"), "{what}");
+            assert_eq!(cycles, 500);
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert!(err.to_string().contains("did not complete"));
+}
