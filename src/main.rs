@@ -23,6 +23,9 @@ const USAGE: &str = "offcard <command>
   regs [--check]           write docs/registers.md from the register map (--check: verify it)
   bench sim [--json]       simulation speed: Verilator vs rust-hdl, MMIO round trip
   bench mgmt [--json]      secured management operations: sealed vs plain
+  synth [--board versa|icebreaker] [--block NAME] [--json]
+                           open synthesis flow: yosys + nextpnr + pack, report to docs/synthesis.md
+  synth check              quick yosys synthesis of every block (what CI runs)
   keygen | serve | mgmt    secured management API (see docs/mgmt.md)
   vm ...                   the KVM hypervisor (see docs/vmm.md)
 ";
@@ -50,6 +53,7 @@ fn run(args: &[String]) -> Result<()> {
             Ok(b)
         }),
         "vm" => offcard_vmm::cli::cli_main(rest),
+        "synth" => offcard_synth::cli_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

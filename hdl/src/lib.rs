@@ -37,9 +37,15 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "endpoint" => gen(endpoint::TlpEndpoint::default()),
         "config_space" => gen(config_space::ConfigSpace::default()),
         "regfile" => gen(regfile::Bar0RegFile::default()),
+        "dma" => gen(dma::DmaEngine::default()),
+        "queue_regs" => gen(queue_regs::QueueRegs::default()),
+        "byte_buffer" => gen(byte_buffer::ByteBuffer::default()),
+        "rx_demux" => gen(tlp_mux::RxDemux::default()),
+        "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
         _ => return None,
     })
 }
 
 /// Names accepted by [`block_verilog`].
-pub const BLOCKS: &[&str] = &["card", "endpoint", "config_space", "regfile"];
+pub const BLOCKS: &[&str] =
+    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter"];
