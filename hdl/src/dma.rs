@@ -168,6 +168,14 @@ pub struct DmaEngine {
     s_didx: DFF<Bits<6>>,
     s_active: DFF<Bit>,
     s_last: DFF<Bit>,
+    s_ok: DFF<Bit>,
+    s_relb0: DFF<Bits<18>>,
+    s_didx0: DFF<Bits<6>>,
+    p_valid: DFF<Bit>,
+    p_data: DFF<Bits<64>>,
+    p_keep: DFF<Bits<2>>,
+    p_b1: DFF<Bit>,
+    p_eop: DFF<Bit>,
 
     // ---- combinational ----
     sel_ring: Signal<Local, Bits<64>>,
@@ -382,6 +390,14 @@ impl Default for DmaEngine {
             s_didx: Default::default(),
             s_active: Default::default(),
             s_last: Default::default(),
+            s_ok: Default::default(),
+            s_relb0: Default::default(),
+            s_didx0: Default::default(),
+            p_valid: Default::default(),
+            p_data: Default::default(),
+            p_keep: Default::default(),
+            p_b1: Default::default(),
+            p_eop: Default::default(),
             sel_ring: Default::default(),
             sel_cpl: Default::default(),
             sel_head: Default::default(),
@@ -497,7 +513,8 @@ impl Logic for DmaEngine {
             t_nbeats, t_lastkeep, od_valid, od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, wrec_lo,
             wrec_hi, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_lo, wb_hi, irq_coalesce, overflow,
             flush_pending, stall_count, cpl_since_irq, sw_addr, sw_dw0, sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind,
-            sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last
+            sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last, s_ok, s_relb0, s_didx0,
+            p_valid, p_data, p_keep, p_b1, p_eop
         );
         clock!(
             self, clock, q0, q1, q2, q3, xbuf, cnt_desc_done, cnt_desc_error, cnt_records, cnt_coalesced, cnt_stall,
@@ -765,13 +782,15 @@ impl Logic for DmaEngine {
         self.hdr_dw0.next = 0.into();
 
         // ---- completion sink (runs beside the state machine) ---------------------
+        // Two stages, for timing: the arrival stage decodes the header beats
+        // and works out where a completion's data goes (chunk from tag, its
+        // end, the first byte's offset) into registers; the write stage, one
+        // cycle later, puts the delayed beat into the buffer or the
+        // descriptor registers and retires the tag.
         self.cpl_ready.next = true;
         self.k_take.next = self.cpl_valid.val();
         self.k_is_b1.next = self.s_beat.q.val() == 1;
         self.k_tag.next = self.cpl_data.val().get_bits::<5>(8);
-        if !self.k_is_b1.val() {
-            self.k_tag.next = self.s_tag.q.val();
-        }
         self.k_chunk.next = (self.issue_ptr.q.val() - 1)
             - ((self.issue_ptr.q.val() - 1 - bit_cast::<10, 5>(self.k_tag.val())) & 31);
         self.k_end.next = (bit_cast::<18, 10>(self.k_chunk.val()) + 1) << self.l2ch.q.val();
@@ -793,19 +812,49 @@ impl Logic for DmaEngine {
             self.k_last.next = true;
         }
         self.k_active.next = self.busy.q.val().get_bit(self.k_tag.val().index()) & (!self.desc_mode.q.val() | (self.k_tag.val() == 0));
-        if !self.k_is_b1.val() {
-            self.k_active.next = self.s_active.q.val();
-            self.k_last.next = self.s_last.q.val();
+        // arrival stage: header registers, per-completion results at beat 1
+        if self.k_take.val() {
+            if self.cpl_sop.val() {
+                self.s_beat.d.next = 1.into();
+                self.s_len.d.next = self.cpl_data.val().get_bits::<10>(0);
+                self.s_status.d.next = self.cpl_data.val().get_bits::<3>(45);
+                self.s_bc.d.next = self.cpl_data.val().get_bits::<12>(32);
+            } else if self.s_beat.q.val() != 0 {
+                if self.s_beat.q.val() != 1023 {
+                    self.s_beat.d.next = self.s_beat.q.val() + 1;
+                }
+                if self.k_is_b1.val() {
+                    self.s_tag.d.next = self.k_tag.val();
+                    self.s_active.d.next = self.k_active.val();
+                    self.s_last.d.next = self.k_last.val();
+                    self.s_ok.d.next = self.s_status.q.val() == 0;
+                    self.s_relb0.d.next = self.k_relb.val();
+                    self.s_didx0.d.next = self.k_didx.val();
+                }
+            }
+            if self.cpl_eop.val() {
+                self.s_beat.d.next = 0.into();
+            }
         }
+        self.p_valid.d.next = self.k_take.val() & !self.cpl_sop.val() & (self.s_beat.q.val() >= 1);
+        self.p_data.d.next = self.cpl_data.val();
+        self.p_keep.d.next = self.cpl_keep.val();
+        self.p_b1.d.next = self.k_is_b1.val();
+        self.p_eop.d.next = self.cpl_eop.val();
+        // write stage
         self.relb_cur.next = self.s_relb.q.val();
         self.didx_cur.next = self.s_didx.q.val();
-        if self.k_is_b1.val() {
-            self.relb_cur.next = self.k_relb.val();
-            self.didx_cur.next = self.k_didx.val();
+        if self.p_b1.q.val() {
+            self.relb_cur.next = self.s_relb0.q.val();
+            self.didx_cur.next = self.s_didx0.q.val();
         }
-        self.lane0_ok.next = self.cpl_keep.val().get_bit(0) & (self.s_beat.q.val() >= 2);
-        self.lane1_ok.next = self.cpl_keep.val().get_bit(1) & (self.s_beat.q.val() >= 1);
-        self.k_end_pkt.next = self.k_take.val() & self.cpl_eop.val() & (self.s_beat.q.val() >= 1);
+        self.lane0_ok.next = self.p_keep.q.val().get_bit(0) & !self.p_b1.q.val();
+        self.lane1_ok.next = self.p_keep.q.val().get_bit(1);
+        self.k_end_pkt.next = self.p_valid.q.val() & self.p_eop.q.val();
+        if self.p_valid.q.val() {
+            self.s_relb.d.next = self.relb_cur.val() + 8;
+            self.s_didx.d.next = self.didx_cur.val() + 2;
+        }
         // byte mask: lanes present and inside [0, len) of the transfer (biased by 8)
         self.lanemask.next = 0.into();
         if self.lane0_ok.val() & self.lane1_ok.val() {
@@ -841,80 +890,57 @@ impl Logic for DmaEngine {
         if (self.relb_cur.val() + 7 >= 8) & (self.relb_cur.val() + 7 < self.lim.val()) {
             self.bmask.next = self.bmask.val() | 128;
         }
-        self.xbuf.wr_en.next = self.k_take.val() & self.k_active.val() & !self.desc_mode.q.val()
-            & (self.s_beat.q.val() >= 1) & (self.s_status.q.val() == 0);
+        self.xbuf.wr_en.next = self.p_valid.q.val() & self.s_active.q.val() & !self.desc_mode.q.val() & self.s_ok.q.val();
         self.xbuf.wr_pos.next = bit_cast::<17, 18>(self.relb_cur.val() + bit_cast::<18, 3>(self.dst.val().get_bits::<3>(0)));
-        self.xbuf.wr_data.next = self.cpl_data.val();
+        self.xbuf.wr_data.next = self.p_data.q.val();
         self.xbuf.wr_mask.next = self.bmask.val() & self.lanemask.val();
         // descriptor DWs (lane 0 is index didx - 1, lane 1 is didx)
-        if self.k_take.val() & self.k_active.val() & self.desc_mode.q.val() & (self.s_status.q.val() == 0) {
+        if self.p_valid.q.val() & self.s_active.q.val() & self.desc_mode.q.val() & self.s_ok.q.val() {
             if self.lane0_ok.val() {
                 if self.didx_cur.val() == 1 {
-                    self.d0.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d0.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 2 {
-                    self.d1.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d1.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 3 {
-                    self.d2.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d2.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 4 {
-                    self.d3.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d3.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 5 {
-                    self.d4.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d4.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 6 {
-                    self.d5.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d5.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 7 {
-                    self.d6.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d6.d.next = self.p_data.q.val().get_bits::<32>(0);
                 } else if self.didx_cur.val() == 8 {
-                    self.d7.d.next = self.cpl_data.val().get_bits::<32>(0);
+                    self.d7.d.next = self.p_data.q.val().get_bits::<32>(0);
                 }
             }
             if self.lane1_ok.val() {
                 if self.didx_cur.val() == 0 {
-                    self.d0.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d0.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 1 {
-                    self.d1.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d1.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 2 {
-                    self.d2.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d2.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 3 {
-                    self.d3.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d3.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 4 {
-                    self.d4.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d4.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 5 {
-                    self.d5.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d5.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 6 {
-                    self.d6.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d6.d.next = self.p_data.q.val().get_bits::<32>(32);
                 } else if self.didx_cur.val() == 7 {
-                    self.d7.d.next = self.cpl_data.val().get_bits::<32>(32);
+                    self.d7.d.next = self.p_data.q.val().get_bits::<32>(32);
                 }
             }
         }
-        if self.k_take.val() {
-            if self.cpl_sop.val() {
-                self.s_beat.d.next = 1.into();
-                self.s_len.d.next = self.cpl_data.val().get_bits::<10>(0);
-                self.s_status.d.next = self.cpl_data.val().get_bits::<3>(45);
-                self.s_bc.d.next = self.cpl_data.val().get_bits::<12>(32);
-            } else if self.s_beat.q.val() != 0 {
-                if self.s_beat.q.val() != 1023 {
-                    self.s_beat.d.next = self.s_beat.q.val() + 1;
-                }
-                self.s_relb.d.next = self.relb_cur.val() + 8;
-                self.s_didx.d.next = self.didx_cur.val() + 2;
-                if self.k_is_b1.val() {
-                    self.s_tag.d.next = self.k_tag.val();
-                    self.s_active.d.next = self.k_active.val();
-                    self.s_last.d.next = self.k_last.val();
-                }
-            }
-            if self.cpl_eop.val() {
-                self.s_beat.d.next = 0.into();
-            }
-        }
-        self.do_clr.next = self.k_end_pkt.val() & self.k_active.val() & self.k_last.val();
-        self.clr_bit.next = self.c_one32.val() << self.k_tag.val();
-        if self.k_end_pkt.val() & !self.k_active.val() {
+        self.do_clr.next = self.k_end_pkt.val() & self.s_active.q.val() & self.s_last.q.val();
+        self.clr_bit.next = self.c_one32.val() << self.s_tag.q.val();
+        if self.k_end_pkt.val() & !self.s_active.q.val() {
             self.cnt_unexpected.inc.next = true;
         }
-        if self.do_clr.val() & (self.s_status.q.val() != 0) {
+        if self.do_clr.val() & !self.s_ok.q.val() {
             self.rd_error.d.next = true;
         }
         if self.do_clr.val() & !self.desc_mode.q.val() {
@@ -1387,6 +1413,7 @@ impl Logic for DmaEngine {
             self.cpl_since_irq.d.next = 0.into();
             self.irq_coalesce.d.next = 1.into();
             self.s_beat.d.next = 0.into();
+            self.p_valid.d.next = false;
             self.desc_mode.d.next = false;
         }
     }
