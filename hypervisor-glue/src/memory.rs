@@ -114,7 +114,7 @@ impl GuestMem {
     }
     /// Mutable view of guest RAM (only while no vCPU runs).
     #[allow(clippy::mut_from_ref)]
-    pub fn as_mut_slice(&self) -> &mut [u8] {
+    pub(crate) fn as_mut_slice(&self) -> &mut [u8] {
         // SAFETY: as above; callers only use it while vCPUs are stopped.
         unsafe { std::slice::from_raw_parts_mut(self.host_addr(), self.size as usize) }
     }

@@ -29,11 +29,14 @@ pub const DEFAULT_CMDLINE: &str =
 pub fn default_cmdline() -> String {
     let mut s = DEFAULT_CMDLINE.to_string();
     if x86::software_kvm() {
-        // ftrace_check_for_weak_functions walks all ~37k ftrace records through kallsyms
-        // in a worker that boot waits for: half an hour when emulated.
+        // clearcpuid: instructions KVM's emulator lacks (XSAVE, SSSE3 code in the
+        // built-in blake2s, ...). ftrace_check_for_weak_functions walks all ~37k ftrace
+        // records through kallsyms in a worker boot waits for (half an hour emulated);
+        // init_kprobe_trace waits minutes on the kprobe optimizer.
         s.push_str(
-            " clearcpuid=xsave,smap,smep,popcnt mitigations=off nofsgsbase nowatchdog nosoftlockup \
-             initcall_blacklist=ftrace_check_for_weak_functions",
+            " clearcpuid=xsave,smap,smep,popcnt,ssse3,sse4_1,sse4_2,avx,avx2,aes,pclmulqdq,cx16 \
+             mitigations=off nofsgsbase nowatchdog nosoftlockup sysctl.kernel.hung_task_timeout_secs=0 \
+             initcall_blacklist=ftrace_check_for_weak_functions,init_kprobe_trace",
         );
     }
     s
