@@ -35,7 +35,7 @@ pub fn default_cmdline() -> String {
         // init_kprobe_trace waits minutes on the kprobe optimizer.
         s.push_str(
             " clearcpuid=xsave,smap,smep,popcnt,ssse3,sse4_1,sse4_2,avx,avx2,aes,pclmulqdq,cx16 \
-             mitigations=off nofsgsbase nowatchdog nosoftlockup sysctl.kernel.hung_task_timeout_secs=0 \
+             mitigations=off nofsgsbase nowatchdog nosoftlockup sysctl.kernel.hung_task_timeout_secs=0 lsm=capability audit=0 \
              initcall_blacklist=ftrace_check_for_weak_functions,init_kprobe_trace",
         );
     }
