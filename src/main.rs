@@ -52,7 +52,7 @@ fn run(args: &[String]) -> Result<()> {
                 std::sync::Arc::new(card_backend::CardBackend::simulated()?);
             Ok(b)
         }),
-        "vm" => offcard_vmm::cli::cli_main(rest),
+        "vm" => offcard_vmm::cli::cli_main(args),
         "synth" => offcard_synth::cli_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -41,6 +41,25 @@ fn bench_sim_ends_with_json_line() {
 }
 
 #[test]
+fn bench_dma_ends_with_json_line() {
+    let out = offcard().args(["bench", "dma", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let last = s.lines().last().unwrap();
+    for k in ["dma_efficiency_4k", "record_overhead_4k", "dma_efficiency_64k"] {
+        assert!(last.starts_with('{') && last.contains(k), "last line {last:?} lacks {k}");
+    }
+}
+
+#[test]
+fn vm_subcommand_reaches_the_hypervisor() {
+    let out = offcard().args(["vm", "restore", "--snapshot", "/nonexistent/snap"]).output().unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("snap") && !e.contains("unknown command"), "{e}");
+}
+
+#[test]
 fn mgmt_reads_card_counters_through_sealed_api() {
     let home = std::env::temp_dir().join(format!("offcard-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
