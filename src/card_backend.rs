@@ -39,20 +39,7 @@ impl PrivilegedBackend for CardBackend {
         let mut c = self.card.lock().map_err(|_| anyhow!("card lock poisoned"))?;
         c.sync_records()?;
         let n = max.min(c.records.len());
-        let out: Vec<u8> = c
-            .records
-            .drain(..n)
-            .flat_map(|r| {
-                let mut b = [0u8; 16];
-                b[0..8].copy_from_slice(&r.iova.to_le_bytes());
-                b[8..12].copy_from_slice(&r.len.to_le_bytes());
-                b[12] = r.source;
-                b[13] = 1;
-                b[14..16].copy_from_slice(&r.seq.to_le_bytes());
-                b
-            })
-            .collect();
-        Ok(out)
+        Ok(c.records.drain(..n).flat_map(|r| r.to_bytes()).collect())
     }
     fn read_host_memory(&self, addr: u64, len: u32) -> Result<Vec<u8>> {
         if len > 1 << 20 {

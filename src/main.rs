@@ -189,13 +189,10 @@ fn gen_verilog(args: &[String]) -> Result<()> {
 fn lint() -> Result<()> {
     let v = offcard_toolchain::find_or_install_verilator(&mut |m| eprintln!("{m}")).map_err(anyhow::Error::msg)?;
     let dir = PathBuf::from("build/lint");
-    std::fs::create_dir_all(&dir)?;
-    let top = dir.join("top.v");
-    std::fs::write(&top, offcard_hdl::card_verilog())?;
-    let waivers = offcard_toolchain::project_root().join("sim/verilator.vlt");
-    println!("verilator --lint-only -Wall {} (waivers: {})", top.display(), waivers.display());
-    let st = v.command().args(["--lint-only", "-Wall", "--top-module", "top"]).arg(&waivers).arg(&top).status()?;
-    if !st.success() {
+    println!("verilator --lint-only -Wall {} (waivers: {})", dir.join("top.v").display(), offcard_testbench::lint::waivers().display());
+    let out = offcard_testbench::lint::lint_card(&v, &dir, true)?;
+    std::io::stderr().write_all(&out.stderr)?;
+    if !out.status.success() {
         bail!("lint failed");
     }
     println!("lint: clean");

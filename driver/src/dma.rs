@@ -53,6 +53,17 @@ pub struct WriteRecord {
 }
 
 impl WriteRecord {
+    /// The card's 16-byte format (valid flag set).
+    pub fn to_bytes(&self) -> [u8; WREC_BYTES as usize] {
+        let mut b = [0u8; WREC_BYTES as usize];
+        b[0..8].copy_from_slice(&self.iova.to_le_bytes());
+        b[8..12].copy_from_slice(&self.len.to_le_bytes());
+        b[12] = self.source;
+        b[13] = 1;
+        b[14..16].copy_from_slice(&self.seq.to_le_bytes());
+        b
+    }
+
     pub fn parse(b: &[u8]) -> Option<WriteRecord> {
         if b.len() < WREC_BYTES as usize || b[13] & 1 == 0 {
             return None;
@@ -390,5 +401,18 @@ fn mark(d: &mut DirtyLog, iova: u64, len: u64) {
                 d.pages.insert(p);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn write_record_bytes_round_trip() {
+        let r = WriteRecord { iova: 0x1234_5678_9abc, len: 4097, source: 0x13, seq: 65535 };
+        assert_eq!(WriteRecord::parse(&r.to_bytes()), Some(r));
+        let mut b = r.to_bytes();
+        b[13] = 0;
+        assert_eq!(WriteRecord::parse(&b), None, "a slot without the valid flag is not a record");
     }
 }

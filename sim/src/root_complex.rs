@@ -274,7 +274,7 @@ impl<C: CardSim> RootComplex<C> {
             Ok(CardTlp::Completion(c)) => {
                 self.stats.completions += 1;
                 if self.completions.insert(c.tag, c.clone()).is_some() {
-                    self.card_errors.push(format!("second completion for tag {}", c.tag));
+                    self.card_error(format!("second completion for tag {}", c.tag));
                 }
             }
             Ok(CardTlp::Mem(m)) if m.write => {
@@ -287,7 +287,7 @@ impl<C: CardSim> RootComplex<C> {
                         Some((a, d)) if a == m.addr && m.data.len() == 1 && m.data[0] == d as u32 && m.fbe == 0xf => {
                             self.msi_seen += 1
                         }
-                        _ => self.card_errors.push(format!(
+                        _ => self.card_error(format!(
                             "MSI write {:#x}={:x?} does not match the programmed vector {:x?}",
                             m.addr, m.data, self.msi_vector
                         )),
@@ -309,7 +309,7 @@ impl<C: CardSim> RootComplex<C> {
                 }
             }
             Ok(CardTlp::Mem(m)) => self.serve_read(&m),
-            Err(e) => self.card_errors.push(e),
+            Err(e) => self.card_error(e),
         }
     }
 
@@ -320,13 +320,13 @@ impl<C: CardSim> RootComplex<C> {
         self.stats.dma_reads += 1;
         let len_dw = m.header.length_dw as u64;
         if m.tag >= 32 || (len_dw > 1 && m.lbe == 0) || m.addr % 4 != 0 {
-            self.card_errors.push(format!("malformed read from card: {m:?}"));
+            self.card_error(format!("malformed read from card: {m:?}"));
         }
         let (bc_total, la) = tlp::read_byte_count(m.addr, len_dw as u16, m.fbe, m.lbe);
         let bc_total = if bc_total == 0 { 4096 } else { bc_total as u64 };
         let first = m.addr + (la as u64 & 3);
         if len_dw * 4 > 4096 || (m.addr & 0xfff) + len_dw * 4 > 4096 {
-            self.card_errors.push(format!("card read crosses a 4 KiB boundary: {:#x}+{}", m.addr, len_dw * 4));
+            self.card_error(format!("card read crosses a 4 KiB boundary: {:#x}+{}", m.addr, len_dw * 4));
         }
         let mut bytes = vec![0u8; (len_dw * 4) as usize];
         let lead = (first - m.addr) as usize;

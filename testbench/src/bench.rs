@@ -3,7 +3,7 @@
 use crate::hdl_sim::RustHdlCard;
 use crate::tlp_gen::TlpGen;
 use offcard_sim::{CardInputs, CardModel, RootComplex};
-use rand::{rngs::SmallRng, Rng, SeedableRng};
+use rand::{rngs::SmallRng, SeedableRng};
 use std::time::Instant;
 
 /// A register-traffic stimulus: the per-cycle inputs a busy host presents.
@@ -69,8 +69,6 @@ pub fn sim_bench(progress: &mut dyn FnMut(&str)) -> SimBench {
     rc.write32(info.bar0 + 0x10, 5);
     rc.read32(info.bar0 + 0x10).unwrap();
     let wr = rc.card.cycles() - c0;
-    let mut rng = SmallRng::seed_from_u64(1);
-    let _: u8 = rng.gen();
     SimBench {
         verilator_cycles_per_s: verilator,
         rusthdl_cycles_per_s: rusthdl,

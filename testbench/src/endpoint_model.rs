@@ -6,7 +6,7 @@
 //! counter. Tests compare the Verilated card against it TLP for TLP.
 
 use offcard_hdl::regmap::{self, cfg, tlp::*, *};
-use offcard_sim::tlp::Beat;
+use offcard_sim::tlp::{read_byte_count, Beat};
 
 /// Counter indices, in BAR0 order.
 pub const COUNTERS: [u32; 9] = [
@@ -55,22 +55,6 @@ pub struct EndpointModel {
 fn cnt(model: &mut EndpointModel, reg: u32) {
     let i = COUNTERS.iter().position(|&r| r == reg).unwrap();
     model.counters[i] = model.counters[i].saturating_add(1);
-}
-
-fn lead(be: u32) -> u32 {
-    if be == 0 {
-        0
-    } else {
-        be.trailing_zeros()
-    }
-}
-
-fn trail(be: u32) -> u32 {
-    if be == 0 {
-        0
-    } else {
-        (be << 28).leading_zeros()
-    }
 }
 
 fn mask(be: u32) -> u32 {
@@ -334,16 +318,10 @@ impl EndpointModel {
             let (bc, la) = if is_cfg0 || is_cfg1 || is_io {
                 (4, 0)
             } else {
-                let bc = if len == 1 {
-                    if fbe == 0 {
-                        1
-                    } else {
-                        4 - lead(fbe) - trail(fbe)
-                    }
-                } else {
-                    (len_dw * 4).wrapping_sub(lead(fbe)).wrapping_sub(trail(lbe))
-                };
-                (bc & 0xfff, (addr_lo & 0x7c) | lead(fbe))
+                // The byte count and lower address rules of spec 2.2.9, as
+                // the root-complex model's codec computes them.
+                let (bc, la) = read_byte_count(addr_lo as u64, len_dw as u16, fbe as u8, lbe as u8);
+                (bc as u32, la as u32)
             };
             let attrs = d[0] & 0x0074_3000;
             let dw0 = if is_mrdlk {

@@ -7,4 +7,5 @@ pub mod docs;
 pub mod endpoint_model;
 pub mod harness;
 pub mod hdl_sim;
+pub mod lint;
 pub mod tlp_gen;

@@ -2,6 +2,7 @@
 //! same root-complex model (same seed, so the same completion splitting and
 //! interleaving), run on rust-hdl's simulation and on the Verilated card.
 //! Every TLP the card sends and the final host memory must be identical.
+use offcard_driver::dma::Descriptor;
 use offcard_hdl::regmap::dma::*;
 use offcard_sim::{CardSim, RootComplex};
 use offcard_testbench::hdl_sim::RustHdlCard;
@@ -20,11 +21,7 @@ fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>) {
     }
     let descs = [(0x10003u64, 0x40011u64, 700u32), (0x10800, 0x40400, 64), (0x11001, 0x41000, 1500)];
     for (i, (s, d, l)) in descs.iter().enumerate() {
-        let mut e = [0u8; 32];
-        e[0..8].copy_from_slice(&iova(*s).to_le_bytes());
-        e[8..16].copy_from_slice(&iova(*d).to_le_bytes());
-        e[16..20].copy_from_slice(&l.to_le_bytes());
-        e[24..32].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        let e = Descriptor { src: iova(*s), dst: iova(*d), len: *l, cookie: i as u64 + 1 }.to_bytes();
         rc.mem.write(0x1000 + 32 * i as u64, &e).unwrap();
     }
     let w = |rc: &mut RootComplex<C>, off: u32, v: u32| rc.write32(b + off as u64, v);
