@@ -116,7 +116,6 @@ pub struct TlpEndpoint {
     is_io: Signal<Local, Bit>,
     is_cfg0: Signal<Local, Bit>,
     is_cfg1: Signal<Local, Bit>,
-    is_cpl: Signal<Local, Bit>,
     is_msg: Signal<Local, Bit>,
     known: Signal<Local, Bit>,
     non_posted: Signal<Local, Bit>,
@@ -225,7 +224,6 @@ impl Default for TlpEndpoint {
             is_io: Default::default(),
             is_cfg0: Default::default(),
             is_cfg1: Default::default(),
-            is_cpl: Default::default(),
             is_msg: Default::default(),
             known: Default::default(),
             non_posted: Default::default(),
@@ -332,9 +330,6 @@ impl Logic for TlpEndpoint {
         self.is_io.next = (self.typ.val() == self.c_type_io.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
         self.is_cfg0.next = (self.typ.val() == self.c_type_cfg0.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
         self.is_cfg1.next = (self.typ.val() == self.c_type_cfg1.val()) & !self.fmt.val().get_bit(2) & !self.is4.val();
-        self.is_cpl.next = ((self.typ.val() == self.c_type_cpl.val()) | (self.typ.val() == self.c_type_cpl_locked.val()))
-            & !self.fmt.val().get_bit(2)
-            & !self.is4.val();
         self.is_msg.next = ((self.typ.val() & self.c_msg_mask.val()) == self.c_type_msg.val())
             & !self.fmt.val().get_bit(2)
             & self.is4.val();
@@ -344,7 +339,6 @@ impl Logic for TlpEndpoint {
             | self.is_io.val()
             | self.is_cfg0.val()
             | self.is_cfg1.val()
-            | self.is_cpl.val()
             | self.is_msg.val();
         self.non_posted.next =
             self.is_mrd.val() | self.is_mrdlk.val() | self.is_io.val() | self.is_cfg0.val() | self.is_cfg1.val();
@@ -522,7 +516,6 @@ impl Logic for TlpEndpoint {
         self.regs.inc_posted_dropped.next = false;
         self.regs.inc_malformed.next = false;
         self.regs.inc_poisoned.next = false;
-        self.regs.inc_unexpected_cpl.next = false;
         self.regs.inc_msg.next = false;
 
         match self.state.q.val() {
@@ -578,7 +571,6 @@ impl Logic for TlpEndpoint {
                 self.regs.inc_rx_tlp.next = true;
                 self.regs.inc_malformed.next = !self.known.val() | !self.len_ok.val();
                 self.regs.inc_poisoned.next = self.known.val() & self.ep.val();
-                self.regs.inc_unexpected_cpl.next = self.is_cpl.val();
                 self.regs.inc_msg.next = self.is_msg.val();
                 self.regs.inc_posted_dropped.next = self.is_mwr.val() & self.len_ok.val() & !self.mem_ok.val();
                 self.regs.inc_ur_cpl.next = self.non_posted.val() & self.answerable.val() & !self.req_ok.val();

@@ -67,7 +67,6 @@ pub struct Bar0RegFile {
     pub inc_posted_dropped: Signal<In, Bit>,
     pub inc_malformed: Signal<In, Bit>,
     pub inc_poisoned: Signal<In, Bit>,
-    pub inc_unexpected_cpl: Signal<In, Bit>,
     pub inc_msg: Signal<In, Bit>,
 
     scratch0: DFF<Bits<32>>,
@@ -82,7 +81,6 @@ pub struct Bar0RegFile {
     cnt_posted_dropped: EventCounter,
     cnt_malformed: EventCounter,
     cnt_poisoned: EventCounter,
-    cnt_unexpected_cpl: EventCounter,
     cnt_msg: EventCounter,
     cnt_msi_sent: EventCounter,
     status: Signal<Local, Bits<32>>,
@@ -107,7 +105,6 @@ pub struct Bar0RegFile {
     a_cnt_posted_dropped: Constant<Bits<14>>,
     a_cnt_malformed: Constant<Bits<14>>,
     a_cnt_poisoned: Constant<Bits<14>>,
-    a_cnt_unexpected_cpl: Constant<Bits<14>>,
     a_cnt_msg: Constant<Bits<14>>,
     a_cnt_msi_sent: Constant<Bits<14>>,
     v_id: Constant<Bits<32>>,
@@ -153,7 +150,6 @@ impl Default for Bar0RegFile {
             inc_posted_dropped: Default::default(),
             inc_malformed: Default::default(),
             inc_poisoned: Default::default(),
-            inc_unexpected_cpl: Default::default(),
             inc_msg: Default::default(),
             scratch0: Default::default(),
             scratch1: Default::default(),
@@ -167,7 +163,6 @@ impl Default for Bar0RegFile {
             cnt_posted_dropped: Default::default(),
             cnt_malformed: Default::default(),
             cnt_poisoned: Default::default(),
-            cnt_unexpected_cpl: Default::default(),
             cnt_msg: Default::default(),
             cnt_msi_sent: Default::default(),
             status: Default::default(),
@@ -191,7 +186,6 @@ impl Default for Bar0RegFile {
             a_cnt_posted_dropped: a(REG_CNT_POSTED_DROPPED),
             a_cnt_malformed: a(REG_CNT_MALFORMED),
             a_cnt_poisoned: a(REG_CNT_POISONED),
-            a_cnt_unexpected_cpl: a(REG_CNT_UNEXPECTED_CPL),
             a_cnt_msg: a(REG_CNT_MSG),
             a_cnt_msi_sent: a(REG_CNT_MSI_SENT),
             v_id: c32(CARD_MAGIC),
@@ -208,7 +202,7 @@ impl Logic for Bar0RegFile {
         dff_setup!(self, clock, scratch0, scratch1, scratch2, scratch3, control, msi_pending);
         clock!(
             self, clock, cnt_rx_tlp, cnt_tx_tlp, cnt_ur_cpl, cnt_posted_dropped, cnt_malformed,
-            cnt_poisoned, cnt_unexpected_cpl, cnt_msg, cnt_msi_sent
+            cnt_poisoned, cnt_msg, cnt_msi_sent
         );
         self.cnt_rx_tlp.reset.next = self.reset.val();
         self.cnt_tx_tlp.reset.next = self.reset.val();
@@ -216,7 +210,6 @@ impl Logic for Bar0RegFile {
         self.cnt_posted_dropped.reset.next = self.reset.val();
         self.cnt_malformed.reset.next = self.reset.val();
         self.cnt_poisoned.reset.next = self.reset.val();
-        self.cnt_unexpected_cpl.reset.next = self.reset.val();
         self.cnt_msg.reset.next = self.reset.val();
         self.cnt_msi_sent.reset.next = self.reset.val();
         self.cnt_rx_tlp.inc.next = self.inc_rx_tlp.val();
@@ -225,7 +218,6 @@ impl Logic for Bar0RegFile {
         self.cnt_posted_dropped.inc.next = self.inc_posted_dropped.val();
         self.cnt_malformed.inc.next = self.inc_malformed.val();
         self.cnt_poisoned.inc.next = self.inc_poisoned.val();
-        self.cnt_unexpected_cpl.inc.next = self.inc_unexpected_cpl.val();
         self.cnt_msg.inc.next = self.inc_msg.val();
         self.cnt_msi_sent.inc.next = self.msi_sent.val();
 
@@ -272,8 +264,6 @@ impl Logic for Bar0RegFile {
             self.rd_data.next = self.cnt_malformed.count.val();
         } else if self.addr.val() == self.a_cnt_poisoned.val() {
             self.rd_data.next = self.cnt_poisoned.count.val();
-        } else if self.addr.val() == self.a_cnt_unexpected_cpl.val() {
-            self.rd_data.next = self.cnt_unexpected_cpl.count.val();
         } else if self.addr.val() == self.a_cnt_msg.val() {
             self.rd_data.next = self.cnt_msg.count.val();
         } else if self.addr.val() == self.a_cnt_msi_sent.val() {
@@ -292,7 +282,6 @@ impl Logic for Bar0RegFile {
         self.cnt_posted_dropped.clear.next = false;
         self.cnt_malformed.clear.next = false;
         self.cnt_poisoned.clear.next = false;
-        self.cnt_unexpected_cpl.clear.next = false;
         self.cnt_msg.clear.next = false;
         self.cnt_msi_sent.clear.next = false;
         if self.wr_en.val() {
@@ -327,8 +316,6 @@ impl Logic for Bar0RegFile {
                 self.cnt_malformed.clear.next = true;
             } else if self.addr.val() == self.a_cnt_poisoned.val() {
                 self.cnt_poisoned.clear.next = true;
-            } else if self.addr.val() == self.a_cnt_unexpected_cpl.val() {
-                self.cnt_unexpected_cpl.clear.next = true;
             } else if self.addr.val() == self.a_cnt_msg.val() {
                 self.cnt_msg.clear.next = true;
             } else if self.addr.val() == self.a_cnt_msi_sent.val() {

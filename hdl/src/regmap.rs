@@ -84,7 +84,6 @@ registers! {
     REG_CNT_POSTED_DROPPED = 0x004C, CounterWriteClears, 0, "Well-formed posted requests dropped as unsupported.";
     REG_CNT_MALFORMED = 0x0050, CounterWriteClears, 0, "Malformed TLPs (bad framing, length mismatch, reserved format/type).";
     REG_CNT_POISONED = 0x0054, CounterWriteClears, 0, "Poisoned (EP=1) TLPs received.";
-    REG_CNT_UNEXPECTED_CPL = 0x0058, CounterWriteClears, 0, "Completions received that match no outstanding request.";
     REG_CNT_MSG = 0x005C, CounterWriteClears, 0, "Messages received (accepted and ignored).";
     REG_CNT_MSI_SENT = 0x0060, CounterWriteClears, 0, "MSI memory writes sent.";
 }

@@ -9,14 +9,13 @@ use offcard_hdl::regmap::{self, cfg, tlp::*, *};
 use offcard_sim::tlp::{read_byte_count, Beat};
 
 /// Counter indices, in BAR0 order.
-pub const COUNTERS: [u32; 9] = [
+pub const COUNTERS: [u32; 8] = [
     REG_CNT_RX_TLP,
     REG_CNT_TX_TLP,
     REG_CNT_UR_CPL,
     REG_CNT_POSTED_DROPPED,
     REG_CNT_MALFORMED,
     REG_CNT_POISONED,
-    REG_CNT_UNEXPECTED_CPL,
     REG_CNT_MSG,
     REG_CNT_MSI_SENT,
 ];
@@ -27,7 +26,7 @@ pub struct EndpointModel {
     pub scratch: [u32; 4],
     pub control: u32,
     pub msi_pending: bool,
-    pub counters: [u32; 9],
+    pub counters: [u32; 8],
     // configuration space
     pub command: u16,
     pub bar0_lo: u16,
@@ -267,9 +266,8 @@ impl EndpointModel {
         let is_io = t(TYPE_IO) && !is4;
         let is_cfg0 = t(TYPE_CFG0) && !is4;
         let is_cfg1 = t(TYPE_CFG1) && !is4;
-        let is_cpl = (t(TYPE_CPL) || t(TYPE_CPL_LOCKED)) && !is4;
         let is_msg = typ & TYPE_MSG_MASK as u32 == TYPE_MSG as u32 && !pfx && is4;
-        let known = is_mrd || is_mwr || is_mrdlk || is_io || is_cfg0 || is_cfg1 || is_cpl || is_msg;
+        let known = is_mrd || is_mwr || is_mrdlk || is_io || is_cfg0 || is_cfg1 || is_msg;
         let non_posted = is_mrd || is_mrdlk || is_io || is_cfg0 || is_cfg1;
         let dwaddr = (addr_lo >> 2) & 0x3fff;
         let addr = ((addr_hi as u64) << 32) | addr_lo as u64;
@@ -287,9 +285,6 @@ impl EndpointModel {
         }
         if known && ep {
             cnt(self, REG_CNT_POISONED);
-        }
-        if is_cpl {
-            cnt(self, REG_CNT_UNEXPECTED_CPL);
         }
         if is_msg {
             cnt(self, REG_CNT_MSG);
