@@ -1,0 +1,220 @@
+//! The tagged cache block (`hdl/src/tagged_cache.rs`) driven through its
+//! Verilated block model: request port, BAR0 registers, miss port. Used by
+//! the block tests, the isolation experiment on hardware and `offcard bench
+//! cache`. Any [`BlockSim`] works, so rust-hdl's simulator can stand in for
+//! the differential test.
+
+use crate::cache_model::TagCache;
+use offcard_hdl::regmap::cache as c;
+use offcard_sim::{BlockSim, VerilatedBlock};
+
+/// One request on the cache's request port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub op: u32,
+    pub tag: u8,
+    pub key: u32,
+    pub value: u32,
+}
+
+/// A response: two cycles after its request was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub op: u32,
+    pub tag: u8,
+    pub key: u32,
+    pub hit: bool,
+    pub value: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockCounters {
+    pub hits: u32,
+    pub misses: u32,
+    pub fills: u32,
+    pub evictions: u32,
+    pub occupancy: u32,
+}
+
+pub struct CacheBlock<S: BlockSim = VerilatedBlock> {
+    pub sim: S,
+    /// Misses taken from the miss port (when `drain_misses` is on).
+    pub misses: Vec<(u8, u32)>,
+    pub drain_misses: bool,
+}
+
+impl CacheBlock<VerilatedBlock> {
+    /// The Verilated block, reset and cleared (ready for requests).
+    pub fn new() -> Self {
+        Self::with_sim(VerilatedBlock::new("tagged_cache"))
+    }
+}
+
+impl Default for CacheBlock<VerilatedBlock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: BlockSim> CacheBlock<S> {
+    pub fn with_sim(sim: S) -> Self {
+        let mut b = CacheBlock { sim, misses: Vec::new(), drain_misses: true };
+        b.sim.set("reg_wr_mask", 0xffff_ffff);
+        b.wait_idle();
+        b
+    }
+
+    /// One cycle: offer `req` (if any), return whether it was accepted and
+    /// the response leaving this cycle.
+    pub fn step(&mut self, req: Option<Request>) -> (bool, Option<Response>) {
+        let s = &mut self.sim;
+        match req {
+            Some(r) => {
+                s.set("req_valid", 1);
+                s.set("req_op", r.op as u64);
+                s.set("req_tag", r.tag as u64);
+                s.set("req_key", r.key as u64);
+                s.set("req_value", r.value as u64);
+            }
+            None => s.set("req_valid", 0),
+        }
+        s.set("miss_ready", self.drain_misses as u64);
+        s.eval();
+        let accepted = req.is_some() && s.get("req_ready") == 1;
+        let rsp = (s.get("rsp_valid") == 1).then(|| Response {
+            op: s.get("rsp_op") as u32,
+            tag: s.get("rsp_tag") as u8,
+            key: s.get("rsp_key") as u32,
+            hit: s.get("rsp_hit") == 1,
+            value: s.get("rsp_value") as u32,
+        });
+        if self.drain_misses && s.get("miss_valid") == 1 {
+            self.misses.push((s.get("miss_tag") as u8, s.get("miss_key") as u32));
+        }
+        s.tick();
+        s.set("req_valid", 0);
+        (accepted, rsp)
+    }
+
+    /// Issue one request and wait for its response.
+    pub fn request(&mut self, req: Request) -> Response {
+        let mut sent = false;
+        for _ in 0..10_000 {
+            let (acc, rsp) = self.step(if sent { None } else { Some(req) });
+            sent |= acc;
+            if let Some(r) = rsp {
+                return r;
+            }
+        }
+        panic!("tagged cache: no response to {req:?}");
+    }
+
+    pub fn lookup(&mut self, tag: u8, key: u32) -> Option<u32> {
+        let r = self.request(Request { op: c::OP_LOOKUP, tag, key, value: 0 });
+        r.hit.then_some(r.value)
+    }
+
+    pub fn fill(&mut self, tag: u8, key: u32, value: u32) {
+        self.request(Request { op: c::OP_FILL, tag, key, value });
+    }
+
+    /// Requests back to back, one offered per cycle while the cache accepts;
+    /// returns the responses in order and the cycles taken.
+    pub fn stream(&mut self, reqs: &[Request]) -> (Vec<Response>, u64) {
+        let start = self.sim.cycles();
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut i = 0;
+        while out.len() < reqs.len() {
+            let (acc, rsp) = self.step(reqs.get(i).copied());
+            if acc {
+                i += 1;
+            }
+            if let Some(r) = rsp {
+                out.push(r);
+            }
+            assert!(self.sim.cycles() - start < 10 * reqs.len() as u64 + 10_000, "tagged cache stopped answering");
+        }
+        (out, self.sim.cycles() - start)
+    }
+
+    pub fn write_reg(&mut self, offset: u32, value: u32) {
+        let s = &mut self.sim;
+        s.set("reg_addr", (offset / 4) as u64);
+        s.set("reg_wr_data", value as u64);
+        s.set("reg_wr_en", 1);
+        s.set("req_valid", 0);
+        s.tick();
+        s.set("reg_wr_en", 0);
+    }
+
+    pub fn read_reg(&mut self, offset: u32) -> u32 {
+        self.sim.set("reg_addr", (offset / 4) as u64);
+        self.sim.eval();
+        self.sim.get("reg_rd_data") as u32
+    }
+
+    /// Wait while the cache clears its RAMs or reassigns ways.
+    pub fn wait_idle(&mut self) {
+        for _ in 0..100_000 {
+            if self.read_reg(c::CACHE_STATUS) & c::STATUS_BUSY == 0 {
+                return;
+            }
+            self.step(None);
+        }
+        panic!("tagged cache stays busy");
+    }
+
+    /// Give `tag` the ways in `mask` (safe reassignment; waits for it).
+    pub fn set_mask(&mut self, tag: u8, mask: u8) {
+        self.wait_idle();
+        self.write_reg(c::CACHE_MASK_BASE + 4 * tag as u32, mask as u32);
+        self.wait_idle();
+        assert_eq!(self.read_reg(c::CACHE_STATUS) & c::STATUS_MASK_DROPPED, 0, "mask write dropped");
+    }
+
+    pub fn set_partitioned(&mut self, on: bool) {
+        self.write_reg(c::CACHE_CTRL, on as u32);
+    }
+
+    pub fn counters(&mut self, tag: u8) -> BlockCounters {
+        self.write_reg(c::CACHE_CNT_SEL, tag as u32);
+        BlockCounters {
+            hits: self.read_reg(c::CACHE_CNT_HITS),
+            misses: self.read_reg(c::CACHE_CNT_MISSES),
+            fills: self.read_reg(c::CACHE_CNT_FILLS),
+            evictions: self.read_reg(c::CACHE_CNT_EVICTIONS),
+            occupancy: self.read_reg(c::CACHE_CNT_OCCUPANCY),
+        }
+    }
+
+    /// An operation through BAR0 (the driver's path): returns (hit, value).
+    pub fn bar_op(&mut self, op: u32, tag: u8, key: u32, value: u32) -> (bool, u32) {
+        self.write_reg(c::CACHE_OP_KEY, key);
+        self.write_reg(c::CACHE_OP_VALUE, value);
+        self.write_reg(c::CACHE_OP, op | (tag as u32) << 8);
+        for _ in 0..10_000 {
+            let r = self.read_reg(c::CACHE_OP_RESULT);
+            if r & c::RESULT_DONE != 0 {
+                return (r & c::RESULT_HIT != 0, self.read_reg(c::CACHE_OP_RESULT_VALUE));
+            }
+            self.step(None);
+        }
+        panic!("BAR0 cache operation did not complete");
+    }
+}
+
+impl<S: BlockSim> TagCache for CacheBlock<S> {
+    fn ways(&self) -> usize {
+        c::WAYS as usize
+    }
+    fn set_of(&self, key: u32) -> usize {
+        c::set_of(key) as usize
+    }
+    fn access(&mut self, tag: u8, key: u32) -> bool {
+        if self.lookup(tag, key).is_some() {
+            return true;
+        }
+        self.fill(tag, key, 0);
+        false
+    }
+}
