@@ -218,3 +218,99 @@ impl<S: BlockSim> TagCache for CacheBlock<S> {
         false
     }
 }
+
+/// The same block in rust-hdl's own simulator, behind [`BlockSim`], for the
+/// differential test (rust-hdl's simulator and its Verilog have disagreed
+/// before: rust-hdl issues #22 and #47).
+pub struct RustHdlCache {
+    uut: offcard_hdl::tagged_cache::TaggedCache,
+    cycles: u64,
+}
+
+impl RustHdlCache {
+    pub fn new() -> Self {
+        use offcard_hdl::rust_hdl::prelude::*;
+        let mut uut = offcard_hdl::tagged_cache::TaggedCache::default();
+        uut.connect_all();
+        let mut s = RustHdlCache { uut, cycles: 0 };
+        s.set("reset", 1);
+        for _ in 0..4 {
+            s.tick();
+        }
+        s.set("reset", 0);
+        s.eval();
+        s
+    }
+    fn settle(&mut self) {
+        use offcard_hdl::rust_hdl::prelude::*;
+        assert!(simulate(&mut self.uut, 1000), "rust-hdl simulation did not settle");
+    }
+}
+
+impl Default for RustHdlCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockSim for RustHdlCache {
+    fn set(&mut self, port: &str, v: u64) {
+        use offcard_hdl::rust_hdl::prelude::*;
+        let u = &mut self.uut;
+        match port {
+            "reset" => u.reset.next = v != 0,
+            "req_valid" => u.req_valid.next = v != 0,
+            "req_op" => u.req_op.next = v.to_bits(),
+            "req_tag" => u.req_tag.next = v.to_bits(),
+            "req_key" => u.req_key.next = v.to_bits(),
+            "req_value" => u.req_value.next = v.to_bits(),
+            "miss_ready" => u.miss_ready.next = v != 0,
+            "reg_addr" => u.reg_addr.next = v.to_bits(),
+            "reg_wr_en" => u.reg_wr_en.next = v != 0,
+            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
+            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            _ => panic!("tagged_cache has no input {port:?}"),
+        }
+    }
+    fn get(&self, port: &str) -> u64 {
+        let u = &self.uut;
+        match port {
+            "req_ready" => u.req_ready.val() as u64,
+            "rsp_valid" => u.rsp_valid.val() as u64,
+            "rsp_op" => u.rsp_op.val().to_u64(),
+            "rsp_tag" => u.rsp_tag.val().to_u64(),
+            "rsp_key" => u.rsp_key.val().to_u64(),
+            "rsp_hit" => u.rsp_hit.val() as u64,
+            "rsp_value" => u.rsp_value.val().to_u64(),
+            "miss_valid" => u.miss_valid.val() as u64,
+            "miss_tag" => u.miss_tag.val().to_u64(),
+            "miss_key" => u.miss_key.val().to_u64(),
+            "reg_rd_data" => u.reg_rd_data.val().to_u64(),
+            _ => panic!("tagged_cache has no output {port:?}"),
+        }
+    }
+    fn eval(&mut self) {
+        use offcard_hdl::rust_hdl::prelude::*;
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+    }
+    fn tick(&mut self) {
+        use offcard_hdl::rust_hdl::prelude::*;
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+        self.uut.clock.next = Clock { clk: true };
+        self.settle();
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+        self.cycles += 1;
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles
+    }
+}
+
+/// Output ports compared by the differential test.
+pub const OUTPUTS: &[&str] = &[
+    "req_ready", "rsp_valid", "rsp_op", "rsp_tag", "rsp_key", "rsp_hit", "rsp_value", "miss_valid", "miss_tag",
+    "miss_key", "reg_rd_data",
+];
