@@ -381,6 +381,10 @@ impl Fabric {
     /// this before each send keeps the receiver's view exact.
     pub fn deliver_until(&mut self, time_ps: u64, rx: &mut dyn Receiver) {
         self.delivered_until_ps = self.delivered_until_ps.max(time_ps);
+        self.deliver(time_ps, rx);
+    }
+
+    fn deliver(&mut self, time_ps: u64, rx: &mut dyn Receiver) {
         while self.in_flight.peek().is_some_and(|p| p.0.arrival_ps <= time_ps) {
             let Reverse(p) = self.in_flight.pop().unwrap();
             self.links[p.path].stats.delivered += 1;
@@ -389,14 +393,16 @@ impl Fabric {
                     self.capture_error.get_or_insert(e);
                 }
             }
+            self.delivered_until_ps = self.delivered_until_ps.max(p.arrival_ps);
             rx.receive(p.arrival_ps, p.path, &p.data);
         }
     }
 
     /// Deliver everything still in flight; flush and close the captures
-    /// (reporting the first write error, if any).
+    /// (reporting the first write error, if any). Sending may continue
+    /// afterwards (from the last arrival time on), without captures.
     pub fn finish(&mut self, rx: &mut dyn Receiver) -> io::Result<()> {
-        self.deliver_until(u64::MAX, rx);
+        self.deliver(u64::MAX, rx);
         if let Some(c) = self.captures.take() {
             for w in c.paths.into_iter().chain(std::iter::once(c.rx)) {
                 if let Err(e) = w.into_inner().into_inner() {

@@ -270,10 +270,13 @@ pub enum Case {
     Spray,
     /// Spray with one path failed in the fabric and marked bad in the table.
     SprayBadPath,
+    /// Spray over arbitrary ephemeral ports instead of discovered ones:
+    /// what happens without path discovery (ports collide on paths).
+    SprayUndiscovered,
 }
 
 impl Case {
-    pub const ALL: [Case; 4] = [Case::PerFlow, Case::Flowlet, Case::Spray, Case::SprayBadPath];
+    pub const ALL: [Case; 5] = [Case::PerFlow, Case::Flowlet, Case::Spray, Case::SprayBadPath, Case::SprayUndiscovered];
 
     /// The name in JSON keys.
     pub fn key(self) -> &'static str {
@@ -282,6 +285,7 @@ impl Case {
             Case::Flowlet => "flowlet",
             Case::Spray => "spray",
             Case::SprayBadPath => "spray_bad",
+            Case::SprayUndiscovered => "spray_undiscovered",
         }
     }
 }
@@ -337,7 +341,8 @@ pub enum RunError {
 pub struct Figures {
     pub workload: String,
     pub case: Case,
-    /// The source ports discovery put in the path table (entry i = path i).
+    /// The source ports in the path table: discovered (entry i = path i),
+    /// or `arbitrary_ports` for `Case::SprayUndiscovered`.
     pub ports: Vec<u16>,
     /// Offered load per path (bytes and packets the switches sent there).
     pub path_bytes: Vec<u64>,
@@ -376,13 +381,16 @@ pub fn run_case(workload: &Workload, case: Case, cfg: &RunConfig, selector: &mut
     if let Some(dir) = &cfg.capture_dir {
         fabric.capture_to(dir)?;
     }
-    let ports = discover_path_table(&fabric, &cfg.ctx).map_err(RunError::Discovery)?;
+    let mut ports = discover_path_table(&fabric, &cfg.ctx).map_err(RunError::Discovery)?;
     let n = ports.len();
+    if case == Case::SprayUndiscovered {
+        ports = arbitrary_ports(n);
+    }
     let mut bad = vec![false; n];
     let policy = match case {
         Case::PerFlow => PathPolicy::PerFlow,
         Case::Flowlet => PathPolicy::Flowlet { gap_ns: cfg.flowlet_gap_ns },
-        Case::Spray => PathPolicy::Spray,
+        Case::Spray | Case::SprayUndiscovered => PathPolicy::Spray,
         Case::SprayBadPath => {
             bad[cfg.bad_path] = true;
             PathPolicy::Spray
@@ -435,6 +443,20 @@ pub fn run_case(workload: &Workload, case: Case, cfg: &RunConfig, selector: &mut
         dropped: stats.iter().map(|s| s.dropped).sum(),
         undecodable: peer.undecodable,
     })
+}
+
+/// `n` distinct ephemeral ports drawn without looking at the fabric (a
+/// fixed draw, so runs are reproducible).
+pub fn arbitrary_ports(n: usize) -> Vec<u16> {
+    let mut rng = SplitMix64(0x5eed_0bad);
+    let mut ports: Vec<u16> = Vec::with_capacity(n);
+    while ports.len() < n {
+        let p = 49152 + rng.below(16384) as u16;
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
 }
 
 /// Per-flow hashing.
@@ -512,7 +534,7 @@ pub fn run_bench(
 
 /// The figures as flat JSON keys `<workload>_<metric>_<case>`, workload in
 /// single_flow, flows16, small_flows; case in perflow, flowlet, spray,
-/// spray_bad; metric in max_mean, jain (over all paths), max_mean_up,
+/// spray_bad, spray_undiscovered; metric in max_mean, jain (over all paths), max_mean_up,
 /// jain_up (over the paths that are up), reordered_ratio (RFC 4737),
 /// reorder_buffer (RFC 5236, packets), latency_mean_ns, latency_max_ns,
 /// drop_ratio; plus fabric_paths. E.g. single_flow_max_mean_spray,

@@ -158,6 +158,37 @@ fn spraying_over_discovered_ports_balances_one_flow() {
 }
 
 #[test]
+fn spraying_over_undiscovered_ports_is_only_as_good_as_their_collisions() {
+    // Without discovery the table's 8 ports land where the hash puts them;
+    // the load follows how many table entries share each path.
+    let cfg = RunConfig::default();
+    let fabric = Fabric::new(cfg.fabric.clone());
+    let mut entries_per_path = [0u64; 8];
+    for p in arbitrary_ports(8) {
+        entries_per_path[fabric.path_of_tuple(&tuple(p))] += 1;
+    }
+    let f = run_case(&quick_elephant(), Case::SprayUndiscovered, &cfg, &mut ReferenceSelector::default()).unwrap();
+    assert_eq!(f.ports, arbitrary_ports(8));
+    // Round-robin over the table: each entry gets 1/8 of the packets.
+    let expect: Vec<u64> = entries_per_path.iter().map(|&e| e * 1_000).collect();
+    assert_eq!(f.path_packets, expect);
+    assert_eq!(f.max_mean, *entries_per_path.iter().max().unwrap() as f64);
+}
+
+#[test]
+fn sending_continues_after_finish() {
+    let mut fabric = Fabric::new(FabricConfig::default_8_paths());
+    let pkt = encapsulate(&[0u8; 100], &RunConfig::default().ctx, 50_000);
+    let mut rx = Loopback::default();
+    fabric.send(0, &pkt);
+    fabric.finish(&mut rx).unwrap();
+    fabric.send(10, &pkt);
+    fabric.finish(&mut rx).unwrap();
+    assert_eq!(rx.packets.len(), 2);
+    assert!(rx.packets[1].0 > rx.packets[0].0);
+}
+
+#[test]
 fn unequal_delays_reorder_sprayed_packets_but_not_a_per_flow_path() {
     let cfg = RunConfig::default();
     assert!(cfg.fabric.paths.windows(2).any(|w| w[0].delay_ns != w[1].delay_ns));
@@ -282,7 +313,7 @@ fn bench_json_has_the_issue_keys_and_agrees_with_the_runs() {
     ] {
         assert!(j.contains_key(k), "missing {k}");
     }
-    assert_eq!(b.runs.len(), 12);
+    assert_eq!(b.runs.len(), 15);
     for f in &b.runs {
         let key = format!("{}_max_mean_{}", f.workload, f.case.key());
         assert!((j[&key].as_f64().unwrap() - f.max_mean).abs() < 1e-4, "{key}");
