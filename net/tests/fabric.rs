@@ -43,6 +43,39 @@ fn hashes_are_the_catalogue_crcs_over_the_5_tuple_in_header_order() {
 }
 
 #[test]
+fn the_5_tuple_parser_handles_vlan_options_fragments_and_other_protocols() {
+    let ctx = RunConfig::default().ctx;
+    let pkt = encapsulate(&[0u8; 60], &ctx, 50_000);
+    let plain = FiveTuple::parse(&pkt).unwrap();
+    // An 802.1Q tag between the MACs and the EtherType.
+    let mut tagged = pkt[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x2a]);
+    tagged.extend_from_slice(&pkt[12..]);
+    assert_eq!(FiveTuple::parse(&tagged), Some(plain));
+    // IPv4 options (IHL 6): the ports are found after them.
+    let mut opts = pkt[..14].to_vec();
+    opts.push(0x46);
+    opts.extend_from_slice(&pkt[15..34]);
+    opts.extend_from_slice(&[1, 1, 1, 0]); // NOP, NOP, NOP, EOL
+    opts.extend_from_slice(&pkt[34..]);
+    assert_eq!(FiveTuple::parse(&opts), Some(plain));
+    // A later fragment carries no ports: switches hash it with ports 0.
+    let mut frag = pkt.clone();
+    frag[20] = 0x00;
+    frag[21] = 0x10;
+    assert_eq!(FiveTuple::parse(&frag), Some(FiveTuple { sport: 0, dport: 0, ..plain }));
+    // ICMP: no ports either.
+    let mut icmp = pkt.clone();
+    icmp[23] = 1;
+    assert_eq!(FiveTuple::parse(&icmp), Some(FiveTuple { proto: 1, sport: 0, dport: 0, ..plain }));
+    // Not IPv4, or cut inside the headers: nothing to hash.
+    let mut v6 = pkt.clone();
+    v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    assert_eq!(FiveTuple::parse(&v6), None);
+    assert_eq!(FiveTuple::parse(&pkt[..36]), None);
+}
+
+#[test]
 fn the_seed_changes_the_mapping() {
     let a = EcmpSwitch { algo: HashAlgo::Crc32, seed: 1, shift: 0, fanout: 8 };
     let b = EcmpSwitch { seed: 2, ..a };
