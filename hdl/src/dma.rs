@@ -296,7 +296,6 @@ pub struct DmaEngine {
     g_rd: Signal<Local, Bits<32>>,
     rr_mode: Signal<Local, Bits<2>>,
     rx_q_ready: Signal<Local, Bit>,
-    rx_mask9: Signal<Local, Bits<9>>,
     rx_mask: Signal<Local, Bits<8>>,
     rx_sum: Signal<Local, Bits<15>>,
     rx_beat_bad: Signal<Local, Bit>,
@@ -564,7 +563,6 @@ impl Default for DmaEngine {
             g_rd: Default::default(),
             rr_mode: Default::default(),
             rx_q_ready: Default::default(),
-            rx_mask9: Default::default(),
             rx_mask: Default::default(),
             rx_sum: Default::default(),
             rx_beat_bad: Default::default(),
@@ -1114,8 +1112,7 @@ impl Logic for DmaEngine {
             self.ntx_lmask.next = (bit_cast::<64, 1>(1.into()) << self.ntx_shift.val()) - 1;
         }
         self.nrx_ready.next = false;
-        self.rx_mask9.next = (bit_cast::<9, 1>(1.into()) << self.nrx_bytes.val()) - 1;
-        self.rx_mask.next = self.rx_mask9.val().get_bits::<8>(0);
+        self.rx_mask.next = (bit_cast::<8, 1>(1.into()) << self.nrx_bytes.val()) - 1;
         if self.nrx_bytes.val() >= 8 {
             self.rx_mask.next = 0xFF.into();
         }
