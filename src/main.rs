@@ -177,6 +177,86 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     }
     println!("    write records: {} ({} bytes described)", dma.stats.records, dma.stats.bytes_described);
     println!("demo: DMA and dirty logging passed");
+    demo_net(&mut dma)
+}
+
+/// An Ethernet/IPv4/UDP frame of `len` bytes (what a guest hands the card
+/// before encapsulation, and what decapsulation hands back).
+fn udp_frame(src_ip: [u8; 4], dst_ip: [u8; 4], len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(42)];
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip_len = (f.len() - 14) as u16;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&src_ip);
+    f[30..34].copy_from_slice(&dst_ip);
+    let c = offcard_net::geneve::internet_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&7u16.to_be_bytes());
+    f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    for (i, b) in f[42..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    f
+}
+
+/// Frames through the DMA engine's network queues: queue 1 sends, queue 2
+/// receives (the simulated network side stands in for the wire).
+fn demo_net(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
+    use offcard_driver::SimNetwork;
+    use regmap::dma::{QMODE_RX, QMODE_TX};
+    println!("  network queues (frames straight to the card's network port; encapsulation comes later):");
+    dma.dirty_stop();
+    dma.set_queue_mode(1, QMODE_TX)?;
+    dma.set_queue_mode(2, QMODE_RX)?;
+    dma.post_rx_buffers(2, 8, 2048)?;
+    let tx: Vec<(u8, Vec<u8>)> = [(3u8, 64usize), (5, 1514), (3, 600)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, l))| (t, udp_frame([10, 0, t, 1], [10, 0, t, 2 + i as u8], l)))
+        .collect();
+    for (t, f) in &tx {
+        dma.send_frame(1, *t, f)?;
+    }
+    let done = dma.complete_all(Duration::from_millis(5))?;
+    let sent = dma.transport().take_tx_frames();
+    if sent != tx || done.iter().any(|c| c.status != 0) {
+        bail!("TX frames wrong: {} of {} sent, completions {done:?}", sent.len(), tx.len());
+    }
+    for (t, f) in &sent {
+        println!("    TX queue 1: tenant {t:>2}, {:>5} B IPv4/UDP frame on net_tx", f.len());
+    }
+    let rx: Vec<(u8, Vec<u8>)> = [(7u8, 1000usize), (9, 60)].iter().map(|&(t, l)| (t, udp_frame([10, 1, t, 9], [10, 1, t, 1], l))).collect();
+    for (t, f) in &rx {
+        dma.transport().inject_rx_frame(2, *t, f);
+    }
+    dma.transport().inject_rx_frame(0, 1, &rx[0].1); // queue 0 copies: dropped, counted
+    let mut got = vec![];
+    for _ in 0..50 {
+        got.extend(dma.poll_rx(2)?);
+        if got.len() >= rx.len() {
+            break;
+        }
+        dma.wait(Duration::from_micros(100))?;
+    }
+    if got != rx {
+        bail!("RX frames wrong: {} of {} received", got.len(), rx.len());
+    }
+    for (t, f) in &got {
+        println!("    RX queue 2: tenant {t:>2}, {:>5} B frame into a host buffer (byte for byte)", f.len());
+    }
+    dma.transport().run_cycles(2000);
+    let c = dma.net_counters()?;
+    println!("    counters: TX_FRAMES {} RX_FRAMES {} RX_NO_BUFFER {}", c.tx_frames, c.rx_frames, c.rx_no_buffer);
+    if (c.tx_frames, c.rx_frames, c.rx_no_buffer) != (3, 2, 1) {
+        bail!("network counters wrong: {c:?}");
+    }
+    println!("demo: network queues passed");
     Ok(())
 }
 

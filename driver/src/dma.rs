@@ -3,6 +3,11 @@
 //! shaped like Linux's VFIO device DMA logging: start with IOVA ranges and a
 //! page size, report a bitmap for a range (clearing what it returns), stop.
 //!
+//! Network queues: a queue in TX mode sends frames (`send_frame`, copied into
+//! a per-queue bounce area the card reads from); a queue in RX mode gets
+//! receive buffers (`post_rx_buffers`) that the card fills with frames from
+//! the network side (`poll_rx` returns them and re-posts the buffers).
+//!
 //! Formats and offsets come from `offcard_hdl::regmap::dma` (docs/dma.md).
 
 use crate::card::Card;
@@ -28,6 +33,14 @@ impl Descriptor {
         b[24..32].copy_from_slice(&self.cookie.to_le_bytes());
         b
     }
+
+    /// The same with the flags word (bytes 20..24) set, e.g. a TX
+    /// descriptor's tenant (`DESC_FLAGS_TENANT_*`).
+    pub fn to_bytes_with_flags(&self, flags: u32) -> [u8; DESC_BYTES as usize] {
+        let mut b = self.to_bytes();
+        b[20..24].copy_from_slice(&flags.to_le_bytes());
+        b
+    }
 }
 
 /// Driver-level status for a destination the IOMMU refused (the card cannot
@@ -41,6 +54,10 @@ pub struct Completion {
     pub len: u32,
     pub status: u16,
     pub queue: u8,
+    /// Tenant from the completion's flags (RX: the frame's; TX: the descriptor's).
+    pub tenant: u8,
+    /// Ring index of the descriptor this completes.
+    pub index: u32,
 }
 
 /// A write record the card appended.
@@ -86,6 +103,41 @@ struct Queue {
     in_flight: u32,
     /// dst ranges of descriptors in flight, by ring index (for IOMMU faults).
     dst: Vec<(u64, u32)>,
+    mode: u32,
+    /// TX mode: one `TX_SLOT` per ring entry, the frame's bytes for the card to read.
+    tx_area: Option<DmaBuffer>,
+    /// RX mode: receive buffers, and which one each ring entry holds.
+    /// (buffer, offset of the posted dst in it)
+    rx_bufs: Vec<(DmaBuffer, usize)>,
+    rx_slot: Vec<usize>,
+}
+
+/// The engine's network counters (`CNT_TX_FRAMES` ...).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetCounters {
+    pub tx_frames: u32,
+    pub rx_frames: u32,
+    pub rx_no_buffer: u32,
+    pub rx_too_long: u32,
+    pub rx_bad_frame: u32,
+}
+
+/// A received frame and the IOVA of the buffer it was written into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxFrame {
+    pub tenant: u8,
+    pub iova: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// What `poll_rx` saw besides good frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxStats {
+    pub frames: u64,
+    pub bytes: u64,
+    /// Completions with an error status (frame dropped, buffer re-posted).
+    pub errors: u64,
+    pub too_long: u64,
 }
 
 /// Dirty-page tracking state (one epoch at a time).
@@ -118,6 +170,7 @@ pub struct DmaCard<T: CardTransport> {
     /// Every record seen, when `keep_records` is set (tests).
     pub keep_records: bool,
     pub records: Vec<WriteRecord>,
+    pub rx_stats: RxStats,
 }
 
 /// Queue and record-ring sizes.
@@ -136,6 +189,9 @@ impl Default for DmaConfig {
         DmaConfig { queues: NUM_QUEUES, ring_log2: 8, wrec_log2: 10, wrec_timeout: 100_000, irq_coalesce: 1 }
     }
 }
+
+/// Bytes of a TX queue's bounce slot: a largest frame at any offset below 64.
+const TX_SLOT: usize = MAX_FRAME as usize + 64;
 
 fn qreg(q: u32, off: u32) -> u32 {
     QUEUE_BASE + q * QUEUE_STRIDE + off
@@ -160,7 +216,20 @@ impl<T: CardTransport> DmaCard<T> {
             t.bar0_write32(qreg(q, Q_CPL_LO), cpl.iova as u32)?;
             t.bar0_write32(qreg(q, Q_CPL_HI), (cpl.iova >> 32) as u32)?;
             t.bar0_write32(qreg(q, Q_CTRL), Q_CTRL_ENABLE)?;
-            queues.push(Queue { ring, cpl, entries, tail: 0, next_cpl: 0, in_flight: 0, dst: vec![(0, 0); entries as usize] });
+            t.bar0_write32(qreg(q, Q_MODE), QMODE_COPY)?;
+            queues.push(Queue {
+                ring,
+                cpl,
+                entries,
+                tail: 0,
+                next_cpl: 0,
+                in_flight: 0,
+                dst: vec![(0, 0); entries as usize],
+                mode: QMODE_COPY,
+                tx_area: None,
+                rx_bufs: vec![],
+                rx_slot: vec![0; entries as usize],
+            });
         }
         let wrec_entries = 1u32 << cfg.wrec_log2;
         let wrec = card.transport.alloc_dma((wrec_entries * WREC_BYTES) as usize)?;
@@ -188,6 +257,7 @@ impl<T: CardTransport> DmaCard<T> {
             stats: RecordStats::default(),
             keep_records: false,
             records: vec![],
+            rx_stats: RxStats::default(),
         })
     }
 
@@ -197,13 +267,18 @@ impl<T: CardTransport> DmaCard<T> {
 
     /// Queue a descriptor; `Err` if the ring is full.
     pub fn post(&mut self, q: usize, d: Descriptor) -> Result<u32> {
+        self.post_flags(q, d, 0)
+    }
+
+    /// Queue a descriptor with its flags word; `Err` if the ring is full.
+    pub fn post_flags(&mut self, q: usize, d: Descriptor, flags: u32) -> Result<u32> {
         let qu = self.queues.get_mut(q).ok_or(TransportError::Other(format!("no queue {q}")))?;
         if qu.in_flight + 1 >= qu.entries {
             return Err(TransportError::Other(format!("queue {q} is full")));
         }
         let idx = qu.tail;
         let off = (idx * DESC_BYTES) as usize;
-        qu.ring.as_mut_slice()[off..off + DESC_BYTES as usize].copy_from_slice(&d.to_bytes());
+        qu.ring.as_mut_slice()[off..off + DESC_BYTES as usize].copy_from_slice(&d.to_bytes_with_flags(flags));
         let c = (idx * CPL_BYTES) as usize;
         qu.cpl.as_mut_slice()[c..c + CPL_BYTES as usize].fill(0);
         qu.dst[idx as usize] = (d.dst, d.len);
@@ -246,6 +321,8 @@ impl<T: CardTransport> DmaCard<T> {
                 len: u32::from_le_bytes(e[8..12].try_into().unwrap()),
                 status: u16::from_le_bytes(e[12..14].try_into().unwrap()),
                 queue: e[14],
+                tenant: e[15] >> CPL_FLAG_TENANT_SHIFT,
+                index: qu.next_cpl,
             };
             let (dst, len) = qu.dst[qu.next_cpl as usize];
             if c.status == CPL_STATUS_OK && faults.iter().any(|&(a, w)| w && a >= dst && a < dst + len as u64) {
@@ -263,15 +340,19 @@ impl<T: CardTransport> DmaCard<T> {
         self.card.transport.wait_interrupt(timeout)
     }
 
-    /// Poll every queue until all posted descriptors completed.
+    /// Poll every copy and TX queue until all posted descriptors completed
+    /// (RX queues are left alone: their buffers complete when frames come,
+    /// and `poll_rx` takes those completions).
     pub fn complete_all(&mut self, timeout: Duration) -> Result<Vec<Completion>> {
         let mut all = vec![];
         let mut idle_waits = 0;
         loop {
             for q in 0..self.queues.len() {
-                all.extend(self.poll(q)?);
+                if self.queues[q].mode != QMODE_RX {
+                    all.extend(self.poll(q)?);
+                }
             }
-            if self.queues.iter().all(|q| q.in_flight == 0) {
+            if self.queues.iter().all(|q| q.in_flight == 0 || q.mode == QMODE_RX) {
                 return Ok(all);
             }
             // Wake up on the interrupt (completions, or a full record
@@ -281,7 +362,7 @@ impl<T: CardTransport> DmaCard<T> {
                 if idle_waits > 3 {
                     return Err(TransportError::Other(format!(
                         "DMA did not complete: {:?} descriptors in flight",
-                        self.queues.iter().map(|q| q.in_flight).collect::<Vec<_>>()
+                        self.queues.iter().map(|q| if q.mode == QMODE_RX { 0 } else { q.in_flight }).collect::<Vec<_>>()
                     )));
                 }
             }
@@ -386,6 +467,144 @@ impl<T: CardTransport> DmaCard<T> {
     /// Read a global DMA register.
     pub fn reg(&mut self, off: u32) -> Result<u32> {
         self.card.transport.bar0_read32(off)
+    }
+
+    // ---- network queues ---------------------------------------------------------
+
+    /// Switch queue `q` to `mode` (`QMODE_COPY`, `QMODE_TX`, `QMODE_RX`).
+    /// The queue must be idle (nothing in flight); a TX queue gets its
+    /// bounce area here.
+    pub fn set_queue_mode(&mut self, q: usize, mode: u32) -> Result<()> {
+        if mode > QMODE_RX {
+            return Err(TransportError::Other(format!("queue mode {mode} is not defined")));
+        }
+        let qu = self.queues.get(q).ok_or(TransportError::Other(format!("no queue {q}")))?;
+        if qu.in_flight != 0 {
+            return Err(TransportError::Other(format!("queue {q} has {} descriptors in flight", qu.in_flight)));
+        }
+        if mode == QMODE_TX && qu.tx_area.is_none() {
+            let area = self.card.transport.alloc_dma(qu.entries as usize * TX_SLOT)?;
+            self.queues[q].tx_area = Some(area);
+        }
+        self.card.transport.bar0_write32(qreg(q as u32, Q_MODE), mode)?;
+        self.queues[q].mode = mode;
+        Ok(())
+    }
+
+    pub fn queue_mode(&self, q: usize) -> u32 {
+        self.queues[q].mode
+    }
+
+    /// Send one frame of `tenant` on TX queue `q`: the bytes go into the
+    /// queue's bounce slot for the next ring entry, the card reads them and
+    /// sends them out of its network port. Completions come through
+    /// `poll`/`complete_all`. Returns the ring index.
+    pub fn send_frame(&mut self, q: usize, tenant: u8, bytes: &[u8]) -> Result<u32> {
+        self.send_frame_at(q, tenant, bytes, 0)
+    }
+
+    /// The same with the frame placed `offset` bytes (0..64) into its slot,
+    /// so tests can vary the source alignment.
+    pub fn send_frame_at(&mut self, q: usize, tenant: u8, bytes: &[u8], offset: usize) -> Result<u32> {
+        let qu = self.queues.get_mut(q).ok_or(TransportError::Other(format!("no queue {q}")))?;
+        if qu.mode != QMODE_TX {
+            return Err(TransportError::Other(format!("queue {q} is not in TX mode")));
+        }
+        if tenant as u32 > DESC_FLAGS_TENANT_MASK || offset >= 64 {
+            return Err(TransportError::Other(format!("bad tenant {tenant} or offset {offset}")));
+        }
+        // A frame over MAX_FRAME is still posted (only its first MAX_FRAME
+        // bytes are staged): the card must refuse it with
+        // CPL_STATUS_BAD_LENGTH without reading, and tests check that.
+        let slot = qu.tail as usize * TX_SLOT;
+        let area = qu.tx_area.as_mut().unwrap();
+        let n = bytes.len().min(MAX_FRAME as usize);
+        area.as_mut_slice()[slot + offset..slot + offset + n].copy_from_slice(&bytes[..n]);
+        let src = area.iova + (slot + offset) as u64;
+        let d = Descriptor { src, dst: 0, len: bytes.len() as u32, cookie: src };
+        self.post_flags(q, d, (tenant as u32 & DESC_FLAGS_TENANT_MASK) << DESC_FLAGS_TENANT_SHIFT)
+    }
+
+    /// Give RX queue `q` `n` receive buffers of `size` bytes each (allocated
+    /// here, kept for the queue's life, re-posted by `poll_rx`).
+    pub fn post_rx_buffers(&mut self, q: usize, n: usize, size: usize) -> Result<()> {
+        self.post_rx_buffers_at(q, n, size, 0)
+    }
+
+    /// The same with each buffer starting `offset` bytes into a page (the
+    /// card writes frames at any byte alignment).
+    pub fn post_rx_buffers_at(&mut self, q: usize, n: usize, size: usize, offset: usize) -> Result<()> {
+        let qu = self.queues.get(q).ok_or(TransportError::Other(format!("no queue {q}")))?;
+        if qu.mode != QMODE_RX {
+            return Err(TransportError::Other(format!("queue {q} is not in RX mode")));
+        }
+        if qu.in_flight as usize + n >= qu.entries as usize {
+            return Err(TransportError::Other(format!("queue {q}: {n} more buffers do not fit the ring")));
+        }
+        for _ in 0..n {
+            let b = self.card.transport.alloc_dma(size + offset)?;
+            let id = self.queues[q].rx_bufs.len();
+            self.queues[q].rx_bufs.push((b, offset));
+            self.post_rx_buffer(q, id)?;
+        }
+        Ok(())
+    }
+
+    fn post_rx_buffer(&mut self, q: usize, id: usize) -> Result<()> {
+        let qu = &mut self.queues[q];
+        let (b, off) = &qu.rx_bufs[id];
+        let d = Descriptor { src: 0, dst: b.iova + *off as u64, len: (b.len - off) as u32, cookie: id as u64 };
+        qu.rx_slot[qu.tail as usize] = id;
+        self.post(q, d)?;
+        Ok(())
+    }
+
+    /// Frames received on RX queue `q` since the last call, as (tenant,
+    /// bytes), in order. Every completed buffer is posted again; completions
+    /// with an error status are counted in `rx_stats` and skipped.
+    pub fn poll_rx(&mut self, q: usize) -> Result<Vec<(u8, Vec<u8>)>> {
+        Ok(self.poll_rx_frames(q)?.into_iter().map(|f| (f.tenant, f.bytes)).collect())
+    }
+
+    /// `poll_rx` with where each frame landed.
+    pub fn poll_rx_frames(&mut self, q: usize) -> Result<Vec<RxFrame>> {
+        if self.queues.get(q).map(|qu| qu.mode) != Some(QMODE_RX) {
+            return Err(TransportError::Other(format!("queue {q} is not in RX mode")));
+        }
+        let done = self.poll(q)?;
+        let mut out = vec![];
+        for c in done {
+            let id = self.queues[q].rx_slot[c.index as usize];
+            if c.status == CPL_STATUS_OK {
+                let (b, off) = &self.queues[q].rx_bufs[id];
+                out.push(RxFrame { tenant: c.tenant, iova: b.iova + *off as u64, bytes: b.as_slice()[*off..off + c.len as usize].to_vec() });
+                self.rx_stats.frames += 1;
+                self.rx_stats.bytes += c.len as u64;
+            } else {
+                self.rx_stats.errors += 1;
+                if c.status == CPL_STATUS_RX_TOO_LONG {
+                    self.rx_stats.too_long += 1;
+                }
+            }
+            self.post_rx_buffer(q, id)?;
+        }
+        Ok(out)
+    }
+
+    /// IOVA ranges (start, length) of queue `q`'s receive buffers as posted.
+    pub fn rx_buffer_ranges(&self, q: usize) -> Vec<(u64, u64)> {
+        self.queues[q].rx_bufs.iter().map(|(b, off)| (b.iova + *off as u64, (b.len - off) as u64)).collect()
+    }
+
+    /// The engine's network counters.
+    pub fn net_counters(&mut self) -> Result<NetCounters> {
+        Ok(NetCounters {
+            tx_frames: self.reg(CNT_TX_FRAMES)?,
+            rx_frames: self.reg(CNT_RX_FRAMES)?,
+            rx_no_buffer: self.reg(CNT_RX_NO_BUFFER)?,
+            rx_too_long: self.reg(CNT_RX_TOO_LONG)?,
+            rx_bad_frame: self.reg(CNT_RX_BAD_FRAME)?,
+        })
     }
 }
 

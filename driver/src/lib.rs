@@ -14,7 +14,7 @@ pub mod vfio;
 
 pub use cache::{CacheCtl, Geometry, TagCounters};
 pub use card::{Card, Identity};
-pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, WriteRecord};
-pub use sim::SimTransport;
+pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, NetCounters, RxFrame, RxStats, WriteRecord};
+pub use sim::{SimNetwork, SimTransport};
 pub use transport::{CardTransport, DmaBuffer, TransportError};
 pub use vfio::VfioTransport;

@@ -5,7 +5,7 @@
 //! clocks it until the MSI write arrives or the simulated timeout passes.
 
 use crate::transport::{CardTransport, DmaBuffer, Result, TransportError};
-use offcard_sim::{Enumerated, RootComplex};
+use offcard_sim::{Enumerated, NetFrame, RootComplex};
 use std::time::Duration;
 
 /// Card clock the simulated time is counted in.
@@ -101,5 +101,40 @@ impl CardTransport for SimTransport {
         // Interrupts are edge events: several MSIs since the last wait are one wake-up.
         self.msi_seen = self.rc.msi_count();
         Ok(got)
+    }
+}
+
+/// The simulated card's network side, for tests and the demo (simulation
+/// only: a real card's network port is a cable). Frames injected here go
+/// into the card's `net_rx` port as the card takes them, and frames the
+/// card sends on `net_tx` are collected until taken.
+pub trait SimNetwork {
+    /// Queue a frame for the card's RX port with its sideband (queue, tenant).
+    fn inject_rx_frame(&mut self, queue: u8, tenant: u8, bytes: &[u8]);
+    /// Queue a frame whose announced length differs from its bytes (a broken upstream).
+    fn inject_rx_frame_raw(&mut self, frame: NetFrame);
+    /// Frames still waiting to enter the card.
+    fn rx_frames_pending(&self) -> usize;
+    /// Frames the card sent since the last call, as (tenant, bytes).
+    fn take_tx_frames(&mut self) -> Vec<(u8, Vec<u8>)>;
+    /// Clock the card for `cycles` cycles with nothing else to do.
+    fn run_cycles(&mut self, cycles: u64);
+}
+
+impl SimNetwork for SimTransport {
+    fn inject_rx_frame(&mut self, queue: u8, tenant: u8, bytes: &[u8]) {
+        self.rc.net.to_card.push_back(NetFrame::new(queue, tenant, bytes.to_vec()));
+    }
+    fn inject_rx_frame_raw(&mut self, frame: NetFrame) {
+        self.rc.net.to_card.push_back(frame);
+    }
+    fn rx_frames_pending(&self) -> usize {
+        self.rc.net.to_card.len()
+    }
+    fn take_tx_frames(&mut self) -> Vec<(u8, Vec<u8>)> {
+        std::mem::take(&mut self.rc.net.from_card).into_iter().map(|f| (f.tenant, f.bytes)).collect()
+    }
+    fn run_cycles(&mut self, cycles: u64) {
+        self.rc.run(cycles);
     }
 }

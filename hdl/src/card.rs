@@ -3,6 +3,11 @@
 //! endpoint; both send TLPs through one arbiter. The DMA engine's registers
 //! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port), the tagged
 //! cache's from 0x3000.
+//!
+//! The network side: `net_tx_*` carries frames from the DMA engine's TX
+//! queues out, `net_rx_*` brings frames in for its RX queues (docs/dma.md).
+//! For now they are wired straight to the engine; the encapsulation and
+//! decapsulation pipelines go in between later.
 
 use crate::dma::DmaEngine;
 use crate::endpoint::TlpEndpoint;
@@ -26,6 +31,21 @@ pub struct OffcardTop {
     pub tx_eop: Signal<Out, Bit>,
     pub tx_valid: Signal<Out, Bit>,
     pub tx_ready: Signal<In, Bit>,
+    pub net_tx_data: Signal<Out, Bits<64>>,
+    pub net_tx_bytes: Signal<Out, Bits<4>>,
+    pub net_tx_last: Signal<Out, Bit>,
+    pub net_tx_valid: Signal<Out, Bit>,
+    pub net_tx_ready: Signal<In, Bit>,
+    pub net_tx_tenant: Signal<Out, Bits<4>>,
+    pub net_tx_len: Signal<Out, Bits<14>>,
+    pub net_rx_data: Signal<In, Bits<64>>,
+    pub net_rx_bytes: Signal<In, Bits<4>>,
+    pub net_rx_last: Signal<In, Bit>,
+    pub net_rx_valid: Signal<In, Bit>,
+    pub net_rx_ready: Signal<Out, Bit>,
+    pub net_rx_queue: Signal<In, Bits<2>>,
+    pub net_rx_tenant: Signal<In, Bits<4>>,
+    pub net_rx_len: Signal<In, Bits<14>>,
     endpoint: TlpEndpoint,
     dma: DmaEngine,
     demux: RxDemux,
@@ -103,5 +123,21 @@ impl Logic for OffcardTop {
         self.dma.max_payload.next = self.endpoint.max_payload.val();
         self.dma.max_read_req.next = self.endpoint.max_read_req.val();
         self.endpoint.irq_request.next = self.dma.irq.val();
+        // network side
+        self.net_tx_data.next = self.dma.ntx_data.val();
+        self.net_tx_bytes.next = self.dma.ntx_bytes.val();
+        self.net_tx_last.next = self.dma.ntx_last.val();
+        self.net_tx_valid.next = self.dma.ntx_valid.val();
+        self.dma.ntx_ready.next = self.net_tx_ready.val();
+        self.net_tx_tenant.next = self.dma.ntx_tenant.val();
+        self.net_tx_len.next = self.dma.ntx_len.val();
+        self.dma.nrx_data.next = self.net_rx_data.val();
+        self.dma.nrx_bytes.next = self.net_rx_bytes.val();
+        self.dma.nrx_last.next = self.net_rx_last.val();
+        self.dma.nrx_valid.next = self.net_rx_valid.val();
+        self.net_rx_ready.next = self.dma.nrx_ready.val();
+        self.dma.nrx_queue.next = self.net_rx_queue.val();
+        self.dma.nrx_tenant.next = self.net_rx_tenant.val();
+        self.dma.nrx_len.next = self.net_rx_len.val();
     }
 }

@@ -51,6 +51,10 @@ pub enum DmaState {
     FlushOc,
     Finish,
     FlushDone,
+    NtxSetup,
+    NtxData,
+    RxData,
+    RxDrop,
 }
 
 #[derive(LogicBlock)]
@@ -84,6 +88,26 @@ pub struct DmaEngine {
     pub max_read_req: Signal<In, Bits<3>>,
     /// One-cycle pulse: raise the MSI.
     pub irq: Signal<Out, Bit>,
+    // frames to the network (TX queues); sideband valid with every beat of
+    // the frame (the first is the one that counts)
+    pub ntx_data: Signal<Out, Bits<64>>,
+    /// Valid bytes in the beat, 1..8 (only the last beat may be partial).
+    pub ntx_bytes: Signal<Out, Bits<4>>,
+    pub ntx_last: Signal<Out, Bit>,
+    pub ntx_valid: Signal<Out, Bit>,
+    pub ntx_ready: Signal<In, Bit>,
+    pub ntx_tenant: Signal<Out, Bits<4>>,
+    pub ntx_len: Signal<Out, Bits<14>>,
+    // frames from the network (RX queues); sideband read on the first beat
+    pub nrx_data: Signal<In, Bits<64>>,
+    pub nrx_bytes: Signal<In, Bits<4>>,
+    pub nrx_last: Signal<In, Bit>,
+    pub nrx_valid: Signal<In, Bit>,
+    pub nrx_ready: Signal<Out, Bit>,
+    pub nrx_queue: Signal<In, Bits<2>>,
+    pub nrx_tenant: Signal<In, Bits<4>>,
+    /// Frame length in bytes (the decapsulation block is store-and-forward).
+    pub nrx_len: Signal<In, Bits<14>>,
 
     q0: QueueRegs,
     q1: QueueRegs,
@@ -96,6 +120,11 @@ pub struct DmaEngine {
     cnt_coalesced: EventCounter,
     cnt_stall: EventCounter,
     cnt_unexpected: EventCounter,
+    cnt_tx_frames: EventCounter,
+    cnt_rx_frames: EventCounter,
+    cnt_rx_no_buffer: EventCounter,
+    cnt_rx_too_long: EventCounter,
+    cnt_rx_bad_frame: EventCounter,
 
     state: DFF<DmaState>,
     rr: DFF<Bits<2>>,
@@ -176,6 +205,16 @@ pub struct DmaEngine {
     p_keep: DFF<Bits<2>>,
     p_b1: DFF<Bit>,
     p_eop: DFF<Bit>,
+    // network queues
+    cur_mode: DFF<Bits<2>>,
+    prefer_rx: DFF<Bit>,
+    n_rem: DFF<Bits<17>>,
+    rx_tenant: DFF<Bits<4>>,
+    rx_len: DFF<Bits<14>>,
+    rx_pos: DFF<Bits<17>>,
+    rx_cnt: DFF<Bits<15>>,
+    rx_bad: DFF<Bit>,
+    drop_to_cpl: DFF<Bit>,
 
     // ---- combinational ----
     sel_ring: Signal<Local, Bits<64>>,
@@ -255,6 +294,25 @@ pub struct DmaEngine {
     reg_g: Signal<Local, Bits<14>>,
     g_merged: Signal<Local, Bits<32>>,
     g_rd: Signal<Local, Bits<32>>,
+    rr_mode: Signal<Local, Bits<2>>,
+    rx_q_ready: Signal<Local, Bit>,
+    rx_mask: Signal<Local, Bits<8>>,
+    rx_sum: Signal<Local, Bits<15>>,
+    rx_beat_bad: Signal<Local, Bit>,
+    buf_start: Signal<Local, Bits<17>>,
+    ntx_shift: Signal<Local, Bits<6>>,
+    ntx_lmask: Signal<Local, Bits<64>>,
+    cpl_tenant: Signal<Local, Bits<4>>,
+    g_cnt_tx_frames: Constant<Bits<14>>,
+    g_cnt_rx_frames: Constant<Bits<14>>,
+    g_cnt_rx_no_buffer: Constant<Bits<14>>,
+    g_cnt_rx_too_long: Constant<Bits<14>>,
+    g_cnt_rx_bad_frame: Constant<Bits<14>>,
+    c_max_frame: Constant<Bits<32>>,
+    c_max_frame14: Constant<Bits<14>>,
+    c_st_rx_too_long: Constant<Bits<16>>,
+    c_mode_tx: Constant<Bits<2>>,
+    c_mode_rx: Constant<Bits<2>>,
     /// Global register DW indices relative to DMA_BASE (from regmap).
     g_cnt_unexpected_cpl: Constant<Bits<14>>,
     g_cnt_stall_cycles: Constant<Bits<14>>,
@@ -312,6 +370,21 @@ impl Default for DmaEngine {
             max_payload: Default::default(),
             max_read_req: Default::default(),
             irq: Default::default(),
+            ntx_data: Default::default(),
+            ntx_bytes: Default::default(),
+            ntx_last: Default::default(),
+            ntx_valid: Default::default(),
+            ntx_ready: Default::default(),
+            ntx_tenant: Default::default(),
+            ntx_len: Default::default(),
+            nrx_data: Default::default(),
+            nrx_bytes: Default::default(),
+            nrx_last: Default::default(),
+            nrx_valid: Default::default(),
+            nrx_ready: Default::default(),
+            nrx_queue: Default::default(),
+            nrx_tenant: Default::default(),
+            nrx_len: Default::default(),
             q0: Default::default(),
             q1: Default::default(),
             q2: Default::default(),
@@ -323,6 +396,11 @@ impl Default for DmaEngine {
             cnt_coalesced: Default::default(),
             cnt_stall: Default::default(),
             cnt_unexpected: Default::default(),
+            cnt_tx_frames: Default::default(),
+            cnt_rx_frames: Default::default(),
+            cnt_rx_no_buffer: Default::default(),
+            cnt_rx_too_long: Default::default(),
+            cnt_rx_bad_frame: Default::default(),
             state: Default::default(),
             rr: Default::default(),
             cur_q: Default::default(),
@@ -398,6 +476,15 @@ impl Default for DmaEngine {
             p_keep: Default::default(),
             p_b1: Default::default(),
             p_eop: Default::default(),
+            cur_mode: Default::default(),
+            prefer_rx: Default::default(),
+            n_rem: Default::default(),
+            rx_tenant: Default::default(),
+            rx_len: Default::default(),
+            rx_pos: Default::default(),
+            rx_cnt: Default::default(),
+            rx_bad: Default::default(),
+            drop_to_cpl: Default::default(),
             sel_ring: Default::default(),
             sel_cpl: Default::default(),
             sel_head: Default::default(),
@@ -474,6 +561,25 @@ impl Default for DmaEngine {
             reg_g: Default::default(),
             g_merged: Default::default(),
             g_rd: Default::default(),
+            rr_mode: Default::default(),
+            rx_q_ready: Default::default(),
+            rx_mask: Default::default(),
+            rx_sum: Default::default(),
+            rx_beat_bad: Default::default(),
+            buf_start: Default::default(),
+            ntx_shift: Default::default(),
+            ntx_lmask: Default::default(),
+            cpl_tenant: Default::default(),
+            g_cnt_tx_frames: g(dma::CNT_TX_FRAMES),
+            g_cnt_rx_frames: g(dma::CNT_RX_FRAMES),
+            g_cnt_rx_no_buffer: g(dma::CNT_RX_NO_BUFFER),
+            g_cnt_rx_too_long: g(dma::CNT_RX_TOO_LONG),
+            g_cnt_rx_bad_frame: g(dma::CNT_RX_BAD_FRAME),
+            c_max_frame: Constant::new((dma::MAX_FRAME as u64).to_bits()),
+            c_max_frame14: Constant::new((dma::MAX_FRAME as u64).to_bits()),
+            c_st_rx_too_long: Constant::new((dma::CPL_STATUS_RX_TOO_LONG as u64).to_bits()),
+            c_mode_tx: Constant::new((dma::QMODE_TX as u64).to_bits()),
+            c_mode_rx: Constant::new((dma::QMODE_RX as u64).to_bits()),
             g_cnt_unexpected_cpl: g(dma::CNT_UNEXPECTED_CPL),
             g_cnt_stall_cycles: g(dma::CNT_STALL_CYCLES),
             g_cnt_coalesced: g(dma::CNT_COALESCED),
@@ -514,11 +620,12 @@ impl Logic for DmaEngine {
             wrec_hi, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_lo, wb_hi, irq_coalesce, overflow,
             flush_pending, stall_count, cpl_since_irq, sw_addr, sw_dw0, sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind,
             sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last, s_ok, s_relb0, s_didx0,
-            p_valid, p_data, p_keep, p_b1, p_eop
+            p_valid, p_data, p_keep, p_b1, p_eop, cur_mode, prefer_rx, n_rem, rx_tenant, rx_len, rx_pos, rx_cnt,
+            rx_bad, drop_to_cpl
         );
         clock!(
             self, clock, q0, q1, q2, q3, xbuf, cnt_desc_done, cnt_desc_error, cnt_records, cnt_coalesced, cnt_stall,
-            cnt_unexpected
+            cnt_unexpected, cnt_tx_frames, cnt_rx_frames, cnt_rx_no_buffer, cnt_rx_too_long, cnt_rx_bad_frame
         );
         self.q0.reset.next = self.reset.val();
         self.q1.reset.next = self.reset.val();
@@ -542,6 +649,21 @@ impl Logic for DmaEngine {
         self.cnt_coalesced.inc.next = false;
         self.cnt_stall.inc.next = false;
         self.cnt_unexpected.inc.next = false;
+        self.cnt_tx_frames.reset.next = self.reset.val();
+        self.cnt_tx_frames.clear.next = false;
+        self.cnt_tx_frames.inc.next = false;
+        self.cnt_rx_frames.reset.next = self.reset.val();
+        self.cnt_rx_frames.clear.next = false;
+        self.cnt_rx_frames.inc.next = false;
+        self.cnt_rx_no_buffer.reset.next = self.reset.val();
+        self.cnt_rx_no_buffer.clear.next = false;
+        self.cnt_rx_no_buffer.inc.next = false;
+        self.cnt_rx_too_long.reset.next = self.reset.val();
+        self.cnt_rx_too_long.clear.next = false;
+        self.cnt_rx_too_long.inc.next = false;
+        self.cnt_rx_bad_frame.reset.next = self.reset.val();
+        self.cnt_rx_bad_frame.clear.next = false;
+        self.cnt_rx_bad_frame.inc.next = false;
         self.irq.next = false;
 
         // ---- register port -------------------------------------------------
@@ -603,6 +725,16 @@ impl Logic for DmaEngine {
             self.g_rd.next = self.cnt_stall.count.val();
         } else if self.reg_g.val() == self.g_cnt_unexpected_cpl.val() {
             self.g_rd.next = self.cnt_unexpected.count.val();
+        } else if self.reg_g.val() == self.g_cnt_tx_frames.val() {
+            self.g_rd.next = self.cnt_tx_frames.count.val();
+        } else if self.reg_g.val() == self.g_cnt_rx_frames.val() {
+            self.g_rd.next = self.cnt_rx_frames.count.val();
+        } else if self.reg_g.val() == self.g_cnt_rx_no_buffer.val() {
+            self.g_rd.next = self.cnt_rx_no_buffer.count.val();
+        } else if self.reg_g.val() == self.g_cnt_rx_too_long.val() {
+            self.g_rd.next = self.cnt_rx_too_long.count.val();
+        } else if self.reg_g.val() == self.g_cnt_rx_bad_frame.val() {
+            self.g_rd.next = self.cnt_rx_bad_frame.count.val();
         }
         self.reg_rd_data.next = self.g_rd.val();
         if self.q0.sel.val() {
@@ -669,6 +801,22 @@ impl Logic for DmaEngine {
             self.rr_ready.next = self.q2.ready.val();
         } else if self.rr.q.val() == 3 {
             self.rr_ready.next = self.q3.ready.val();
+        }
+        self.rr_mode.next = self.q0.mode.val();
+        if self.rr.q.val() == 1 {
+            self.rr_mode.next = self.q1.mode.val();
+        } else if self.rr.q.val() == 2 {
+            self.rr_mode.next = self.q2.mode.val();
+        } else if self.rr.q.val() == 3 {
+            self.rr_mode.next = self.q3.mode.val();
+        }
+        self.rx_q_ready.next = self.q0.rx_ready.val();
+        if self.nrx_queue.val() == 1 {
+            self.rx_q_ready.next = self.q1.rx_ready.val();
+        } else if self.nrx_queue.val() == 2 {
+            self.rx_q_ready.next = self.q2.rx_ready.val();
+        } else if self.nrx_queue.val() == 3 {
+            self.rx_q_ready.next = self.q3.rx_ready.val();
         }
         self.any_ready.next = self.q0.ready.val() | self.q1.ready.val() | self.q2.ready.val() | self.q3.ready.val();
         self.q0.head_inc.next = false;
@@ -947,6 +1095,38 @@ impl Logic for DmaEngine {
             self.chunks_done.d.next = self.chunks_done.q.val() + 1;
         }
 
+        // ---- network ports ---------------------------------------------------------
+        // Transfer byte k sits at buffer position 8 + k + dst[2:0] (the layout
+        // the completion sink uses), for frames too.
+        self.buf_start.next = bit_cast::<17, 3>(self.dst.val().get_bits::<3>(0)) + 8;
+        self.ntx_valid.next = false;
+        self.ntx_last.next = false;
+        self.ntx_bytes.next = 0.into();
+        self.ntx_data.next = 0.into();
+        self.ntx_tenant.next = 0.into();
+        self.ntx_len.next = 0.into();
+        // Bytes past the frame's end in the last beat read as 0.
+        self.ntx_shift.next = bit_cast::<6, 3>(self.n_rem.q.val().get_bits::<3>(0)) << 3;
+        self.ntx_lmask.next = 0xFFFF_FFFF_FFFF_FFFF_u64.into();
+        if self.n_rem.q.val() < 8 {
+            self.ntx_lmask.next = (bit_cast::<64, 1>(1.into()) << self.ntx_shift.val()) - 1;
+        }
+        self.nrx_ready.next = false;
+        self.rx_mask.next = (bit_cast::<8, 1>(1.into()) << self.nrx_bytes.val()) - 1;
+        if self.nrx_bytes.val() >= 8 {
+            self.rx_mask.next = 0xFF.into();
+        }
+        self.rx_sum.next = self.rx_cnt.q.val() + bit_cast::<15, 4>(self.nrx_bytes.val());
+        // Only the last beat may be partial, and no beat is empty or over 8.
+        self.rx_beat_bad.next = (self.nrx_bytes.val() == 0) | (self.nrx_bytes.val() > 8)
+            | (!self.nrx_last.val() & (self.nrx_bytes.val() != 8));
+        self.cpl_tenant.next = 0.into();
+        if self.cur_mode.q.val() == self.c_mode_tx.val() {
+            self.cpl_tenant.next = self.d5.q.val().get_bits::<4>(0);
+        } else if self.cur_mode.q.val() == self.c_mode_rx.val() {
+            self.cpl_tenant.next = self.rx_tenant.q.val();
+        }
+
         // ---- main state machine ------------------------------------------------
         self.stalling.next = false;
         self.do_set.next = false;
@@ -969,8 +1149,30 @@ impl Logic for DmaEngine {
                     if self.bus_master.val() {
                         self.state.d.next = DmaState::SwH0;
                     }
+                } else if self.nrx_valid.val() & (self.prefer_rx.q.val() | !(self.bus_master.val() & self.rr_ready.val())) {
+                    // A frame waits (its first beat's sideband is on the
+                    // port). RX and the other queues take turns, and a frame
+                    // nobody can take is dropped at once: the network side is
+                    // never held up by a host that posts no buffers.
+                    self.prefer_rx.d.next = false;
+                    self.cur_q.d.next = self.nrx_queue.val();
+                    self.cur_mode.d.next = self.c_mode_rx.val();
+                    self.rx_tenant.d.next = self.nrx_tenant.val();
+                    self.rx_len.d.next = self.nrx_len.val();
+                    self.drop_to_cpl.d.next = false;
+                    if (self.nrx_len.val() == 0) | (self.nrx_len.val() > self.c_max_frame14.val()) {
+                        self.cnt_rx_bad_frame.inc.next = true;
+                        self.state.d.next = DmaState::RxDrop;
+                    } else if self.bus_master.val() & self.rx_q_ready.val() {
+                        self.state.d.next = DmaState::DescH0;
+                    } else {
+                        self.cnt_rx_no_buffer.inc.next = true;
+                        self.state.d.next = DmaState::RxDrop;
+                    }
                 } else if self.bus_master.val() & self.rr_ready.val() {
+                    self.prefer_rx.d.next = true;
                     self.cur_q.d.next = self.rr.q.val();
+                    self.cur_mode.d.next = self.rr_mode.val();
                     self.rr.d.next = self.rr.q.val() + 1;
                     self.state.d.next = DmaState::DescH0;
                 } else if self.any_ready.val() {
@@ -1029,12 +1231,37 @@ impl Logic for DmaEngine {
                 if self.max_payload.val() != 0 {
                     self.l2w.d.next = 8.into();
                 }
-                if self.rd_error.q.val() {
+                if self.cur_mode.q.val() == self.c_mode_rx.val() {
+                    // A receive buffer: the frame's length replaces the
+                    // buffer size (it is what gets written and reported).
+                    self.d4.d.next = bit_cast::<32, 14>(self.rx_len.q.val());
+                    self.rx_pos.d.next = self.buf_start.val();
+                    self.rx_cnt.d.next = 0.into();
+                    self.rx_bad.d.next = false;
+                    self.drop_to_cpl.d.next = true;
+                    if self.rd_error.q.val() {
+                        self.status.d.next = self.c_st_desc_err.val();
+                        self.d6.d.next = 0.into();
+                        self.d7.d.next = 0.into();
+                        self.cnt_rx_no_buffer.inc.next = true;
+                        self.state.d.next = DmaState::RxDrop;
+                    } else if bit_cast::<32, 14>(self.rx_len.q.val()) > self.d4.q.val() {
+                        self.status.d.next = self.c_st_rx_too_long.val();
+                        self.cnt_rx_too_long.inc.next = true;
+                        self.state.d.next = DmaState::RxDrop;
+                    } else {
+                        self.status.d.next = 0.into();
+                        self.state.d.next = DmaState::RxData;
+                    }
+                } else if self.rd_error.q.val() {
                     self.status.d.next = self.c_st_desc_err.val();
                     self.d6.d.next = 0.into();
                     self.d7.d.next = 0.into();
                     self.state.d.next = DmaState::CplSetup;
-                } else if (self.d4.q.val() == 0) | (self.d4.q.val() > self.c_max_len.val()) {
+                } else if (self.d4.q.val() == 0)
+                    | (self.d4.q.val() > self.c_max_len.val())
+                    | ((self.cur_mode.q.val() == self.c_mode_tx.val()) & (self.d4.q.val() > self.c_max_frame.val()))
+                {
                     self.status.d.next = self.c_st_bad_len.val();
                     self.state.d.next = DmaState::CplSetup;
                 } else {
@@ -1055,6 +1282,8 @@ impl Logic for DmaEngine {
                     if self.rd_error.q.val() {
                         self.status.d.next = self.c_st_read_err.val();
                         self.state.d.next = DmaState::CplSetup;
+                    } else if self.cur_mode.q.val() == self.c_mode_tx.val() {
+                        self.state.d.next = DmaState::NtxSetup;
                     } else {
                         self.state.d.next = DmaState::WrSetup;
                     }
@@ -1228,12 +1457,13 @@ impl Logic for DmaEngine {
                     self.sw_dw0.d.next = self.d6.q.val();
                     self.sw_dw1.d.next = self.d7.q.val();
                     self.sw_dw2.d.next = 0.into();
-                    if self.status.q.val() == 0 {
+                    if (self.status.q.val() == 0) | (self.cur_mode.q.val() == self.c_mode_rx.val()) {
                         self.sw_dw2.d.next = self.d4.q.val();
                     }
                     self.sw_dw3.d.next = bit_cast::<32, 16>(self.status.q.val())
                         | (bit_cast::<32, 2>(self.cur_q.q.val()) << 16)
-                        | 0x0100_0000_u64;
+                        | 0x0100_0000_u64
+                        | (bit_cast::<32, 4>(self.cpl_tenant.val()) << 28);
                     self.sw_one.d.next = false;
                     self.sw_kind.d.next = 2.into();
                     self.sw_ret.d.next = DmaState::Finish;
@@ -1370,6 +1600,74 @@ impl Logic for DmaEngine {
                 self.flush_pending.d.next = false;
                 self.state.d.next = DmaState::Idle;
             }
+            DmaState::NtxSetup => {
+                // The frame is in the buffer; start reading its first beat.
+                self.cur_pos.d.next = self.buf_start.val();
+                self.xbuf.rd_pos.next = self.buf_start.val();
+                self.n_rem.d.next = self.d4.q.val().get_bits::<17>(0);
+                self.state.d.next = DmaState::NtxData;
+            }
+            DmaState::NtxData => {
+                self.ntx_valid.next = true;
+                self.ntx_data.next = self.xbuf.rd_data.val() & self.ntx_lmask.val();
+                self.ntx_tenant.next = self.d5.q.val().get_bits::<4>(0);
+                self.ntx_len.next = self.d4.q.val().get_bits::<14>(0);
+                self.ntx_bytes.next = 8.into();
+                if self.n_rem.q.val() <= 8 {
+                    self.ntx_last.next = true;
+                    self.ntx_bytes.next = self.n_rem.q.val().get_bits::<4>(0);
+                }
+                if self.ntx_ready.val() {
+                    self.xbuf.rd_pos.next = self.cur_pos.q.val() + 8;
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.n_rem.d.next = self.n_rem.q.val() - 8;
+                    if self.n_rem.q.val() <= 8 {
+                        self.cnt_tx_frames.inc.next = true;
+                        self.state.d.next = DmaState::CplSetup;
+                    }
+                }
+            }
+            DmaState::RxData => {
+                // The frame goes into the buffer at the destination's
+                // alignment, as read completions do; then the copy's write path.
+                self.nrx_ready.next = true;
+                if self.nrx_valid.val() {
+                    self.xbuf.wr_en.next = true;
+                    self.xbuf.wr_pos.next = self.rx_pos.q.val();
+                    self.xbuf.wr_data.next = self.nrx_data.val();
+                    self.xbuf.wr_mask.next = self.rx_mask.val();
+                    self.rx_pos.d.next = self.rx_pos.q.val() + 8;
+                    // Saturates above any valid length, so a runaway frame
+                    // is a mismatch, not a wrap.
+                    if !self.rx_cnt.q.val().get_bit(14) {
+                        self.rx_cnt.d.next = self.rx_sum.val();
+                    }
+                    if self.rx_beat_bad.val() {
+                        self.rx_bad.d.next = true;
+                    }
+                    if self.nrx_last.val() {
+                        if self.rx_bad.q.val() | self.rx_beat_bad.val() | (self.rx_sum.val() != bit_cast::<15, 14>(self.rx_len.q.val())) {
+                            self.status.d.next = self.c_st_bad_len.val();
+                            self.cnt_rx_bad_frame.inc.next = true;
+                            self.state.d.next = DmaState::CplSetup;
+                        } else {
+                            self.cnt_rx_frames.inc.next = true;
+                            self.state.d.next = DmaState::WrSetup;
+                        }
+                    }
+                }
+            }
+            DmaState::RxDrop => {
+                // Consume the frame's beats; complete the descriptor if one was taken.
+                self.nrx_ready.next = true;
+                if self.nrx_valid.val() & self.nrx_last.val() {
+                    if self.drop_to_cpl.q.val() {
+                        self.state.d.next = DmaState::CplSetup;
+                    } else {
+                        self.state.d.next = DmaState::Idle;
+                    }
+                }
+            }
             _ => {
                 self.state.d.next = DmaState::Idle;
             }
@@ -1415,6 +1713,8 @@ impl Logic for DmaEngine {
             self.s_beat.d.next = 0.into();
             self.p_valid.d.next = false;
             self.desc_mode.d.next = false;
+            self.cur_mode.d.next = 0.into();
+            self.prefer_rx.d.next = false;
         }
     }
 }

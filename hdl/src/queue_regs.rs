@@ -1,5 +1,5 @@
 //! Registers of one DMA queue (descriptor ring, completion ring, head and
-//! tail), one instance per queue. Offsets are `regmap::dma::Q_*`.
+//! tail, mode), one instance per queue. Offsets are `regmap::dma::Q_*`.
 
 use crate::regmap::dma;
 use rust_hdl::prelude::*;
@@ -20,8 +20,13 @@ pub struct QueueRegs {
     pub ring_base: Signal<Out, Bits<64>>,
     pub cpl_base: Signal<Out, Bits<64>>,
     pub head: Signal<Out, Bits<12>>,
-    /// Enabled, no error, and a descriptor waiting.
+    /// Enabled, no error, a descriptor waiting, and not in RX mode (RX
+    /// descriptors are taken only when a frame for the queue arrives).
     pub ready: Signal<Out, Bit>,
+    /// In RX mode, enabled, no error, and a receive buffer posted.
+    pub rx_ready: Signal<Out, Bit>,
+    /// `regmap::dma::QMODE_*`.
+    pub mode: Signal<Out, Bits<2>>,
     ring_lo: DFF<Bits<32>>,
     ring_hi: DFF<Bits<32>>,
     log2: DFF<Bits<4>>,
@@ -31,6 +36,8 @@ pub struct QueueRegs {
     head_r: DFF<Bits<12>>,
     enabled: DFF<Bit>,
     error: DFF<Bit>,
+    mode_r: DFF<Bits<2>>,
+    has_desc: Signal<Local, Bit>,
     merged: Signal<Local, Bits<32>>,
     entries_mask: Signal<Local, Bits<12>>,
     o_ring_lo: Constant<Bits<4>>,
@@ -42,6 +49,8 @@ pub struct QueueRegs {
     o_head: Constant<Bits<4>>,
     o_status: Constant<Bits<4>>,
     o_ctrl: Constant<Bits<4>>,
+    o_mode: Constant<Bits<4>>,
+    c_mode_rx: Constant<Bits<2>>,
     c_one: Constant<Bits<12>>,
 }
 
@@ -62,6 +71,8 @@ impl Default for QueueRegs {
             cpl_base: Default::default(),
             head: Default::default(),
             ready: Default::default(),
+            rx_ready: Default::default(),
+            mode: Default::default(),
             ring_lo: Default::default(),
             ring_hi: Default::default(),
             log2: Default::default(),
@@ -71,6 +82,8 @@ impl Default for QueueRegs {
             head_r: Default::default(),
             enabled: Default::default(),
             error: Default::default(),
+            mode_r: Default::default(),
+            has_desc: Default::default(),
             merged: Default::default(),
             entries_mask: Default::default(),
             o_ring_lo: o(dma::Q_RING_LO),
@@ -82,6 +95,8 @@ impl Default for QueueRegs {
             o_head: o(dma::Q_HEAD),
             o_status: o(dma::Q_STATUS),
             o_ctrl: o(dma::Q_CTRL),
+            o_mode: o(dma::Q_MODE),
+            c_mode_rx: Constant::new((dma::QMODE_RX as u64).to_bits()),
             c_one: Constant::new(1u64.to_bits()),
         }
     }
@@ -90,7 +105,7 @@ impl Default for QueueRegs {
 impl Logic for QueueRegs {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, ring_lo, ring_hi, log2, cpl_lo, cpl_hi, tail, head_r, enabled, error);
+        dff_setup!(self, clock, ring_lo, ring_hi, log2, cpl_lo, cpl_hi, tail, head_r, enabled, error, mode_r);
         self.entries_mask.next = (self.c_one.val() << self.log2.q.val()) - 1;
         self.rd_data.next = 0.into();
         if self.offset.val() == self.o_ring_lo.val() {
@@ -112,6 +127,8 @@ impl Logic for QueueRegs {
                 | (bit_cast::<32, 1>(self.enabled.q.val().into()) << 1);
         } else if self.offset.val() == self.o_ctrl.val() {
             self.rd_data.next = bit_cast::<32, 1>(self.enabled.q.val().into());
+        } else if self.offset.val() == self.o_mode.val() {
+            self.rd_data.next = bit_cast::<32, 2>(self.mode_r.q.val());
         }
         self.merged.next = (self.rd_data.val() & !self.wr_mask.val()) | (self.wr_data.val() & self.wr_mask.val());
         if self.head_inc.val() {
@@ -151,6 +168,11 @@ impl Logic for QueueRegs {
                     self.tail.d.next = 0.into();
                     self.error.d.next = false;
                 }
+            } else if self.offset.val() == self.o_mode.val() {
+                // Mode 3 is not defined: such a write is ignored.
+                if self.merged.val().get_bits::<2>(0) != 3 {
+                    self.mode_r.d.next = self.merged.val().get_bits::<2>(0);
+                }
             }
         }
         if self.reset.val() {
@@ -163,10 +185,14 @@ impl Logic for QueueRegs {
             self.head_r.d.next = 0.into();
             self.enabled.d.next = false;
             self.error.d.next = false;
+            self.mode_r.d.next = 0.into();
         }
         self.ring_base.next = (bit_cast::<64, 32>(self.ring_hi.q.val()) << 32) | bit_cast::<64, 32>(self.ring_lo.q.val());
         self.cpl_base.next = (bit_cast::<64, 32>(self.cpl_hi.q.val()) << 32) | bit_cast::<64, 32>(self.cpl_lo.q.val());
         self.head.next = self.head_r.q.val();
-        self.ready.next = self.enabled.q.val() & !self.error.q.val() & (self.head_r.q.val() != self.tail.q.val());
+        self.has_desc.next = self.enabled.q.val() & !self.error.q.val() & (self.head_r.q.val() != self.tail.q.val());
+        self.ready.next = self.has_desc.val() & (self.mode_r.q.val() != self.c_mode_rx.val());
+        self.rx_ready.next = self.has_desc.val() & (self.mode_r.q.val() == self.c_mode_rx.val());
+        self.mode.next = self.mode_r.q.val();
     }
 }

@@ -199,6 +199,17 @@ pub mod dma {
     pub const Q_STATUS: u32 = 0x1C;
     /// Bit 0: enable. Writing bit 1 resets head to 0 and clears the error.
     pub const Q_CTRL: u32 = 0x20;
+    /// Queue mode (`QMODE_*`): what the queue's descriptors mean.
+    pub const Q_MODE: u32 = 0x24;
+    /// Copy: read `len` bytes at src, write them at dst.
+    pub const QMODE_COPY: u32 = 0;
+    /// Host to network (TX): read `len` bytes at src and send them as one
+    /// frame on the engine's `ntx_*` port (dst is ignored); tenant from the
+    /// descriptor's flags word (`DESC_FLAGS_TENANT_*`).
+    pub const QMODE_TX: u32 = 1;
+    /// Network to host (RX): descriptors are receive buffers (dst, len = buffer
+    /// size); the engine takes one when a frame for this queue arrives on `nrx_*`.
+    pub const QMODE_RX: u32 = 2;
     pub const Q_STATUS_TAIL_ERROR: u32 = 1 << 0;
     pub const Q_STATUS_ENABLED: u32 = 1 << 1;
     pub const Q_CTRL_ENABLE: u32 = 1 << 0;
@@ -232,6 +243,21 @@ pub mod dma {
     pub const CNT_COALESCED: u32 = 0x123C;
     pub const CNT_STALL_CYCLES: u32 = 0x1240;
     pub const CNT_UNEXPECTED_CPL: u32 = 0x1244;
+    /// Frames sent on the network TX port.
+    pub const CNT_TX_FRAMES: u32 = 0x1248;
+    /// Frames delivered into host receive buffers.
+    pub const CNT_RX_FRAMES: u32 = 0x124C;
+    /// Frames dropped because their queue was not in RX mode, not enabled,
+    /// had no receive buffer posted (or its descriptor was unreadable), or
+    /// bus mastering was off.
+    pub const CNT_RX_NO_BUFFER: u32 = 0x1250;
+    /// Frames longer than the receive buffer they were given (dropped; the
+    /// descriptor completes with `CPL_STATUS_RX_TOO_LONG`).
+    pub const CNT_RX_TOO_LONG: u32 = 0x1254;
+    /// Malformed frames: length 0 or above `MAX_FRAME`, or beats that do not
+    /// add up to the announced length (dropped; a descriptor already taken
+    /// completes with `CPL_STATUS_BAD_LENGTH`).
+    pub const CNT_RX_BAD_FRAME: u32 = 0x1258;
 
     /// DMA_STATUS bits.
     pub const STATUS_OVERFLOW: u32 = 1 << 0; // write 1 to clear: starts a new epoch
@@ -242,9 +268,21 @@ pub mod dma {
     pub const DESC_BYTES: u32 = 32;
     /// Largest transfer one descriptor may ask for.
     pub const MAX_TRANSFER: u32 = 65536;
+    /// Largest network frame (jumbo) a TX descriptor may send or the RX port
+    /// may deliver, in bytes.
+    pub const MAX_FRAME: u32 = 9216;
+    /// Descriptor bytes 20..24 (the flags word): in a TX descriptor, the
+    /// tenant of the frame in bits 3:0 (sent on `ntx_tenant`). Reserved (0)
+    /// in copy and RX descriptors.
+    pub const DESC_FLAGS_TENANT_SHIFT: u32 = 0;
+    pub const DESC_FLAGS_TENANT_MASK: u32 = 0xF;
     /// Completion record (16 bytes): cookie u64, length u32, status u16, queue u8, flags u8.
     pub const CPL_BYTES: u32 = 16;
     pub const CPL_FLAG_DONE: u8 = 1 << 0;
+    /// Completion flags bits 7:4: the tenant (RX: the frame's, from
+    /// `nrx_tenant`; TX: the descriptor's; copy: 0). In an RX completion the
+    /// length field is the frame's length (also when it did not fit).
+    pub const CPL_FLAG_TENANT_SHIFT: u8 = 4;
     pub const CPL_STATUS_OK: u16 = 0;
     /// Length 0 or above MAX_TRANSFER.
     pub const CPL_STATUS_BAD_LENGTH: u16 = 1;
@@ -252,6 +290,8 @@ pub mod dma {
     pub const CPL_STATUS_READ_ERROR: u16 = 2;
     /// The descriptor itself could not be read (its cookie reads 0).
     pub const CPL_STATUS_DESC_ERROR: u16 = 3;
+    /// RX: the frame was longer than the posted buffer; it was dropped.
+    pub const CPL_STATUS_RX_TOO_LONG: u16 = 4;
 
     /// Write record (16 bytes): iova u64, length u32, source u8, flags u8, sequence u16.
     pub const WREC_BYTES: u32 = 16;
@@ -274,6 +314,7 @@ pub mod dma {
         r("Q_HEAD", Q_HEAD, ReadOnly, 0, "Consumer index (next descriptor the card takes)."),
         r("Q_STATUS", Q_STATUS, ReadOnly, 0, "Bit 0 tail error, bit 1 enabled."),
         r("Q_CTRL", Q_CTRL, ReadWrite, 0, "Bit 0 enable; writing bit 1 resets head, tail and the error."),
+        r("Q_MODE", Q_MODE, ReadWrite, 0, "Bits 1:0 queue mode: 0 copy, 1 host-to-network (TX), 2 network-to-host (RX); writes of 3 are ignored."),
     ];
     /// Global DMA registers (absolute BAR0 offsets).
     pub const GLOBAL_REGISTERS: &[Register] = &[
@@ -294,6 +335,11 @@ pub mod dma {
         r("CNT_COALESCED", CNT_COALESCED, ReadOnly, 0, "Writes folded into an open record."),
         r("CNT_STALL_CYCLES", CNT_STALL_CYCLES, ReadOnly, 0, "Cycles writes waited for a record slot."),
         r("CNT_UNEXPECTED_CPL", CNT_UNEXPECTED_CPL, ReadOnly, 0, "Completions matching no outstanding read."),
+        r("CNT_TX_FRAMES", CNT_TX_FRAMES, ReadOnly, 0, "Frames sent on the network TX port."),
+        r("CNT_RX_FRAMES", CNT_RX_FRAMES, ReadOnly, 0, "Frames delivered into host receive buffers."),
+        r("CNT_RX_NO_BUFFER", CNT_RX_NO_BUFFER, ReadOnly, 0, "Frames dropped: queue not in RX mode, disabled, no buffer posted, or its descriptor unreadable."),
+        r("CNT_RX_TOO_LONG", CNT_RX_TOO_LONG, ReadOnly, 0, "Frames dropped for being longer than their receive buffer."),
+        r("CNT_RX_BAD_FRAME", CNT_RX_BAD_FRAME, ReadOnly, 0, "Frames dropped as malformed (length 0 or above MAX_FRAME, beats not matching the length)."),
     ];
 }
 

@@ -10,4 +10,4 @@ pub mod host_memory;
 pub mod root_complex;
 pub mod tlp;
 pub use host_memory::{HostMemory, MemError};
-pub use root_complex::{Enumerated, RootComplex, SimError, Timing};
+pub use root_complex::{Enumerated, NetFrame, NetPort, RootComplex, SimError, Timing};

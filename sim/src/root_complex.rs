@@ -6,6 +6,9 @@
 //! view of host memory, and turns writes to the MSI address into interrupt
 //! notifications. Stream timing (gaps on RX, back-pressure on TX) is random
 //! but seeded, so every failure replays.
+//!
+//! It also stands in for the network: [`NetPort`] feeds queued frames into
+//! the card's `net_rx_*` port and collects what the card sends on `net_tx_*`.
 
 use crate::host_memory::HostMemory;
 use crate::model::{CardInputs, CardModel, CardSim};
@@ -78,6 +81,54 @@ pub struct RootStats {
     pub iommu_faults: u64,
 }
 
+/// A frame on the card's network side. For frames into the card `queue`
+/// and `tenant` are the sideband and `len` the announced length (normally
+/// `bytes.len()`; a test may announce a wrong one); for frames out of the
+/// card `queue` is 0 and `len` what the card announced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetFrame {
+    pub queue: u8,
+    pub tenant: u8,
+    pub len: u16,
+    pub bytes: Vec<u8>,
+}
+
+impl NetFrame {
+    pub fn new(queue: u8, tenant: u8, bytes: Vec<u8>) -> Self {
+        NetFrame { queue, tenant, len: bytes.len() as u16, bytes }
+    }
+}
+
+/// The network side of the card as the root complex drives it each cycle:
+/// queued frames go into `net_rx_*` (respecting the card's ready), frames
+/// from `net_tx_*` are collected. Gaps and back-pressure are seeded, like the
+/// PCIe streams'.
+#[derive(Debug, Default)]
+pub struct NetPort {
+    /// Frames still to be fed to the card, in order.
+    pub to_card: VecDeque<NetFrame>,
+    /// Frames the card sent, in order.
+    pub from_card: Vec<NetFrame>,
+    /// Probability that an RX beat is held back for a cycle.
+    pub rx_gap: f64,
+    /// Probability that `net_tx_ready` is low for a cycle.
+    pub tx_stall: f64,
+    /// When set, `net_tx_ready` follows this pattern (indexed by the card's
+    /// cycle count, repeating) instead of `tx_stall`.
+    pub tx_ready_pattern: Option<Vec<bool>>,
+    /// Frames fully taken by the card.
+    pub frames_fed: u64,
+    rx_beat: usize,
+    tx_cur: Option<NetFrame>,
+}
+
+impl NetPort {
+    /// Nothing left to feed and no TX frame half received.
+    pub fn idle(&self) -> bool {
+        self.to_card.is_empty() && self.tx_cur.is_none()
+    }
+}
+
 pub struct RootComplex<C: CardSim = CardModel> {
     pub card: C,
     pub mem: HostMemory,
@@ -111,6 +162,8 @@ pub struct RootComplex<C: CardSim = CardModel> {
     /// Read Completion Boundary and the Max Payload Size completions obey.
     pub rcb: u64,
     pub max_payload: u64,
+    /// The card's network ports.
+    pub net: NetPort,
 }
 
 impl RootComplex<CardModel> {
@@ -144,6 +197,7 @@ impl<C: CardSim> RootComplex<C> {
             iommu_faults: Vec::new(),
             rcb: 64,
             max_payload: 256,
+            net: NetPort::default(),
         })
     }
 
@@ -191,12 +245,74 @@ impl<C: CardSim> RootComplex<C> {
         };
         let ready = self.timing.tx_stall == 0.0 || !self.rng.gen_bool(self.timing.tx_stall);
         inp.tx_ready = ready as u8;
+        // network RX: the front frame's current beat
+        let net_offer = match self.net.to_card.front() {
+            Some(f) if self.net.rx_gap == 0.0 || !self.rng.gen_bool(self.net.rx_gap) => {
+                let start = self.net.rx_beat * 8;
+                let end = (start + 8).min(f.bytes.len());
+                let mut w = [0u8; 8];
+                w[..end - start].copy_from_slice(&f.bytes[start..end]);
+                inp.net_rx_data = u64::from_le_bytes(w);
+                inp.net_rx_bytes = (end - start) as u8;
+                inp.net_rx_last = (end == f.bytes.len()) as u8;
+                inp.net_rx_valid = 1;
+                inp.net_rx_queue = f.queue;
+                inp.net_rx_tenant = f.tenant;
+                inp.net_rx_len = f.len;
+                true
+            }
+            _ => false,
+        };
+        let net_ready = match &self.net.tx_ready_pattern {
+            Some(p) if !p.is_empty() => p[(self.card.cycles() % p.len() as u64) as usize],
+            _ => self.net.tx_stall == 0.0 || !self.rng.gen_bool(self.net.tx_stall),
+        };
+        inp.net_tx_ready = net_ready as u8;
         let out = self.card.cycle(&inp);
         if offer && out.rx_ready != 0 {
             self.to_card.pop_front();
         }
         if ready && out.tx_valid != 0 {
             self.take_beat(out.tx_data, out.tx_keep, out.tx_sop != 0, out.tx_eop != 0);
+        }
+        if net_offer && out.net_rx_ready != 0 {
+            if inp.net_rx_last != 0 {
+                self.net.to_card.pop_front();
+                self.net.rx_beat = 0;
+                self.net.frames_fed += 1;
+            } else {
+                self.net.rx_beat += 1;
+            }
+        }
+        if net_ready && out.net_tx_valid != 0 {
+            self.take_net_beat(&out);
+        }
+    }
+
+    /// One beat of a frame from the card's network TX port; framing errors
+    /// are card errors.
+    fn take_net_beat(&mut self, o: &crate::model::CardOutputs) {
+        let f = self.net.tx_cur.get_or_insert_with(|| NetFrame {
+            queue: 0,
+            tenant: o.net_tx_tenant,
+            len: o.net_tx_len,
+            bytes: Vec::new(),
+        });
+        let n = o.net_tx_bytes as usize;
+        let mut err = None;
+        if n == 0 || n > 8 || (o.net_tx_last == 0 && n != 8) {
+            err = Some(format!("network TX beat with {n} valid bytes (last={})", o.net_tx_last));
+        }
+        f.bytes.extend_from_slice(&o.net_tx_data.to_le_bytes()[..n.min(8)]);
+        if o.net_tx_last != 0 {
+            let f = self.net.tx_cur.take().unwrap();
+            if f.bytes.len() != f.len as usize {
+                err = Some(format!("network TX frame of {} bytes announced {}", f.bytes.len(), f.len));
+            }
+            self.net.from_card.push(f);
+        }
+        if let Some(e) = err {
+            self.card_error(e);
         }
     }
 

@@ -22,6 +22,7 @@ fn stimulus(cycles: usize) -> Vec<CardInputs> {
                 rx_valid: 1,
                 tx_ready: 1,
                 reset: 0,
+                ..Default::default()
             });
         }
         v.push(CardInputs { tx_ready: 1, ..Default::default() });

@@ -2,12 +2,15 @@
 //! same root-complex model (same seed, so the same completion splitting and
 //! interleaving), run on rust-hdl's simulation and on the Verilated card.
 //! Every TLP the card sends and the final host memory must be identical.
+//! The program ends with a short network exchange: a TX frame (under
+//! back-pressure), an RX frame into a posted buffer and one for a queue
+//! without buffers; the frames the card sends must be identical too.
 use offcard_driver::dma::Descriptor;
 use offcard_hdl::regmap::dma::*;
-use offcard_sim::{CardSim, RootComplex};
+use offcard_sim::{CardSim, NetFrame, RootComplex};
 use offcard_testbench::hdl_sim::RustHdlCard;
 
-fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>) {
+fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>, Vec<NetFrame>) {
     let mut rc = RootComplex::with_card(card, 21, 1 << 20).unwrap();
     rc.seen = Some(vec![]);
     let info = rc.enumerate(0x20_0000_0000).unwrap();
@@ -38,16 +41,39 @@ fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>) {
     w(&mut rc, WREC_WB_HI, 1);
     w(&mut rc, QUEUE_BASE + Q_TAIL, 3);
     rc.run(6000);
+    // Network: queue 1 sends 203 bytes from 0x10105 (tenant 6) while the
+    // port takes two beats in three; queue 2 receives 150 bytes at 0x48003;
+    // a frame for queue 3 (copy mode) is dropped.
+    let tx = Descriptor { src: iova(0x10105), dst: 0, len: 203, cookie: 0x7700 }.to_bytes_with_flags(6 << DESC_FLAGS_TENANT_SHIFT);
+    rc.mem.write(0x5000, &tx).unwrap();
+    let rx = Descriptor { src: 0, dst: iova(0x48003), len: 2048, cookie: 0x8800 }.to_bytes();
+    rc.mem.write(0x7000, &rx).unwrap();
+    for (q, ring, cpl, mode) in [(1u32, 0x5000u64, 0x6000u64, QMODE_TX), (2, 0x7000, 0x8000, QMODE_RX)] {
+        let base = QUEUE_BASE + q * QUEUE_STRIDE;
+        w(&mut rc, base + Q_RING_LO, iova(ring) as u32);
+        w(&mut rc, base + Q_RING_HI, 1);
+        w(&mut rc, base + Q_RING_LOG2, 3);
+        w(&mut rc, base + Q_CPL_LO, iova(cpl) as u32);
+        w(&mut rc, base + Q_CPL_HI, 1);
+        w(&mut rc, base + Q_MODE, mode);
+        w(&mut rc, base + Q_CTRL, Q_CTRL_ENABLE);
+        w(&mut rc, base + Q_TAIL, 1);
+    }
+    rc.net.tx_ready_pattern = Some(vec![true, false, true]);
+    rc.net.to_card.push_back(NetFrame::new(3, 2, (0..90u32).map(|i| (i * 3) as u8).collect()));
+    rc.net.to_card.push_back(NetFrame::new(2, 11, (0..150u32).map(|i| (i * 7 + 1) as u8).collect()));
+    rc.run(1500);
     w(&mut rc, WREC_FLUSH, 1);
     rc.run(300);
     assert!(rc.card_errors.is_empty(), "{:?}", rc.card_errors);
-    (rc.seen.take().unwrap(), rc.mem.as_slice()[..0x50000].to_vec())
+    assert!(rc.net.to_card.is_empty(), "RX frames not taken");
+    (rc.seen.take().unwrap(), rc.mem.as_slice()[..0x50000].to_vec(), std::mem::take(&mut rc.net.from_card))
 }
 
 #[test]
 fn dma_copy_identical_in_rusthdl_and_verilator() {
-    let (tv, mv) = run(offcard_sim::CardModel::new());
-    let (tr, mr) = run(RustHdlCard::new());
+    let (tv, mv, nv) = run(offcard_sim::CardModel::new());
+    let (tr, mr, nr) = run(RustHdlCard::new());
     assert!(tv.len() > 20, "the copy program did too little: {} TLPs", tv.len());
     for (i, (a, b)) in tv.iter().zip(&tr).enumerate() {
         assert_eq!(a, b, "TLP {i} differs: Verilator vs rust-hdl");
@@ -57,5 +83,12 @@ fn dma_copy_identical_in_rusthdl_and_verilator() {
     // And the copy happened.
     assert_eq!(&mv[0x40011..0x40011 + 700], &mv[0x10003..0x10003 + 700]);
     assert_eq!(&mv[0x41000..0x41000 + 1500], &mv[0x11001..0x11001 + 1500]);
+    assert_eq!(nv, nr, "network TX frames differ");
+    assert_eq!(nv.len(), 1);
+    assert_eq!((nv[0].tenant, &nv[0].bytes[..]), (6, &mv[0x10105..0x10105 + 203]));
+    let rx: Vec<u8> = (0..150u32).map(|i| (i * 7 + 1) as u8).collect();
+    assert_eq!(&mv[0x48003..0x48003 + 150], &rx[..]);
+    // RX completion: cookie, frame length, status 0, queue 2, done + tenant 11.
+    assert_eq!(&mv[0x8000..0x8010], &[0x00, 0x88, 0, 0, 0, 0, 0, 0, 150, 0, 0, 0, 0, 0, 2, 1 | (11 << CPL_FLAG_TENANT_SHIFT)]);
     eprintln!("DMA differential: {} TLPs identical", tv.len());
 }
