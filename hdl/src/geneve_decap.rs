@@ -249,6 +249,10 @@ fn dw(offset: u32) -> u32 {
     offset >> 2
 }
 
+fn k<const N: usize>(v: impl Into<u64>) -> Constant<Bits<N>> {
+    Constant::new(v.into().to_bits())
+}
+
 impl Default for GeneveDecap {
     fn default() -> Self {
         Self {
@@ -405,33 +409,36 @@ impl Default for GeneveDecap {
             tbl_sel: Default::default(),
             tbl_idx: Default::default(),
             tbl_rd: Default::default(),
-            k_ethertype_ipv4: Constant::new(((decap::ETHERTYPE_IPV4) as u64).to_bits()),
-            k_geneve_port: Constant::new(((decap::GENEVE_PORT) as u64).to_bits()),
-            k_proto_ethernet: Constant::new(((decap::PROTO_ETHERNET) as u64).to_bits()),
-            k_outer_len: Constant::new(((decap::OUTER_LEN) as u64).to_bits()),
-            k_max_frame: Constant::new(((decap::MAX_FRAME_LEN) as u64).to_bits()),
-            k_buf_bytes: Constant::new(((decap::BUF_BYTES) as u64).to_bits()),
-            k_max_frame32: Constant::new(((decap::MAX_FRAME_LEN) as u64).to_bits()),
-            k_vni_wmask: Constant::new(((decap::VNI_VALID | (3 << decap::VNI_QUEUE_SHIFT) | (0xF << decap::VNI_TENANT_SHIFT) | decap::VNI_MASK) as u64).to_bits()),
-            k_ones: Constant::new(((u64::MAX) as u64).to_bits()),
-            k_eight: Constant::new(((8u32) as u64).to_bits()),
-            a_max_frame: Constant::new(((dw(decap::MAX_FRAME)) as u64).to_bits()),
-            a_buf_size: Constant::new(((dw(decap::BUF_SIZE)) as u64).to_bits()),
-            a_buf_used: Constant::new(((dw(decap::BUF_USED)) as u64).to_bits()),
-            a_cnt_bytes: Constant::new(((dw(decap::CNT_BYTES)) as u64).to_bits()),
-            a_vni_table: Constant::new(((dw(decap::VNI_TABLE)) as u64).to_bits()),
-            a_vni_end: Constant::new(((dw(decap::VNI_TABLE + 4 * decap::VNI_ENTRIES)) as u64).to_bits()),
-            a_cnt_frames: Constant::new(((dw(decap::CNT_FRAMES)) as u64).to_bits()),
-            a_cnt_trunc: Constant::new(((dw(decap::CNT_DROP_TRUNCATED)) as u64).to_bits()),
-            a_cnt_not_ipv4: Constant::new(((dw(decap::CNT_DROP_NOT_IPV4)) as u64).to_bits()),
-            a_cnt_bad_ip: Constant::new(((dw(decap::CNT_DROP_BAD_IP_HEADER)) as u64).to_bits()),
-            a_cnt_bad_ck: Constant::new(((dw(decap::CNT_DROP_BAD_CHECKSUM)) as u64).to_bits()),
-            a_cnt_not_geneve: Constant::new(((dw(decap::CNT_DROP_NOT_GENEVE)) as u64).to_bits()),
-            a_cnt_bad_len: Constant::new(((dw(decap::CNT_DROP_BAD_LENGTH)) as u64).to_bits()),
-            a_cnt_bad_geneve: Constant::new(((dw(decap::CNT_DROP_BAD_GENEVE)) as u64).to_bits()),
-            a_cnt_too_long: Constant::new(((dw(decap::CNT_DROP_TOO_LONG)) as u64).to_bits()),
-            a_cnt_unknown_vni: Constant::new(((dw(decap::CNT_DROP_UNKNOWN_VNI)) as u64).to_bits()),
-            a_cnt_no_space: Constant::new(((dw(decap::CNT_DROP_NO_SPACE)) as u64).to_bits()),
+            k_ethertype_ipv4: k(decap::ETHERTYPE_IPV4),
+            k_geneve_port: k(decap::GENEVE_PORT),
+            k_proto_ethernet: k(decap::PROTO_ETHERNET),
+            k_outer_len: k(decap::OUTER_LEN),
+            k_max_frame: k(decap::MAX_FRAME_LEN),
+            k_buf_bytes: k(decap::BUF_BYTES),
+            k_max_frame32: k(decap::MAX_FRAME_LEN),
+            k_vni_wmask: k(decap::VNI_VALID
+                | (3 << decap::VNI_QUEUE_SHIFT)
+                | (0xF << decap::VNI_TENANT_SHIFT)
+                | decap::VNI_MASK),
+            k_ones: k(u64::MAX),
+            k_eight: k(8u32),
+            a_max_frame: k(dw(decap::MAX_FRAME)),
+            a_buf_size: k(dw(decap::BUF_SIZE)),
+            a_buf_used: k(dw(decap::BUF_USED)),
+            a_cnt_bytes: k(dw(decap::CNT_BYTES)),
+            a_vni_table: k(dw(decap::VNI_TABLE)),
+            a_vni_end: k(dw(decap::VNI_TABLE + 4 * decap::VNI_ENTRIES)),
+            a_cnt_frames: k(dw(decap::CNT_FRAMES)),
+            a_cnt_trunc: k(dw(decap::CNT_DROP_TRUNCATED)),
+            a_cnt_not_ipv4: k(dw(decap::CNT_DROP_NOT_IPV4)),
+            a_cnt_bad_ip: k(dw(decap::CNT_DROP_BAD_IP_HEADER)),
+            a_cnt_bad_ck: k(dw(decap::CNT_DROP_BAD_CHECKSUM)),
+            a_cnt_not_geneve: k(dw(decap::CNT_DROP_NOT_GENEVE)),
+            a_cnt_bad_len: k(dw(decap::CNT_DROP_BAD_LENGTH)),
+            a_cnt_bad_geneve: k(dw(decap::CNT_DROP_BAD_GENEVE)),
+            a_cnt_too_long: k(dw(decap::CNT_DROP_TOO_LONG)),
+            a_cnt_unknown_vni: k(dw(decap::CNT_DROP_UNKNOWN_VNI)),
+            a_cnt_no_space: k(dw(decap::CNT_DROP_NO_SPACE)),
         }
     }
 }
@@ -440,9 +447,83 @@ impl Logic for GeneveDecap {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cnt_bytes, vte0, vte1, vte2, vte3, vte4, vte5, vte6, vte7, vte8, vte9, vte10, vte11, vte12, vte13, vte14, vte15, pos, ferr, nospace, ethertype, ipvh, csum, total, proto, dport, udplen, g0, gproto, vni_hi, vni_lo, b0, ebeat, s2, wp, commit, fin, fin_plen, fin_ferr, fin_nospace, cur, rv, rstate, r_len, r_s2, r_lastbytes, r_tenant, r_queue, r_tail, r_lastj, r_j, hold, o_valid, o_data, o_bytes, o_last, o_tenant, o_queue, o_len
+            self,
+            clock,
+            cnt_bytes,
+            vte0,
+            vte1,
+            vte2,
+            vte3,
+            vte4,
+            vte5,
+            vte6,
+            vte7,
+            vte8,
+            vte9,
+            vte10,
+            vte11,
+            vte12,
+            vte13,
+            vte14,
+            vte15,
+            pos,
+            ferr,
+            nospace,
+            ethertype,
+            ipvh,
+            csum,
+            total,
+            proto,
+            dport,
+            udplen,
+            g0,
+            gproto,
+            vni_hi,
+            vni_lo,
+            b0,
+            ebeat,
+            s2,
+            wp,
+            commit,
+            fin,
+            fin_plen,
+            fin_ferr,
+            fin_nospace,
+            cur,
+            rv,
+            rstate,
+            r_len,
+            r_s2,
+            r_lastbytes,
+            r_tenant,
+            r_queue,
+            r_tail,
+            r_lastj,
+            r_j,
+            hold,
+            o_valid,
+            o_data,
+            o_bytes,
+            o_last,
+            o_tenant,
+            o_queue,
+            o_len
         );
-        clock!(self, clock, cnt_frames, cnt_trunc, cnt_not_ipv4, cnt_bad_ip, cnt_bad_ck, cnt_not_geneve, cnt_bad_len, cnt_bad_geneve, cnt_too_long, cnt_unknown_vni, cnt_no_space);
+        clock!(
+            self,
+            clock,
+            cnt_frames,
+            cnt_trunc,
+            cnt_not_ipv4,
+            cnt_bad_ip,
+            cnt_bad_ck,
+            cnt_not_geneve,
+            cnt_bad_len,
+            cnt_bad_geneve,
+            cnt_too_long,
+            cnt_unknown_vni,
+            cnt_no_space
+        );
         self.cnt_frames.reset.next = self.reset.val();
         self.cnt_frames.inc.next = false;
         self.cnt_frames.clear.next = false;
@@ -496,18 +577,16 @@ impl Logic for GeneveDecap {
             + bit_cast::<20, 16>(self.sw2.val())
             + bit_cast::<20, 16>(self.sw3.val());
         // Broken framing: an empty or oversized beat, or a partial one before the last.
-        self.bad_beat.next = (self.in_bytes.val() == 0)
-            | (self.in_bytes.val() > 8)
-            | (!self.in_last.val() & (self.in_bytes.val() != 8));
+        self.bad_beat.next =
+            (self.in_bytes.val() == 0) | (self.in_bytes.val() > 8) | (!self.in_last.val() & (self.in_bytes.val() != 8));
         self.plen_now.next = (bit_cast::<17, 14>(self.pos.q.val()) << 3) + bit_cast::<17, 4>(self.in_bytes.val());
         // Words in use from the oldest word the output side still needs; a
         // write needs used < 2048 (a 12-bit pointer difference).
         self.used.next = self.wp.q.val() - self.cur.q.val();
         self.room.next = !self.used.val().get_bit(11);
         // Beats 0..5 are outer headers whatever the fields say.
-        self.in_region.next = (self.pos.q.val() >= 6)
-            & (self.pos.q.val() >= self.b0.q.val())
-            & (self.pos.q.val() <= self.ebeat.q.val());
+        self.in_region.next =
+            (self.pos.q.val() >= 6) & (self.pos.q.val() >= self.b0.q.val()) & (self.pos.q.val() <= self.ebeat.q.val());
         self.do_write.next = self.fire.val() & self.in_region.val() & !self.nospace.q.val() & self.room.val();
         self.no_room_now.next = self.fire.val() & self.in_region.val() & !self.room.val();
         self.ferr_acc.next = self.ferr.q.val() | self.bad_beat.val();
@@ -820,7 +899,8 @@ impl Logic for GeneveDecap {
         self.out_len.next = self.o_len.q.val();
 
         // ================= registers =================
-        self.tbl_sel.next = (self.reg_addr.val() >= self.a_vni_table.val()) & (self.reg_addr.val() < self.a_vni_end.val());
+        self.tbl_sel.next =
+            (self.reg_addr.val() >= self.a_vni_table.val()) & (self.reg_addr.val() < self.a_vni_end.val());
         self.tbl_idx.next = self.reg_addr.val().get_bits::<4>(0);
         self.tbl_rd.next = 0.into();
         if self.tbl_idx.val() == 0 {
@@ -906,7 +986,8 @@ impl Logic for GeneveDecap {
             self.rd.next = self.tbl_rd.val();
         }
         self.reg_rd_data.next = self.rd.val();
-        self.merged.next = (self.rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.merged.next =
+            (self.rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
         if self.reg_wr_en.val() {
             if self.reg_addr.val() == self.a_cnt_frames.val() {
                 self.cnt_frames.clear.next = true;

@@ -49,8 +49,17 @@ struct Bench<B: BlockSim> {
     trace: Option<Vec<Vec<u64>>>,
 }
 
-const OUTPUTS: &[&str] =
-    &["in_ready", "out_data", "out_bytes", "out_last", "out_valid", "out_tenant", "out_queue", "out_len", "reg_rd_data"];
+const OUTPUTS: &[&str] = &[
+    "in_ready",
+    "out_data",
+    "out_bytes",
+    "out_last",
+    "out_valid",
+    "out_tenant",
+    "out_queue",
+    "out_len",
+    "reg_rd_data",
+];
 
 fn beats_of(pkt: &[u8]) -> Vec<(u64, u8, bool)> {
     let n = pkt.chunks(8).count();
@@ -312,8 +321,14 @@ fn valid_packets_come_out_byte_for_byte() {
     let mut want = vec![];
     let mut bytes = 0u32;
     let mut with_options = 0;
-    for i in 0..150 {
-        let len = if i % 10 == 0 { MAX } else if i % 3 == 0 { rng.gen_range(60..MAX) } else { rng.gen_range(60..300) };
+    for i in 0..400 {
+        let len = if i % 10 == 0 {
+            MAX
+        } else if i % 3 == 0 {
+            rng.gen_range(60..MAX)
+        } else {
+            rng.gen_range(60..300)
+        };
         let inner = inner_frame(&mut rng, len);
         let e = table[rng.gen_range(0..table.len())];
         let p = packet(&mut rng, e.vni, &inner);
@@ -479,7 +494,7 @@ fn random_mix_back_to_back_under_backpressure_matches_the_reference() {
     let mut per_reason = [0u32; 10];
     let mut valid = vec![];
     let mut bytes = 0u64;
-    let n = 1500;
+    let n = 4000;
     for i in 0..n {
         let len = if rng.gen_bool(0.05) {
             rng.gen_range(1000..=MAX)
@@ -517,7 +532,10 @@ fn random_mix_back_to_back_under_backpressure_matches_the_reference() {
             assert_eq!(c[2 + reason_index(r)], per_reason[reason_index(r)], "{r:?} count");
         }
     }
-    assert!(DropReason::ALL[..9].iter().all(|r| per_reason[reason_index(*r)] > 0), "every reason exercised: {per_reason:?}");
+    assert!(
+        DropReason::ALL[..9].iter().all(|r| per_reason[reason_index(*r)] > 0),
+        "every reason exercised: {per_reason:?}"
+    );
     assert!(no_space > 0, "the stalls filled the buffer");
     assert_eq!(bench.frames.len() as u32 + no_space, valid.len() as u32, "valid = delivered + no space");
     assert_eq!(c[0], bench.frames.len() as u32);
@@ -612,11 +630,11 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     let mut rng = SmallRng::seed_from_u64(47);
     let table = random_table(&mut rng)[..2].to_vec();
     let mut pkts = vec![];
-    for i in 0..6 {
+    for i in 0..20 {
         let len = rng.gen_range(14..120);
         let inner = inner_frame(&mut rng, len);
         let good = packet(&mut rng, table[i % 2].vni, &inner);
-        pkts.push(if i % 3 == 2 { corrupt(&mut rng, &good, &table) } else { good });
+        pkts.push(if i % 4 == 3 { corrupt(&mut rng, &good, &table) } else { good });
     }
     let mut v = Bench::new(VerilatedBlock::new("geneve_decap"), 9);
     let mut r = Bench::new(RustHdlDecap::new(), 9);
@@ -635,7 +653,10 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     // reads walk the block's range so the read mux is compared too.
     let regs: Vec<u32> = offcard_hdl::regmap::decap::DECAP_REGISTERS.iter().map(|r| r.offset).collect();
     let mut cycle = 0usize;
-    while !v.beats.is_empty() || cycle < 400 {
+    // Until the stimulus is in and 500 more cycles (the output drains).
+    let mut after = 0;
+    while after < 500 {
+        after += v.beats.is_empty() as u32;
         let a = regs[cycle % regs.len()];
         v.b.set("reg_addr", (a >> 2) as u64);
         r.b.set("reg_addr", (a >> 2) as u64);
@@ -647,6 +668,6 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
         assert!(cycle < 20_000);
     }
     assert_eq!(v.frames, r.frames);
-    assert!(v.frames.len() >= 3, "frames went through: {}", v.frames.len());
+    assert!(v.frames.len() >= 12, "frames went through: {}", v.frames.len());
     eprintln!("agreed for {cycle} cycles, {} frames, {:.2?}", v.frames.len(), t0.elapsed());
 }
