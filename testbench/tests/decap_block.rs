@@ -40,6 +40,8 @@ struct Bench<B: BlockSim> {
     beats: VecDeque<(u64, u8, bool)>,
     /// Probability that out_ready is high in a cycle.
     ready_p: f64,
+    /// Probability that a cycle has no input beat (in_valid low, also inside packets).
+    gap_p: f64,
     rng: SmallRng,
     frames: Vec<Frame>,
     cur: Option<(Frame, u16)>,
@@ -79,6 +81,7 @@ impl<B: BlockSim> Bench<B> {
             b,
             beats: VecDeque::new(),
             ready_p: 1.0,
+            gap_p: 0.0,
             rng: SmallRng::seed_from_u64(seed),
             frames: vec![],
             cur: None,
@@ -95,7 +98,8 @@ impl<B: BlockSim> Bench<B> {
 
     /// One clock cycle: present the next beat (if any), sample, tick.
     fn cycle(&mut self) {
-        let beat = self.beats.front().copied();
+        let gap = self.gap_p > 0.0 && self.rng.gen_bool(self.gap_p);
+        let beat = if gap { None } else { self.beats.front().copied() };
         match beat {
             Some((d, n, last)) => {
                 self.b.set("in_data", d);
@@ -339,6 +343,13 @@ fn valid_packets_come_out_byte_for_byte() {
         want.push(Frame { tenant, queue, data: inner });
         bytes += len as u32;
         bench.send(&p);
+        if i == 200 {
+            // Second half: idle cycles between and inside packets.
+            while !bench.beats.is_empty() {
+                bench.cycle();
+            }
+            bench.gap_p = 0.2;
+        }
     }
     bench.drain();
     assert!(with_options > 50, "options exercised");
@@ -469,6 +480,24 @@ fn every_drop_reason_is_counted_and_the_next_packet_passes() {
     assert_eq!(bench.frames[n + 1].data, inner);
     assert_eq!(bench.refused, 0, "the input never refused a beat");
 
+    // Two valid entries with the same VNI: the lower index wins.
+    let e3 = table[3];
+    bench.write(decap::VNI_TABLE + 4 * 9, decap::vni_entry(e3.vni, (e3.tenant as u32 + 1) % 16, (e3.queue as u32 + 1) % 4));
+    let n = bench.frames.len();
+    bench.send(&good);
+    bench.drain();
+    assert_eq!((bench.frames[n].tenant, bench.frames[n].queue), (e3.tenant, e3.queue), "entry 3 wins over entry 9");
+    bench.write(decap::VNI_TABLE + 4 * 3, 0);
+    bench.send(&good);
+    bench.drain();
+    assert_eq!(
+        (bench.frames[n + 1].tenant, bench.frames[n + 1].queue),
+        ((e3.tenant + 1) % 16, (e3.queue + 1) % 4),
+        "with entry 3 invalid, entry 9 matches"
+    );
+    bench.write(decap::VNI_TABLE + 4 * 9, 0);
+    let after = bench.counters();
+
     // Counters clear on write.
     bench.write(decap::CNT_FRAMES, 0);
     bench.write(decap::CNT_BYTES, 0);
@@ -477,8 +506,7 @@ fn every_drop_reason_is_counted_and_the_next_packet_passes() {
     // Outside the block's range it reads 0.
     assert_eq!(bench.read(0x2000), 0);
     assert_eq!(bench.read(0x3000), 0);
-    // An entry turned invalid stops matching.
-    bench.write(decap::VNI_TABLE + 12, 0);
+    // With both entries for the VNI invalid, it is unknown.
     bench.send(&good);
     bench.drain();
     assert_eq!(bench.read(decap::CNT_DROP_UNKNOWN_VNI), after[2 + reason_index(DropReason::UnknownVni)] + 1);
