@@ -47,6 +47,8 @@ struct Bench<B: BlockSim> {
     cur: Option<(Frame, u16)>,
     /// Cycles in which the block refused a beat (in_ready low).
     refused: u64,
+    /// Cycles inside a frame (first beat taken, last not yet) with out_valid low.
+    bubbles: u64,
     /// Every output of every cycle (for the differential test).
     trace: Option<Vec<Vec<u64>>>,
 }
@@ -86,6 +88,7 @@ impl<B: BlockSim> Bench<B> {
             frames: vec![],
             cur: None,
             refused: 0,
+            bubbles: 0,
             trace: None,
         };
         s.b.set("reg_wr_mask", 0xffff_ffff);
@@ -133,6 +136,9 @@ impl<B: BlockSim> Bench<B> {
             } else {
                 self.refused += 1;
             }
+        }
+        if self.cur.is_some() && self.b.get("out_valid") == 0 {
+            self.bubbles += 1;
         }
         if ready && self.b.get("out_valid") == 1 {
             self.take_beat();
@@ -363,6 +369,7 @@ fn valid_packets_come_out_byte_for_byte() {
     assert!(c[2..].iter().all(|&x| x == 0), "no drops: {c:?}");
     assert_eq!(bench.read(decap::BUF_USED), 0, "buffer empty after draining");
     assert_eq!(bench.refused, 0);
+    assert_eq!(bench.bubbles, 0, "with out_ready high a frame's beats leave on consecutive cycles");
     eprintln!("{} frames, {} cycles, {:.2?}", want.len(), bench.b.cycles(), t0.elapsed());
 }
 
