@@ -438,3 +438,128 @@ pub mod cache {
         r("CACHE_MASK_BASE", CACHE_MASK_BASE, ReadWrite, (1 << WAYS) - 1, "Way mask of tag t at +4t (t < 16). A write reassigns safely: requests stop, changed ways are flushed, then the mask applies."),
     ];
 }
+
+/// Geneve decapsulation (receive) pipeline: BAR0 0x2800-0x2FFF. See docs/decap.md.
+pub mod decap {
+    use super::{Access::*, Register};
+
+    /// First and one-past-last byte offset of the block's BAR0 range.
+    pub const BASE: u32 = 0x2800;
+    pub const END: u32 = 0x3000;
+    /// Largest inner frame delivered (bytes); longer ones are dropped as too long.
+    pub const MAX_FRAME_LEN: u32 = 9216;
+    /// Frame buffer size in bytes (8-byte words in a RAM; store-and-forward).
+    pub const BUF_BYTES: u32 = 16384;
+    /// log2 of the frame buffer's words.
+    pub const BUF_WORDS_LOG2: u32 = 11;
+    /// Outer headers the block strips before the options (Ethernet + IPv4 + UDP + Geneve).
+    pub const OUTER_LEN: u32 = 50;
+    /// UDP destination port of Geneve, Geneve protocol of an Ethernet payload.
+    pub const GENEVE_PORT: u32 = 6081;
+    pub const PROTO_ETHERNET: u32 = 0x6558;
+    pub const ETHERTYPE_IPV4: u32 = 0x0800;
+
+    /// Read-only information and status.
+    pub const MAX_FRAME: u32 = 0x2800;
+    pub const BUF_SIZE: u32 = 0x2804;
+    pub const BUF_USED: u32 = 0x2808;
+
+    /// Counters (32-bit; a write clears). Event counters saturate, the
+    /// byte counter wraps (hosts take differences modulo 2^32).
+    pub const CNT_FRAMES: u32 = 0x2840;
+    pub const CNT_BYTES: u32 = 0x2844;
+    pub const CNT_DROP_TRUNCATED: u32 = 0x2848;
+    pub const CNT_DROP_NOT_IPV4: u32 = 0x284C;
+    pub const CNT_DROP_BAD_IP_HEADER: u32 = 0x2850;
+    pub const CNT_DROP_BAD_CHECKSUM: u32 = 0x2854;
+    pub const CNT_DROP_NOT_GENEVE: u32 = 0x2858;
+    pub const CNT_DROP_BAD_LENGTH: u32 = 0x285C;
+    pub const CNT_DROP_BAD_GENEVE: u32 = 0x2860;
+    pub const CNT_DROP_TOO_LONG: u32 = 0x2864;
+    pub const CNT_DROP_UNKNOWN_VNI: u32 = 0x2868;
+    pub const CNT_DROP_NO_SPACE: u32 = 0x286C;
+    /// The drop counters in check order (offcard_net::geneve::DropReason::ALL order).
+    pub const DROP_COUNTERS: [u32; 10] = [
+        CNT_DROP_TRUNCATED,
+        CNT_DROP_NOT_IPV4,
+        CNT_DROP_BAD_IP_HEADER,
+        CNT_DROP_BAD_CHECKSUM,
+        CNT_DROP_NOT_GENEVE,
+        CNT_DROP_BAD_LENGTH,
+        CNT_DROP_BAD_GENEVE,
+        CNT_DROP_TOO_LONG,
+        CNT_DROP_UNKNOWN_VNI,
+        CNT_DROP_NO_SPACE,
+    ];
+
+    /// VNI table: entry i at `VNI_TABLE + 4 * i`, one register each so an
+    /// entry changes in one write: VNI [23:0], tenant [27:24], card-to-host
+    /// queue [29:28], valid [31]. Matched in parallel; the lowest matching
+    /// entry wins.
+    pub const VNI_TABLE: u32 = 0x2900;
+    pub const VNI_ENTRIES: u32 = 16;
+    pub const VNI_MASK: u32 = 0x00FF_FFFF;
+    pub const VNI_TENANT_SHIFT: u32 = 24;
+    pub const VNI_QUEUE_SHIFT: u32 = 28;
+    pub const VNI_VALID: u32 = 1 << 31;
+
+    /// The register value of a valid VNI table entry.
+    pub const fn vni_entry(vni: u32, tenant: u32, queue: u32) -> u32 {
+        VNI_VALID | ((queue & 3) << VNI_QUEUE_SHIFT) | ((tenant & 0xF) << VNI_TENANT_SHIFT) | (vni & VNI_MASK)
+    }
+
+    const fn r(name: &'static str, offset: u32, access: super::Access, reset: u32, doc: &'static str) -> Register {
+        Register { name, offset, access, reset, doc }
+    }
+    const VNI_DOC: &str = "VNI table entry: VNI [23:0], tenant [27:24], queue [29:28], valid [31].";
+    /// Every register of the block (absolute BAR0 offsets).
+    pub const DECAP_REGISTERS: &[Register] = &[
+        r("DECAP_MAX_FRAME", MAX_FRAME, ReadOnly, MAX_FRAME_LEN, "Largest inner frame delivered, bytes."),
+        r("DECAP_BUF_SIZE", BUF_SIZE, ReadOnly, BUF_BYTES, "Frame buffer size, bytes."),
+        r("DECAP_BUF_USED", BUF_USED, ReadOnly, 0, "Bytes of committed frames (8-byte words, one header word each) not yet sent to DMA."),
+        r("DECAP_CNT_FRAMES", CNT_FRAMES, CounterWriteClears, 0, "Frames accepted (validated and committed to the buffer)."),
+        r("DECAP_CNT_BYTES", CNT_BYTES, CounterWriteClears, 0, "Inner-frame bytes accepted (wraps)."),
+        r("DECAP_CNT_DROP_TRUNCATED", CNT_DROP_TRUNCATED, CounterWriteClears, 0, "Dropped: shorter than the outer headers, or a partial beat before the last."),
+        r("DECAP_CNT_DROP_NOT_IPV4", CNT_DROP_NOT_IPV4, CounterWriteClears, 0, "Dropped: EtherType not IPv4."),
+        r("DECAP_CNT_DROP_BAD_IP_HEADER", CNT_DROP_BAD_IP_HEADER, CounterWriteClears, 0, "Dropped: IPv4 version not 4 or IHL not 5."),
+        r("DECAP_CNT_DROP_BAD_CHECKSUM", CNT_DROP_BAD_CHECKSUM, CounterWriteClears, 0, "Dropped: bad IPv4 header checksum."),
+        r("DECAP_CNT_DROP_NOT_GENEVE", CNT_DROP_NOT_GENEVE, CounterWriteClears, 0, "Dropped: not UDP, or UDP destination port not 6081."),
+        r("DECAP_CNT_DROP_BAD_LENGTH", CNT_DROP_BAD_LENGTH, CounterWriteClears, 0, "Dropped: IPv4 total length beyond the packet, or UDP length not total - 20 or below 16."),
+        r("DECAP_CNT_DROP_BAD_GENEVE", CNT_DROP_BAD_GENEVE, CounterWriteClears, 0, "Dropped: Geneve version not 0, protocol not 0x6558, or options leave no inner Ethernet header."),
+        r("DECAP_CNT_DROP_TOO_LONG", CNT_DROP_TOO_LONG, CounterWriteClears, 0, "Dropped: inner frame longer than DECAP_MAX_FRAME."),
+        r("DECAP_CNT_DROP_UNKNOWN_VNI", CNT_DROP_UNKNOWN_VNI, CounterWriteClears, 0, "Dropped: no valid VNI table entry matches."),
+        r("DECAP_CNT_DROP_NO_SPACE", CNT_DROP_NO_SPACE, CounterWriteClears, 0, "Dropped: valid, but the frame buffer had no room."),
+        r("DECAP_VNI_0", VNI_TABLE, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_1", VNI_TABLE + 0x04, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_2", VNI_TABLE + 0x08, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_3", VNI_TABLE + 0x0C, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_4", VNI_TABLE + 0x10, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_5", VNI_TABLE + 0x14, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_6", VNI_TABLE + 0x18, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_7", VNI_TABLE + 0x1C, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_8", VNI_TABLE + 0x20, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_9", VNI_TABLE + 0x24, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_10", VNI_TABLE + 0x28, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_11", VNI_TABLE + 0x2C, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_12", VNI_TABLE + 0x30, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_13", VNI_TABLE + 0x34, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_14", VNI_TABLE + 0x38, ReadWrite, 0, VNI_DOC),
+        r("DECAP_VNI_15", VNI_TABLE + 0x3C, ReadWrite, 0, VNI_DOC),
+    ];
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        #[test]
+        fn decap_registers_inside_range_aligned_unique() {
+            let mut seen = std::collections::HashSet::new();
+            for r in DECAP_REGISTERS {
+                assert!(r.offset >= BASE && r.offset < END && r.offset % 4 == 0, "{}", r.name);
+                assert!(seen.insert(r.offset), "{} overlaps", r.name);
+            }
+            assert_eq!(DECAP_REGISTERS.iter().filter(|r| r.name.starts_with("DECAP_VNI_")).count() as u32, VNI_ENTRIES);
+            assert_eq!(1u32 << BUF_WORDS_LOG2, BUF_BYTES / 8);
+            assert!(MAX_FRAME_LEN + 8 + 8 <= BUF_BYTES, "a largest frame must fit an empty buffer");
+        }
+    }
+}

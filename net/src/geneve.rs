@@ -131,9 +131,13 @@ pub fn encapsulate(inner: &[u8], ctx: &TunnelContext, udp_src_port: u16) -> Vec<
     p
 }
 
-/// Why a received packet was dropped.
+/// Why a received packet was dropped. The variants are in the order the
+/// card checks them (docs/decap.md): a packet with several faults is
+/// dropped for the first, so per-reason counts are comparable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum DropReason {
+    /// Shorter than the outer headers (50 bytes); the card also counts
+    /// broken framing here (a partial beat before the last).
     #[error("truncated")]
     Truncated,
     #[error("not IPv4")]
@@ -144,13 +148,47 @@ pub enum DropReason {
     BadChecksum,
     #[error("not UDP to the Geneve port")]
     NotGeneve,
-    #[error("bad Geneve version, option length or protocol")]
-    BadGeneve,
     #[error("length fields disagree with the packet")]
     BadLength,
+    #[error("bad Geneve version, option length or protocol")]
+    BadGeneve,
+    /// The inner frame is longer than the card accepts.
+    #[error("inner frame too long")]
+    TooLong,
+    /// No valid entry of the VNI table has the packet's VNI.
+    #[error("unknown VNI")]
+    UnknownVni,
+    /// The card's frame buffer had no room (depends on the card's state,
+    /// so the reference functions never return it).
+    #[error("no buffer space")]
+    NoSpace,
 }
 
-/// Validate and strip the outer headers: (VNI, inner frame).
+impl DropReason {
+    /// Every reason, in check order.
+    pub const ALL: [DropReason; 10] = [
+        DropReason::Truncated,
+        DropReason::NotIpv4,
+        DropReason::BadIpHeader,
+        DropReason::BadChecksum,
+        DropReason::NotGeneve,
+        DropReason::BadLength,
+        DropReason::BadGeneve,
+        DropReason::TooLong,
+        DropReason::UnknownVni,
+        DropReason::NoSpace,
+    ];
+}
+
+/// Smallest inner frame accepted: an Ethernet header.
+pub const MIN_INNER: usize = 14;
+
+/// Validate and strip the outer headers: (VNI, inner frame). Checks, in
+/// the card's order: length >= 50; EtherType IPv4; version 4 and IHL 5;
+/// header checksum; protocol UDP and destination port 6081; IPv4 total
+/// length within the packet (bytes after it are Ethernet padding and are
+/// removed), UDP length = total length - 20 and >= 16; Geneve version 0,
+/// protocol 0x6558 and options that leave at least an Ethernet header.
 pub fn decapsulate(pkt: &[u8]) -> Result<(u32, &[u8]), DropReason> {
     if pkt.len() < OVERHEAD {
         return Err(DropReason::Truncated);
@@ -170,14 +208,55 @@ pub fn decapsulate(pkt: &[u8]) -> Result<(u32, &[u8]), DropReason> {
         return Err(DropReason::NotGeneve);
     }
     let udp_len = u16::from_be_bytes([pkt[38], pkt[39]]) as usize;
-    if total + 14 > pkt.len() || udp_len != total - 20 || udp_len < 16 {
+    if total + 14 > pkt.len() || udp_len + 20 != total || udp_len < 16 {
         return Err(DropReason::BadLength);
     }
     let g = &pkt[42..50];
     let opt_len = (g[0] & 0x3f) as usize * 4;
-    if g[0] >> 6 != 0 || u16::from_be_bytes([g[2], g[3]]) != PROTO_ETHERNET || 50 + opt_len > 14 + total {
+    if g[0] >> 6 != 0 || u16::from_be_bytes([g[2], g[3]]) != PROTO_ETHERNET || OVERHEAD + opt_len + MIN_INNER > 14 + total {
         return Err(DropReason::BadGeneve);
     }
     let vni = u32::from_be_bytes([g[4], g[5], g[6], g[7]]) >> 8;
-    Ok((vni, &pkt[50 + opt_len..14 + total]))
+    Ok((vni, &pkt[OVERHEAD + opt_len..14 + total]))
+}
+
+/// What the card's receive pipeline does with `pkt`, apart from buffer
+/// space: [`decapsulate`], then an inner frame longer than `max_inner` is
+/// `TooLong`, then the VNI is looked up (`lookup` gives the tenant/queue
+/// context, `None` is `UnknownVni`).
+pub fn receive<T>(
+    pkt: &[u8],
+    max_inner: usize,
+    lookup: impl FnOnce(u32) -> Option<T>,
+) -> Result<(T, &[u8]), DropReason> {
+    let (vni, inner) = decapsulate(pkt)?;
+    if inner.len() > max_inner {
+        return Err(DropReason::TooLong);
+    }
+    let ctx = lookup(vni).ok_or(DropReason::UnknownVni)?;
+    Ok((ctx, inner))
+}
+
+/// Insert Geneve options (`opts`, a multiple of 4 bytes, at most 252) into
+/// a packet made by [`encapsulate`]: sets Opt Len and fixes the IPv4 total
+/// length, header checksum and UDP length.
+pub fn add_options(pkt: &[u8], opts: &[u8]) -> Vec<u8> {
+    assert!(opts.len() % 4 == 0 && opts.len() <= 252, "Geneve options are 0..=63 words");
+    let mut p = pkt[..OVERHEAD].to_vec();
+    p.extend_from_slice(opts);
+    p.extend_from_slice(&pkt[OVERHEAD..]);
+    p[42] = (p[42] & 0xc0) | (opts.len() / 4) as u8;
+    let total = u16::from_be_bytes([p[16], p[17]]) + opts.len() as u16;
+    p[16..18].copy_from_slice(&total.to_be_bytes());
+    p[38..40].copy_from_slice(&(total - 20).to_be_bytes());
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// Recompute the outer IPv4 header checksum in place.
+pub fn fix_ip_checksum(p: &mut [u8]) {
+    p[24] = 0;
+    p[25] = 0;
+    let ck = internet_checksum(&p[14..34]);
+    p[24..26].copy_from_slice(&ck.to_be_bytes());
 }

@@ -145,3 +145,47 @@ fn spray_spreads_one_flow_and_health_avoids_bad_paths() {
     assert_eq!(a, b, "within a flowlet the path stays");
     assert_ne!(b, c, "after an idle gap the flowlet moves");
 }
+
+#[test]
+fn options_keep_the_packet_standard_and_receive_applies_card_limits() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let inner = inner_frame(&mut rng);
+    let good = encapsulate(&inner, &ctx(7), 1234);
+    for words in [1usize, 2, 17, 63] {
+        let opts: Vec<u8> = (0..4 * words).map(|_| rng.gen()).collect();
+        let p = add_options(&good, &opts);
+        assert_eq!(p.len(), good.len() + 4 * words);
+        let s = SlicedPacket::from_ethernet(&p).expect("etherparse reads the packet with options");
+        let Some(NetSlice::Ipv4(ip)) = s.net else { panic!("outer is not IPv4") };
+        let h = ip.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum(), "checksum fixed after options");
+        assert_eq!(h.total_len as usize, p.len() - 14);
+        let Some(TransportSlice::Udp(udp)) = s.transport else { panic!("outer is not UDP") };
+        assert_eq!(udp.length() as usize, p.len() - 34);
+        assert_eq!(p[42] & 0x3f, words as u8);
+        assert_eq!(decapsulate(&p).unwrap(), (7, &inner[..]));
+        // Ethernet padding after the IPv4 total length is removed.
+        let mut padded = p.clone();
+        padded.extend_from_slice(&[0xee; 9]);
+        assert_eq!(decapsulate(&padded).unwrap(), (7, &inner[..]));
+    }
+    let table = |vni: u32| (vni == 7).then_some(("tenant", 2u8));
+    assert_eq!(receive(&good, inner.len(), table).unwrap(), (("tenant", 2), &inner[..]));
+    assert_eq!(receive(&good, inner.len() - 1, table).err(), Some(DropReason::TooLong));
+    let other = encapsulate(&inner, &ctx(8), 1234);
+    assert_eq!(receive(&other, inner.len(), table).err(), Some(DropReason::UnknownVni));
+    // Too long is checked before the VNI: the card's order.
+    assert_eq!(receive(&other, 13, table).err(), Some(DropReason::TooLong));
+    // Options that leave less than an inner Ethernet header are bad Geneve.
+    let short = encapsulate(&inner[..14], &ctx(7), 1);
+    assert!(decapsulate(&short).is_ok());
+    let mut p = short.clone();
+    p[42] = 1;
+    assert_eq!(decapsulate(&p).err(), Some(DropReason::BadGeneve));
+    // A total length below the headers is a bad length, not a panic.
+    let mut p = good.clone();
+    p[16] = 0;
+    p[17] = 10;
+    fix_ip_checksum(&mut p);
+    assert_eq!(decapsulate(&p).err(), Some(DropReason::BadLength));
+}
