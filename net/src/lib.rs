@@ -6,3 +6,4 @@ pub mod geneve;
 pub mod hash;
 pub mod path;
 pub mod pcap;
+pub mod tx;
