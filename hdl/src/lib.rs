@@ -10,6 +10,7 @@ pub mod queue_regs;
 pub mod tlp_mux;
 pub mod config_space;
 pub mod endpoint;
+pub mod geneve_encap;
 pub mod regfile;
 pub mod regmap;
 
@@ -42,14 +43,15 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "byte_buffer" => gen(byte_buffer::ByteBuffer::default()),
         "rx_demux" => gen(tlp_mux::RxDemux::default()),
         "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
+        "geneve_encap" => gen(geneve_encap::GeneveEncap::default()),
         _ => return None,
     })
 }
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "geneve_encap"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches. Their ports must be at most 64 bits wide.
-pub const SIM_BLOCKS: &[&str] = &["tx_arbiter"];
+pub const SIM_BLOCKS: &[&str] = &["tx_arbiter", "geneve_encap"];
