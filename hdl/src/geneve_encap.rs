@@ -143,6 +143,7 @@ pub struct GeneveEncap {
     p_path: DFF<Bits<3>>,
     p_port: DFF<Bits<16>>,
     p_ck: DFF<Bits<16>>,
+    last_hash: DFF<Bits<32>>,
     // next header
     nm_valid: DFF<Bit>,
     nm_h0: DFF<Bits<64>>,
@@ -258,6 +259,7 @@ pub struct GeneveEncap {
     c_g_clamped: Constant<Bits<14>>,
     c_g_repick: Constant<Bits<14>>,
     c_g_avoided: Constant<Bits<14>>,
+    c_g_last_hash: Constant<Bits<14>>,
     c_ctx_dws: Constant<Bits<4>>,
     c_paths_dw: Constant<Bits<4>>,
     c_min_len: Constant<Bits<14>>,
@@ -416,6 +418,7 @@ impl Default for GeneveEncap {
             p_path: Default::default(),
             p_port: Default::default(),
             p_ck: Default::default(),
+            last_hash: Default::default(),
             nm_valid: Default::default(),
             nm_h0: Default::default(),
             nm_h1: Default::default(),
@@ -525,6 +528,7 @@ impl Default for GeneveEncap {
             c_g_clamped: g(encap::CNT_LEN_CLAMPED),
             c_g_repick: g(encap::CNT_FLOWLET_REPICK),
             c_g_avoided: g(encap::CNT_BAD_PATH_AVOIDED),
+            c_g_last_hash: g(encap::LAST_HASH),
             c_ctx_dws: Constant::new((encap::T_CONTEXT_DWS as u64).to_bits()),
             c_paths_dw: Constant::new(((encap::T_PATHS >> 2) as u64).to_bits()),
             c_min_len: Constant::new((MIN_FRAME as u64).to_bits()),
@@ -558,7 +562,7 @@ impl Logic for GeneveEncap {
             w_carry, w_ended, w_long, w_mismatch, wptr, rptr, cap0, cap1, cap2, cap3, cap4, cap5, cap6, cap7, cap8,
             cap9, cap10, cap_full, cap_tenant, cap_len, cap_time, p_state, p_pc, p_tup, p_key, p_hash, p_tenant,
             p_len, p_time, p_cfg, p_gap, p_bad, p_vni, p_sip, p_dip, p_smac_hi, p_smac_lo, p_nh_hi, p_nh_lo, p_path,
-            p_port, p_ck, nm_valid, nm_h0, nm_h1, nm_h2, nm_h3, nm_h4, nm_h5, nm_h6, nm_words, nm_last_bytes, o_busy,
+            p_port, p_ck, last_hash, nm_valid, nm_h0, nm_h1, nm_h2, nm_h3, nm_h4, nm_h5, nm_h6, nm_words, nm_last_bytes, o_busy,
             o_j, o_words, o_last_bytes, s1_valid, s1_ring, s1_merge, s1_hdr, s1_last, s1_bytes, f_cnt, f0_data,
             f0_bytes, f0_last, f1_data, f1_bytes, f1_last
         );
@@ -619,6 +623,8 @@ impl Logic for GeneveEncap {
             self.reg_rd_data.next = self.cnt_repick.count.val();
         } else if self.reg_addr.val() == self.c_g_avoided.val() {
             self.reg_rd_data.next = self.cnt_avoided.count.val();
+        } else if self.reg_addr.val() == self.c_g_last_hash.val() {
+            self.reg_rd_data.next = self.last_hash.q.val();
         }
         if self.reg_wr_en.val() & (self.reg_addr.val() == self.c_g_enable.val()) {
             self.tenant_enable.d.next = bit_cast::<16, 32>(
@@ -1025,6 +1031,7 @@ impl Logic for GeneveEncap {
                 if self.p_pc.q.val() == 6 {
                     self.flows.write_enable.next = true;
                     self.p_path.d.next = self.chosen.val();
+                    self.last_hash.d.next = self.p_hash.q.val();
                     self.cnt_repick.inc.next = (self.policy.val() == self.c_flowlet.val()) & self.idle.val();
                     self.cnt_avoided.inc.next = self.skip.val() != 0;
                 }

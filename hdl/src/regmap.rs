@@ -233,6 +233,9 @@ pub mod encap {
     pub const CNT_LEN_CLAMPED: u32 = 0x241C;
     pub const CNT_FLOWLET_REPICK: u32 = 0x2420;
     pub const CNT_BAD_PATH_AVOIDED: u32 = 0x2424;
+    /// Flow hash of the last frame through the path selector (for checking
+    /// the hardware Toeplitz against RSS tools).
+    pub const LAST_HASH: u32 = 0x2428;
     pub const STATUS_CLEARING: u32 = 1 << 0;
 
     /// log2 of the transmit ring (64-bit words between the input and the output).
@@ -273,6 +276,7 @@ pub mod encap {
         r("CNT_LEN_CLAMPED", CNT_LEN_CLAMPED, ReadOnly, 0, "Frames whose in_len was outside 60..9216 (clamped)."),
         r("CNT_FLOWLET_REPICK", CNT_FLOWLET_REPICK, ReadOnly, 0, "Flowlet policy: packets that moved to the next path after an idle gap."),
         r("CNT_BAD_PATH_AVOIDED", CNT_BAD_PATH_AVOIDED, ReadOnly, 0, "Packets whose chosen path was bad and went to the next healthy one."),
+        r("LAST_HASH", LAST_HASH, ReadOnly, 0, "Toeplitz flow hash (RSS key) of the last frame through the path selector."),
     ];
 }
 
