@@ -247,6 +247,9 @@ pub struct GeneveEncap {
     en_bits: Signal<Local, Bits<16>>,
     beat_mismatch: Signal<Local, Bit>,
     flow_slot: Signal<Local, Bits<10>>,
+    new_off: Signal<Local, Bits<3>>,
+    ctx_k: Signal<Local, Bits<3>>,
+    path_dw: Signal<Local, Bits<4>>,
 
     // ---- constants (from regmap and offcard-net) ----
     c_block: Constant<Bits<5>>,
@@ -518,6 +521,9 @@ impl Default for GeneveEncap {
             en_bits: Default::default(),
             beat_mismatch: Default::default(),
             flow_slot: Default::default(),
+            new_off: Default::default(),
+            ctx_k: Default::default(),
+            path_dw: Default::default(),
             c_block: Constant::new(((encap::BASE >> 11) as u64).to_bits()),
             c_g_enable: g(encap::TENANT_ENABLE),
             c_g_status: g(encap::STATUS),
@@ -646,8 +652,9 @@ impl Logic for GeneveEncap {
             & self.in_tenants.val()
             & (self.reg_dw.val() < self.c_ctx_dws.val())
             & self.reg_dw.val().get_bit(0);
-        self.paths.write_address.next = (bit_cast::<6, 4>(self.reg_tenant.val()) << 2)
-            | bit_cast::<6, 4>(self.reg_dw.val() - self.c_paths_dw.val());
+        self.path_dw.next = self.reg_dw.val() - self.c_paths_dw.val();
+        self.paths.write_address.next =
+            (bit_cast::<6, 4>(self.reg_tenant.val()) << 2) | bit_cast::<6, 2>(self.path_dw.val().get_bits::<2>(0));
         self.paths.write_data.next = self.reg_masked.val();
         self.paths.write_enable.next = self.reg_wr_en.val()
             & self.in_tenants.val()
@@ -926,6 +933,9 @@ impl Logic for GeneveEncap {
             self.skip.next = 0.into();
         }
         self.chosen.next = self.start.val() + self.skip.val();
+        // Wrapping 3-bit arithmetic goes through a 3-bit Local: inside a
+        // wider bit_cast, Verilog would evaluate it at the wider width.
+        self.new_off.next = self.chosen.val() - self.base.val();
         // IPv4 header checksum over the fields that vary.
         self.tot_len.next = bit_cast::<16, 14>(self.p_len.q.val()) + 36;
         self.udp_len.next = bit_cast::<16, 14>(self.p_len.q.val()) + 16;
@@ -983,10 +993,11 @@ impl Logic for GeneveEncap {
         self.p_take.next = self.cap_full.q.val()
             & ((self.p_state.q.val() == EncParser::Idle)
                 | ((self.p_state.q.val() == EncParser::Done) & !self.nm_valid.q.val()));
+        self.ctx_k.next = self.p_pc.q.val() + 1;
         self.ctx_even.read_address.next =
-            (bit_cast::<7, 4>(self.p_tenant.q.val()) << 3) | bit_cast::<7, 3>(self.p_pc.q.val() + 1);
+            (bit_cast::<7, 4>(self.p_tenant.q.val()) << 3) | bit_cast::<7, 3>(self.ctx_k.val());
         self.ctx_odd.read_address.next =
-            (bit_cast::<7, 4>(self.p_tenant.q.val()) << 3) | bit_cast::<7, 3>(self.p_pc.q.val() + 1);
+            (bit_cast::<7, 4>(self.p_tenant.q.val()) << 3) | bit_cast::<7, 3>(self.ctx_k.val());
         if self.p_take.val() {
             self.ctx_even.read_address.next = bit_cast::<7, 4>(self.cap_tenant.q.val()) << 3;
             self.ctx_odd.read_address.next = bit_cast::<7, 4>(self.cap_tenant.q.val()) << 3;
@@ -996,7 +1007,7 @@ impl Logic for GeneveEncap {
         self.flows.read_address.next = self.flow_slot.val();
         self.flows.write_address.next = self.flow_slot.val();
         self.flows.write_data.next =
-            (bit_cast::<35, 32>(self.p_time.q.val()) << 3) | bit_cast::<35, 3>(self.chosen.val() - self.base.val());
+            (bit_cast::<35, 32>(self.p_time.q.val()) << 3) | bit_cast::<35, 3>(self.new_off.val());
         self.flows.write_enable.next = false;
         self.paths.read_address.next =
             (bit_cast::<6, 4>(self.p_tenant.q.val()) << 2) | bit_cast::<6, 2>(self.chosen.val().get_bits::<2>(1));
@@ -1194,3 +1205,4 @@ impl Logic for GeneveEncap {
         }
     }
 }
+

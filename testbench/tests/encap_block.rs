@@ -237,6 +237,22 @@ fn back_to_back_frames_leave_with_no_bubbles() {
         assert_eq!(r.bubbles, 0, "{len}-byte frames: {} idle output cycles", r.bubbles);
         assert_eq!(r.out_span_cycles, beats, "{len}-byte frames");
     }
+    // Mixed sizes, jumbo next to minimum, every kind of header.
+    let mut rng = SmallRng::seed_from_u64(1);
+    let tenants: Vec<TxTenant> = (0..4).map(|t| test_tenant(t, Policy::Flowlet { gap_cycles: 100 })).collect();
+    let mut b = bench();
+    for (t, cfg) in tenants.iter().enumerate() {
+        b.program_tenant(t, cfg);
+    }
+    let frames: Vec<TxFrame> = (0..300)
+        .map(|i| {
+            let len = if i % 7 == 0 { rng.gen_range(MIN_FRAME..=MAX_FRAME) } else { rng.gen_range(MIN_FRAME..130) };
+            TxFrame::new(rng.gen_range(0..4), random_frame(&mut rng, len))
+        })
+        .collect();
+    let r = b.run(&frames, frames.len(), RunOpts::default());
+    check_against_reference(&r.packets, &EncapModel::new(tenants).expect(&frames, &r.start_times));
+    assert_eq!(r.bubbles, 0, "mixed sizes: {} idle output cycles", r.bubbles);
 }
 
 #[test]
