@@ -288,9 +288,13 @@ fn registers_read_back_and_ignore_other_addresses() {
 fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     let mut rng = SmallRng::seed_from_u64(22);
     let tenants = vec![test_tenant(0, Policy::Spray), test_tenant(1, Policy::Flowlet { gap_cycles: 50 })];
-    let mut frames: Vec<TxFrame> =
-        (0..4).map(|i| TxFrame::new(i % 2, random_frame(&mut rng, [60, 77, 130, 64][i]))).collect();
-    frames[2].in_len = 100; // cut, and the rest discarded
+    // One flow per tenant, so the flow-table slots are read back (spray
+    // wraps its offset), plus frames of other kinds and a wrong length.
+    let mut frames = flow_frames(&mut rng, 0, 9, 0);
+    frames.extend(flow_frames(&mut rng, 1, 5, 0).into_iter().enumerate().map(|(i, f)| TxFrame { gap_before: [0, 70, 0, 90, 10][i], ..f }));
+    frames.extend((0..4).map(|i| TxFrame::new(i % 2, random_frame(&mut rng, [60, 77, 130, 64][i]))));
+    frames[15].in_len = 100; // cut, and the rest discarded
+    let n = frames.len();
     let mut v = EncapBench::new(VerilatedBlock::new("geneve_encap"));
     let mut r = EncapBench::new(RustHdlEncap::new());
     assert_eq!(v.sim.cycles(), r.sim.cycles(), "flow-table clear took different times");
@@ -302,8 +306,8 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
         r.program_tenant(t, cfg);
     }
     let opts = RunOpts { in_idle: 0.2, out_stall: 0.3, seed: 9, max_cycles: 20_000 };
-    let rv = v.run(&frames, 4, opts);
-    let rr = r.run(&frames, 4, opts);
+    let rv = v.run(&frames, n, opts);
+    let rr = r.run(&frames, n, opts);
     assert_eq!(rv.trace.len(), rr.trace.len());
     for (c, (a, b)) in rv.trace.iter().zip(&rr.trace).enumerate() {
         assert_eq!(a, b, "cycle {c}: Verilator vs rust-hdl (in_ready, out_valid, data, bytes, last)");
