@@ -291,9 +291,17 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     // One flow per tenant, so the flow-table slots are read back (spray
     // wraps its offset), plus frames of other kinds and a wrong length.
     let mut frames = flow_frames(&mut rng, 0, 9, 0);
-    frames.extend(flow_frames(&mut rng, 1, 5, 0).into_iter().enumerate().map(|(i, f)| TxFrame { gap_before: [0, 70, 0, 90, 10][i], ..f }));
+    // Flowlet: idle gaps move the flow on, past path 7 back to 0, and the
+    // packet right after each gap reads the slot's timestamp back.
+    frames.extend(
+        flow_frames(&mut rng, 1, 16, 0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| TxFrame { gap_before: if i % 2 == 0 { 80 } else { 0 }, ..f }),
+    );
     frames.extend((0..4).map(|i| TxFrame::new(i % 2, random_frame(&mut rng, [60, 77, 130, 64][i]))));
-    frames[15].in_len = 100; // cut, and the rest discarded
+    assert_eq!(frames[27].data.len(), 130);
+    frames[27].in_len = 100; // cut, and the rest discarded
     let n = frames.len();
     let mut v = EncapBench::new(VerilatedBlock::new("geneve_encap"));
     let mut r = EncapBench::new(RustHdlEncap::new());
