@@ -564,13 +564,87 @@ impl Logic for GeneveEncap {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, now, clearing, clear_idx, tenant_enable, w_state, w_i, w_beats, w_words, w_last_bytes,
-            w_carry, w_ended, w_long, w_mismatch, wptr, rptr, cap0, cap1, cap2, cap3, cap4, cap5, cap6, cap7, cap8,
-            cap9, cap10, cap_full, cap_tenant, cap_len, cap_time, p_state, p_pc, p_tup, p_key, p_hash, p_tenant,
-            p_len, p_time, p_cfg, p_gap, p_bad, p_vni, p_sip, p_dip, p_smac_hi, p_smac_lo, p_nh_hi, p_nh_lo, p_path,
-            p_port, p_ck, last_hash, nm_valid, nm_h0, nm_h1, nm_h2, nm_h3, nm_h4, nm_h5, nm_h6, nm_words, nm_last_bytes, o_busy,
-            o_j, o_words, o_last_bytes, s1_valid, s1_ring, s1_merge, s1_hdr, s1_last, s1_bytes, f_cnt, f0_data,
-            f0_bytes, f0_last, f1_data, f1_bytes, f1_last
+            self,
+            clock,
+            now,
+            clearing,
+            clear_idx,
+            tenant_enable,
+            w_state,
+            w_i,
+            w_beats,
+            w_words,
+            w_last_bytes,
+            w_carry,
+            w_ended,
+            w_long,
+            w_mismatch,
+            wptr,
+            rptr,
+            cap0,
+            cap1,
+            cap2,
+            cap3,
+            cap4,
+            cap5,
+            cap6,
+            cap7,
+            cap8,
+            cap9,
+            cap10,
+            cap_full,
+            cap_tenant,
+            cap_len,
+            cap_time,
+            p_state,
+            p_pc,
+            p_tup,
+            p_key,
+            p_hash,
+            p_tenant,
+            p_len,
+            p_time,
+            p_cfg,
+            p_gap,
+            p_bad,
+            p_vni,
+            p_sip,
+            p_dip,
+            p_smac_hi,
+            p_smac_lo,
+            p_nh_hi,
+            p_nh_lo,
+            p_path,
+            p_port,
+            p_ck,
+            last_hash,
+            nm_valid,
+            nm_h0,
+            nm_h1,
+            nm_h2,
+            nm_h3,
+            nm_h4,
+            nm_h5,
+            nm_h6,
+            nm_words,
+            nm_last_bytes,
+            o_busy,
+            o_j,
+            o_words,
+            o_last_bytes,
+            s1_valid,
+            s1_ring,
+            s1_merge,
+            s1_hdr,
+            s1_last,
+            s1_bytes,
+            f_cnt,
+            f0_data,
+            f0_bytes,
+            f0_last,
+            f1_data,
+            f1_bytes,
+            f1_last
         );
         clock!(self, clock, cnt_frames, cnt_drop, cnt_mismatch, cnt_clamped, cnt_repick, cnt_avoided);
         self.ring.read_clock.next = self.clock.val();
@@ -709,7 +783,8 @@ impl Logic for GeneveEncap {
         // after the last beat the length allows.
         self.beat_mismatch.next = self.take_input.val()
             & ((self.in_last.val()
-                & ((self.w_i.q.val() + 1 < self.w_beats.q.val()) | (self.in_bytes_c.val() != self.w_last_bytes.q.val())))
+                & ((self.w_i.q.val() + 1 < self.w_beats.q.val())
+                    | (self.in_bytes_c.val() != self.w_last_bytes.q.val())))
                 | (!self.in_last.val() & (self.w_i.q.val() + 1 == self.w_beats.q.val())));
         self.ring.write_data.next = (self.wdata.val() << 16) | bit_cast::<64, 16>(self.w_carry.q.val());
         match self.w_state.q.val() {
@@ -811,7 +886,10 @@ impl Logic for GeneveEncap {
                         if self.w_long.q.val() | (self.take_input.val() & !self.in_last.val()) {
                             self.w_state.d.next = EncWriter::Discard;
                         }
-                    } else if self.take_input.val() & !self.in_last.val() & (self.w_i.q.val() + 1 == self.w_beats.q.val()) {
+                    } else if self.take_input.val()
+                        & !self.in_last.val()
+                        & (self.w_i.q.val() + 1 == self.w_beats.q.val())
+                    {
                         self.w_long.d.next = true;
                     }
                 }
@@ -987,8 +1065,7 @@ impl Logic for GeneveEncap {
         self.h5.next = self.c_hc5.val()
             | (bit_cast::<64, 8>(self.p_vni.q.val().get_bits::<8>(16)) << 48)
             | (bit_cast::<64, 8>(self.p_vni.q.val().get_bits::<8>(8)) << 56);
-        self.h6.next = self.c_hc6.val()
-            | bit_cast::<16, 8>(self.p_vni.q.val().get_bits::<8>(0));
+        self.h6.next = self.c_hc6.val() | bit_cast::<16, 8>(self.p_vni.q.val().get_bits::<8>(0));
 
         self.p_take.next = self.cap_full.q.val()
             & ((self.p_state.q.val() == EncParser::Idle)
@@ -1205,4 +1282,3 @@ impl Logic for GeneveEncap {
         }
     }
 }
-

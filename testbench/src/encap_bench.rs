@@ -230,7 +230,12 @@ impl<S: BlockSim> EncapBench<S> {
                     break;
                 }
             }
-            assert!(cycle < opts.max_cycles, "pipeline stuck: {} of {expect_out} frames out after {cycle} cycles ({fi} of {} in)", res.packets.len(), frames.len());
+            assert!(
+                cycle < opts.max_cycles,
+                "pipeline stuck: {} of {expect_out} frames out after {cycle} cycles ({fi} of {} in)",
+                res.packets.len(),
+                frames.len()
+            );
         }
         self.sim.set("in_valid", 0);
         assert!(cur.is_empty(), "a frame was left unfinished on the output");

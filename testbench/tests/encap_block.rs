@@ -97,7 +97,9 @@ fn random_frames_match_the_reference_byte_for_byte_and_parse_as_geneve() {
     assert_eq!(b.read_reg(encap::CNT_FLOWLET_REPICK), count(&|w| w.pick.is_some_and(|p| p.repicked)));
     assert_eq!(b.read_reg(encap::CNT_BAD_PATH_AVOIDED), count(&|w| w.pick.is_some_and(|p| p.avoided_bad)));
     assert!(count(&|w| w.length_mismatch) > 10 && count(&|w| w.length_clamped) > 10);
-    assert!(count(&|w| w.pick.is_some_and(|p| p.repicked)) > 0 && count(&|w| w.pick.is_some_and(|p| p.avoided_bad)) > 0);
+    assert!(
+        count(&|w| w.pick.is_some_and(|p| p.repicked)) > 0 && count(&|w| w.pick.is_some_and(|p| p.avoided_bad)) > 0
+    );
 
     // The pcap parses as Geneve over UDP/IPv4 with correct checksums.
     let path = std::env::temp_dir().join(format!("offcard-encap-{}.pcap", std::process::id()));
@@ -194,7 +196,8 @@ fn every_policy_behaves() {
     model.tenants[1].paths.bad = bad;
     let sp = run(&mut b, &mut model, &flow_frames(&mut rng, 1, 24, 0));
     let healthy: Vec<u16> = (0..8).filter(|i| bad >> i & 1 == 0).map(|i| tenants[1].paths.ports[i]).collect();
-    let idx: Vec<usize> = sp.iter().map(|p| healthy.iter().position(|h| h == p).expect("spray used a bad path")).collect();
+    let idx: Vec<usize> =
+        sp.iter().map(|p| healthy.iter().position(|h| h == p).expect("spray used a bad path")).collect();
     for w in idx.windows(2) {
         assert_eq!(w[1], (w[0] + 1) % healthy.len(), "spray did not rotate: {sp:?}");
     }
