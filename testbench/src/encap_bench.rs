@@ -43,11 +43,14 @@ pub struct RunOpts {
     pub out_stall: f64,
     pub seed: u64,
     pub max_cycles: u64,
+    /// Put random values on the inputs the block must ignore: `in_bytes` of
+    /// beats before the last, `in_tenant` and `in_len` after the first.
+    pub sideband_noise: bool,
 }
 
 impl Default for RunOpts {
     fn default() -> Self {
-        RunOpts { in_idle: 0.0, out_stall: 0.0, seed: 1, max_cycles: 10_000_000 }
+        RunOpts { in_idle: 0.0, out_stall: 0.0, seed: 1, max_cycles: 10_000_000, sideband_noise: false }
     }
 }
 
@@ -172,6 +175,13 @@ impl<S: BlockSim> EncapBench<S> {
                 self.sim.set("in_last", (bi + 1 == nbeats) as u64);
                 self.sim.set("in_tenant", f.tenant as u64);
                 self.sim.set("in_len", f.in_len as u64);
+                if opts.sideband_noise && bi > 0 {
+                    self.sim.set("in_tenant", rng.gen_range(0..16));
+                    self.sim.set("in_len", rng.gen_range(0..1 << 14));
+                }
+                if opts.sideband_noise && bi + 1 < nbeats {
+                    self.sim.set("in_bytes", rng.gen_range(0..16));
+                }
             }
             self.sim.set("in_valid", presenting as u64);
             let ready = !rng.gen_bool(opts.out_stall);

@@ -83,7 +83,7 @@ fn random_frames_match_the_reference_byte_for_byte_and_parse_as_geneve() {
     }
     let mut model = EncapModel::new(tenants.clone());
     let n_out = frames.iter().filter(|f| tenants[f.tenant].enabled).count();
-    let opts = RunOpts { in_idle: 0.1, out_stall: 0.2, seed: 3, ..Default::default() };
+    let opts = RunOpts { in_idle: 0.1, out_stall: 0.2, seed: 3, sideband_noise: true, ..Default::default() };
     let r = b.run(&frames, n_out, opts);
     let want = model.expect(&frames, &r.start_times);
     check_against_reference(&r.packets, &want);
@@ -175,20 +175,23 @@ fn every_policy_behaves() {
     };
 
     // Per-flow: one port for the whole flow.
-    let pf = run(&mut b, &mut model, &flow_frames(&mut rng, 0, 20, 0));
+    let flow = flow_frames(&mut rng, 0, 40, 0);
+    let pf = run(&mut b, &mut model, &flow[..20]);
     assert!(pf.iter().all(|&p| p == pf[0]), "per-flow changed port: {pf:?}");
     assert!(tenants[0].paths.ports.contains(&pf[0]));
 
-    // Bad path: the per-flow path marked bad is never used while marked,
-    // and the flow comes back when it is healthy again.
+    // Bad path: the flow's path marked bad is never used while marked (the
+    // flow moves to one other path), and the flow comes back when it is
+    // healthy again.
     let bad_i = tenants[0].paths.ports.iter().position(|&p| p == pf[0]).unwrap();
     b.set_bad_paths(0, 1 << bad_i);
     model.tenants[0].paths.bad = 1 << bad_i;
-    let moved = run(&mut b, &mut model, &flow_frames(&mut rng, 0, 10, 0));
-    // (A new flow, so check against its own base path too.)
-    assert!(moved.iter().all(|&p| p != pf[0]), "bad path used: {moved:?}");
+    let moved = run(&mut b, &mut model, &flow[20..30]);
+    assert!(moved.iter().all(|&p| p != pf[0] && p == moved[0]), "bad path used or flow split: {moved:?}");
     b.set_bad_paths(0, 0);
     model.tenants[0].paths.bad = 0;
+    let back = run(&mut b, &mut model, &flow[30..]);
+    assert!(back.iter().all(|&p| p == pf[0]), "flow did not return to its path: {back:?}");
 
     // Spray: consecutive packets walk the healthy entries in order.
     let bad = 0b0100_1000u8;
@@ -239,6 +242,18 @@ fn back_to_back_frames_leave_with_no_bubbles() {
         assert_eq!(r.out_beats, beats);
         assert_eq!(r.bubbles, 0, "{len}-byte frames: {} idle output cycles", r.bubbles);
         assert_eq!(r.out_span_cycles, beats, "{len}-byte frames");
+    }
+    // Every size from 60 to 140 bytes (all byte-lane alignments of the
+    // 50-byte header), a few frames each.
+    for len in MIN_FRAME..=140 {
+        let mut rng = SmallRng::seed_from_u64(len as u64);
+        let tenant = test_tenant(0, Policy::PerFlow);
+        let mut b = bench();
+        b.program_tenant(0, &tenant);
+        let frames: Vec<TxFrame> = (0..12).map(|_| TxFrame::new(0, random_frame(&mut rng, len))).collect();
+        let r = b.run(&frames, frames.len(), RunOpts::default());
+        check_against_reference(&r.packets, &EncapModel::new(vec![tenant]).expect(&frames, &r.start_times));
+        assert_eq!(r.bubbles, 0, "{len}-byte frames: {} idle output cycles", r.bubbles);
     }
     // Mixed sizes, jumbo next to minimum, every kind of header.
     let mut rng = SmallRng::seed_from_u64(1);
@@ -316,7 +331,7 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
         v.program_tenant(t, cfg);
         r.program_tenant(t, cfg);
     }
-    let opts = RunOpts { in_idle: 0.2, out_stall: 0.3, seed: 9, max_cycles: 20_000 };
+    let opts = RunOpts { in_idle: 0.2, out_stall: 0.3, seed: 9, max_cycles: 20_000, sideband_noise: true };
     let rv = v.run(&frames, n, opts);
     let rr = r.run(&frames, n, opts);
     assert_eq!(rv.trace.len(), rr.trace.len());
