@@ -74,6 +74,12 @@ fn random_frames_match_the_reference_byte_for_byte_and_parse_as_geneve() {
             9 => f.in_len = f.data.len().saturating_sub(rng.gen_range(1..30)),
             13 => f.in_len = rng.gen_range(0..MIN_FRAME),
             17 => f.in_len = rng.gen_range(MAX_FRAME + 1..16384),
+            20 => {
+                // A runt: padded to the minimum.
+                let n = rng.gen_range(1..MIN_FRAME);
+                f.data = random_frame(&mut rng, n);
+                f.in_len = f.data.len();
+            }
             _ => {}
         }
         if i % 50 == 0 {
