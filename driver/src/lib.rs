@@ -5,12 +5,14 @@
 //! backend (the Verilator model behind the root-complex model); the card API
 //! ([`Card`]) is written once against the trait.
 
+pub mod cache;
 pub mod card;
 pub mod dma;
 pub mod sim;
 pub mod transport;
 pub mod vfio;
 
+pub use cache::{CacheCtl, Geometry, TagCounters};
 pub use card::{Card, Identity};
 pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, WriteRecord};
 pub use sim::SimTransport;

@@ -1,10 +1,12 @@
 //! The card top: everything between the PCIe hard block's TLP stream and the
 //! rest of the board. Completions go to the DMA engine, requests to the
 //! endpoint; both send TLPs through one arbiter. The DMA engine's registers
-//! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port).
+//! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port), the tagged
+//! cache's from 0x3000.
 
 use crate::dma::DmaEngine;
 use crate::endpoint::TlpEndpoint;
+use crate::tagged_cache::TaggedCache;
 use crate::tlp_mux::{RxDemux, TxArbiter};
 use rust_hdl::prelude::*;
 
@@ -28,16 +30,18 @@ pub struct OffcardTop {
     dma: DmaEngine,
     demux: RxDemux,
     arb: TxArbiter,
+    cache: TaggedCache,
 }
 
 impl Logic for OffcardTop {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, endpoint, dma, demux, arb);
+        clock!(self, clock, endpoint, dma, demux, arb, cache);
         self.endpoint.reset.next = self.reset.val();
         self.dma.reset.next = self.reset.val();
         self.demux.reset.next = self.reset.val();
         self.arb.reset.next = self.reset.val();
+        self.cache.reset.next = self.reset.val();
         // RX: one stream, two consumers
         self.demux.in_data.next = self.rx_data.val();
         self.demux.in_sop.next = self.rx_sop.val();
@@ -80,7 +84,20 @@ impl Logic for OffcardTop {
         self.dma.reg_wr_en.next = self.endpoint.ext_wr_en.val();
         self.dma.reg_wr_data.next = self.endpoint.ext_wr_data.val();
         self.dma.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val();
+        // Each block decodes its own BAR0 range and reads 0 outside it.
+        self.cache.reg_addr.next = self.endpoint.ext_addr.val();
+        self.cache.reg_wr_en.next = self.endpoint.ext_wr_en.val();
+        self.cache.reg_wr_data.next = self.endpoint.ext_wr_data.val();
+        self.cache.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
+        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val() | self.cache.reg_rd_data.val();
+        // The cache's data-path port belongs to the encapsulation pipeline;
+        // until it is attached the cache serves BAR0 operations only.
+        self.cache.req_valid.next = false;
+        self.cache.req_op.next = 0.into();
+        self.cache.req_tag.next = 0.into();
+        self.cache.req_key.next = 0.into();
+        self.cache.req_value.next = 0.into();
+        self.cache.miss_ready.next = false;
         self.dma.requester_id.next = self.endpoint.completer_id.val();
         self.dma.bus_master.next = self.endpoint.bus_master.val();
         self.dma.max_payload.next = self.endpoint.max_payload.val();

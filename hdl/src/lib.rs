@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod geneve_encap;
 pub mod regfile;
 pub mod regmap;
+pub mod tagged_cache;
 
 pub use rust_hdl;
 use rust_hdl::prelude::*;
@@ -43,6 +44,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "byte_buffer" => gen(byte_buffer::ByteBuffer::default()),
         "rx_demux" => gen(tlp_mux::RxDemux::default()),
         "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
+        "tagged_cache" => gen(tagged_cache::TaggedCache::default()),
         "geneve_encap" => gen(geneve_encap::GeneveEncap::default()),
         _ => return None,
     })
@@ -50,8 +52,8 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "geneve_encap"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_encap"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches. Their ports must be at most 64 bits wide.
-pub const SIM_BLOCKS: &[&str] = &["tx_arbiter", "geneve_encap"];
+pub const SIM_BLOCKS: &[&str] = &["tx_arbiter", "tagged_cache", "geneve_encap"];

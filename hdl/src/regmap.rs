@@ -403,3 +403,95 @@ pub mod dma {
 /// PCIe tags the DMA engine uses: 5-bit tags (Extended Tag not required),
 /// at most this many reads outstanding.
 pub const DMA_MAX_OUTSTANDING: u32 = 16;
+
+/// Tagged cache-way allocator (BAR0 0x3000-0x3FFF): a set-associative cache
+/// whose ways belong to tags (tenants). Geometry and the register map.
+pub mod cache {
+    /// log2 of the number of sets.
+    pub const SETS_LOG2: u32 = 6;
+    pub const SETS: u32 = 1 << SETS_LOG2;
+    pub const WAYS: u32 = 8;
+    /// Tags (tenants); a tag is 4 bits.
+    pub const TAGS: u32 = 16;
+    /// Depth of the on-card miss FIFO (misses waiting for the host).
+    pub const MISS_FIFO_DEPTH: u32 = 16;
+    /// Cycles the cache needs after reset to clear its RAMs (lines and
+    /// replacement state); `CACHE_STATUS_BUSY` is set meanwhile.
+    pub const INIT_CYCLES: u32 = 1 << (SETS_LOG2 + 4);
+
+    /// Operations on the request port and in `CACHE_OP`.
+    pub const OP_LOOKUP: u32 = 1;
+    pub const OP_FILL: u32 = 2;
+
+    pub const CACHE_BASE: u32 = 0x3000;
+    pub const CACHE_GEOMETRY: u32 = 0x3000;
+    pub const CACHE_CTRL: u32 = 0x3004;
+    pub const CACHE_STATUS: u32 = 0x3008;
+    pub const CACHE_OP_KEY: u32 = 0x3010;
+    pub const CACHE_OP_VALUE: u32 = 0x3014;
+    pub const CACHE_OP: u32 = 0x3018;
+    pub const CACHE_OP_RESULT: u32 = 0x301C;
+    pub const CACHE_OP_RESULT_VALUE: u32 = 0x3020;
+    pub const CACHE_CNT_SEL: u32 = 0x3030;
+    pub const CACHE_CNT_HITS: u32 = 0x3034;
+    pub const CACHE_CNT_MISSES: u32 = 0x3038;
+    pub const CACHE_CNT_FILLS: u32 = 0x303C;
+    pub const CACHE_CNT_EVICTIONS: u32 = 0x3040;
+    pub const CACHE_CNT_OCCUPANCY: u32 = 0x3044;
+    pub const CACHE_CNT_MISS_DROPPED: u32 = 0x3048;
+    /// Way mask of tag t at `CACHE_MASK_BASE + 4 * t`.
+    pub const CACHE_MASK_BASE: u32 = 0x3080;
+    pub const CACHE_END: u32 = 0x4000;
+
+    /// `CACHE_CTRL` bit 0: partitioning on (hits, fills and replacement
+    /// restricted to the tag's ways and lines). Off: one shared cache.
+    pub const CTRL_PARTITION: u32 = 1 << 0;
+    /// `CACHE_STATUS` bits.
+    pub const STATUS_BUSY: u32 = 1 << 0;
+    pub const STATUS_OP_PENDING: u32 = 1 << 1;
+    /// Sticky: a mask write arrived while a reassignment was running and was
+    /// ignored (write `CACHE_STATUS` any value to clear).
+    pub const STATUS_MASK_DROPPED: u32 = 1 << 2;
+    /// `CACHE_OP_RESULT` bits: done, hit; the op's tag in 11:8.
+    pub const RESULT_DONE: u32 = 1 << 0;
+    pub const RESULT_HIT: u32 = 1 << 1;
+
+    /// A miss as the host receives it (16 bytes, card-to-host miss queue):
+    /// key u32, tag u8, then zeros.
+    pub const MISS_RECORD_BYTES: u32 = 16;
+
+    /// The set a key maps to: the key's bits XOR-folded to `SETS_LOG2` bits
+    /// (cheap in hardware, and neighbouring keys spread over sets).
+    pub const fn set_of(key: u32) -> u32 {
+        let mut s = 0;
+        let mut k = key;
+        while k != 0 {
+            s ^= k & (SETS - 1);
+            k >>= SETS_LOG2;
+        }
+        s
+    }
+
+    use super::{Access::*, Register};
+    const fn r(name: &'static str, offset: u32, access: super::Access, reset: u32, doc: &'static str) -> Register {
+        Register { name, offset, access, reset, doc }
+    }
+    pub const CACHE_REGISTERS: &[Register] = &[
+        r("CACHE_GEOMETRY", CACHE_GEOMETRY, ReadOnly, SETS_LOG2 | WAYS << 8 | TAGS << 16, "log2 sets [7:0], ways [15:8], tags [23:16]."),
+        r("CACHE_CTRL", CACHE_CTRL, ReadWrite, CTRL_PARTITION, "Bit 0: partitioning on (off: one shared cache, the baseline)."),
+        r("CACHE_STATUS", CACHE_STATUS, ReadOnly, STATUS_BUSY, "Bit 0 busy (reset clearing or a mask reassignment), bit 1 op pending, bit 2 mask write dropped (sticky; any write clears)."),
+        r("CACHE_OP_KEY", CACHE_OP_KEY, ReadWrite, 0, "Key of the next BAR0 operation."),
+        r("CACHE_OP_VALUE", CACHE_OP_VALUE, ReadWrite, 0, "Value a fill stores (the mapping: outer destination IPv4)."),
+        r("CACHE_OP", CACHE_OP, WriteTrigger, 0, "Write: op [1:0] (1 lookup, 2 fill), tag [11:8]; runs ahead of pipeline requests."),
+        r("CACHE_OP_RESULT", CACHE_OP_RESULT, ReadOnly, 0, "Bit 0 done, bit 1 hit, tag [11:8] of the last BAR0 operation."),
+        r("CACHE_OP_RESULT_VALUE", CACHE_OP_RESULT_VALUE, ReadOnly, 0, "Value of the last BAR0 lookup that hit."),
+        r("CACHE_CNT_SEL", CACHE_CNT_SEL, ReadWrite, 0, "Tag whose counters the CACHE_CNT_* window shows."),
+        r("CACHE_CNT_HITS", CACHE_CNT_HITS, ReadOnly, 0, "Lookups of the selected tag that hit."),
+        r("CACHE_CNT_MISSES", CACHE_CNT_MISSES, ReadOnly, 0, "Lookups of the selected tag that missed."),
+        r("CACHE_CNT_FILLS", CACHE_CNT_FILLS, ReadOnly, 0, "Lines the selected tag filled."),
+        r("CACHE_CNT_EVICTIONS", CACHE_CNT_EVICTIONS, ReadOnly, 0, "Lines of the selected tag evicted by a fill."),
+        r("CACHE_CNT_OCCUPANCY", CACHE_CNT_OCCUPANCY, ReadOnly, 0, "Lines the selected tag holds now."),
+        r("CACHE_CNT_MISS_DROPPED", CACHE_CNT_MISS_DROPPED, ReadOnly, 0, "Misses not queued to the host because the miss FIFO was full."),
+        r("CACHE_MASK_BASE", CACHE_MASK_BASE, ReadWrite, (1 << WAYS) - 1, "Way mask of tag t at +4t (t < 16). A write reassigns safely: requests stop, changed ways are flushed, then the mask applies."),
+    ];
+}

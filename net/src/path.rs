@@ -90,6 +90,17 @@ impl PathTable {
         }
         PathTable { ports, bad: 0 }
     }
+    /// A table from any number of discovered entries, repeated to fill the
+    /// card's eight (what a host programming the card does with fewer paths).
+    pub fn from_entries(ports: &[u16], bad: &[bool]) -> Self {
+        assert!(!ports.is_empty() && ports.len() == bad.len(), "path entries and bad flags must pair up");
+        let mut t = PathTable { ports: [0; PATHS], bad: 0 };
+        for i in 0..PATHS {
+            t.ports[i] = ports[i % ports.len()];
+            t.bad |= (bad[i % ports.len()] as u8) << i;
+        }
+        t
+    }
     pub fn is_bad(&self, i: usize) -> bool {
         self.bad >> i & 1 != 0
     }

@@ -12,7 +12,8 @@
 struct Line {
     valid: bool,
     owner: u8,
-    key: u64,
+    key: u32,
+    value: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,6 +22,16 @@ pub struct TagCounters {
     pub misses: u64,
     pub fills: u64,
     pub evictions: u64,
+}
+
+/// What the isolation experiment needs of a tagged cache: the model and
+/// the Verilated hardware both provide it.
+pub trait TagCache {
+    fn ways(&self) -> usize;
+    /// The set `key` maps to.
+    fn set_of(&self, key: u32) -> usize;
+    /// Look `key` up for `tag`; on a miss, fill it. `true` on a hit.
+    fn access(&mut self, tag: u8, key: u32) -> bool;
 }
 
 pub struct CacheModel {
@@ -51,9 +62,22 @@ impl CacheModel {
         }
     }
 
-    fn set_of(&self, key: u64) -> usize {
-        // A fixed hash, so neighbouring keys spread over sets.
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & (self.sets - 1)
+    /// The card's geometry (`regmap::cache`).
+    pub fn card() -> Self {
+        use offcard_hdl::regmap::cache as c;
+        Self::new(c::SETS as usize, c::WAYS as usize, c::TAGS as usize)
+    }
+
+    /// The set of a key: its bits XOR-folded to log2(sets) bits, as the
+    /// hardware does (`regmap::cache::set_of` for the card's geometry).
+    pub fn set_of(&self, key: u32) -> usize {
+        let bits = self.sets.trailing_zeros();
+        let (mut s, mut k) = (0u32, key);
+        while k != 0 && bits > 0 {
+            s ^= k & (self.sets as u32 - 1);
+            k >>= bits;
+        }
+        s as usize
     }
 
     fn mask(&self, tag: u8) -> u64 {
@@ -83,29 +107,48 @@ impl CacheModel {
         self.masks[tag as usize] = mask;
     }
 
-    /// Look up `key` for `tag`: `true` on a hit. A miss fills the line.
-    pub fn access(&mut self, tag: u8, key: u64) -> bool {
-        self.access_owner(tag, key).is_some()
+    fn find(&self, tag: u8, key: u32) -> Option<usize> {
+        let base = self.set_of(key) * self.ways;
+        let mask = self.mask(tag);
+        (0..self.ways).map(|w| base + w).find(|&i| {
+            let l = self.lines[i];
+            mask >> (i - base) & 1 == 1 && l.valid && l.key == key && (self.shared || l.owner == tag)
+        })
     }
 
-    /// As [`access`](Self::access), returning the tag that filled the line
-    /// that hit (the isolation tests check it is always the requester).
-    pub fn access_owner(&mut self, tag: u8, key: u64) -> Option<u8> {
-        let set = self.set_of(key);
-        let mask = self.mask(tag);
-        let base = set * self.ways;
-        for w in 0..self.ways {
-            let l = self.lines[base + w];
-            if mask >> w & 1 == 1 && l.valid && l.key == key && (self.shared || l.owner == tag) {
+    /// Look `key` up for `tag`: the owner and value of the line that hit.
+    pub fn lookup_owner(&mut self, tag: u8, key: u32) -> Option<(u8, u32)> {
+        match self.find(tag, key) {
+            Some(i) => {
                 self.counters[tag as usize].hits += 1;
-                return Some(l.owner);
+                Some((self.lines[i].owner, self.lines[i].value))
+            }
+            None => {
+                self.counters[tag as usize].misses += 1;
+                None
             }
         }
-        self.counters[tag as usize].misses += 1;
-        if mask == 0 {
-            return None;
+    }
+
+    pub fn lookup(&mut self, tag: u8, key: u32) -> Option<u32> {
+        self.lookup_owner(tag, key).map(|(_, v)| v)
+    }
+
+    /// Install `key` -> `value` for `tag` (the host's answer to a miss). A
+    /// line the tag already holds for the key gets the new value; otherwise
+    /// the victim is an invalid way of the tag's mask, else the next way of
+    /// the mask after the tag's round-robin pointer for the set.
+    pub fn fill(&mut self, tag: u8, key: u32, value: u32) {
+        if let Some(i) = self.find(tag, key) {
+            self.lines[i].value = value;
+            return;
         }
-        // Victim: an invalid way of the mask first, else round-robin within the mask.
+        let mask = self.mask(tag);
+        if mask == 0 {
+            return;
+        }
+        let set = self.set_of(key);
+        let base = set * self.ways;
         let victim = (0..self.ways).find(|&w| mask >> w & 1 == 1 && !self.lines[base + w].valid).unwrap_or_else(|| {
             let ptr = &mut self.next_victim[tag as usize * self.sets + set];
             let mut w = *ptr as usize;
@@ -123,14 +166,42 @@ impl CacheModel {
             let owner = l.owner as usize;
             self.counters[owner].evictions += 1;
         }
-        *l = Line { valid: true, owner: tag, key };
+        *l = Line { valid: true, owner: tag, key, value };
         self.counters[tag as usize].fills += 1;
-        None
+    }
+
+    /// Look up; on a miss, fill (value 0). `true` on a hit.
+    pub fn access(&mut self, tag: u8, key: u32) -> bool {
+        self.access_owner(tag, key).is_some()
+    }
+
+    /// As [`access`](Self::access), returning the tag that filled the line
+    /// that hit (the isolation tests check it is always the requester).
+    pub fn access_owner(&mut self, tag: u8, key: u32) -> Option<u8> {
+        match self.lookup_owner(tag, key) {
+            Some((o, _)) => Some(o),
+            None => {
+                self.fill(tag, key, 0);
+                None
+            }
+        }
     }
 
     /// Lines a tag holds now.
     pub fn occupancy(&self, tag: u8) -> usize {
         self.lines.iter().filter(|l| l.valid && l.owner == tag).count()
+    }
+}
+
+impl TagCache for CacheModel {
+    fn ways(&self) -> usize {
+        self.ways
+    }
+    fn set_of(&self, key: u32) -> usize {
+        CacheModel::set_of(self, key)
+    }
+    fn access(&mut self, tag: u8, key: u32) -> bool {
+        CacheModel::access(self, tag, key)
     }
 }
 
@@ -159,7 +230,7 @@ pub fn mutual_information(samples: &[(bool, u32)]) -> f64 {
 /// touches that set or not (the secret), the attacker probes and counts its
 /// misses. Returns (information per trial, the same on shuffled secrets as
 /// the no-leak threshold).
-pub fn prime_probe(cache: &mut CacheModel, attacker: u8, victim: u8, trials: usize, seed: u64) -> (f64, f64) {
+pub fn prime_probe<C: TagCache>(cache: &mut C, attacker: u8, victim: u8, trials: usize, seed: u64) -> (f64, f64) {
     let mut x = seed | 1;
     let mut rnd = move || {
         x ^= x << 13;
@@ -168,11 +239,11 @@ pub fn prime_probe(cache: &mut CacheModel, attacker: u8, victim: u8, trials: usi
         x
     };
     // Keys that land in set 0, for each party.
-    let keys_in_set0 = |start: u64, n: usize, c: &CacheModel| -> Vec<u64> {
+    let keys_in_set0 = |start: u32, n: usize, c: &C| -> Vec<u32> {
         (start..).filter(|&k| c.set_of(k) == 0).take(n).collect()
     };
-    let a_keys = keys_in_set0(1 << 32, cache.ways, cache);
-    let v_keys = keys_in_set0(2 << 32, cache.ways, cache);
+    let a_keys = keys_in_set0(1 << 20, cache.ways(), cache);
+    let v_keys = keys_in_set0(2 << 20, cache.ways(), cache);
     let mut samples = Vec::with_capacity(trials);
     for _ in 0..trials {
         for &k in &a_keys {

@@ -19,6 +19,11 @@ pub fn registers_markdown() -> String {
     table(&mut s, regmap::dma::QUEUE_REGISTERS);
     s.push_str("\nGlobal DMA registers:\n\n");
     table(&mut s, regmap::dma::GLOBAL_REGISTERS);
+    s.push_str(&format!(
+        "\n## Tagged cache\n\n{} sets x {} ways, {} tags; behaviour and isolation: docs/cache.md. Per-tag counters are read through the CACHE_CNT_SEL window; counters wrap.\n\n",
+        regmap::cache::SETS, regmap::cache::WAYS, regmap::cache::TAGS
+    ));
+    table(&mut s, regmap::cache::CACHE_REGISTERS);
     s
 }
 

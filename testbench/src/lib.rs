@@ -2,6 +2,7 @@
 //! rust-hdl-vs-Verilator harness, and the benchmarks `offcard bench` runs.
 
 pub mod bench;
+pub mod cache_block;
 pub mod cache_model;
 pub mod docs;
 pub mod encap_bench;

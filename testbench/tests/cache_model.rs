@@ -35,7 +35,7 @@ fn mask_changes_never_expose_another_tags_line() {
             c.set_mask((rnd() % 4) as u8, rnd() & 0xf);
         }
         let tag = (rnd() % 4) as u8;
-        if let Some(owner) = c.access_owner(tag, rnd() % 64) {
+        if let Some(owner) = c.access_owner(tag, (rnd() % 64) as u32) {
             assert_eq!(owner, tag, "tag {tag} hit a line filled by tag {owner} at step {step}");
             hits += 1;
         }
@@ -44,8 +44,16 @@ fn mask_changes_never_expose_another_tags_line() {
     // The same stream without partitioning does produce cross-tag hits.
     let mut shared = CacheModel::new(16, 4, 16);
     shared.shared = true;
-    let cross = (0..10_000u64).filter(|i| shared.access_owner((i / 16 % 4) as u8, i % 16).is_some_and(|o| o != (i / 16 % 4) as u8)).count();
+    let cross = (0..10_000u64).filter(|i| shared.access_owner((i / 16 % 4) as u8, (i % 16) as u32).is_some_and(|o| o != (i / 16 % 4) as u8)).count();
     assert!(cross > 0, "the shared baseline must show cross-tag hits");
     let total: usize = (0..4).map(|t| c.occupancy(t)).sum();
     assert!(total <= 16 * 4);
+}
+
+#[test]
+fn model_set_function_is_the_cards() {
+    let m = CacheModel::card();
+    for k in [0u32, 1, 63, 64, 0xdead_beef, u32::MAX, 0x8000_0000] {
+        assert_eq!(m.set_of(k) as u32, offcard_hdl::regmap::cache::set_of(k), "key {k:#x}");
+    }
 }
