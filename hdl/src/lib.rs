@@ -11,6 +11,7 @@ pub mod tlp_mux;
 pub mod config_space;
 pub mod endpoint;
 pub mod geneve_decap;
+pub mod geneve_encap;
 pub mod regfile;
 pub mod regmap;
 pub mod tagged_cache;
@@ -46,14 +47,15 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
         "tagged_cache" => gen(tagged_cache::TaggedCache::default()),
         "geneve_decap" => gen(geneve_decap::GeneveDecap::default()),
+        "geneve_encap" => gen(geneve_encap::GeneveEncap::default()),
         _ => return None,
     })
 }
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches. Their ports must be at most 64 bits wide.
-pub const SIM_BLOCKS: &[&str] = &["tx_arbiter", "tagged_cache", "geneve_decap"];
+pub const SIM_BLOCKS: &[&str] = &["tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap"];

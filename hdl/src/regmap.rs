@@ -177,6 +177,109 @@ mod tests {
     }
 }
 
+/// Encapsulation (transmit) pipeline, BAR0 0x2000-0x27FF: a block of
+/// registers per tenant (the mapping table, in RAM: write-only, reads
+/// return 0; a write stores the whole DW, bytes whose enable is clear
+/// become 0) and global registers. See docs/encap.md.
+pub mod encap {
+    /// First and last byte offset of the block in BAR0.
+    pub const BASE: u32 = 0x2000;
+    pub const END: u32 = 0x27FF;
+    /// Tenants (VNI mappings); tenant t's block is at `TENANT_BASE + t * TENANT_STRIDE`.
+    pub const TENANTS: u32 = 16;
+    pub const TENANT_BASE: u32 = 0x2000;
+    pub const TENANT_STRIDE: u32 = 0x40;
+    /// Per-tenant offsets (relative to the tenant's block).
+    /// TTL in [7:0], path policy in [9:8] (`POLICY_*`).
+    pub const T_CONFIG: u32 = 0x00;
+    /// Flowlet gap in card clock cycles.
+    pub const T_FLOWLET_GAP: u32 = 0x04;
+    /// Bit i set: path i is bad (no policy uses it while another is healthy).
+    pub const T_BAD_PATHS: u32 = 0x08;
+    /// VNI in [23:0].
+    pub const T_VNI: u32 = 0x0C;
+    /// Outer IPv4 addresses as numbers (10.0.0.1 is 0x0A000001).
+    pub const T_SRC_IP: u32 = 0x10;
+    pub const T_DST_IP: u32 = 0x14;
+    /// MACs as numbers: HI holds the first two bytes in [15:0], LO the last four
+    /// (02:aa:00:00:00:01 is HI 0x02AA, LO 0x00000001).
+    pub const T_SRC_MAC_HI: u32 = 0x18;
+    pub const T_SRC_MAC_LO: u32 = 0x1C;
+    pub const T_NEXT_HOP_MAC_HI: u32 = 0x20;
+    pub const T_NEXT_HOP_MAC_LO: u32 = 0x24;
+    /// Path table: entropy values (outer UDP source ports); the DW at
+    /// `T_PATHS + 4k` holds entry 2k in [15:0] and entry 2k+1 in [31:16].
+    pub const T_PATHS: u32 = 0x28;
+    pub const PATHS: u32 = 8;
+    /// Context DWs before the path table (they live in two RAMs, even and odd DW).
+    pub const T_CONTEXT_DWS: u32 = 10;
+
+    pub const POLICY_PER_FLOW: u32 = 0;
+    pub const POLICY_FLOWLET: u32 = 1;
+    pub const POLICY_SPRAY: u32 = 2;
+    pub const CONFIG_POLICY_SHIFT: u32 = 8;
+
+    /// Global registers (absolute BAR0 offsets).
+    pub const GLOBAL_BASE: u32 = 0x2400;
+    /// Bit t: tenant t is enabled; frames of a disabled tenant are dropped and counted.
+    pub const TENANT_ENABLE: u32 = 0x2400;
+    /// Bit 0: the flow table is being cleared (after reset; frames wait).
+    pub const STATUS: u32 = 0x2404;
+    /// The cycle counter flowlet timestamps use (32-bit, wrapping).
+    pub const NOW: u32 = 0x2408;
+    pub const CNT_FRAMES_OUT: u32 = 0x2410;
+    pub const CNT_DROP_DISABLED: u32 = 0x2414;
+    pub const CNT_LEN_MISMATCH: u32 = 0x2418;
+    pub const CNT_LEN_CLAMPED: u32 = 0x241C;
+    pub const CNT_FLOWLET_REPICK: u32 = 0x2420;
+    pub const CNT_BAD_PATH_AVOIDED: u32 = 0x2424;
+    /// Flow hash of the last frame through the path selector (for checking
+    /// the hardware Toeplitz against RSS tools).
+    pub const LAST_HASH: u32 = 0x2428;
+    pub const STATUS_CLEARING: u32 = 1 << 0;
+
+    /// log2 of the transmit ring (64-bit words between the input and the output).
+    pub const RING_LOG2: u32 = 9;
+    /// log2 of the flow-state slots per tenant (must match `offcard_net::path`).
+    pub const FLOW_SLOTS_LOG2: u32 = 6;
+
+    use super::{Access::*, Register};
+    const fn r(name: &'static str, offset: u32, access: super::Access, reset: u32, doc: &'static str) -> Register {
+        Register { name, offset, access, reset, doc }
+    }
+    /// Registers of one tenant, offsets relative to `TENANT_BASE + t * TENANT_STRIDE`
+    /// (write-only: the mapping table is in RAM).
+    pub const TENANT_REGISTERS: &[Register] = &[
+        r("T_CONFIG", T_CONFIG, WriteTrigger, 0, "TTL [7:0], policy [9:8]: 0 per-flow, 1 flowlet, 2 spray (3 = per-flow)."),
+        r("T_FLOWLET_GAP", T_FLOWLET_GAP, WriteTrigger, 0, "Flowlet: idle cycles after which a flow's slot moves to the next path."),
+        r("T_BAD_PATHS", T_BAD_PATHS, WriteTrigger, 0, "Bit i: path i is bad; traffic moves to the next healthy path."),
+        r("T_VNI", T_VNI, WriteTrigger, 0, "Geneve VNI [23:0]."),
+        r("T_SRC_IP", T_SRC_IP, WriteTrigger, 0, "Outer IPv4 source address."),
+        r("T_DST_IP", T_DST_IP, WriteTrigger, 0, "Outer IPv4 destination address (tunnel endpoint)."),
+        r("T_SRC_MAC_HI", T_SRC_MAC_HI, WriteTrigger, 0, "Outer source MAC, first two bytes [15:0]."),
+        r("T_SRC_MAC_LO", T_SRC_MAC_LO, WriteTrigger, 0, "Outer source MAC, last four bytes."),
+        r("T_NEXT_HOP_MAC_HI", T_NEXT_HOP_MAC_HI, WriteTrigger, 0, "Next-hop (outer destination) MAC, first two bytes [15:0]."),
+        r("T_NEXT_HOP_MAC_LO", T_NEXT_HOP_MAC_LO, WriteTrigger, 0, "Next-hop MAC, last four bytes."),
+        r("T_PATHS0", T_PATHS, WriteTrigger, 0, "Path entries 0 [15:0] and 1 [31:16] (outer UDP source ports)."),
+        r("T_PATHS1", T_PATHS + 4, WriteTrigger, 0, "Path entries 2 and 3."),
+        r("T_PATHS2", T_PATHS + 8, WriteTrigger, 0, "Path entries 4 and 5."),
+        r("T_PATHS3", T_PATHS + 12, WriteTrigger, 0, "Path entries 6 and 7."),
+    ];
+    /// Global encapsulation registers (absolute BAR0 offsets).
+    pub const ENCAP_REGISTERS: &[Register] = &[
+        r("TENANT_ENABLE", TENANT_ENABLE, ReadWrite, 0, "Bit t: tenant t enabled (frames of disabled tenants are dropped)."),
+        r("STATUS", STATUS, ReadOnly, 0, "Bit 0: flow table clearing after reset (input waits)."),
+        r("NOW", NOW, ReadOnly, 0, "Cycle counter used for flowlet timestamps (a frame's time is its first beat's)."),
+        r("CNT_FRAMES_OUT", CNT_FRAMES_OUT, ReadOnly, 0, "Encapsulated frames sent (last beat accepted downstream)."),
+        r("CNT_DROP_DISABLED", CNT_DROP_DISABLED, ReadOnly, 0, "Frames dropped: tenant not enabled."),
+        r("CNT_LEN_MISMATCH", CNT_LEN_MISMATCH, ReadOnly, 0, "Frames whose data was longer or shorter than the length used (cut or zero-padded)."),
+        r("CNT_LEN_CLAMPED", CNT_LEN_CLAMPED, ReadOnly, 0, "Frames whose in_len was outside 60..9216 (clamped)."),
+        r("CNT_FLOWLET_REPICK", CNT_FLOWLET_REPICK, ReadOnly, 0, "Flowlet policy: packets that moved to the next path after an idle gap."),
+        r("CNT_BAD_PATH_AVOIDED", CNT_BAD_PATH_AVOIDED, ReadOnly, 0, "Packets whose chosen path was bad and went to the next healthy one."),
+        r("LAST_HASH", LAST_HASH, ReadOnly, 0, "Toeplitz flow hash (RSS key) of the last frame through the path selector."),
+    ];
+}
+
 /// DMA engine: per-queue register blocks and formats in host memory.
 pub mod dma {
     /// Number of copy queues (each has a descriptor ring and a completion ring).

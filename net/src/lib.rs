@@ -9,4 +9,5 @@ pub mod hash;
 pub mod metrics;
 pub mod path;
 pub mod pcap;
+pub mod tx;
 pub mod workload;

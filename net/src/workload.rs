@@ -12,7 +12,7 @@
 use crate::fabric::{discover_path_table, Fabric, FabricConfig, Receiver};
 use crate::geneve::{decapsulate, encapsulate, internet_checksum, FlowKey, TunnelContext, ETHERTYPE_IPV4};
 use crate::metrics::{jain_index, max_over_mean, ReorderSummary};
-use crate::path::{PathTable, Policy, Selector};
+use crate::path::{flow_key_hash, PathTable, Policy, Selector, TENANTS};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -56,8 +56,11 @@ impl<F: FnMut(u32, &FlowKey, &[u8], u64) -> u16> SourcePortSelector for FnSelect
     }
 }
 
-/// Adapter over the reference policies in `crate::path` (`Selector::pick`
-/// with a `Policy` and a `PathTable`), one selector per tenant.
+/// Adapter over the reference policies in `crate::path` (the selector the
+/// card's encapsulation pipeline implements), one selector per tenant. The
+/// card counts time in clock cycles; here one tick is one nanosecond
+/// (32-bit, wrapping after 4.29 s, like the card's counter), and a table of
+/// fewer than eight paths is repeated to fill the card's eight entries.
 #[derive(Default)]
 pub struct ReferenceSelector {
     tenants: HashMap<u32, (Policy, PathTable, Selector)>,
@@ -67,16 +70,16 @@ impl SourcePortSelector for ReferenceSelector {
     fn program(&mut self, tenant: u32, setup: &PathSetup) {
         let policy = match setup.policy {
             PathPolicy::PerFlow => Policy::PerFlow,
-            PathPolicy::Flowlet { gap_ns } => Policy::Flowlet { gap_ns },
+            PathPolicy::Flowlet { gap_ns } => Policy::Flowlet { gap_cycles: gap_ns.min(u32::MAX as u64) as u32 },
             PathPolicy::Spray => Policy::Spray,
         };
-        let table = PathTable { ports: setup.ports.clone(), bad: setup.bad.clone() };
+        let table = PathTable::from_entries(&setup.ports, &setup.bad);
         self.tenants.insert(tenant, (policy, table, Selector::default()));
     }
 
     fn select(&mut self, tenant: u32, flow: &FlowKey, _inner: &[u8], now_ns: u64) -> u16 {
         let (policy, table, sel) = self.tenants.get_mut(&tenant).expect("tenant's path table was never programmed");
-        sel.pick(*policy, table, flow, now_ns)
+        sel.pick(tenant as usize % TENANTS, *policy, table, flow_key_hash(flow), now_ns as u32).port
     }
 }
 

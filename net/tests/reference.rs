@@ -5,7 +5,7 @@
 //! the right reason.
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use offcard_net::geneve::*;
-use offcard_net::path::{PathTable, Policy, Selector};
+use offcard_net::path::{flow_hash, flow_key_hash, PathTable, Policy, Selector};
 use offcard_net::pcap::PcapWriter;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -72,12 +72,13 @@ fn encapsulated_frames_parse_as_geneve_and_round_trip() {
     let path = std::env::temp_dir().join(format!("offcard-ref-{}.pcap", std::process::id()));
     let mut pcap = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
     let mut sel = Selector::default();
-    let table = PathTable::new(8);
+    let table = PathTable::spread(0);
     for i in 0..500u64 {
         let inner = inner_frame(&mut rng);
         let vni = rng.gen_range(0..1 << 24);
         let flow = flow_key(&inner).expect("generated frames are IP");
-        let port = sel.pick(Policy::PerFlow, &table, &flow, i * 1000);
+        let port = sel.pick(0, Policy::PerFlow, &table, flow_key_hash(&flow), i as u32 * 1000).port;
+        assert_eq!(flow_hash(&inner), flow_key_hash(&flow));
         let pkt = encapsulate(&inner, &ctx(vni), port);
         pcap.packet(i * 1000, &pkt).unwrap();
         let s = SlicedPacket::from_ethernet(&pkt).expect("etherparse rejects the outer headers");
@@ -129,21 +130,48 @@ fn corrupted_packets_are_dropped_for_the_right_reason() {
 #[test]
 fn spray_spreads_one_flow_and_health_avoids_bad_paths() {
     let mut rng = SmallRng::seed_from_u64(2);
-    let flow = flow_key(&inner_frame(&mut rng)).unwrap();
-    let mut table = PathTable::new(8);
+    let h = flow_key_hash(&flow_key(&inner_frame(&mut rng)).unwrap());
+    let mut table = PathTable::spread(7);
     let mut sel = Selector::default();
-    let per_flow: std::collections::HashSet<u16> = (0..100).map(|t| sel.pick(Policy::PerFlow, &table, &flow, t)).collect();
+    let per_flow: std::collections::HashSet<u16> =
+        (0..100).map(|t| sel.pick(0, Policy::PerFlow, &table, h, t).port).collect();
     assert_eq!(per_flow.len(), 1, "per-flow must keep a flow on one path");
-    let spray: std::collections::HashSet<u16> = (0..100).map(|t| sel.pick(Policy::Spray, &table, &flow, t)).collect();
-    assert_eq!(spray.len(), 8, "spray must use every path");
-    table.bad[3] = true;
-    let bad_port = table.ports[3];
-    assert!((0..100).all(|t| sel.pick(Policy::Spray, &table, &flow, t) != bad_port));
-    let a = sel.pick(Policy::Flowlet { gap_ns: 1000 }, &table, &flow, 0);
-    let b = sel.pick(Policy::Flowlet { gap_ns: 1000 }, &table, &flow, 500);
-    let c = sel.pick(Policy::Flowlet { gap_ns: 1000 }, &table, &flow, 5000);
-    assert_eq!(a, b, "within a flowlet the path stays");
-    assert_ne!(b, c, "after an idle gap the flowlet moves");
+    let spray: Vec<usize> = (0..16).map(|t| sel.pick(0, Policy::Spray, &table, h, t).path).collect();
+    for w in spray.windows(2) {
+        assert_eq!(w[1], (w[0] + 1) % 8, "spray walks the paths in order: {spray:?}");
+    }
+    table.bad = 1 << 3 | 1 << 4;
+    let spray: Vec<usize> = (0..18).map(|t| sel.pick(0, Policy::Spray, &table, h, t).path).collect();
+    assert!(spray.iter().all(|&p| p != 3 && p != 4), "bad paths used: {spray:?}");
+    assert_eq!(spray.iter().collect::<std::collections::HashSet<_>>().len(), 6, "every healthy path used");
+    // Per-flow moves off a bad base path, and back when it recovers.
+    let base = (h & 7) as usize;
+    table.bad = 1 << base;
+    assert_eq!(sel.pick(0, Policy::PerFlow, &table, h, 0).path, (base + 1) % 8);
+    table.bad = 0;
+    assert_eq!(sel.pick(0, Policy::PerFlow, &table, h, 0).path, base);
+    let fl = Policy::Flowlet { gap_cycles: 1000 };
+    let mut sel = Selector::default();
+    let a = sel.pick(0, fl, &table, h, 10);
+    let b = sel.pick(0, fl, &table, h, 500);
+    let c = sel.pick(0, fl, &table, h, 1600);
+    assert_eq!(a.port, b.port, "within a flowlet the path stays");
+    assert!(!b.repicked && c.repicked);
+    assert_ne!(b.port, c.port, "after an idle gap the flowlet moves");
+    // Another tenant's identical flow has its own slot.
+    assert_eq!(sel.pick(1, fl, &table, h, 900).path, base);
+}
+
+#[test]
+fn non_ip_frames_hash_on_their_mac_addresses() {
+    let mut f = vec![0u8; 60];
+    f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
+    f[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    assert!(flow_key(&f).is_none());
+    assert_eq!(flow_hash(&f), offcard_net::hash::toeplitz(&offcard_net::hash::RSS_KEY, &f[..12]));
+    let mut g = f.clone();
+    g[5] = 9;
+    assert_ne!(flow_hash(&f), flow_hash(&g));
 }
 
 #[test]

@@ -1,0 +1,438 @@
+//! Test bench of the Geneve encapsulation block (`geneve_encap`): programs
+//! the mapping table through the register port, streams inner frames in and
+//! collects the outer frames, recording when each frame's first beat entered
+//! (the time the flowlet policy sees) and every cycle the output idled.
+//! Drives any [`BlockSim`]: the Verilated block, or rust-hdl's simulator of
+//! the same block ([`RustHdlEncap`]) for the differential test.
+//! [`beats_per_cycle`] is the throughput figure of `offcard bench encap`.
+
+use offcard_hdl::geneve_encap::GeneveEncap;
+use offcard_hdl::regmap::encap;
+use offcard_hdl::rust_hdl::prelude::*;
+use offcard_net::geneve::{internet_checksum, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
+use offcard_net::path::{PathTable, Policy, Selector};
+use offcard_net::tx::{transmit, TxResult, TxTenant};
+use offcard_sim::{BlockSim, VerilatedBlock};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+/// One frame from a host queue.
+#[derive(Clone, Debug)]
+pub struct TxFrame {
+    pub tenant: usize,
+    /// The bytes in host memory (what the beats carry).
+    pub data: Vec<u8>,
+    /// The descriptor's length (the sideband `in_len`).
+    pub in_len: usize,
+    /// Idle input cycles before this frame's first beat is offered.
+    pub gap_before: u32,
+}
+
+impl TxFrame {
+    pub fn new(tenant: usize, data: Vec<u8>) -> Self {
+        let in_len = data.len();
+        TxFrame { tenant, data, in_len, gap_before: 0 }
+    }
+}
+
+/// Stimulus options.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOpts {
+    /// Probability an input beat is withheld in a cycle (0: back to back).
+    pub in_idle: f64,
+    /// Probability `out_ready` is low in a cycle.
+    pub out_stall: f64,
+    pub seed: u64,
+    pub max_cycles: u64,
+    /// Put random values on the inputs the block must ignore: `in_bytes` of
+    /// beats before the last, `in_tenant` and `in_len` after the first.
+    pub sideband_noise: bool,
+}
+
+impl Default for RunOpts {
+    fn default() -> Self {
+        RunOpts { in_idle: 0.0, out_stall: 0.0, seed: 1, max_cycles: 10_000_000, sideband_noise: false }
+    }
+}
+
+/// What came out.
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    pub packets: Vec<Vec<u8>>,
+    /// Card time (`NOW`) when each input frame's first beat was accepted.
+    pub start_times: Vec<u32>,
+    /// Output beats, and cycles from the first output beat to the last.
+    pub out_beats: u64,
+    pub out_span_cycles: u64,
+    /// Cycles in that span with `out_ready` high and `out_valid` low.
+    pub bubbles: u64,
+    /// Per cycle: (in_ready, out_valid, out_data, out_bytes, out_last), for
+    /// differential comparison.
+    pub trace: Vec<(u8, u8, u64, u8, u8)>,
+}
+
+pub struct EncapBench<S: BlockSim> {
+    pub sim: S,
+    /// Record every cycle's outputs in `RunResult::trace`.
+    pub keep_trace: bool,
+}
+
+fn reg_dw(offset: u32) -> u64 {
+    (offset >> 2) as u64
+}
+
+impl<S: BlockSim> EncapBench<S> {
+    /// Idle the inputs and wait for the flow table to be cleared after reset.
+    pub fn new(mut sim: S) -> Self {
+        for p in ["in_valid", "in_last", "in_data", "in_bytes", "in_tenant", "in_len", "reg_wr_en", "reg_wr_data"] {
+            sim.set(p, 0);
+        }
+        sim.set("out_ready", 1);
+        sim.set("reg_wr_mask", 0xFFFF_FFFF);
+        let mut b = EncapBench { sim, keep_trace: false };
+        let mut n = 0;
+        while b.read_reg(encap::STATUS) & encap::STATUS_CLEARING != 0 {
+            b.sim.tick();
+            n += 1;
+            assert!(n < 10_000, "flow table clear never finished");
+        }
+        b
+    }
+
+    pub fn write_reg(&mut self, offset: u32, value: u32) {
+        self.sim.set("reg_addr", reg_dw(offset));
+        self.sim.set("reg_wr_data", value as u64);
+        self.sim.set("reg_wr_en", 1);
+        self.sim.tick();
+        self.sim.set("reg_wr_en", 0);
+    }
+
+    /// Reads are combinational: the value for the address this cycle.
+    pub fn read_reg(&mut self, offset: u32) -> u32 {
+        self.sim.set("reg_addr", reg_dw(offset));
+        self.sim.eval();
+        self.sim.get("reg_rd_data") as u32
+    }
+
+    /// Write tenant `t`'s row of the mapping table and its enable bit.
+    pub fn program_tenant(&mut self, t: usize, cfg: &TxTenant) {
+        let base = encap::TENANT_BASE + t as u32 * encap::TENANT_STRIDE;
+        let c = &cfg.ctx;
+        let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
+        let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
+        let regs = [
+            (encap::T_CONFIG, c.ttl as u32 | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT),
+            (encap::T_FLOWLET_GAP, cfg.policy.gap()),
+            (encap::T_BAD_PATHS, cfg.paths.bad as u32),
+            (encap::T_VNI, c.vni & 0xFF_FFFF),
+            (encap::T_SRC_IP, u32::from_be_bytes(c.outer_src_ip)),
+            (encap::T_DST_IP, u32::from_be_bytes(c.outer_dst_ip)),
+            (encap::T_SRC_MAC_HI, mac_hi(c.outer_src_mac)),
+            (encap::T_SRC_MAC_LO, mac_lo(c.outer_src_mac)),
+            (encap::T_NEXT_HOP_MAC_HI, mac_hi(c.next_hop_mac)),
+            (encap::T_NEXT_HOP_MAC_LO, mac_lo(c.next_hop_mac)),
+        ];
+        for (off, v) in regs {
+            self.write_reg(base + off, v);
+        }
+        for k in 0..4 {
+            let p = &cfg.paths.ports;
+            self.write_reg(base + encap::T_PATHS + 4 * k as u32, p[2 * k] as u32 | (p[2 * k + 1] as u32) << 16);
+        }
+        let en = self.read_reg(encap::TENANT_ENABLE);
+        let en = if cfg.enabled { en | 1 << t } else { en & !(1 << t) };
+        self.write_reg(encap::TENANT_ENABLE, en);
+    }
+
+    /// Mark tenant `t`'s bad paths.
+    pub fn set_bad_paths(&mut self, t: usize, bad: u8) {
+        self.write_reg(encap::TENANT_BASE + t as u32 * encap::TENANT_STRIDE + encap::T_BAD_PATHS, bad as u32);
+    }
+
+    /// Stream `frames` in and collect `expect_out` outer frames (then wait a
+    /// few cycles to see nothing more comes out).
+    pub fn run(&mut self, frames: &[TxFrame], expect_out: usize, opts: RunOpts) -> RunResult {
+        let mut rng = SmallRng::seed_from_u64(opts.seed);
+        let mut res = RunResult::default();
+        let (mut fi, mut bi, mut gap) = (0usize, 0usize, frames.first().map_or(0, |f| f.gap_before));
+        let mut cur: Vec<u8> = vec![];
+        let mut first_out: Option<u64> = None;
+        let mut last_out = 0u64;
+        let mut bubbles_since_last = 0u64;
+        let mut after = 0u32;
+        self.sim.set("reg_addr", reg_dw(encap::NOW));
+        let mut cycle = 0u64;
+        loop {
+            let presenting = fi < frames.len() && gap == 0 && !rng.gen_bool(opts.in_idle);
+            if presenting {
+                let f = &frames[fi];
+                let nbeats = f.data.len().div_ceil(8).max(1);
+                let lo = bi * 8;
+                let hi = (lo + 8).min(f.data.len());
+                let mut word = [0u8; 8];
+                word[..hi - lo].copy_from_slice(&f.data[lo..hi]);
+                self.sim.set("in_data", u64::from_le_bytes(word));
+                self.sim.set("in_bytes", (hi - lo) as u64);
+                self.sim.set("in_last", (bi + 1 == nbeats) as u64);
+                self.sim.set("in_tenant", f.tenant as u64);
+                self.sim.set("in_len", f.in_len as u64);
+                if opts.sideband_noise && bi > 0 {
+                    self.sim.set("in_tenant", rng.gen_range(0..16));
+                    self.sim.set("in_len", rng.gen_range(0..1 << 14));
+                }
+                if opts.sideband_noise && bi + 1 < nbeats {
+                    self.sim.set("in_bytes", rng.gen_range(0..16));
+                }
+            }
+            self.sim.set("in_valid", presenting as u64);
+            let ready = !rng.gen_bool(opts.out_stall);
+            self.sim.set("out_ready", ready as u64);
+            self.sim.eval();
+            let in_ready = self.sim.get("in_ready");
+            let out_valid = self.sim.get("out_valid");
+            let now = self.sim.get("reg_rd_data") as u32;
+            if self.keep_trace {
+                let v = out_valid != 0;
+                res.trace.push((
+                    in_ready as u8,
+                    out_valid as u8,
+                    if v { self.sim.get("out_data") } else { 0 },
+                    if v { self.sim.get("out_bytes") as u8 } else { 0 },
+                    if v { self.sim.get("out_last") as u8 } else { 0 },
+                ));
+            }
+            if presenting && in_ready != 0 {
+                let f = &frames[fi];
+                if bi == 0 {
+                    res.start_times.push(now);
+                }
+                bi += 1;
+                if bi == f.data.len().div_ceil(8).max(1) {
+                    fi += 1;
+                    bi = 0;
+                    gap = frames.get(fi).map_or(0, |f| f.gap_before);
+                }
+            } else if !presenting && gap > 0 {
+                gap -= 1;
+            }
+            if out_valid != 0 && ready {
+                let n = self.sim.get("out_bytes") as usize;
+                assert!((1..=8).contains(&n), "out_bytes {n} outside 1..8");
+                let d = self.sim.get("out_data").to_le_bytes();
+                let last = self.sim.get("out_last") != 0;
+                assert!(last || n == 8, "a beat before the last is partial ({n} bytes)");
+                cur.extend_from_slice(&d[..n]);
+                if last {
+                    res.packets.push(std::mem::take(&mut cur));
+                }
+                res.out_beats += 1;
+                first_out.get_or_insert(cycle);
+                last_out = cycle;
+                res.bubbles += bubbles_since_last;
+                bubbles_since_last = 0;
+            } else if first_out.is_some() && ready && out_valid == 0 {
+                bubbles_since_last += 1;
+            }
+            self.sim.tick();
+            cycle += 1;
+            if fi == frames.len() && res.packets.len() >= expect_out {
+                after += 1;
+                if after > 64 {
+                    break;
+                }
+            }
+            assert!(
+                cycle < opts.max_cycles,
+                "pipeline stuck: {} of {expect_out} frames out after {cycle} cycles ({fi} of {} in)",
+                res.packets.len(),
+                frames.len()
+            );
+        }
+        self.sim.set("in_valid", 0);
+        assert!(cur.is_empty(), "a frame was left unfinished on the output");
+        if let Some(f) = first_out {
+            res.out_span_cycles = last_out - f + 1;
+        }
+        res
+    }
+}
+
+/// The reference side of a run: the tenants as programmed and the flow table.
+pub struct EncapModel {
+    pub tenants: Vec<TxTenant>,
+    pub sel: Selector,
+}
+
+impl EncapModel {
+    pub fn new(tenants: Vec<TxTenant>) -> Self {
+        EncapModel { tenants, sel: Selector::default() }
+    }
+    /// What the card must send for `frames`, given when each first beat entered.
+    pub fn expect(&mut self, frames: &[TxFrame], start_times: &[u32]) -> Vec<TxResult> {
+        assert_eq!(frames.len(), start_times.len(), "not every frame entered the card");
+        frames
+            .iter()
+            .zip(start_times)
+            .map(|(f, &t)| transmit(&mut self.sel, f.tenant, &self.tenants[f.tenant], &f.data, f.in_len, t))
+            .collect()
+    }
+}
+
+/// A tenant context for tests: distinct addresses per tenant.
+pub fn test_tenant(t: usize, policy: Policy) -> TxTenant {
+    let t8 = t as u8;
+    TxTenant {
+        enabled: true,
+        ctx: TunnelContext {
+            vni: 0x10_0000 + 0x111 * t as u32,
+            outer_src_mac: [0x02, 0xaa, 0x10, 0x20, 0x30, t8],
+            next_hop_mac: [0x02, 0xbb, 0xc0, 0xd0, 0xe0, t8],
+            outer_src_ip: [10, 0, t8, 1],
+            outer_dst_ip: [192, 168, 200, 7 + t8],
+            ttl: 64 - t8,
+        },
+        policy,
+        paths: PathTable::spread(t as u16 * 3),
+    }
+}
+
+/// A random inner frame of exactly `len` bytes: Ethernet, VLAN tag or not,
+/// then IPv4 (sometimes with options), IPv6 or a non-IP ethertype, with
+/// TCP, UDP or another protocol; headers longer than `len` are cut.
+pub fn random_frame(rng: &mut SmallRng, len: usize) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, rng.gen(), 0x02, 0, 0, 0, 0, rng.gen()];
+    if rng.gen() {
+        f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        f.extend_from_slice(&[0x00, rng.gen_range(1..100)]);
+    }
+    let kind = rng.gen_range(0..10);
+    let proto = [6u8, 17, 1, 47][rng.gen_range(0..4)];
+    if kind < 5 {
+        let ihl = if rng.gen_bool(0.2) { rng.gen_range(6..=15) } else { 5 };
+        f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let mut ip = vec![0u8; ihl * 4];
+        ip[0] = 0x40 | ihl as u8;
+        ip[2..4].copy_from_slice(&((len.saturating_sub(f.len() + 2)) as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = proto;
+        rng.fill(&mut ip[12..20]);
+        let ck = internet_checksum(&ip);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        f.extend(ip);
+    } else if kind < 9 {
+        f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        let mut ip = vec![0u8; 40];
+        ip[0] = 0x60;
+        ip[6] = proto;
+        ip[7] = 64;
+        rng.fill(&mut ip[8..40]);
+        f.extend(ip);
+    } else {
+        f.extend_from_slice(&0x88B5u16.to_be_bytes());
+    }
+    let mut l4 = [0u8; 20];
+    rng.fill(&mut l4[..4]);
+    f.extend_from_slice(&l4);
+    while f.len() < len {
+        f.push(rng.gen());
+    }
+    f.truncate(len);
+    f
+}
+
+/// rust-hdl's own simulator of the block, behind the same [`BlockSim`]
+/// contract as the Verilated block (for the differential test).
+pub struct RustHdlEncap {
+    uut: Box<GeneveEncap>,
+    cycles: u64,
+}
+
+impl RustHdlEncap {
+    pub fn new() -> Self {
+        let mut uut = Box::<GeneveEncap>::default();
+        uut.connect_all();
+        let mut s = RustHdlEncap { uut, cycles: 0 };
+        s.set("reset", 1);
+        for _ in 0..4 {
+            s.tick();
+        }
+        s.set("reset", 0);
+        s.eval();
+        s
+    }
+    fn settle(&mut self) {
+        assert!(simulate(&mut *self.uut, 2000), "rust-hdl simulation did not settle");
+    }
+}
+
+impl Default for RustHdlEncap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockSim for RustHdlEncap {
+    fn set(&mut self, port: &str, v: u64) {
+        let u = &mut self.uut;
+        match port {
+            "reset" => u.reset.next = v != 0,
+            "in_data" => u.in_data.next = v.to_bits(),
+            "in_bytes" => u.in_bytes.next = v.to_bits(),
+            "in_last" => u.in_last.next = v != 0,
+            "in_valid" => u.in_valid.next = v != 0,
+            "in_tenant" => u.in_tenant.next = v.to_bits(),
+            "in_len" => u.in_len.next = v.to_bits(),
+            "out_ready" => u.out_ready.next = v != 0,
+            "reg_addr" => u.reg_addr.next = v.to_bits(),
+            "reg_wr_en" => u.reg_wr_en.next = v != 0,
+            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
+            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            _ => panic!("geneve_encap has no input {port:?}"),
+        }
+    }
+    fn get(&self, port: &str) -> u64 {
+        let u = &self.uut;
+        match port {
+            "in_ready" => u.in_ready.val() as u64,
+            "out_data" => u.out_data.val().to_u64(),
+            "out_bytes" => u.out_bytes.val().to_u64(),
+            "out_last" => u.out_last.val() as u64,
+            "out_valid" => u.out_valid.val() as u64,
+            "reg_rd_data" => u.reg_rd_data.val().to_u64(),
+            _ => panic!("geneve_encap has no output {port:?}"),
+        }
+    }
+    fn eval(&mut self) {
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+    }
+    fn tick(&mut self) {
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+        self.uut.clock.next = Clock { clk: true };
+        self.settle();
+        self.uut.clock.next = Clock { clk: false };
+        self.settle();
+        self.cycles += 1;
+    }
+    fn cycles(&self) -> u64 {
+        self.cycles
+    }
+}
+
+/// Throughput of the Verilated block for back-to-back frames of `len`
+/// bytes with the output always ready: output beats per cycle from the
+/// first output beat to the last (1.0 is full rate), over `frames` frames.
+/// Also checks every frame against the reference model.
+pub fn beats_per_cycle(len: usize, frames: usize) -> f64 {
+    let mut rng = SmallRng::seed_from_u64(len as u64);
+    let tenant = test_tenant(0, Policy::PerFlow);
+    let mut b = EncapBench::new(VerilatedBlock::new("geneve_encap"));
+    b.program_tenant(0, &tenant);
+    let fs: Vec<TxFrame> = (0..frames).map(|_| TxFrame::new(0, random_frame(&mut rng, len))).collect();
+    let r = b.run(&fs, frames, RunOpts::default());
+    let want = EncapModel::new(vec![tenant]).expect(&fs, &r.start_times);
+    for (i, (got, w)) in r.packets.iter().zip(&want).enumerate() {
+        assert_eq!(Some(got), w.packet.as_ref(), "frame {i} of {len} bytes differs from the reference");
+    }
+    r.out_beats as f64 / r.out_span_cycles as f64
+}
