@@ -51,8 +51,9 @@ impl PrivilegedBackend for CardBackend {
     fn read_tag_counters(&self, tag: u16) -> Result<Vec<(String, u64)>> {
         self.with_cache(tag, |cache, t| {
             let k = cache.counters(t)?;
-            let v = [k.hits, k.misses, k.fills, k.evictions, k.occupancy];
-            Ok(TAG_COUNTER_NAMES.iter().zip(v).map(|(n, v)| (n.to_string(), u64::from(v))).collect())
+            let mask = cache.way_mask(t)?;
+            let v = [k.hits, k.misses, k.fills, k.evictions, k.occupancy].map(u64::from).into_iter().chain([mask]);
+            Ok(TAG_COUNTER_NAMES.iter().zip(v).map(|(n, v)| (n.to_string(), v)).collect())
         })
     }
     fn program_path_table(&self, _tenant: u16, _entries: Vec<u16>) -> Result<()> {

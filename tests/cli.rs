@@ -137,14 +137,16 @@ fn mgmt_programs_way_mask_and_reads_tag_counters_on_the_card() {
     let counters = |s: &str| -> Vec<(String, u64)> {
         s.lines().filter_map(|l| l.split_once(' ')).map(|(n, v)| (n.to_string(), v.trim().parse().unwrap())).collect()
     };
-    let names = ["hits", "misses", "fills", "evictions", "occupancy"];
+    let names = ["hits", "misses", "fills", "evictions", "occupancy", "way_mask"];
 
     // Tag 1 before anything: the card's per-tag counters, all zero after reset.
     let (ok, s) = mgmt(&["read-tag-counters", "1"]);
     assert!(ok, "{s}");
     let c = counters(&s);
     assert_eq!(c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), names, "{s}");
-    assert!(c.iter().all(|(_, v)| *v == 0), "fresh cache, tag 1: {s}");
+    assert!(c[..5].iter().all(|(_, v)| *v == 0), "fresh cache, tag 1: {s}");
+    // After reset every tag may use every way (CACHE_MASK_BASE resets to 0xff).
+    assert_eq!(c[5].1, 0xff, "{s}");
 
     // Program tag 1's ways on the card.
     let (ok, s) = mgmt(&["program-way-mask", "1", "0x0f"]);
@@ -156,10 +158,15 @@ fn mgmt_programs_way_mask_and_reads_tag_counters_on_the_card() {
     // No lookup or fill can reach the card through the management API; the
     // mask change flushes nothing the tag owns: still nothing filled or held.
     assert_eq!((get("fills"), get("occupancy")), (0, 0), "{s}");
+    // The card holds the new mask.
+    assert_eq!(get("way_mask"), 0x0f, "{s}");
 
     // A mask naming ways the card does not have: refused by the driver, clearly.
     let (ok, s) = mgmt(&["program-way-mask", "1", "0x1ff"]);
     assert!(!ok && s.contains("mask 0x1ff names ways beyond the 8 the cache has"), "{s}");
+    // ... and left the card's mask alone.
+    let (ok, s) = mgmt(&["read-tag-counters", "1"]);
+    assert!(ok && counters(&s).last() == Some(&("way_mask".to_string(), 0x0f)), "{s}");
     // A tag in scope but beyond the card's 16.
     let (ok, s) = mgmt(&["read-tag-counters", "16"]);
     assert!(!ok && s.contains("tag 16 out of range") && s.contains("16 tags"), "{s}");
@@ -175,6 +182,6 @@ fn mgmt_programs_way_mask_and_reads_tag_counters_on_the_card() {
     let refused: Vec<&str> = audit.lines().filter(|l| l.contains("outcome=rejected:tag-not-authorized")).collect();
     assert_eq!(refused.len(), 3, "{audit}");
     assert!(refused.iter().all(|l| l.contains("[tag 2]")), "{audit}");
-    assert_eq!(audit.lines().filter(|l| l.contains("outcome=accepted")).count(), 3 + 3, "{audit}");
+    assert_eq!(audit.lines().filter(|l| l.contains("outcome=accepted")).count(), 4 + 3, "{audit}");
     let _ = std::fs::remove_dir_all(&home);
 }

@@ -17,8 +17,9 @@ pub trait PrivilegedBackend: Send + Sync {
     /// have is an error.
     fn program_way_mask(&self, tag: u16, mask: u64) -> Result<()>;
     /// The cache counters of one tag, as `(name, value)` pairs named
-    /// [`TAG_COUNTER_NAMES`] in that order. A tag the cache does not have is
-    /// an error.
+    /// [`TAG_COUNTER_NAMES`] in that order (the five counters, then the tag's
+    /// current way mask, so a caller can see what its mask writes did). A tag
+    /// the cache does not have is an error.
     fn read_tag_counters(&self, tag: u16) -> Result<Vec<(String, u64)>>;
     /// Replaces the path table (outer UDP source ports / path ids) of `tenant`.
     fn program_path_table(&self, tenant: u16, entries: Vec<u16>) -> Result<()>;
@@ -28,8 +29,10 @@ pub trait PrivilegedBackend: Send + Sync {
     fn read_host_memory(&self, addr: u64, len: u32) -> Result<Vec<u8>>;
 }
 
-/// Names of the per-tag counters, in the order `read_tag_counters` returns them.
-pub const TAG_COUNTER_NAMES: [&str; 5] = ["hits", "misses", "fills", "evictions", "occupancy"];
+/// Names of the values `read_tag_counters` returns, in its order: the card's
+/// per-tag counters (hits, misses, fills, evictions of the tag's lines, lines
+/// held now), then the tag's way mask as the card holds it.
+pub const TAG_COUNTER_NAMES: [&str; 6] = ["hits", "misses", "fills", "evictions", "occupancy", "way_mask"];
 
 /// One recorded call on a [`MemoryBackend`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +50,8 @@ struct MemState {
     calls: Vec<Call>,
     counters: BTreeMap<String, u64>,
     way_masks: BTreeMap<u16, u64>,
-    /// Per-tag counters, `TAG_COUNTER_NAMES` order.
-    tag_counters: BTreeMap<u16, [u64; 5]>,
+    /// Per-tag counters, `TAG_COUNTER_NAMES` order (the way_mask slot unused).
+    tag_counters: BTreeMap<u16, [u64; 6]>,
     path_tables: BTreeMap<u16, Vec<u16>>,
     records: Vec<[u8; 16]>,
 }
@@ -77,6 +80,8 @@ impl MemoryBackend {
     /// tags and ways beyond these are refused as the card's driver refuses them.
     pub const TAGS: u16 = 16;
     pub const WAYS: u32 = 8;
+    /// A tag's way mask after reset, as on the card (every way).
+    pub const RESET_WAY_MASK: u64 = 0xff;
 
     pub fn new() -> Self {
         let mem = (0..Self::MEM_SIZE)
@@ -107,9 +112,9 @@ impl MemoryBackend {
         self.state.lock().unwrap().path_tables.get(&tenant).cloned()
     }
 
-    /// Sets one per-tag counter (`name` from [`TAG_COUNTER_NAMES`]).
+    /// Sets one per-tag counter (`name` from [`TAG_COUNTER_NAMES`], not `way_mask`).
     pub fn set_tag_counter(&self, tag: u16, name: &str, v: u64) {
-        let i = TAG_COUNTER_NAMES
+        let i = TAG_COUNTER_NAMES[..5]
             .iter()
             .position(|n| *n == name)
             .unwrap_or_else(|| panic!("no per-tag counter {name:?}"));
@@ -178,7 +183,8 @@ impl PrivilegedBackend for MemoryBackend {
         let mut st = self.state.lock().unwrap();
         st.calls.push(Call::ReadTagCounters { tag });
         Self::check_tag(tag)?;
-        let v = st.tag_counters.get(&tag).copied().unwrap_or_default();
+        let mut v = st.tag_counters.get(&tag).copied().unwrap_or_default();
+        v[5] = st.way_masks.get(&tag).copied().unwrap_or(Self::RESET_WAY_MASK);
         Ok(TAG_COUNTER_NAMES
             .iter()
             .zip(v)

@@ -124,6 +124,7 @@ fn key_scoped_to_tag_1_uses_tag_1_only() {
             let v = match *n {
                 "hits" => 41,
                 "occupancy" => 3,
+                "way_mask" => MemoryBackend::RESET_WAY_MASK,
                 _ => 0,
             };
             (n.to_string(), v)
@@ -135,12 +136,19 @@ fn key_scoped_to_tag_1_uses_tag_1_only() {
     assert_eq!(o, Outcome::Ok);
     assert_eq!(c.unwrap(), OpOutput::Done);
     assert_eq!(s.backend.way_mask(1), Some(0x0f));
+    // The new mask reads back with the counters.
+    let (_, _, c) = call(&s, 0, &Params::ReadTagCounters { tag: 1 }, &ro);
+    match c.unwrap() {
+        OpOutput::Counters(v) => assert_eq!(v.last(), Some(&("way_mask".to_string(), 0x0f))),
+        o => panic!("{o:?}"),
+    }
     let before = s.backend.calls();
     assert_eq!(
         before,
         vec![
             Call::ReadTagCounters { tag: 1 },
-            Call::ProgramWayMask { tag: 1, mask: 0x0f }
+            Call::ProgramWayMask { tag: 1, mask: 0x0f },
+            Call::ReadTagCounters { tag: 1 },
         ]
     );
 
