@@ -77,3 +77,73 @@ impl PrivilegedBackend for CardBackend {
         Ok(buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The card backend in process, where cache traffic can be made with the
+    //! driver (the management API has no lookup op): counters read through a
+    //! scoped management request change with the traffic of that tag only.
+    use super::*;
+    use offcard_mgmt::client::{open_response, prepare, RequestOptions};
+    use offcard_mgmt::{AuditLog, AuthorizedKeys, Host, HostConfig, Identity, Op, OpOutput, Outcome, Params, TagScope};
+    use std::sync::Arc;
+
+    fn get(v: &[(String, u64)], name: &str) -> u64 {
+        v.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {v:?}")).1
+    }
+
+    #[test]
+    fn tag_counters_follow_cache_traffic_through_a_scoped_request() {
+        let backend = Arc::new(CardBackend::simulated().unwrap());
+        let tenant = Identity::generate();
+        let mut auth = AuthorizedKeys::default();
+        auth.allow_tags(tenant.ed25519.verifying_key().to_bytes(), &[Op::ProgramWayMask, Op::ReadTagCounters], TagScope::tags(&[1]), "tenant 1");
+        let dynb: Arc<dyn PrivilegedBackend> = backend.clone();
+        let host = Host::new(Identity::generate(), auth, dynb, HostConfig::default(), AuditLog::memory());
+        let ask = |p: Params| {
+            let r = prepare(&tenant, &p, &RequestOptions::default()).unwrap();
+            let (resp, outcome) = host.process(&r.bytes);
+            (outcome, open_response(&tenant, &host.identity().ed25519.verifying_key(), &r, &resp))
+        };
+        let read = |tag| match ask(Params::ReadTagCounters { tag }) {
+            (Outcome::Ok, Ok(OpOutput::Counters(v))) => v,
+            other => panic!("{other:?}"),
+        };
+
+        assert_eq!(ask(Params::ProgramWayMask { tag: 1, mask: 0x03 }).0, Outcome::Ok);
+        let before = read(1);
+        assert_eq!((get(&before, "hits"), get(&before, "fills"), get(&before, "occupancy"), get(&before, "way_mask")), (0, 0, 0, 0x03));
+
+        // Traffic of tag 1 (a miss, the slow path's fill, then two hits) and of tag 2.
+        {
+            let mut c = backend.card.lock().unwrap();
+            let mut cache = CacheCtl::new(&mut c.card).unwrap();
+            cache.set_partitioned(true).unwrap();
+            assert_eq!(cache.lookup(1, 0x0a00_0001).unwrap(), None);
+            cache.fill(1, 0x0a00_0001, 0xc0a8_0001).unwrap();
+            assert_eq!(cache.lookup(1, 0x0a00_0001).unwrap(), Some(0xc0a8_0001));
+            assert_eq!(cache.lookup(1, 0x0a00_0001).unwrap(), Some(0xc0a8_0001));
+            assert_eq!(cache.lookup(2, 0x0a00_0002).unwrap(), None);
+        }
+        let after = read(1);
+        assert_eq!(get(&after, "misses") - get(&before, "misses"), 1, "{after:?}");
+        assert_eq!(get(&after, "hits") - get(&before, "hits"), 2, "{after:?}");
+        assert_eq!(get(&after, "fills") - get(&before, "fills"), 1, "{after:?}");
+        assert_eq!(get(&after, "occupancy"), 1, "{after:?}");
+
+        // Tag 2's counters exist on the card but this key may not read them.
+        let (o, c) = ask(Params::ReadTagCounters { tag: 2 });
+        assert!(matches!(o, Outcome::Rejected(ref r) if r.code() == "tag-not-authorized"), "{o:?}");
+        assert_eq!(c.unwrap_err().rejection_code(), Some("tag-not-authorized"));
+        // Read directly, they show only tag 2's miss: the backend keeps tags apart.
+        let t2 = backend.read_tag_counters(2).unwrap();
+        assert_eq!((get(&t2, "misses"), get(&t2, "hits"), get(&t2, "occupancy")), (1, 0, 0), "{t2:?}");
+
+        // The driver's range checks come through as clear errors.
+        let e = backend.program_way_mask(1, 0x100).unwrap_err().to_string();
+        assert!(e.contains("names ways beyond the 8"), "{e}");
+        let e = backend.read_tag_counters(256).unwrap_err().to_string();
+        assert!(e.contains("tag 256 out of range") && e.contains("16 tags"), "{e}");
+        assert_eq!(get(&backend.read_tag_counters(1).unwrap(), "way_mask"), 0x03);
+    }
+}

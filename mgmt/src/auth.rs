@@ -85,7 +85,10 @@ impl TagScope {
             TagScope::All => Some("tags=*".into()),
             TagScope::Some(s) => Some(format!(
                 "tags={}",
-                s.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+                s.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             )),
         }
     }
@@ -240,7 +243,12 @@ impl AuthorizedKeys {
 
     /// Formats one line of the file for `key`, with the `tags=` field when
     /// `tags` grants any.
-    pub fn format_line_scoped(key: &[u8; 32], ops: &[Op], tags: &TagScope, comment: &str) -> String {
+    pub fn format_line_scoped(
+        key: &[u8; 32],
+        ops: &[Op],
+        tags: &TagScope,
+        comment: &str,
+    ) -> String {
         let ops: Vec<&str> = ops.iter().map(|o| o.name()).collect();
         let b64 = base64::engine::general_purpose::STANDARD.encode(key);
         let mut line = format!("{b64} {}", ops.join(","));

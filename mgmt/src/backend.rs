@@ -32,7 +32,14 @@ pub trait PrivilegedBackend: Send + Sync {
 /// Names of the values `read_tag_counters` returns, in its order: the card's
 /// per-tag counters (hits, misses, fills, evictions of the tag's lines, lines
 /// held now), then the tag's way mask as the card holds it.
-pub const TAG_COUNTER_NAMES: [&str; 6] = ["hits", "misses", "fills", "evictions", "occupancy", "way_mask"];
+pub const TAG_COUNTER_NAMES: [&str; 6] = [
+    "hits",
+    "misses",
+    "fills",
+    "evictions",
+    "occupancy",
+    "way_mask",
+];
 
 /// One recorded call on a [`MemoryBackend`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +135,11 @@ impl MemoryBackend {
 
     fn check_tag(tag: u16) -> Result<()> {
         if tag >= Self::TAGS {
-            bail!("tag {tag} out of range (the cache has {} tags, 0..={})", Self::TAGS, Self::TAGS - 1);
+            bail!(
+                "tag {tag} out of range (the cache has {} tags, 0..={})",
+                Self::TAGS,
+                Self::TAGS - 1
+            );
         }
         Ok(())
     }
@@ -170,7 +181,10 @@ impl PrivilegedBackend for MemoryBackend {
         st.calls.push(Call::ProgramWayMask { tag, mask });
         Self::check_tag(tag)?;
         if mask >> Self::WAYS != 0 {
-            bail!("mask {mask:#x} names ways beyond the {} the cache has", Self::WAYS);
+            bail!(
+                "mask {mask:#x} names ways beyond the {} the cache has",
+                Self::WAYS
+            );
         }
         if mask == 0 {
             bail!("way mask for tag {tag} must own at least one way");
@@ -184,7 +198,11 @@ impl PrivilegedBackend for MemoryBackend {
         st.calls.push(Call::ReadTagCounters { tag });
         Self::check_tag(tag)?;
         let mut v = st.tag_counters.get(&tag).copied().unwrap_or_default();
-        v[5] = st.way_masks.get(&tag).copied().unwrap_or(Self::RESET_WAY_MASK);
+        v[5] = st
+            .way_masks
+            .get(&tag)
+            .copied()
+            .unwrap_or(Self::RESET_WAY_MASK);
         Ok(TAG_COUNTER_NAMES
             .iter()
             .zip(v)

@@ -237,7 +237,12 @@ pub fn parse_op(words: &[String]) -> Result<Params> {
 /// The authorized-keys line `keygen` prints for `key`: `ops` (comma-separated
 /// names or `*`) and an optional `tags` value (`1,2,5` or `*`), checked with
 /// the same parser `serve` uses, so a printed line always loads.
-pub fn authorized_line(key: &[u8; 32], ops: &str, tags: Option<&str>, comment: &str) -> Result<String> {
+pub fn authorized_line(
+    key: &[u8; 32],
+    ops: &str,
+    tags: Option<&str>,
+    comment: &str,
+) -> Result<String> {
     let mut list = Vec::new();
     for o in ops.split(',') {
         if o == "*" {
@@ -483,7 +488,10 @@ pub fn cli_main_with_backend(
             println!(
                 "authorized_keys line (edit the ops; program-way-mask and read-tag-counters also need tags=<t>[,<t>...] or tags=*, none without it):"
             );
-            println!("{}", authorized_line(&p.ed25519.to_bytes(), ops, tags, "this key")?);
+            println!(
+                "{}",
+                authorized_line(&p.ed25519.to_bytes(), ops, tags, "this key")?
+            );
             Ok(())
         }
         "bench" | "bench-mgmt" => {

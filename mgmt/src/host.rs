@@ -119,7 +119,9 @@ impl Reject {
     pub fn audit_text(&self) -> String {
         match self {
             Reject::TagNotAuthorized { tag: Some(tag), .. } => format!("{self} [tag {tag}]"),
-            Reject::TagNotAuthorized { tag: None, .. } => format!("{self} [key has no tags= field]"),
+            Reject::TagNotAuthorized { tag: None, .. } => {
+                format!("{self} [key has no tags= field]")
+            }
             _ => self.to_string(),
         }
     }
@@ -398,9 +400,10 @@ impl Host {
     /// A tag-scoped op must name a tag in the caller's scope.
     fn check_tag(auth: &AuthorizedKeys, caller: &[u8; 32], p: &Params) -> Result<(), Reject> {
         match p.tag() {
-            Some(tag) if !auth.is_tag_allowed(caller, tag) => {
-                Err(Reject::TagNotAuthorized { op: p.op(), tag: Some(tag) })
-            }
+            Some(tag) if !auth.is_tag_allowed(caller, tag) => Err(Reject::TagNotAuthorized {
+                op: p.op(),
+                tag: Some(tag),
+            }),
             _ => Ok(()),
         }
     }

@@ -82,10 +82,19 @@ fn assert_tag_rejected(
     match client {
         Err(e @ ClientError::Rejected { .. }) => {
             assert_eq!(e.rejection_code(), Some("tag-not-authorized"));
-            assert!(e.to_string().contains("not authorized for the requested tag"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("not authorized for the requested tag"),
+                "{e}"
+            );
             // The tag is not echoed in the unsealed rejection (params may have been sealed).
-            let ClientError::Rejected { message, .. } = e else { unreachable!() };
-            assert!(!message.contains("[tag ") && !message.contains("tags= field]"), "{message}");
+            let ClientError::Rejected { message, .. } = e else {
+                unreachable!()
+            };
+            assert!(
+                !message.contains("[tag ") && !message.contains("tags= field]"),
+                "{message}"
+            );
         }
         other => panic!("client should see tag-not-authorized, got {other:?}"),
     }
@@ -163,7 +172,11 @@ fn key_scoped_to_tag_1_uses_tag_1_only() {
             assert_tag_rejected(&s, &req, &o, &c, "[tag 2]");
         }
     }
-    assert_eq!(s.backend.calls(), before, "backend called for an out-of-scope tag");
+    assert_eq!(
+        s.backend.calls(),
+        before,
+        "backend called for an out-of-scope tag"
+    );
     assert_eq!(s.backend.way_mask(2), None);
 
     // Its card-wide op is unaffected by the scope.
@@ -173,11 +186,19 @@ fn key_scoped_to_tag_1_uses_tag_1_only() {
 
 #[test]
 fn key_without_tags_field_has_no_tag_access() {
-    let s = scoped(&[&format!("{{key}} {TAG_OPS} # no tags= field"), "{key} * # also none"]);
+    let s = scoped(&[
+        &format!("{{key}} {TAG_OPS} # no tags= field"),
+        "{key} * # also none",
+    ]);
     for who in [0, 1] {
         // Plain params: refused with the tag named in the audit line.
         for tag in [0u16, 1, 15] {
-            let (req, o, c) = call(&s, who, &Params::ReadTagCounters { tag }, &RequestOptions::default());
+            let (req, o, c) = call(
+                &s,
+                who,
+                &Params::ReadTagCounters { tag },
+                &RequestOptions::default(),
+            );
             assert_tag_rejected(&s, &req, &o, &c, &format!("[tag {tag}]"));
             let p = Params::ProgramWayMask { tag, mask: 1 };
             let (req, o, c) = call(&s, who, &p, &RequestOptions::default());
@@ -198,8 +219,16 @@ fn key_without_tags_field_has_no_tag_access() {
 fn op_authorization_comes_before_tag_scope() {
     // Tag 1 in scope, but read-tag-counters not among the ops.
     let s = scoped(&["{key} read-counters tags=1"]);
-    let (_, o, c) = call(&s, 0, &Params::ReadTagCounters { tag: 1 }, &RequestOptions::default());
-    assert!(matches!(o, Outcome::Rejected(ref r) if r.code() == "unauthorized"), "{o:?}");
+    let (_, o, c) = call(
+        &s,
+        0,
+        &Params::ReadTagCounters { tag: 1 },
+        &RequestOptions::default(),
+    );
+    assert!(
+        matches!(o, Outcome::Rejected(ref r) if r.code() == "unauthorized"),
+        "{o:?}"
+    );
     assert_eq!(c.unwrap_err().rejection_code(), Some("unauthorized"));
     assert_eq!(s.backend.calls(), vec![]);
 }
@@ -209,9 +238,17 @@ fn tag_rejection_spends_no_nonce() {
     // A plain-params tag rejection happens at the authorization step, before
     // the replay cache: the same request runs once the key is granted the tag.
     let s = scoped(&["{key} read-tag-counters tags=1"]);
-    let req = prepare(&s.ids[0], &Params::ReadTagCounters { tag: 2 }, &RequestOptions::default()).unwrap();
+    let req = prepare(
+        &s.ids[0],
+        &Params::ReadTagCounters { tag: 2 },
+        &RequestOptions::default(),
+    )
+    .unwrap();
     let (_, o) = s.host.process(&req.bytes);
-    assert!(matches!(o, Outcome::Rejected(ref r) if r.code() == "tag-not-authorized"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Rejected(ref r) if r.code() == "tag-not-authorized"),
+        "{o:?}"
+    );
     let mut a = AuthorizedKeys::default();
     a.allow_tags(
         s.ids[0].ed25519.verifying_key().to_bytes(),
@@ -225,7 +262,10 @@ fn tag_rejection_spends_no_nonce() {
     assert_eq!(s.backend.calls(), vec![Call::ReadTagCounters { tag: 2 }]);
     // And it is now remembered.
     let (_, o) = s.host.process(&req.bytes);
-    assert!(matches!(o, Outcome::Rejected(ref r) if r.code() == "replay"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Rejected(ref r) if r.code() == "replay"),
+        "{o:?}"
+    );
 }
 
 #[test]
@@ -247,12 +287,27 @@ fn tags_beyond_the_cache_get_a_clear_error() {
     let s = scoped(&["{key} * tags=*"]);
     let ro = RequestOptions::default();
     for (p, msg) in [
-        (Params::ReadTagCounters { tag: 16 }, "tag 16 out of range (the cache has 16 tags"),
-        (Params::ProgramWayMask { tag: 300, mask: 1 }, "tag 300 out of range"),
-        (Params::ProgramWayMask { tag: 3, mask: 0x1ff }, "mask 0x1ff names ways beyond the 8"),
+        (
+            Params::ReadTagCounters { tag: 16 },
+            "tag 16 out of range (the cache has 16 tags",
+        ),
+        (
+            Params::ProgramWayMask { tag: 300, mask: 1 },
+            "tag 300 out of range",
+        ),
+        (
+            Params::ProgramWayMask {
+                tag: 3,
+                mask: 0x1ff,
+            },
+            "mask 0x1ff names ways beyond the 8",
+        ),
     ] {
         let (_, o, c) = call(&s, 0, &p, &ro);
-        assert!(matches!(o, Outcome::Failed(ref m) if m.contains(msg)), "{o:?}");
+        assert!(
+            matches!(o, Outcome::Failed(ref m) if m.contains(msg)),
+            "{o:?}"
+        );
         match c.unwrap() {
             OpOutput::Failed(m) => assert!(m.contains(msg), "{m}"),
             other => panic!("{other:?}"),
@@ -261,7 +316,15 @@ fn tags_beyond_the_cache_get_a_clear_error() {
     assert_eq!(s.backend.way_mask(3), None);
     assert_eq!(s.backend.way_mask(300), None);
     // Tag 15, all 8 ways: fine.
-    let (_, o, _) = call(&s, 0, &Params::ProgramWayMask { tag: 15, mask: 0xff }, &ro);
+    let (_, o, _) = call(
+        &s,
+        0,
+        &Params::ProgramWayMask {
+            tag: 15,
+            mask: 0xff,
+        },
+        &ro,
+    );
     assert_eq!(o, Outcome::Ok);
     assert_eq!(s.backend.way_mask(15), Some(0xff));
 }
@@ -270,7 +333,10 @@ fn tags_beyond_the_cache_get_a_clear_error() {
 fn tags_field_format() {
     let k = Identity::generate().ed25519.verifying_key().to_bytes();
     let hk = hex::encode(k);
-    let a = AuthorizedKeys::parse(&format!("{hk} program-way-mask,read-tag-counters tags=1,2,5 # t\n")).unwrap();
+    let a = AuthorizedKeys::parse(&format!(
+        "{hk} program-way-mask,read-tag-counters tags=1,2,5 # t\n"
+    ))
+    .unwrap();
     assert_eq!(a.tag_scope(&k), Some(&TagScope::tags(&[1, 2, 5])));
     assert!([1, 2, 5].iter().all(|&t| a.is_tag_allowed(&k, t)));
     assert!([0, 3, 4, 6, 15].iter().all(|&t| !a.is_tag_allowed(&k, t)));
@@ -301,13 +367,21 @@ fn tags_field_format() {
         assert_eq!(a.tag_scope(&k), Some(&scope), "{line}");
         assert!(a.is_allowed(&k, Op::ReadTagCounters) && !a.is_allowed(&k, Op::ProgramWayMask));
     }
-    assert!(AuthorizedKeys::format_line_scoped(&k, &[Op::ReadTagCounters], &TagScope::tags(&[9, 0, 3]), "")
-        .ends_with(" read-tag-counters tags=0,3,9"));
+    assert!(AuthorizedKeys::format_line_scoped(
+        &k,
+        &[Op::ReadTagCounters],
+        &TagScope::tags(&[9, 0, 3]),
+        ""
+    )
+    .ends_with(" read-tag-counters tags=0,3,9"));
 }
 
 #[test]
 fn read_tag_counters_wire_and_cli() {
-    assert_eq!(Op::from_name("read-tag-counters"), Some(Op::ReadTagCounters));
+    assert_eq!(
+        Op::from_name("read-tag-counters"),
+        Some(Op::ReadTagCounters)
+    );
     assert_eq!(Op::ReadTagCounters.code(), 6);
     assert_eq!(Op::from_code(6), Some(Op::ReadTagCounters));
     assert!(Op::ReadTagCounters.is_tag_scoped() && Op::ProgramWayMask.is_tag_scoped());
@@ -318,9 +392,20 @@ fn read_tag_counters_wire_and_cli() {
     assert!(Params::decode(Op::ReadTagCounters, &[1]).is_err());
     assert!(Params::decode(Op::ReadTagCounters, &[1, 2, 3]).is_err());
     let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-    assert_eq!(cli::parse_op(&w("read-tag-counters 5")).unwrap(), Params::ReadTagCounters { tag: 5 });
-    assert_eq!(cli::parse_op(&w("read-tag-counters 0x0f")).unwrap(), Params::ReadTagCounters { tag: 15 });
-    for bad in ["read-tag-counters", "read-tag-counters 1 2", "read-tag-counters 70000", "read-tag-counters x"] {
+    assert_eq!(
+        cli::parse_op(&w("read-tag-counters 5")).unwrap(),
+        Params::ReadTagCounters { tag: 5 }
+    );
+    assert_eq!(
+        cli::parse_op(&w("read-tag-counters 0x0f")).unwrap(),
+        Params::ReadTagCounters { tag: 15 }
+    );
+    for bad in [
+        "read-tag-counters",
+        "read-tag-counters 1 2",
+        "read-tag-counters 70000",
+        "read-tag-counters x",
+    ] {
         assert!(cli::parse_op(&w(bad)).is_err(), "{bad}");
     }
 }
@@ -328,11 +413,23 @@ fn read_tag_counters_wire_and_cli() {
 #[test]
 fn keygen_line_carries_the_tags_field() {
     let k = Identity::generate().ed25519.verifying_key().to_bytes();
-    let l = cli::authorized_line(&k, "read-counters,read-tag-counters", Some("1,2"), "this key").unwrap();
-    assert!(l.ends_with(" read-counters,read-tag-counters tags=1,2 # this key"), "{l}");
+    let l = cli::authorized_line(
+        &k,
+        "read-counters,read-tag-counters",
+        Some("1,2"),
+        "this key",
+    )
+    .unwrap();
+    assert!(
+        l.ends_with(" read-counters,read-tag-counters tags=1,2 # this key"),
+        "{l}"
+    );
     let l = cli::authorized_line(&k, "*", Some("*"), "").unwrap();
     assert!(l.ends_with(" tags=*"), "{l}");
-    assert_eq!(AuthorizedKeys::parse(&l).unwrap().tag_scope(&k), Some(&TagScope::All));
+    assert_eq!(
+        AuthorizedKeys::parse(&l).unwrap().tag_scope(&k),
+        Some(&TagScope::All)
+    );
     let l = cli::authorized_line(&k, "read-counters", None, "this key").unwrap();
     assert!(!l.contains("tags="), "{l}");
     assert!(cli::authorized_line(&k, "read-counter", None, "").is_err());
@@ -342,11 +439,27 @@ fn keygen_line_carries_the_tags_field() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("k").to_str().unwrap().to_string();
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    cli::cli_main(&s(&["keygen", "--dir", &d, "--ops", "read-tag-counters", "--tags", "3"])).unwrap();
+    cli::cli_main(&s(&[
+        "keygen",
+        "--dir",
+        &d,
+        "--ops",
+        "read-tag-counters",
+        "--tags",
+        "3",
+    ]))
+    .unwrap();
     cli::cli_main(&s(&["keygen", "--dir", &d, "--show", "--tags", "4,5"])).unwrap();
     // A bad --tags generates nothing.
     let d2 = dir.path().join("k2");
-    assert!(cli::cli_main(&s(&["keygen", "--dir", d2.to_str().unwrap(), "--tags", "x"])).is_err());
+    assert!(cli::cli_main(&s(&[
+        "keygen",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--tags",
+        "x"
+    ]))
+    .is_err());
     assert!(!d2.exists());
 }
 
@@ -360,5 +473,8 @@ fn operator_fixture_still_has_every_tag() {
     assert_eq!(o, Outcome::Ok);
     let r = prepare(&f.reader, &Params::ReadTagCounters { tag: 0 }, &ro).unwrap();
     let (_, o) = f.host.process(&r.bytes);
-    assert!(matches!(o, Outcome::Rejected(ref r) if r.code() == "unauthorized"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Rejected(ref r) if r.code() == "unauthorized"),
+        "{o:?}"
+    );
 }
