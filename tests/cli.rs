@@ -78,7 +78,8 @@ fn mgmt_reads_card_counters_through_sealed_api() {
     }
     let r = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-counters"]).output().unwrap();
     let denied = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-host-memory", "0", "16"]).output().unwrap();
-    let nocache = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "program-way-mask", "1", "3"]).output().unwrap();
+    // Listed for program-way-mask but without tags=: no tag access (deny by default).
+    let notags = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "program-way-mask", "1", "3"]).output().unwrap();
     let recs = offcard().env("OFFCARD_HOME", &home).args(["mgmt", "read-write-records", "16"]).output().unwrap();
     server.kill().unwrap();
     let _ = server.wait();
@@ -86,9 +87,101 @@ fn mgmt_reads_card_counters_through_sealed_api() {
     assert!(r.status.success(), "{s}");
     assert!(s.contains("rx_tlp") && s.contains("msi_sent"), "card counters missing:\n{s}");
     assert!(!denied.status.success(), "unauthorized op must be refused");
-    let n = String::from_utf8_lossy(&nocache.stdout).to_string() + &String::from_utf8_lossy(&nocache.stderr);
-    assert!(!nocache.status.success() && n.contains("tagged cache"), "{n}");
+    let n = String::from_utf8_lossy(&notags.stdout).to_string() + &String::from_utf8_lossy(&notags.stderr);
+    assert!(!notags.status.success() && n.contains("tag-not-authorized"), "{n}");
     let rs = String::from_utf8_lossy(&recs.stdout).to_string() + &String::from_utf8_lossy(&recs.stderr);
     assert!(recs.status.success(), "read-write-records through the card failed: {rs}");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// Runs `offcard serve` on the simulated card under `home` until dropped.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(home: &std::path::Path) -> Server {
+        let child = offcard().env("OFFCARD_HOME", home).arg("serve").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let sock = home.join("mgmt.sock");
+        let t = Instant::now();
+        while !sock.exists() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(sock.exists(), "offcard serve did not come up");
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn mgmt_programs_way_mask_and_reads_tag_counters_on_the_card() {
+    let home = std::env::temp_dir().join(format!("offcard-cli-tags-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    // keygen prints the line with the tags= field asked for.
+    let out = offcard().env("OFFCARD_HOME", &home).args(["keygen", "--ops", "read-counters,program-way-mask,read-tag-counters", "--tags", "1,16"]).output().unwrap();
+    let all = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{all}");
+    let line = all.lines().find(|l| l.contains("# this key")).expect("keygen prints an authorized_keys line");
+    assert!(line.contains(" read-counters,program-way-mask,read-tag-counters tags=1,16 "), "{line}");
+    std::fs::write(home.join("authorized_keys"), format!("{line}\n")).unwrap();
+    let _server = Server::start(&home);
+    let mgmt = |args: &[&str]| {
+        let o = offcard().env("OFFCARD_HOME", &home).arg("mgmt").args(args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let counters = |s: &str| -> Vec<(String, u64)> {
+        s.lines().filter_map(|l| l.split_once(' ')).map(|(n, v)| (n.to_string(), v.trim().parse().unwrap())).collect()
+    };
+    let names = ["hits", "misses", "fills", "evictions", "occupancy", "way_mask"];
+
+    // Tag 1 before anything: the card's per-tag counters, all zero after reset.
+    let (ok, s) = mgmt(&["read-tag-counters", "1"]);
+    assert!(ok, "{s}");
+    let c = counters(&s);
+    assert_eq!(c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), names, "{s}");
+    assert!(c[..5].iter().all(|(_, v)| *v == 0), "fresh cache, tag 1: {s}");
+    // After reset every tag may use every way (CACHE_MASK_BASE resets to 0xff).
+    assert_eq!(c[5].1, 0xff, "{s}");
+
+    // Program tag 1's ways on the card.
+    let (ok, s) = mgmt(&["program-way-mask", "1", "0x0f"]);
+    assert!(ok && s.trim() == "ok", "{s}");
+    let (ok, s) = mgmt(&["read-tag-counters", "1"]);
+    assert!(ok, "{s}");
+    let c = counters(&s);
+    let get = |n: &str| c.iter().find(|(k, _)| k == n).unwrap().1;
+    // No lookup or fill can reach the card through the management API; the
+    // mask change flushes nothing the tag owns: still nothing filled or held.
+    assert_eq!((get("fills"), get("occupancy")), (0, 0), "{s}");
+    // The card holds the new mask.
+    assert_eq!(get("way_mask"), 0x0f, "{s}");
+
+    // A mask naming ways the card does not have: refused by the driver, clearly.
+    let (ok, s) = mgmt(&["program-way-mask", "1", "0x1ff"]);
+    assert!(!ok && s.contains("mask 0x1ff names ways beyond the 8 the cache has"), "{s}");
+    // ... and left the card's mask alone.
+    let (ok, s) = mgmt(&["read-tag-counters", "1"]);
+    assert!(ok && counters(&s).last() == Some(&("way_mask".to_string(), 0x0f)), "{s}");
+    // A tag in scope but beyond the card's 16.
+    let (ok, s) = mgmt(&["read-tag-counters", "16"]);
+    assert!(!ok && s.contains("tag 16 out of range") && s.contains("16 tags"), "{s}");
+    let (ok, s) = mgmt(&["program-way-mask", "16", "1"]);
+    assert!(!ok && s.contains("tag 16 out of range"), "{s}");
+    // A tag outside the key's scope: refused in the checks.
+    for args in [&["read-tag-counters", "2"][..], &["program-way-mask", "2", "0xf0"], &["read-tag-counters", "2", "--seal-params"]] {
+        let (ok, s) = mgmt(args);
+        assert!(!ok && s.contains("tag-not-authorized"), "{args:?}: {s}");
+    }
+    // The audit log saw each refusal, with the tag, and never accepted one.
+    let audit = std::fs::read_to_string(home.join("audit.log")).unwrap();
+    let refused: Vec<&str> = audit.lines().filter(|l| l.contains("outcome=rejected:tag-not-authorized")).collect();
+    assert_eq!(refused.len(), 3, "{audit}");
+    assert!(refused.iter().all(|l| l.contains("[tag 2]")), "{audit}");
+    assert_eq!(audit.lines().filter(|l| l.contains("outcome=accepted")).count(), 4 + 3, "{audit}");
     let _ = std::fs::remove_dir_all(&home);
 }

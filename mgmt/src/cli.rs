@@ -3,7 +3,7 @@
 //! ```text
 //! serve [--socket P] [--keys DIR] [--authorized FILE] [--audit FILE] [--window SECS]
 //! mgmt <op> [op args] [--socket P] [--keys DIR] [--host-pub FILE] [--seal-params]
-//! keygen [--dir D] [--force]
+//! keygen [--dir D] [--force] [--ops OPS] [--tags TAGS] [--show]
 //! bench-mgmt [--json]          (also: bench mgmt [--json])
 //! ```
 //!
@@ -30,7 +30,10 @@ usage:
            program-path-table <tenant> <entry,entry,...>
            read-write-records [max]
            read-host-memory <addr> <len>
-  offcard keygen [--dir D] [--force]
+           read-tag-counters <tag>
+  offcard keygen [--dir D] [--force] [--ops OP,OP,..|*] [--tags T,T,..|*] [--show]
+      prints the key's authorized_keys line (--show: of the existing key, generates nothing);
+      tag-scoped ops (program-way-mask, read-tag-counters) need tags= (none by default)
   offcard bench mgmt [--json]     (or: bench-mgmt)
 defaults are under $OFFCARD_HOME (default ~/.offcard): keys/, authorized_keys, audit.log, mgmt.sock";
 
@@ -220,9 +223,43 @@ pub fn parse_op(words: &[String]) -> Result<Params> {
                 len: parse_n(&rest[1], "len")?,
             }
         }
+        Op::ReadTagCounters => {
+            need(1)?;
+            Params::ReadTagCounters {
+                tag: parse_n(&rest[0], "tag")?,
+            }
+        }
     };
     // Same range checks as the host applies.
     Params::decode(op, &p.encode()).map_err(|e| anyhow!("{e}"))
+}
+
+/// The authorized-keys line `keygen` prints for `key`: `ops` (comma-separated
+/// names or `*`) and an optional `tags` value (`1,2,5` or `*`), checked with
+/// the same parser `serve` uses, so a printed line always loads.
+pub fn authorized_line(
+    key: &[u8; 32],
+    ops: &str,
+    tags: Option<&str>,
+    comment: &str,
+) -> Result<String> {
+    let mut list = Vec::new();
+    for o in ops.split(',') {
+        if o == "*" {
+            list.extend(Op::ALL);
+        } else {
+            list.push(Op::from_name(o).ok_or_else(|| anyhow!("unknown operation {o:?}"))?);
+        }
+    }
+    list.sort();
+    list.dedup();
+    let scope = match tags {
+        Some(t) => crate::auth::TagScope::parse_value(t).context("--tags")?,
+        None => crate::auth::TagScope::None,
+    };
+    let line = AuthorizedKeys::format_line_scoped(key, &list, &scope, comment);
+    AuthorizedKeys::parse(&line).context("the authorized_keys line does not parse back")?;
+    Ok(line)
 }
 
 /// `keygen`: writes a new identity to `dir`; refuses to overwrite unless `force`.
@@ -423,7 +460,7 @@ pub fn cli_main_with_backend(
             Ok(())
         }
         "keygen" => {
-            let a = Args::parse(rest, &["dir"], &["force"])?;
+            let a = Args::parse(rest, &["dir", "ops", "tags"], &["force", "show"])?;
             if !a.positional.is_empty() {
                 bail!("keygen takes no positional arguments\n{USAGE}");
             }
@@ -431,13 +468,29 @@ pub fn cli_main_with_backend(
                 .get("dir")
                 .map(PathBuf::from)
                 .unwrap_or_else(default_keys_dir);
-            let p = run_keygen(&dir, a.has("force"))?;
-            println!("wrote keys to {}", dir.display());
+            let ops = a.get("ops").unwrap_or("read-counters");
+            let tags = a.get("tags");
+            // Check the line before generating anything, so a typo in --ops or
+            // --tags leaves no half-done key directory behind.
+            let probe = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+            authorized_line(&probe.to_bytes(), ops, tags, "")?;
+            let p = if a.has("show") {
+                if a.has("force") {
+                    bail!("keygen --show prints the existing key's line; it takes no --force");
+                }
+                PublicIdentity::load(&dir.join(PUBLIC_FILE))?
+            } else {
+                let p = run_keygen(&dir, a.has("force"))?;
+                println!("wrote keys to {}", dir.display());
+                p
+            };
             print!("{}", p.to_text());
-            println!("authorized_keys line (edit the ops):");
+            println!(
+                "authorized_keys line (edit the ops; program-way-mask and read-tag-counters also need tags=<t>[,<t>...] or tags=*, none without it):"
+            );
             println!(
                 "{}",
-                AuthorizedKeys::format_line(&p.ed25519.to_bytes(), &[Op::ReadCounters], "this key")
+                authorized_line(&p.ed25519.to_bytes(), ops, tags, "this key")?
             );
             Ok(())
         }

@@ -1,7 +1,7 @@
 //! The host side: every check in order, then the operation, then the sealed,
 //! signed response. See `docs/mgmt.md` for the order and its rationale.
 
-use crate::auth::AuthorizedKeys;
+use crate::auth::{AuthorizedKeys, TagScope};
 use crate::backend::PrivilegedBackend;
 use crate::envelope::{seal_envelope, ResponsePayload, Status};
 use crate::keys::Identity;
@@ -49,6 +49,13 @@ pub enum Reject {
     Unauthorized {
         op: Op,
     },
+    /// The key may call this tag-scoped op, but not on this tag (or has no
+    /// `tags=` field at all: deny by default).
+    TagNotAuthorized {
+        op: Op,
+        /// `None` when the key has no tag access and sealed params were not opened.
+        tag: Option<u16>,
+    },
     Stale {
         timestamp_ms: u64,
         now_ms: u64,
@@ -69,6 +76,7 @@ impl Reject {
             Reject::Decode(_) => "malformed",
             Reject::BadSignature => "bad-signature",
             Reject::Unauthorized { .. } => "unauthorized",
+            Reject::TagNotAuthorized { .. } => "tag-not-authorized",
             Reject::Stale { .. } => "stale",
             Reject::Replay => "replay",
             Reject::ReplayCacheFull => "replay-cache-full",
@@ -86,6 +94,12 @@ impl fmt::Display for Reject {
             Reject::Decode(m) => write!(f, "{m}"),
             Reject::BadSignature => write!(f, "signature verification failed (missing, wrong key or altered request)"),
             Reject::Unauthorized { op } => write!(f, "caller key is not authorized for {op}"),
+            // The tag is left out on purpose: rejections travel unsealed, and
+            // the tag may have come in sealed params. The audit line has it.
+            Reject::TagNotAuthorized { op, .. } => write!(
+                f,
+                "caller key is not authorized for the requested tag of {op} (its authorized-keys line needs tags= covering it)"
+            ),
             Reject::Stale { timestamp_ms, now_ms, window_ms } => write!(
                 f,
                 "request timestamp {timestamp_ms} ms is outside the freshness window (host time {now_ms} ms, window ±{window_ms} ms)"
@@ -95,6 +109,20 @@ impl fmt::Display for Reject {
             Reject::Params(m) => write!(f, "sealed params: {m}"),
             Reject::ReplyKey => write!(f, "reply key unusable (small-order X25519 point)"),
             Reject::Audit(m) => write!(f, "audit log unavailable: {m}"),
+        }
+    }
+}
+
+impl Reject {
+    /// The text of the audit line: the message, plus details that must not
+    /// travel in the unsealed rejection (the tag of a tag rejection).
+    pub fn audit_text(&self) -> String {
+        match self {
+            Reject::TagNotAuthorized { tag: Some(tag), .. } => format!("{self} [tag {tag}]"),
+            Reject::TagNotAuthorized { tag: None, .. } => {
+                format!("{self} [key has no tags= field]")
+            }
+            _ => self.to_string(),
         }
     }
 }
@@ -288,14 +316,33 @@ impl Host {
         *seen = Some(req.clone());
         // 3. strict signature
         req.verify_signature().map_err(|_| Reject::BadSignature)?;
-        // 4. authorization
-        if !self
-            .authorized
-            .read()
-            .unwrap()
-            .is_allowed(&req.caller, req.op)
+        // 4. authorization: the op, and for tag-scoped ops the tag. Plain
+        // params are checked here, before freshness and replay, so a key
+        // cannot use a nonce-cache slot on a tag it may not touch; sealed
+        // params are checked once opened (7b).
         {
-            return Err(Reject::Unauthorized { op: req.op });
+            let auth = self.authorized.read().unwrap();
+            if !auth.is_allowed(&req.caller, req.op) {
+                return Err(Reject::Unauthorized { op: req.op });
+            }
+            if req.op.is_tag_scoped() {
+                match req.params_mode {
+                    ParamsMode::Plain => {
+                        let p = Params::decode(req.op, &req.params)
+                            .map_err(|e| Reject::Decode(e.to_string()))?;
+                        Self::check_tag(&auth, &req.caller, &p)?;
+                    }
+                    // No tag access at all: no need to open the params to refuse.
+                    ParamsMode::Sealed => {
+                        if auth.tag_scope(&req.caller) == Some(&TagScope::None) {
+                            return Err(Reject::TagNotAuthorized {
+                                op: req.op,
+                                tag: None,
+                            });
+                        }
+                    }
+                }
+            }
         }
         // 5. freshness
         let now = now_ms();
@@ -336,6 +383,9 @@ impl Host {
                 Params::decode(req.op, &pt).map_err(|e| Reject::Params(e.to_string()))?
             }
         };
+        // 7b. the tag of a tag-scoped op (again for plain params: the file may
+        // have been reloaded meanwhile, and this is the params that will run)
+        Self::check_tag(&self.authorized.read().unwrap(), &req.caller, &params)?;
         // 8. the reply key must be usable before anything runs
         let sealer = Sealer::new(&req.reply_key, seal::RESULT_INFO, &mut rand_core::OsRng)
             .map_err(|_| Reject::ReplyKey)?;
@@ -345,6 +395,17 @@ impl Host {
             digest: *digest,
             sealer,
         })
+    }
+
+    /// A tag-scoped op must name a tag in the caller's scope.
+    fn check_tag(auth: &AuthorizedKeys, caller: &[u8; 32], p: &Params) -> Result<(), Reject> {
+        match p.tag() {
+            Some(tag) if !auth.is_tag_allowed(caller, tag) => Err(Reject::TagNotAuthorized {
+                op: p.op(),
+                tag: Some(tag),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn run(&self, p: &Params) -> OpOutput {
@@ -360,6 +421,7 @@ impl Host {
             Params::ReadWriteRecords { max } => {
                 b.read_write_records(*max as usize).map(OpOutput::Bytes)
             }
+            Params::ReadTagCounters { tag } => b.read_tag_counters(*tag).map(OpOutput::Counters),
             Params::ReadHostMemory { addr, len } => b.read_host_memory(*addr, *len).and_then(|v| {
                 anyhow::ensure!(
                     v.len() == *len as usize,
@@ -416,7 +478,7 @@ impl Host {
                     Some(&digest),
                     q.map(|q| &q.caller),
                     q.map(|q| q.op),
-                    &format!("rejected:{}: {r}", r.code()),
+                    &format!("rejected:{}: {}", r.code(), r.audit_text()),
                 );
                 return (self.rejection(&r, digest.to_vec(), q), Outcome::Rejected(r));
             }

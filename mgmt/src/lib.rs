@@ -25,8 +25,8 @@ pub mod replay;
 pub mod seal;
 pub mod wire;
 
-pub use auth::AuthorizedKeys;
-pub use backend::{Call, MemoryBackend, PrivilegedBackend};
+pub use auth::{AuthorizedKeys, TagScope};
+pub use backend::{Call, MemoryBackend, PrivilegedBackend, TAG_COUNTER_NAMES};
 pub use cli::cli_main;
 pub use client::{open_response, prepare, ClientError, PreparedRequest, RequestOptions};
 pub use host::{AuditLog, Host, HostConfig, Outcome, Reject};

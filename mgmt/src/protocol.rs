@@ -43,16 +43,24 @@ pub enum Op {
     ProgramPathTable = 3,
     ReadWriteRecords = 4,
     ReadHostMemory = 5,
+    /// Per-tag cache counters (hits, misses, fills, evictions, occupancy) of one tag.
+    ReadTagCounters = 6,
 }
 
 impl Op {
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::ReadCounters,
         Op::ProgramWayMask,
         Op::ProgramPathTable,
         Op::ReadWriteRecords,
         Op::ReadHostMemory,
+        Op::ReadTagCounters,
     ];
+    /// Operations that act on one cache tag (tenant): the caller's key must
+    /// also be authorized for that tag (`tags=` in the authorized-keys file).
+    pub fn is_tag_scoped(self) -> bool {
+        matches!(self, Op::ProgramWayMask | Op::ReadTagCounters)
+    }
     pub fn code(self) -> u8 {
         self as u8
     }
@@ -67,6 +75,7 @@ impl Op {
             Op::ProgramPathTable => "program-path-table",
             Op::ReadWriteRecords => "read-write-records",
             Op::ReadHostMemory => "read-host-memory",
+            Op::ReadTagCounters => "read-tag-counters",
         }
     }
     pub fn from_name(s: &str) -> Option<Op> {
@@ -88,9 +97,18 @@ pub enum Params {
     ProgramPathTable { tenant: u16, entries: Vec<u16> },
     ReadWriteRecords { max: u32 },
     ReadHostMemory { addr: u64, len: u32 },
+    ReadTagCounters { tag: u16 },
 }
 
 impl Params {
+    /// The cache tag a tag-scoped operation acts on (`None` for the others).
+    pub fn tag(&self) -> Option<u16> {
+        match self {
+            Params::ProgramWayMask { tag, .. } | Params::ReadTagCounters { tag } => Some(*tag),
+            _ => None,
+        }
+    }
+
     pub fn op(&self) -> Op {
         match self {
             Params::ReadCounters => Op::ReadCounters,
@@ -98,6 +116,7 @@ impl Params {
             Params::ProgramPathTable { .. } => Op::ProgramPathTable,
             Params::ReadWriteRecords { .. } => Op::ReadWriteRecords,
             Params::ReadHostMemory { .. } => Op::ReadHostMemory,
+            Params::ReadTagCounters { .. } => Op::ReadTagCounters,
         }
     }
 
@@ -120,6 +139,9 @@ impl Params {
             }
             Params::ReadHostMemory { addr, len } => {
                 w.u64(*addr).u32(*len);
+            }
+            Params::ReadTagCounters { tag } => {
+                w.u16(*tag);
             }
         }
         w.buf
@@ -167,6 +189,7 @@ impl Params {
                 }
                 Params::ReadHostMemory { addr, len }
             }
+            Op::ReadTagCounters => Params::ReadTagCounters { tag: r.u16("tag")? },
         };
         r.finish("params")?;
         Ok(p)

@@ -108,6 +108,7 @@ fn corpus(f: &Fixture) -> Vec<Vec<u8>> {
             addr: 0x1000_0000,
             len: 64,
         },
+        Params::ReadTagCounters { tag: 5 },
     ];
     let mut c = Vec::new();
     for p in &params {

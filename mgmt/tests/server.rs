@@ -323,10 +323,11 @@ fn authorized_keys_reload_and_fail_closed() {
     let path = dir.path().join("authorized_keys");
     let ro = RequestOptions::default();
     let way = Params::ProgramWayMask { tag: 4, mask: 2 };
-    // Grant the stranger program-way-mask.
-    let line = AuthorizedKeys::format_line(
+    // Grant the stranger program-way-mask on tag 4.
+    let line = AuthorizedKeys::format_line_scoped(
         &f.stranger.ed25519.verifying_key().to_bytes(),
         &[Op::ProgramWayMask],
+        &offcard_mgmt::TagScope::tags(&[4]),
         "",
     );
     std::fs::write(&path, format!("{line}\n")).unwrap();

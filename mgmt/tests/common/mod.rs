@@ -2,12 +2,14 @@
 
 use offcard_mgmt::{
     AuditLog, AuthorizedKeys, Host, HostConfig, Identity, MemoryBackend, Op, PrivilegedBackend,
+    TagScope,
 };
 use std::sync::Arc;
 
 pub struct Fixture {
     pub host: Arc<Host>,
     pub backend: Arc<MemoryBackend>,
+    /// Authorized for every op and every tag (`* tags=*`).
     pub caller: Identity,
     /// Authorized for read-counters only.
     pub reader: Identity,
@@ -26,9 +28,11 @@ pub fn fixture_with(config: HostConfig) -> Fixture {
     let stranger = Identity::generate();
     let text = format!(
         "# test authorized keys\n{}\n{}\n",
-        AuthorizedKeys::format_line(
+        // Tag-scoped ops need a tags= field (deny by default): the operator has every tag.
+        AuthorizedKeys::format_line_scoped(
             &caller.ed25519.verifying_key().to_bytes(),
             &Op::ALL,
+            &TagScope::All,
             "operator"
         ),
         AuthorizedKeys::format_line(
