@@ -49,6 +49,7 @@ fn cxx(ctx: &Ctx, mdir: Option<&Path>, traced: bool) -> cc::Build {
         .flag_if_supported("-faligned-new")
         .flag_if_supported("-fcf-protection=none")
         .cargo_metadata(false)
+        .out_dir(&ctx.out)
         .warnings(false);
     if let Some(m) = mdir {
         build.include(m);
@@ -205,8 +206,13 @@ fn main() {
     };
     progress(&format!("verilator: {} ({})", verilator.bin.display(), verilator.origin));
     let waivers = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("verilator.vlt");
+    // Models live in target/<profile>/offcard-models, not in OUT_DIR: cargo
+    // gives the build script a new OUT_DIR whenever a dependency's metadata
+    // changes, and the stamps should survive that.
+    let models = out.ancestors().nth(3).map(|p| p.join("offcard-models")).unwrap_or_else(|| out.clone());
+    std::fs::create_dir_all(&models).expect("create the model cache folder");
     let mut ctx =
-        Ctx { out: out.clone(), verilator, waivers, verilate_s: 0.0, compile_s: 0.0, built: vec![], reused: vec![] };
+        Ctx { out: models.clone(), verilator, waivers, verilate_s: 0.0, compile_s: 0.0, built: vec![], reused: vec![] };
     let card_abi = PathBuf::from("csrc/card_abi.cpp");
     let mut libs = Vec::new();
 
@@ -226,10 +232,10 @@ fn main() {
     for name in offcard_hdl::SIM_BLOCKS {
         let v = offcard_hdl::block_verilog(name).unwrap_or_else(|| panic!("SIM_BLOCKS names {name}, which block_verilog does not know"));
         let prefix = format!("V{name}");
-        let bfile = out.join(format!("{name}.v"));
+        let bfile = models.join(format!("{name}.v"));
         std::fs::write(&bfile, &v).unwrap();
         let lib = format!("offcard_blk_{name}");
-        let abi_file = out.join(format!("{name}_abi.cpp"));
+        let abi_file = models.join(format!("{name}_abi.cpp"));
         let gen = |mdir: &Path| {
             std::fs::write(&abi_file, block_abi(&prefix, &ports(&mdir.join(format!("{prefix}.h"))))).unwrap();
             abi_file.clone()
@@ -270,9 +276,9 @@ fn main() {
         let inc = ctx.verilator.include_dir();
         let files: Vec<PathBuf> =
             ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"].iter().map(|f| inc.join(f)).collect();
-        let stamp_file = out.join("rt.stamp");
+        let stamp_file = models.join("rt.stamp");
         let stamp = format!("{}-{}", ctx.verilator.bin.display(), 2);
-        if !(out.join(format!("lib{rt_lib}.a")).exists()
+        if !(models.join(format!("lib{rt_lib}.a")).exists()
             && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()))
         {
             progress("compiling the Verilator runtime");
@@ -287,7 +293,7 @@ fn main() {
         }
         libs.push(rt_lib.to_string());
     }
-    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-search=native={}", models.display());
     for l in &libs {
         println!("cargo:rustc-link-lib=static={l}");
     }

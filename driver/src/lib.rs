@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod card;
 pub mod dma;
+pub mod net;
 pub mod sim;
 pub mod transport;
 pub mod vfio;
@@ -15,6 +16,7 @@ pub mod vfio;
 pub use cache::{CacheCtl, Geometry, TagCounters};
 pub use card::{Card, Identity};
 pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, NetCounters, RxFrame, RxStats, WriteRecord};
+pub use net::{MissRecord, NetCtl};
 pub use sim::{SimNetwork, SimTransport};
 pub use transport::{CardTransport, DmaBuffer, TransportError};
 pub use vfio::VfioTransport;

@@ -109,30 +109,25 @@ impl CardTransport for SimTransport {
 /// into the card's `net_rx` port as the card takes them, and frames the
 /// card sends on `net_tx` are collected until taken.
 pub trait SimNetwork {
-    /// Queue a frame for the card's RX port with its sideband (queue, tenant).
-    fn inject_rx_frame(&mut self, queue: u8, tenant: u8, bytes: &[u8]);
-    /// Queue a frame whose announced length differs from its bytes (a broken upstream).
-    fn inject_rx_frame_raw(&mut self, frame: NetFrame);
+    /// Queue a packet (an outer Ethernet frame, without FCS) for the card's port.
+    fn inject_rx_frame(&mut self, bytes: &[u8]);
     /// Frames still waiting to enter the card.
     fn rx_frames_pending(&self) -> usize;
-    /// Frames the card sent since the last call, as (tenant, bytes).
-    fn take_tx_frames(&mut self) -> Vec<(u8, Vec<u8>)>;
+    /// Packets the card sent on its port since the last call.
+    fn take_tx_frames(&mut self) -> Vec<Vec<u8>>;
     /// Clock the card for `cycles` cycles with nothing else to do.
     fn run_cycles(&mut self, cycles: u64);
 }
 
 impl SimNetwork for SimTransport {
-    fn inject_rx_frame(&mut self, queue: u8, tenant: u8, bytes: &[u8]) {
-        self.rc.net.to_card.push_back(NetFrame::new(queue, tenant, bytes.to_vec()));
-    }
-    fn inject_rx_frame_raw(&mut self, frame: NetFrame) {
-        self.rc.net.to_card.push_back(frame);
+    fn inject_rx_frame(&mut self, bytes: &[u8]) {
+        self.rc.net.to_card.push_back(NetFrame::new(bytes.to_vec()));
     }
     fn rx_frames_pending(&self) -> usize {
         self.rc.net.to_card.len()
     }
-    fn take_tx_frames(&mut self) -> Vec<(u8, Vec<u8>)> {
-        std::mem::take(&mut self.rc.net.from_card).into_iter().map(|f| (f.tenant, f.bytes)).collect()
+    fn take_tx_frames(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.rc.net.from_card).into_iter().map(|f| f.bytes).collect()
     }
     fn run_cycles(&mut self, cycles: u64) {
         self.rc.run(cycles);

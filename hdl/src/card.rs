@@ -4,13 +4,19 @@
 //! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port), the tagged
 //! cache's from 0x3000.
 //!
-//! The network side: `net_tx_*` carries frames from the DMA engine's TX
-//! queues out, `net_rx_*` brings frames in for its RX queues (docs/dma.md).
-//! For now they are wired straight to the engine; the encapsulation and
-//! decapsulation pipelines go in between later.
+//! The network side is an Ethernet port (`net_tx_*` out, `net_rx_*` in;
+//! frames without FCS, 64-bit beats). Frames of the DMA engine's TX queues
+//! are encapsulated (Geneve, outer UDP source port from the tenant's path
+//! policy) on their way out; packets coming in are validated and
+//! decapsulated, their VNI picks tenant and RX queue, and they merge with the
+//! tagged cache's miss records into the DMA engine's receive port. BAR0:
+//! encapsulation 0x2000, decapsulation 0x2800, cache 0x3000.
 
 use crate::dma::DmaEngine;
 use crate::endpoint::TlpEndpoint;
+use crate::geneve_decap::GeneveDecap;
+use crate::geneve_encap::GeneveEncap;
+use crate::rx_merge::RxMerge;
 use crate::tagged_cache::TaggedCache;
 use crate::tlp_mux::{RxDemux, TxArbiter};
 use rust_hdl::prelude::*;
@@ -36,32 +42,33 @@ pub struct OffcardTop {
     pub net_tx_last: Signal<Out, Bit>,
     pub net_tx_valid: Signal<Out, Bit>,
     pub net_tx_ready: Signal<In, Bit>,
-    pub net_tx_tenant: Signal<Out, Bits<4>>,
-    pub net_tx_len: Signal<Out, Bits<14>>,
     pub net_rx_data: Signal<In, Bits<64>>,
     pub net_rx_bytes: Signal<In, Bits<4>>,
     pub net_rx_last: Signal<In, Bit>,
     pub net_rx_valid: Signal<In, Bit>,
     pub net_rx_ready: Signal<Out, Bit>,
-    pub net_rx_queue: Signal<In, Bits<2>>,
-    pub net_rx_tenant: Signal<In, Bits<4>>,
-    pub net_rx_len: Signal<In, Bits<14>>,
     endpoint: TlpEndpoint,
     dma: DmaEngine,
     demux: RxDemux,
     arb: TxArbiter,
     cache: TaggedCache,
+    encap: GeneveEncap,
+    decap: GeneveDecap,
+    rxm: RxMerge,
 }
 
 impl Logic for OffcardTop {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, endpoint, dma, demux, arb, cache);
+        clock!(self, clock, endpoint, dma, demux, arb, cache, encap, decap, rxm);
         self.endpoint.reset.next = self.reset.val();
         self.dma.reset.next = self.reset.val();
         self.demux.reset.next = self.reset.val();
         self.arb.reset.next = self.reset.val();
         self.cache.reset.next = self.reset.val();
+        self.encap.reset.next = self.reset.val();
+        self.decap.reset.next = self.reset.val();
+        self.rxm.reset.next = self.reset.val();
         // RX: one stream, two consumers
         self.demux.in_data.next = self.rx_data.val();
         self.demux.in_sop.next = self.rx_sop.val();
@@ -109,7 +116,18 @@ impl Logic for OffcardTop {
         self.cache.reg_wr_en.next = self.endpoint.ext_wr_en.val();
         self.cache.reg_wr_data.next = self.endpoint.ext_wr_data.val();
         self.cache.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val() | self.cache.reg_rd_data.val();
+        self.encap.reg_addr.next = self.endpoint.ext_addr.val();
+        self.encap.reg_wr_en.next = self.endpoint.ext_wr_en.val();
+        self.encap.reg_wr_data.next = self.endpoint.ext_wr_data.val();
+        self.encap.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
+        self.decap.reg_addr.next = self.endpoint.ext_addr.val();
+        self.decap.reg_wr_en.next = self.endpoint.ext_wr_en.val();
+        self.decap.reg_wr_data.next = self.endpoint.ext_wr_data.val();
+        self.decap.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
+        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val()
+            | self.cache.reg_rd_data.val()
+            | self.encap.reg_rd_data.val()
+            | self.decap.reg_rd_data.val();
         // The cache's data-path port belongs to the encapsulation pipeline;
         // until it is attached the cache serves BAR0 operations only.
         self.cache.req_valid.next = false;
@@ -117,27 +135,49 @@ impl Logic for OffcardTop {
         self.cache.req_tag.next = 0.into();
         self.cache.req_key.next = 0.into();
         self.cache.req_value.next = 0.into();
-        self.cache.miss_ready.next = false;
         self.dma.requester_id.next = self.endpoint.completer_id.val();
         self.dma.bus_master.next = self.endpoint.bus_master.val();
         self.dma.max_payload.next = self.endpoint.max_payload.val();
         self.dma.max_read_req.next = self.endpoint.max_read_req.val();
         self.endpoint.irq_request.next = self.dma.irq.val();
-        // network side
-        self.net_tx_data.next = self.dma.ntx_data.val();
-        self.net_tx_bytes.next = self.dma.ntx_bytes.val();
-        self.net_tx_last.next = self.dma.ntx_last.val();
-        self.net_tx_valid.next = self.dma.ntx_valid.val();
-        self.dma.ntx_ready.next = self.net_tx_ready.val();
-        self.net_tx_tenant.next = self.dma.ntx_tenant.val();
-        self.net_tx_len.next = self.dma.ntx_len.val();
-        self.dma.nrx_data.next = self.net_rx_data.val();
-        self.dma.nrx_bytes.next = self.net_rx_bytes.val();
-        self.dma.nrx_last.next = self.net_rx_last.val();
-        self.dma.nrx_valid.next = self.net_rx_valid.val();
-        self.net_rx_ready.next = self.dma.nrx_ready.val();
-        self.dma.nrx_queue.next = self.net_rx_queue.val();
-        self.dma.nrx_tenant.next = self.net_rx_tenant.val();
-        self.dma.nrx_len.next = self.net_rx_len.val();
+        // TX: DMA engine -> encapsulation -> the port
+        self.encap.in_data.next = self.dma.ntx_data.val();
+        self.encap.in_bytes.next = self.dma.ntx_bytes.val();
+        self.encap.in_last.next = self.dma.ntx_last.val();
+        self.encap.in_valid.next = self.dma.ntx_valid.val();
+        self.encap.in_tenant.next = self.dma.ntx_tenant.val();
+        self.encap.in_len.next = self.dma.ntx_len.val();
+        self.dma.ntx_ready.next = self.encap.in_ready.val();
+        self.net_tx_data.next = self.encap.out_data.val();
+        self.net_tx_bytes.next = self.encap.out_bytes.val();
+        self.net_tx_last.next = self.encap.out_last.val();
+        self.net_tx_valid.next = self.encap.out_valid.val();
+        self.encap.out_ready.next = self.net_tx_ready.val();
+        // RX: the port -> decapsulation -> merge with cache misses -> DMA engine
+        self.decap.in_data.next = self.net_rx_data.val();
+        self.decap.in_bytes.next = self.net_rx_bytes.val();
+        self.decap.in_last.next = self.net_rx_last.val();
+        self.decap.in_valid.next = self.net_rx_valid.val();
+        self.net_rx_ready.next = self.decap.in_ready.val();
+        self.rxm.a_data.next = self.decap.out_data.val();
+        self.rxm.a_bytes.next = self.decap.out_bytes.val();
+        self.rxm.a_last.next = self.decap.out_last.val();
+        self.rxm.a_valid.next = self.decap.out_valid.val();
+        self.rxm.a_queue.next = self.decap.out_queue.val();
+        self.rxm.a_tenant.next = self.decap.out_tenant.val();
+        self.rxm.a_len.next = self.decap.out_len.val();
+        self.decap.out_ready.next = self.rxm.a_ready.val();
+        self.rxm.miss_valid.next = self.cache.miss_valid.val();
+        self.rxm.miss_tag.next = self.cache.miss_tag.val();
+        self.rxm.miss_key.next = self.cache.miss_key.val();
+        self.cache.miss_ready.next = self.rxm.miss_ready.val();
+        self.dma.nrx_data.next = self.rxm.out_data.val();
+        self.dma.nrx_bytes.next = self.rxm.out_bytes.val();
+        self.dma.nrx_last.next = self.rxm.out_last.val();
+        self.dma.nrx_valid.next = self.rxm.out_valid.val();
+        self.dma.nrx_queue.next = self.rxm.out_queue.val();
+        self.dma.nrx_tenant.next = self.rxm.out_tenant.val();
+        self.dma.nrx_len.next = self.rxm.out_len.val();
+        self.rxm.out_ready.next = self.dma.nrx_ready.val();
     }
 }

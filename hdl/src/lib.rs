@@ -14,6 +14,7 @@ pub mod geneve_decap;
 pub mod geneve_encap;
 pub mod regfile;
 pub mod regmap;
+pub mod rx_merge;
 pub mod tagged_cache;
 
 pub use rust_hdl;
@@ -46,6 +47,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "rx_demux" => gen(tlp_mux::RxDemux::default()),
         "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
         "tagged_cache" => gen(tagged_cache::TaggedCache::default()),
+        "rx_merge" => gen(rx_merge::RxMerge::default()),
         "geneve_decap" => gen(geneve_decap::GeneveDecap::default()),
         "geneve_encap" => gen(geneve_encap::GeneveEncap::default()),
         _ => return None,
@@ -54,7 +56,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches. Their ports must be at most 64 bits wide.

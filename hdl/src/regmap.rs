@@ -502,9 +502,14 @@ pub mod cache {
     pub const RESULT_DONE: u32 = 1 << 0;
     pub const RESULT_HIT: u32 = 1 << 1;
 
-    /// A miss as the host receives it (16 bytes, card-to-host miss queue):
-    /// key u32, tag u8, then zeros.
+    /// A miss as the host receives it: a 16-byte frame on the card-to-host
+    /// DMA queue `MISS_QUEUE` (in RX mode), bytes 0..4 the key (little
+    /// endian), byte 4 the tag, the rest zero; the completion's tenant field
+    /// is the tag too.
     pub const MISS_RECORD_BYTES: u32 = 16;
+    /// The DMA queue misses go to (the decapsulation VNI table should not
+    /// send tenant traffic to it).
+    pub const MISS_QUEUE: u32 = 3;
 
     /// The set a key maps to: the key's bits XOR-folded to `SETS_LOG2` bits
     /// (cheap in hardware, and neighbouring keys spread over sets).

@@ -25,16 +25,14 @@ struct CardIn {
     uint64_t rx_data;
     uint8_t rx_keep, rx_sop, rx_eop, rx_valid, tx_ready, reset;
     uint64_t net_rx_data;
-    uint16_t net_rx_len;
-    uint8_t net_rx_bytes, net_rx_last, net_rx_valid, net_rx_queue, net_rx_tenant, net_tx_ready;
+    uint8_t net_rx_bytes, net_rx_last, net_rx_valid, net_tx_ready;
 };
 
 struct CardOut {
     uint64_t tx_data;
     uint8_t tx_keep, tx_sop, tx_eop, tx_valid, rx_ready;
     uint64_t net_tx_data;
-    uint16_t net_tx_len;
-    uint8_t net_tx_bytes, net_tx_last, net_tx_valid, net_tx_tenant, net_rx_ready;
+    uint8_t net_tx_bytes, net_tx_last, net_tx_valid, net_rx_ready;
 };
 
 struct Card {
@@ -55,12 +53,9 @@ static inline void apply(MODEL* t, const CardIn* in) {
     t->tx_ready = in->tx_ready;
     t->reset = in->reset;
     t->net_rx_data = in->net_rx_data;
-    t->net_rx_len = in->net_rx_len;
     t->net_rx_bytes = in->net_rx_bytes;
     t->net_rx_last = in->net_rx_last;
     t->net_rx_valid = in->net_rx_valid;
-    t->net_rx_queue = in->net_rx_queue;
-    t->net_rx_tenant = in->net_rx_tenant;
     t->net_tx_ready = in->net_tx_ready;
 }
 
@@ -72,11 +67,9 @@ static inline void sample(const MODEL* t, CardOut* out) {
     out->tx_valid = t->tx_valid;
     out->rx_ready = t->rx_ready;
     out->net_tx_data = t->net_tx_data;
-    out->net_tx_len = t->net_tx_len;
     out->net_tx_bytes = t->net_tx_bytes;
     out->net_tx_last = t->net_tx_last;
     out->net_tx_valid = t->net_tx_valid;
-    out->net_tx_tenant = t->net_tx_tenant;
     out->net_rx_ready = t->net_rx_ready;
 }
 

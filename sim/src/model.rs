@@ -13,15 +13,11 @@ pub struct CardInputs {
     pub rx_valid: u8,
     pub tx_ready: u8,
     pub reset: u8,
-    /// Network frames into the card (to the DMA engine's RX queues); the
-    /// sideband (length, queue, tenant) is read on a frame's first beat.
+    /// The Ethernet port, into the card (outer frames, decapsulated on card).
     pub net_rx_data: u64,
-    pub net_rx_len: u16,
     pub net_rx_bytes: u8,
     pub net_rx_last: u8,
     pub net_rx_valid: u8,
-    pub net_rx_queue: u8,
-    pub net_rx_tenant: u8,
     pub net_tx_ready: u8,
 }
 
@@ -34,13 +30,11 @@ pub struct CardOutputs {
     pub tx_eop: u8,
     pub tx_valid: u8,
     pub rx_ready: u8,
-    /// Network frames out of the card (from the DMA engine's TX queues).
+    /// The Ethernet port, out of the card (encapsulated frames).
     pub net_tx_data: u64,
-    pub net_tx_len: u16,
     pub net_tx_bytes: u8,
     pub net_tx_last: u8,
     pub net_tx_valid: u8,
-    pub net_tx_tenant: u8,
     pub net_rx_ready: u8,
 }
 

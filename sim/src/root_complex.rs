@@ -81,21 +81,16 @@ pub struct RootStats {
     pub iommu_faults: u64,
 }
 
-/// A frame on the card's network side. For frames into the card `queue`
-/// and `tenant` are the sideband and `len` the announced length (normally
-/// `bytes.len()`; a test may announce a wrong one); for frames out of the
-/// card `queue` is 0 and `len` what the card announced.
+/// A frame on the card's Ethernet port (without FCS): outer, encapsulated
+/// frames in both directions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetFrame {
-    pub queue: u8,
-    pub tenant: u8,
-    pub len: u16,
     pub bytes: Vec<u8>,
 }
 
 impl NetFrame {
-    pub fn new(queue: u8, tenant: u8, bytes: Vec<u8>) -> Self {
-        NetFrame { queue, tenant, len: bytes.len() as u16, bytes }
+    pub fn new(bytes: Vec<u8>) -> Self {
+        NetFrame { bytes }
     }
 }
 
@@ -256,9 +251,6 @@ impl<C: CardSim> RootComplex<C> {
                 inp.net_rx_bytes = (end - start) as u8;
                 inp.net_rx_last = (end == f.bytes.len()) as u8;
                 inp.net_rx_valid = 1;
-                inp.net_rx_queue = f.queue;
-                inp.net_rx_tenant = f.tenant;
-                inp.net_rx_len = f.len;
                 true
             }
             _ => false,
@@ -292,12 +284,7 @@ impl<C: CardSim> RootComplex<C> {
     /// One beat of a frame from the card's network TX port; framing errors
     /// are card errors.
     fn take_net_beat(&mut self, o: &crate::model::CardOutputs) {
-        let f = self.net.tx_cur.get_or_insert_with(|| NetFrame {
-            queue: 0,
-            tenant: o.net_tx_tenant,
-            len: o.net_tx_len,
-            bytes: Vec::new(),
-        });
+        let f = self.net.tx_cur.get_or_insert_with(|| NetFrame { bytes: Vec::new() });
         let n = o.net_tx_bytes as usize;
         let mut err = None;
         if n == 0 || n > 8 || (o.net_tx_last == 0 && n != 8) {
@@ -306,9 +293,6 @@ impl<C: CardSim> RootComplex<C> {
         f.bytes.extend_from_slice(&o.net_tx_data.to_le_bytes()[..n.min(8)]);
         if o.net_tx_last != 0 {
             let f = self.net.tx_cur.take().unwrap();
-            if f.bytes.len() != f.len as usize {
-                err = Some(format!("network TX frame of {} bytes announced {}", f.bytes.len(), f.len));
-            }
             self.net.from_card.push(f);
         }
         if let Some(e) = err {

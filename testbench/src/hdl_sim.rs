@@ -40,12 +40,9 @@ impl RustHdlCard {
         u.tx_ready.next = i.tx_ready != 0;
         u.reset.next = i.reset != 0;
         u.net_rx_data.next = i.net_rx_data.to_bits();
-        u.net_rx_len.next = (i.net_rx_len as u64).to_bits();
         u.net_rx_bytes.next = (i.net_rx_bytes as u64).to_bits();
         u.net_rx_last.next = i.net_rx_last != 0;
         u.net_rx_valid.next = i.net_rx_valid != 0;
-        u.net_rx_queue.next = (i.net_rx_queue as u64).to_bits();
-        u.net_rx_tenant.next = (i.net_rx_tenant as u64).to_bits();
         u.net_tx_ready.next = i.net_tx_ready != 0;
         u.clock.next = Clock { clk: false };
         self.settle();
@@ -58,11 +55,9 @@ impl RustHdlCard {
             tx_valid: u.tx_valid.val() as u8,
             rx_ready: u.rx_ready.val() as u8,
             net_tx_data: u.net_tx_data.val().to_u64(),
-            net_tx_len: u.net_tx_len.val().to_u64() as u16,
             net_tx_bytes: u.net_tx_bytes.val().to_u64() as u8,
             net_tx_last: u.net_tx_last.val() as u8,
             net_tx_valid: u.net_tx_valid.val() as u8,
-            net_tx_tenant: u.net_tx_tenant.val().to_u64() as u8,
             net_rx_ready: u.net_rx_ready.val() as u8,
         };
         self.uut.clock.next = Clock { clk: true };
