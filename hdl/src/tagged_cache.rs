@@ -578,8 +578,9 @@ impl Logic for TaggedCache {
 
         // Misses to the host; a full queue drops (and counts) rather than stall lookups.
         self.missq.data_in.next = bit_cast::<36, 4>(self.s1_tag.q.val()) << 32 | bit_cast::<36, 32>(self.s1_key.q.val());
-        self.missq.write.next = self.lookup_miss.val() & !self.missq.full.val();
-        if self.lookup_miss.val() & self.missq.full.val() {
+        // Only data-path misses: the driver learns about its own BAR0 lookups directly.
+        self.missq.write.next = self.lookup_miss.val() & !self.s1_bar.q.val() & !self.missq.full.val();
+        if self.lookup_miss.val() & !self.s1_bar.q.val() & self.missq.full.val() {
             self.cnt_miss_dropped.d.next = self.cnt_miss_dropped.q.val() + 1;
         }
         self.miss_valid.next = !self.missq.empty.val();

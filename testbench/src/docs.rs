@@ -24,6 +24,15 @@ pub fn registers_markdown() -> String {
         regmap::cache::SETS, regmap::cache::WAYS, regmap::cache::TAGS
     ));
     table(&mut s, regmap::cache::CACHE_REGISTERS);
+    s.push_str(&format!(
+        "\n## Encapsulation (transmit) pipeline\n\nPer-tenant context of tenant t at {:#06x} + t * {:#x} (write-only, held in RAM); behaviour: docs/encap.md.\n\n",
+        regmap::encap::TENANT_BASE, regmap::encap::TENANT_STRIDE
+    ));
+    table(&mut s, regmap::encap::TENANT_REGISTERS);
+    s.push_str("\nGlobal encapsulation registers:\n\n");
+    table(&mut s, regmap::encap::ENCAP_REGISTERS);
+    s.push_str("\n## Decapsulation (receive) pipeline\n\nBehaviour, order of checks and drop reasons: docs/decap.md.\n\n");
+    table(&mut s, regmap::decap::DECAP_REGISTERS);
     s
 }
 

@@ -6,7 +6,12 @@
 //! back-pressure), an RX frame into a posted buffer and one for a queue
 //! without buffers; the frames the card sends must be identical too.
 use offcard_driver::dma::Descriptor;
+use offcard_driver::net::tenant_register_writes;
 use offcard_hdl::regmap::dma::*;
+use offcard_hdl::regmap::{decap, encap};
+use offcard_net::geneve::{decapsulate, encapsulate};
+use offcard_net::path::Policy;
+use offcard_testbench::encap_bench::test_tenant;
 use offcard_sim::{CardSim, NetFrame, RootComplex};
 use offcard_testbench::hdl_sim::RustHdlCard;
 
@@ -59,10 +64,19 @@ fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>, Vec<NetFrame>) {
         w(&mut rc, base + Q_CTRL, Q_CTRL_ENABLE);
         w(&mut rc, base + Q_TAIL, 1);
     }
+    // The overlay: tenant 6 transmits; VNIs of tenants 11 and 2 map to queues 2 and 3.
+    for (off, v) in tenant_register_writes(6, &test_tenant(6, Policy::PerFlow)) {
+        w(&mut rc, off, v);
+    }
+    w(&mut rc, encap::TENANT_ENABLE, 1 << 6);
+    let vni = |t: usize| test_tenant(t, Policy::PerFlow).ctx.vni;
+    w(&mut rc, decap::VNI_TABLE, decap::vni_entry(vni(11), 11, 2));
+    w(&mut rc, decap::VNI_TABLE + 4, decap::vni_entry(vni(2), 2, 3));
     rc.net.tx_ready_pattern = Some(vec![true, false, true]);
-    rc.net.to_card.push_back(NetFrame::new(3, 2, (0..90u32).map(|i| (i * 3) as u8).collect()));
-    rc.net.to_card.push_back(NetFrame::new(2, 11, (0..150u32).map(|i| (i * 7 + 1) as u8).collect()));
-    rc.run(1500);
+    let pkt = |t: usize, inner: Vec<u8>| NetFrame::new(encapsulate(&inner, &test_tenant(t, Policy::PerFlow).ctx, 50000));
+    rc.net.to_card.push_back(pkt(2, (0..90u32).map(|i| (i * 3) as u8).collect()));
+    rc.net.to_card.push_back(pkt(11, (0..150u32).map(|i| (i * 7 + 1) as u8).collect()));
+    rc.run(2500);
     w(&mut rc, WREC_FLUSH, 1);
     rc.run(300);
     assert!(rc.card_errors.is_empty(), "{:?}", rc.card_errors);
@@ -85,7 +99,8 @@ fn dma_copy_identical_in_rusthdl_and_verilator() {
     assert_eq!(&mv[0x41000..0x41000 + 1500], &mv[0x11001..0x11001 + 1500]);
     assert_eq!(nv, nr, "network TX frames differ");
     assert_eq!(nv.len(), 1);
-    assert_eq!((nv[0].tenant, &nv[0].bytes[..]), (6, &mv[0x10105..0x10105 + 203]));
+    let (v, inner) = decapsulate(&nv[0].bytes).expect("the card's packet is valid Geneve");
+    assert_eq!((v, inner), (test_tenant(6, Policy::PerFlow).ctx.vni, &mv[0x10105..0x10105 + 203]));
     let rx: Vec<u8> = (0..150u32).map(|i| (i * 7 + 1) as u8).collect();
     assert_eq!(&mv[0x48003..0x48003 + 150], &rx[..]);
     // RX completion: cookie, frame length, status 0, queue 2, done + tenant 11.
