@@ -15,7 +15,13 @@
 //!   addresses), runs Toeplitz over it 64 bits a cycle while it reads the
 //!   tenant's context from RAM, then applies the tenant's path policy with
 //!   the flow-table slot the hash selects, reads the entropy value and
-//!   builds the header. Nine cycles a frame.
+//!   builds the header. Nine cycles a frame. For a tenant with
+//!   `CONFIG_USE_MAPPING` it also looks the inner destination up in the
+//!   mapping cache (`map_*` port, to `TaggedCache`'s request port) from the
+//!   cycle after the take; the answer (outer IPv4 destination on a hit, else
+//!   `T_DST_IP`) is in long before the checksum is taken, unless the cache
+//!   is slow to accept, when the parser waits (at most `MAP_READY_TIMEOUT`
+//!   cycles for acceptance, then the default is used and counted).
 //! * the **next-header registers** hold one finished header while the
 //!   output sends the previous frame, so frame k+1's header is ready when
 //!   frame k's last beat leaves.
