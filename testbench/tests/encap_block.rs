@@ -495,10 +495,10 @@ fn mapping_lookups_through_the_tagged_cache_match_the_reference() {
     let pool = destination_pool(&mut rng, 40);
     let (mut hits, mut misses) = (0, 0);
     let mut cross_checked = 0;
-    for batch in 0..6 {
+    for batch in 0..8 {
         // Destinations come into use over the batches, so every batch has
         // new misses and hits on earlier fills.
-        let used = &pool[..(8 + 8 * batch).min(pool.len())];
+        let used = &pool[..(8 + 4 * batch).min(pool.len())];
         let mut frames = frames_to(&mut rng, 80, 5, used, &[60, 64, 90, 130, 200, 600, 1500]);
         // Some descriptors disagree with the data: the key is taken from the
         // frame as sent (cut or zero-padded), as the reference does.
