@@ -1339,7 +1339,9 @@ impl Logic for GeneveEncap {
         // promise) when an accepted lookup is still unanswered at 127.
         self.m_expire.next = self.m_wait.q.val()
             & !self.m_rsp.val()
-            & ((self.mq_valid.q.val() & !self.map_req_ready.val() & (self.m_timer.q.val() == self.c_map_ready_last.val()))
+            & ((self.mq_valid.q.val()
+                & !self.map_req_ready.val()
+                & (self.m_timer.q.val() == self.c_map_ready_last.val()))
                 | self.m_timer.q.val().all());
         if self.m_wait.q.val() {
             self.m_timer.d.next = self.m_timer.q.val() + 1;

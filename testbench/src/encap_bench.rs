@@ -7,11 +7,11 @@
 //! [`beats_per_cycle`] is the throughput figure of `offcard bench encap`.
 
 use offcard_hdl::geneve_encap::GeneveEncap;
+use offcard_hdl::regmap::cache;
 use offcard_hdl::regmap::encap;
 use offcard_hdl::rust_hdl::prelude::*;
 use offcard_net::geneve::{internet_checksum, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 use offcard_net::path::{PathTable, Policy, Selector};
-use offcard_hdl::regmap::cache;
 use offcard_net::tx::{transmit, MapLookupFn, TxResult, TxTenant};
 use offcard_sim::{BlockSim, VerilatedBlock};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -89,7 +89,13 @@ pub struct MapResponder {
 
 impl MapResponder {
     pub fn new(table: HashMap<(u8, u32), u32>, ready_prob: f64, seed: u64) -> Self {
-        MapResponder { table, ready_prob, rng: SmallRng::seed_from_u64(seed), pending: VecDeque::new(), lookups: vec![] }
+        MapResponder {
+            table,
+            ready_prob,
+            rng: SmallRng::seed_from_u64(seed),
+            pending: VecDeque::new(),
+            lookups: vec![],
+        }
     }
 }
 

@@ -372,7 +372,8 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     assert_eq!(rv.map_trace, rr.map_trace, "map_req_* differ between Verilator and rust-hdl");
     let lookups = v.map.as_ref().unwrap().lookups.clone();
     assert!(!lookups.is_empty() && lookups.iter().all(|l| l.0 == 1), "lookups {lookups:?}");
-    let want = EncapModel::new(tenants).expect_with(&frames, &rv.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
+    let want =
+        EncapModel::new(tenants).expect_with(&frames, &rv.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
     check_against_reference(&rr.packets, &want);
     let hits = want.iter().filter(|w| w.map.is_some_and(|m| m.value.is_some())).count();
     assert!(hits >= 16, "{hits} hits of {} lookups", lookups.len());
@@ -447,9 +448,15 @@ fn mapping_for(t: usize, key: u32) -> u32 {
     0x6400_0000 | (t as u32) << 16 | (key & 0xFFFF) ^ (key >> 16)
 }
 
-/// Random frames of `tenants`, their destinations drawn from the first
-/// `pool_used` entries of `pool`.
-fn frames_to(rng: &mut SmallRng, n: usize, tenants: usize, pool: &[([u8; 4], [u8; 16])], lens: &[usize]) -> Vec<TxFrame> {
+/// Random frames of tenants 0..`tenants`, lengths from `lens`, IP
+/// destinations drawn from `pool`.
+fn frames_to(
+    rng: &mut SmallRng,
+    n: usize,
+    tenants: usize,
+    pool: &[([u8; 4], [u8; 16])],
+    lens: &[usize],
+) -> Vec<TxFrame> {
     (0..n)
         .map(|_| {
             let len = lens[rng.gen_range(0..lens.len())];
@@ -643,8 +650,8 @@ fn map_port_refused_times_out_and_slow_port_still_maps() {
     b.program_tenant(2, &tenants[2]);
     b.map = Some(MapResponder::new(table.clone(), 0.1, 2));
     let r = b.run(&frames, frames.len(), RunOpts::default());
-    let want =
-        EncapModel::new(tenants.clone()).expect_with(&frames, &r.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
+    let want = EncapModel::new(tenants.clone())
+        .expect_with(&frames, &r.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
     check_against_reference(&r.packets, &want);
     assert_eq!(b.read_reg(encap::CNT_MAP_TIMEOUT), 0);
     assert_eq!(b.read_reg(encap::CNT_MAP_HIT) as usize, lookups);
