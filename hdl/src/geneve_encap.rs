@@ -15,7 +15,13 @@
 //!   addresses), runs Toeplitz over it 64 bits a cycle while it reads the
 //!   tenant's context from RAM, then applies the tenant's path policy with
 //!   the flow-table slot the hash selects, reads the entropy value and
-//!   builds the header. Nine cycles a frame.
+//!   builds the header. Nine cycles a frame. For a tenant with
+//!   `CONFIG_USE_MAPPING` it also looks the inner destination up in the
+//!   mapping cache (`map_*` port, to `TaggedCache`'s request port) from the
+//!   cycle after the take; the answer (outer IPv4 destination on a hit, else
+//!   `T_DST_IP`) is in long before the checksum is taken, unless the cache
+//!   is slow to accept, when the parser waits (at most `MAP_READY_TIMEOUT`
+//!   cycles for acceptance, then the default is used and counted).
 //! * the **next-header registers** hold one finished header while the
 //!   output sends the previous frame, so frame k+1's header is ready when
 //!   frame k's last beat leaves.
@@ -44,6 +50,9 @@ pub enum EncWriter {
 pub enum EncParser {
     Idle,
     Run,
+    /// Header built except the outer destination: the mapping lookup has
+    /// not answered yet (only when the cache is slow to accept it).
+    Wait,
     Done,
 }
 
@@ -73,6 +82,23 @@ pub struct GeneveEncap {
     pub reg_wr_data: Signal<In, Bits<32>>,
     pub reg_wr_mask: Signal<In, Bits<32>>,
     pub reg_rd_data: Signal<Out, Bits<32>>,
+    // Mapping cache request port (to `TaggedCache` req_*/rsp_*): one lookup
+    // per IP frame of a tenant with `CONFIG_USE_MAPPING`, issued while the
+    // parser runs. The cache answers 2 cycles after accepting, in order.
+    pub map_req_valid: Signal<Out, Bit>,
+    pub map_req_ready: Signal<In, Bit>,
+    /// The frame's tenant.
+    pub map_req_tag: Signal<Out, Bits<4>>,
+    /// The inner destination (`offcard_net::tx::mapping_key`).
+    pub map_req_key: Signal<Out, Bits<32>>,
+    /// Always `regmap::cache::OP_LOOKUP`.
+    pub map_req_op: Signal<Out, Bits<2>>,
+    /// Always 0 (lookups carry no value).
+    pub map_req_value: Signal<Out, Bits<32>>,
+    pub map_rsp_valid: Signal<In, Bit>,
+    pub map_rsp_hit: Signal<In, Bit>,
+    /// On a hit: the outer IPv4 destination.
+    pub map_rsp_value: Signal<In, Bits<32>>,
 
     ring: RAM<Bits<64>, 9>,
     /// Mapping table: context DWs 0..9 of each tenant, even and odd DWs apart
@@ -89,6 +115,9 @@ pub struct GeneveEncap {
     cnt_clamped: EventCounter,
     cnt_repick: EventCounter,
     cnt_avoided: EventCounter,
+    cnt_map_hit: EventCounter,
+    cnt_map_miss: EventCounter,
+    cnt_map_timeout: EventCounter,
 
     now: DFF<Bits<32>>,
     clearing: DFF<Bit>,
@@ -144,6 +173,24 @@ pub struct GeneveEncap {
     p_port: DFF<Bits<16>>,
     p_ck: DFF<Bits<16>>,
     last_hash: DFF<Bits<32>>,
+    // mapping lookup
+    /// Per tenant: `T_CONFIG` bit `CONFIG_USE_MAPPING` (a copy of the bit the
+    /// context RAM holds, so the request can leave the cycle after the take,
+    /// before the context is read).
+    map_en: DFF<Bits<16>>,
+    /// The request is offered on map_req_*.
+    mq_valid: DFF<Bit>,
+    mq_tag: DFF<Bits<4>>,
+    mq_key: DFF<Bits<32>>,
+    /// The current frame's lookup has not been answered (offered or in flight).
+    m_wait: DFF<Bit>,
+    /// Accepted by the cache, response due.
+    m_acc: DFF<Bit>,
+    /// Cycles the lookup has waited.
+    m_timer: DFF<Bits<7>>,
+    /// The answer: use m_value as the outer destination.
+    m_hit: DFF<Bit>,
+    m_value: DFF<Bits<32>>,
     // next header
     nm_valid: DFF<Bit>,
     nm_h0: DFF<Bits<64>>,
@@ -250,6 +297,14 @@ pub struct GeneveEncap {
     new_off: Signal<Local, Bits<3>>,
     ctx_k: Signal<Local, Bits<3>>,
     path_dw: Signal<Local, Bits<4>>,
+    map_en_bits: Signal<Local, Bits<16>>,
+    map_sel: Signal<Local, Bits<16>>,
+    do_map: Signal<Local, Bit>,
+    mk_raw: Signal<Local, Bits<32>>,
+    map_key: Signal<Local, Bits<32>>,
+    m_rsp: Signal<Local, Bit>,
+    m_expire: Signal<Local, Bit>,
+    dip_used: Signal<Local, Bits<32>>,
 
     // ---- constants (from regmap and offcard-net) ----
     c_block: Constant<Bits<5>>,
@@ -263,6 +318,13 @@ pub struct GeneveEncap {
     c_g_repick: Constant<Bits<14>>,
     c_g_avoided: Constant<Bits<14>>,
     c_g_last_hash: Constant<Bits<14>>,
+    c_g_map_hit: Constant<Bits<14>>,
+    c_g_map_miss: Constant<Bits<14>>,
+    c_g_map_timeout: Constant<Bits<14>>,
+    c_op_lookup: Constant<Bits<2>>,
+    /// Last cycle a lookup may wait for the cache to accept it.
+    c_map_ready_last: Constant<Bits<7>>,
+    c_one16: Constant<Bits<16>>,
     c_ctx_dws: Constant<Bits<4>>,
     c_paths_dw: Constant<Bits<4>>,
     c_min_len: Constant<Bits<14>>,
@@ -331,6 +393,10 @@ impl Default for GeneveEncap {
         }
         assert_eq!(encap::T_PATHS, 4 * encap::T_CONTEXT_DWS);
         assert_eq!(encap::CONFIG_POLICY_SHIFT, 8);
+        // update() reads the mapping enable as bit 10 of a T_CONFIG write.
+        assert_eq!(encap::CONFIG_USE_MAPPING, 1 << 10);
+        // The lookup timer is 7 bits; it also bounds a lookup in flight at 127.
+        assert!(encap::MAP_READY_TIMEOUT >= 1 && encap::MAP_READY_TIMEOUT <= 100);
         let g = |off: u32| Constant::new(((off >> 2) as u64).to_bits());
         let hdr = fixed_header();
         let hc = |w: usize| Constant::new(u64::from_le_bytes(hdr[8 * w..8 * w + 8].try_into().unwrap()).to_bits());
@@ -359,6 +425,15 @@ impl Default for GeneveEncap {
             reg_wr_data: Default::default(),
             reg_wr_mask: Default::default(),
             reg_rd_data: Default::default(),
+            map_req_valid: Default::default(),
+            map_req_ready: Default::default(),
+            map_req_tag: Default::default(),
+            map_req_key: Default::default(),
+            map_req_op: Default::default(),
+            map_req_value: Default::default(),
+            map_rsp_valid: Default::default(),
+            map_rsp_hit: Default::default(),
+            map_rsp_value: Default::default(),
             ring: Default::default(),
             ctx_even: Default::default(),
             ctx_odd: Default::default(),
@@ -370,6 +445,9 @@ impl Default for GeneveEncap {
             cnt_clamped: Default::default(),
             cnt_repick: Default::default(),
             cnt_avoided: Default::default(),
+            cnt_map_hit: Default::default(),
+            cnt_map_miss: Default::default(),
+            cnt_map_timeout: Default::default(),
             now: Default::default(),
             clearing: Default::default(),
             clear_idx: Default::default(),
@@ -422,6 +500,15 @@ impl Default for GeneveEncap {
             p_port: Default::default(),
             p_ck: Default::default(),
             last_hash: Default::default(),
+            map_en: Default::default(),
+            mq_valid: Default::default(),
+            mq_tag: Default::default(),
+            mq_key: Default::default(),
+            m_wait: Default::default(),
+            m_acc: Default::default(),
+            m_timer: Default::default(),
+            m_hit: Default::default(),
+            m_value: Default::default(),
             nm_valid: Default::default(),
             nm_h0: Default::default(),
             nm_h1: Default::default(),
@@ -524,6 +611,14 @@ impl Default for GeneveEncap {
             new_off: Default::default(),
             ctx_k: Default::default(),
             path_dw: Default::default(),
+            map_en_bits: Default::default(),
+            map_sel: Default::default(),
+            do_map: Default::default(),
+            mk_raw: Default::default(),
+            map_key: Default::default(),
+            m_rsp: Default::default(),
+            m_expire: Default::default(),
+            dip_used: Default::default(),
             c_block: Constant::new(((encap::BASE >> 11) as u64).to_bits()),
             c_g_enable: g(encap::TENANT_ENABLE),
             c_g_status: g(encap::STATUS),
@@ -535,6 +630,12 @@ impl Default for GeneveEncap {
             c_g_repick: g(encap::CNT_FLOWLET_REPICK),
             c_g_avoided: g(encap::CNT_BAD_PATH_AVOIDED),
             c_g_last_hash: g(encap::LAST_HASH),
+            c_g_map_hit: g(encap::CNT_MAP_HIT),
+            c_g_map_miss: g(encap::CNT_MAP_MISS),
+            c_g_map_timeout: g(encap::CNT_MAP_TIMEOUT),
+            c_op_lookup: Constant::new((crate::regmap::cache::OP_LOOKUP as u64).to_bits()),
+            c_map_ready_last: Constant::new(((encap::MAP_READY_TIMEOUT - 1) as u64).to_bits()),
+            c_one16: Constant::new(1u64.to_bits()),
             c_ctx_dws: Constant::new((encap::T_CONTEXT_DWS as u64).to_bits()),
             c_paths_dw: Constant::new(((encap::T_PATHS >> 2) as u64).to_bits()),
             c_min_len: Constant::new((MIN_FRAME as u64).to_bits()),
@@ -618,6 +719,15 @@ impl Logic for GeneveEncap {
             p_port,
             p_ck,
             last_hash,
+            map_en,
+            mq_valid,
+            mq_tag,
+            mq_key,
+            m_wait,
+            m_acc,
+            m_timer,
+            m_hit,
+            m_value,
             nm_valid,
             nm_h0,
             nm_h1,
@@ -646,7 +756,19 @@ impl Logic for GeneveEncap {
             f1_bytes,
             f1_last
         );
-        clock!(self, clock, cnt_frames, cnt_drop, cnt_mismatch, cnt_clamped, cnt_repick, cnt_avoided);
+        clock!(
+            self,
+            clock,
+            cnt_frames,
+            cnt_drop,
+            cnt_mismatch,
+            cnt_clamped,
+            cnt_repick,
+            cnt_avoided,
+            cnt_map_hit,
+            cnt_map_miss,
+            cnt_map_timeout
+        );
         self.ring.read_clock.next = self.clock.val();
         self.ring.write_clock.next = self.clock.val();
         self.ctx_even.read_clock.next = self.clock.val();
@@ -663,18 +785,27 @@ impl Logic for GeneveEncap {
         self.cnt_clamped.reset.next = self.reset.val();
         self.cnt_repick.reset.next = self.reset.val();
         self.cnt_avoided.reset.next = self.reset.val();
+        self.cnt_map_hit.reset.next = self.reset.val();
+        self.cnt_map_miss.reset.next = self.reset.val();
+        self.cnt_map_timeout.reset.next = self.reset.val();
         self.cnt_frames.clear.next = false;
         self.cnt_drop.clear.next = false;
         self.cnt_mismatch.clear.next = false;
         self.cnt_clamped.clear.next = false;
         self.cnt_repick.clear.next = false;
         self.cnt_avoided.clear.next = false;
+        self.cnt_map_hit.clear.next = false;
+        self.cnt_map_miss.clear.next = false;
+        self.cnt_map_timeout.clear.next = false;
         self.cnt_frames.inc.next = false;
         self.cnt_drop.inc.next = false;
         self.cnt_mismatch.inc.next = false;
         self.cnt_clamped.inc.next = false;
         self.cnt_repick.inc.next = false;
         self.cnt_avoided.inc.next = false;
+        self.cnt_map_hit.inc.next = false;
+        self.cnt_map_miss.inc.next = false;
+        self.cnt_map_timeout.inc.next = false;
 
         self.now.d.next = self.now.q.val() + 1;
 
@@ -705,11 +836,26 @@ impl Logic for GeneveEncap {
             self.reg_rd_data.next = self.cnt_avoided.count.val();
         } else if self.reg_addr.val() == self.c_g_last_hash.val() {
             self.reg_rd_data.next = self.last_hash.q.val();
+        } else if self.reg_addr.val() == self.c_g_map_hit.val() {
+            self.reg_rd_data.next = self.cnt_map_hit.count.val();
+        } else if self.reg_addr.val() == self.c_g_map_miss.val() {
+            self.reg_rd_data.next = self.cnt_map_miss.count.val();
+        } else if self.reg_addr.val() == self.c_g_map_timeout.val() {
+            self.reg_rd_data.next = self.cnt_map_timeout.count.val();
         }
         if self.reg_wr_en.val() & (self.reg_addr.val() == self.c_g_enable.val()) {
             self.tenant_enable.d.next = bit_cast::<16, 32>(
                 (bit_cast::<32, 16>(self.tenant_enable.q.val()) & !self.reg_wr_mask.val()) | self.reg_masked.val(),
             );
+        }
+        // A T_CONFIG write also sets the tenant's copy of the mapping enable
+        // (the RAM stores the masked data, so the copy takes the masked bit).
+        self.map_sel.next = self.c_one16.val() << self.reg_tenant.val();
+        if self.reg_wr_en.val() & self.in_tenants.val() & (self.reg_dw.val() == 0) {
+            self.map_en.d.next = self.map_en.q.val() & !self.map_sel.val();
+            if self.reg_masked.val().get_bit(10) {
+                self.map_en.d.next = self.map_en.q.val() | self.map_sel.val();
+            }
         }
         // Mapping-table writes go straight to the RAMs (write-only from BAR0).
         self.ctx_even.write_address.next =
@@ -957,6 +1103,23 @@ impl Logic for GeneveEncap {
             self.tup.next = bit_cast::<288, 256>(self.shb.val().get_bits::<256>(64))
                 | (bit_cast::<288, 32>(self.ports.val()) << 256);
         }
+        // Mapping key (offcard_net::tx::mapping_key): the IPv4 destination, or
+        // the XOR of the IPv6 destination's four words; the XOR is taken in
+        // lane order and the bytes swapped once (swapping commutes with XOR).
+        // A frame is at least 60 bytes, so the address is always captured.
+        self.mk_raw.next = self.shb.val().get_bits::<32>(128);
+        if self.is6.val() {
+            self.mk_raw.next = self.shb.val().get_bits::<32>(192)
+                ^ self.shb.val().get_bits::<32>(224)
+                ^ self.shb.val().get_bits::<32>(256)
+                ^ self.shb.val().get_bits::<32>(288);
+        }
+        self.map_key.next = (bit_cast::<32, 8>(self.mk_raw.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.mk_raw.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.mk_raw.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.mk_raw.val().get_bits::<8>(24));
+        self.map_en_bits.next = self.map_en.q.val() >> self.cap_tenant.q.val();
+        self.do_map.next = self.map_en_bits.val().get_bit(0) & (self.is4.val() | self.is6.val());
         // Toeplitz, 64 input bits a cycle: bit n of the input selects the
         // 32-bit key window starting at key bit n.
         self.kw.next = self.p_key.q.val();
@@ -1017,13 +1180,18 @@ impl Logic for GeneveEncap {
         // IPv4 header checksum over the fields that vary.
         self.tot_len.next = bit_cast::<16, 14>(self.p_len.q.val()) + 36;
         self.udp_len.next = bit_cast::<16, 14>(self.p_len.q.val()) + 16;
+        // The outer destination: the cached mapping on a hit, else T_DST_IP.
+        self.dip_used.next = self.p_dip.q.val();
+        if self.m_hit.q.val() {
+            self.dip_used.next = self.m_value.q.val();
+        }
         self.ck_sum.next = self.c_ck_fixed.val()
             + bit_cast::<20, 16>(self.tot_len.val())
             + (bit_cast::<20, 8>(self.p_cfg.q.val().get_bits::<8>(0)) << 8)
             + bit_cast::<20, 16>(self.p_sip.q.val().get_bits::<16>(16))
             + bit_cast::<20, 16>(self.p_sip.q.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.p_dip.q.val().get_bits::<16>(16))
-            + bit_cast::<20, 16>(self.p_dip.q.val().get_bits::<16>(0));
+            + bit_cast::<20, 16>(self.dip_used.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.dip_used.val().get_bits::<16>(0));
         self.ck_f1.next = bit_cast::<20, 16>(self.ck_sum.val().get_bits::<16>(0))
             + bit_cast::<20, 4>(self.ck_sum.val().get_bits::<4>(16));
         self.ck_f2.next = bit_cast::<20, 16>(self.ck_f1.val().get_bits::<16>(0))
@@ -1053,11 +1221,11 @@ impl Logic for GeneveEncap {
             | (bit_cast::<64, 8>(self.p_sip.q.val().get_bits::<8>(16)) << 24)
             | (bit_cast::<64, 8>(self.p_sip.q.val().get_bits::<8>(8)) << 32)
             | (bit_cast::<64, 8>(self.p_sip.q.val().get_bits::<8>(0)) << 40)
-            | (bit_cast::<64, 8>(self.p_dip.q.val().get_bits::<8>(24)) << 48)
-            | (bit_cast::<64, 8>(self.p_dip.q.val().get_bits::<8>(16)) << 56);
+            | (bit_cast::<64, 8>(self.dip_used.val().get_bits::<8>(24)) << 48)
+            | (bit_cast::<64, 8>(self.dip_used.val().get_bits::<8>(16)) << 56);
         self.h4.next = self.c_hc4.val()
-            | bit_cast::<64, 8>(self.p_dip.q.val().get_bits::<8>(8))
-            | (bit_cast::<64, 8>(self.p_dip.q.val().get_bits::<8>(0)) << 8)
+            | bit_cast::<64, 8>(self.dip_used.val().get_bits::<8>(8))
+            | (bit_cast::<64, 8>(self.dip_used.val().get_bits::<8>(0)) << 8)
             | (bit_cast::<64, 8>(self.p_port.q.val().get_bits::<8>(8)) << 16)
             | (bit_cast::<64, 8>(self.p_port.q.val().get_bits::<8>(0)) << 24)
             | (bit_cast::<64, 8>(self.udp_len.val().get_bits::<8>(8)) << 48)
@@ -1130,6 +1298,16 @@ impl Logic for GeneveEncap {
                     }
                     self.p_ck.d.next = !self.ck_f2.val().get_bits::<16>(0);
                     self.p_state.d.next = EncParser::Done;
+                    if self.m_wait.q.val() {
+                        self.p_state.d.next = EncParser::Wait;
+                    }
+                }
+            }
+            EncParser::Wait => {
+                // The checksum is taken again once the destination is known.
+                if !self.m_wait.q.val() {
+                    self.p_ck.d.next = !self.ck_f2.val().get_bits::<16>(0);
+                    self.p_state.d.next = EncParser::Done;
                 }
             }
             EncParser::Done => {
@@ -1149,7 +1327,51 @@ impl Logic for GeneveEncap {
             }
             _ => {}
         }
+        // ---- mapping lookup: offered from the cycle after the take ---------
+        self.map_req_valid.next = self.mq_valid.q.val();
+        self.map_req_tag.next = self.mq_tag.q.val();
+        self.map_req_key.next = self.mq_key.q.val();
+        self.map_req_op.next = self.c_op_lookup.val();
+        self.map_req_value.next = 0.into();
+        self.m_rsp.next = self.m_acc.q.val() & self.map_rsp_valid.val();
+        // Give up when the cache has refused the request for
+        // MAP_READY_TIMEOUT cycles, or (a cache that broke its 2-cycle
+        // promise) when an accepted lookup is still unanswered at 127.
+        self.m_expire.next = self.m_wait.q.val()
+            & !self.m_rsp.val()
+            & ((self.mq_valid.q.val()
+                & !self.map_req_ready.val()
+                & (self.m_timer.q.val() == self.c_map_ready_last.val()))
+                | self.m_timer.q.val().all());
+        if self.m_wait.q.val() {
+            self.m_timer.d.next = self.m_timer.q.val() + 1;
+        }
+        if self.mq_valid.q.val() & self.map_req_ready.val() {
+            self.mq_valid.d.next = false;
+            self.m_acc.d.next = true;
+        }
+        if self.m_rsp.val() {
+            self.m_wait.d.next = false;
+            self.m_acc.d.next = false;
+            self.m_hit.d.next = self.map_rsp_hit.val();
+            self.m_value.d.next = self.map_rsp_value.val();
+            self.cnt_map_hit.inc.next = self.map_rsp_hit.val();
+            self.cnt_map_miss.inc.next = !self.map_rsp_hit.val();
+        }
+        if self.m_expire.val() {
+            self.mq_valid.d.next = false;
+            self.m_wait.d.next = false;
+            self.m_acc.d.next = false;
+            self.cnt_map_timeout.inc.next = true;
+        }
         if self.p_take.val() {
+            self.mq_valid.d.next = self.do_map.val();
+            self.m_wait.d.next = self.do_map.val();
+            self.m_acc.d.next = false;
+            self.m_timer.d.next = 0.into();
+            self.m_hit.d.next = false;
+            self.mq_tag.d.next = self.cap_tenant.q.val();
+            self.mq_key.d.next = self.map_key.val();
             self.cap_full.d.next = false;
             self.p_tup.d.next = self.tup.val();
             self.p_key.d.next = self.c_key.val();
@@ -1275,6 +1497,10 @@ impl Logic for GeneveEncap {
             self.rptr.d.next = 0.into();
             self.cap_full.d.next = false;
             self.p_state.d.next = EncParser::Idle;
+            self.map_en.d.next = 0.into();
+            self.mq_valid.d.next = false;
+            self.m_wait.d.next = false;
+            self.m_acc.d.next = false;
             self.nm_valid.d.next = false;
             self.o_busy.d.next = false;
             self.s1_valid.d.next = false;

@@ -218,6 +218,15 @@ pub mod encap {
     pub const POLICY_FLOWLET: u32 = 1;
     pub const POLICY_SPRAY: u32 = 2;
     pub const CONFIG_POLICY_SHIFT: u32 = 8;
+    /// `T_CONFIG` bit: look each IP frame's inner destination up in the
+    /// mapping cache (`regmap::cache`); a hit gives the outer IPv4
+    /// destination, a miss uses `T_DST_IP` (the cache queues the miss for
+    /// the host).
+    pub const CONFIG_USE_MAPPING: u32 = 1 << 10;
+    /// Cycles a mapping lookup waits for the cache to accept it (the cache
+    /// refuses requests while it reassigns ways) before the frame uses
+    /// `T_DST_IP` and `CNT_MAP_TIMEOUT` counts it.
+    pub const MAP_READY_TIMEOUT: u32 = 64;
 
     /// Global registers (absolute BAR0 offsets).
     pub const GLOBAL_BASE: u32 = 0x2400;
@@ -236,6 +245,10 @@ pub mod encap {
     /// Flow hash of the last frame through the path selector (for checking
     /// the hardware Toeplitz against RSS tools).
     pub const LAST_HASH: u32 = 0x2428;
+    /// Mapping lookups (tenants with `CONFIG_USE_MAPPING`, IP frames).
+    pub const CNT_MAP_HIT: u32 = 0x242C;
+    pub const CNT_MAP_MISS: u32 = 0x2430;
+    pub const CNT_MAP_TIMEOUT: u32 = 0x2434;
     pub const STATUS_CLEARING: u32 = 1 << 0;
 
     /// log2 of the transmit ring (64-bit words between the input and the output).
@@ -250,12 +263,12 @@ pub mod encap {
     /// Registers of one tenant, offsets relative to `TENANT_BASE + t * TENANT_STRIDE`
     /// (write-only: the mapping table is in RAM).
     pub const TENANT_REGISTERS: &[Register] = &[
-        r("T_CONFIG", T_CONFIG, WriteTrigger, 0, "TTL [7:0], policy [9:8]: 0 per-flow, 1 flowlet, 2 spray (3 = per-flow)."),
+        r("T_CONFIG", T_CONFIG, WriteTrigger, 0, "TTL [7:0], policy [9:8]: 0 per-flow, 1 flowlet, 2 spray (3 = per-flow); bit 10: use the mapping cache (outer destination of IP frames from the cache on a hit, T_DST_IP on a miss)."),
         r("T_FLOWLET_GAP", T_FLOWLET_GAP, WriteTrigger, 0, "Flowlet: idle cycles after which a flow's slot moves to the next path."),
         r("T_BAD_PATHS", T_BAD_PATHS, WriteTrigger, 0, "Bit i: path i is bad; traffic moves to the next healthy path."),
         r("T_VNI", T_VNI, WriteTrigger, 0, "Geneve VNI [23:0]."),
         r("T_SRC_IP", T_SRC_IP, WriteTrigger, 0, "Outer IPv4 source address."),
-        r("T_DST_IP", T_DST_IP, WriteTrigger, 0, "Outer IPv4 destination address (tunnel endpoint)."),
+        r("T_DST_IP", T_DST_IP, WriteTrigger, 0, "Outer IPv4 destination address (default tunnel endpoint; with mapping on, used on a miss)."),
         r("T_SRC_MAC_HI", T_SRC_MAC_HI, WriteTrigger, 0, "Outer source MAC, first two bytes [15:0]."),
         r("T_SRC_MAC_LO", T_SRC_MAC_LO, WriteTrigger, 0, "Outer source MAC, last four bytes."),
         r("T_NEXT_HOP_MAC_HI", T_NEXT_HOP_MAC_HI, WriteTrigger, 0, "Next-hop (outer destination) MAC, first two bytes [15:0]."),
@@ -277,6 +290,9 @@ pub mod encap {
         r("CNT_FLOWLET_REPICK", CNT_FLOWLET_REPICK, ReadOnly, 0, "Flowlet policy: packets that moved to the next path after an idle gap."),
         r("CNT_BAD_PATH_AVOIDED", CNT_BAD_PATH_AVOIDED, ReadOnly, 0, "Packets whose chosen path was bad and went to the next healthy one."),
         r("LAST_HASH", LAST_HASH, ReadOnly, 0, "Toeplitz flow hash (RSS key) of the last frame through the path selector."),
+        r("CNT_MAP_HIT", CNT_MAP_HIT, ReadOnly, 0, "Mapping lookups that hit (outer destination from the cache)."),
+        r("CNT_MAP_MISS", CNT_MAP_MISS, ReadOnly, 0, "Mapping lookups that missed (T_DST_IP used; the cache queues the miss for the host)."),
+        r("CNT_MAP_TIMEOUT", CNT_MAP_TIMEOUT, ReadOnly, 0, "Mapping lookups the cache did not accept within MAP_READY_TIMEOUT cycles (T_DST_IP used)."),
     ];
 }
 

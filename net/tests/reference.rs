@@ -217,3 +217,38 @@ fn options_keep_the_packet_standard_and_receive_applies_card_limits() {
     fix_ip_checksum(&mut p);
     assert_eq!(decapsulate(&p).err(), Some(DropReason::BadLength));
 }
+
+/// `mapping_key` is the inner destination etherparse reads: the IPv4
+/// destination, or the XOR of the IPv6 destination's four words; VLAN or
+/// not; nothing for non-IP frames.
+#[test]
+fn mapping_key_is_the_inner_destination_etherparse_reads() {
+    use offcard_net::tx::mapping_key;
+    let mut rng = SmallRng::seed_from_u64(10);
+    let (mut n4, mut n6) = (0, 0);
+    for _ in 0..400 {
+        let f = inner_frame(&mut rng);
+        let s = SlicedPacket::from_ethernet(&f).expect("etherparse rejects the inner frame");
+        let want = match s.net {
+            Some(NetSlice::Ipv4(ip)) => {
+                n4 += 1;
+                u32::from_be_bytes(ip.header().destination())
+            }
+            Some(NetSlice::Ipv6(ip)) => {
+                n6 += 1;
+                let d = ip.header().destination();
+                (0..4).fold(0, |k, i| k ^ u32::from_be_bytes(d[4 * i..4 * i + 4].try_into().unwrap()))
+            }
+            _ => panic!("inner_frame makes IP frames"),
+        };
+        assert_eq!(mapping_key(&f), Some(want));
+    }
+    assert!(n4 > 100 && n6 > 50);
+    let mut arp = vec![0u8; 60];
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(mapping_key(&arp), None);
+    arp[12..16].copy_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    arp[16..18].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(mapping_key(&arp), None);
+    assert_eq!(mapping_key(&[0u8; 10]), None);
+}

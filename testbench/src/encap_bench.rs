@@ -7,13 +7,15 @@
 //! [`beats_per_cycle`] is the throughput figure of `offcard bench encap`.
 
 use offcard_hdl::geneve_encap::GeneveEncap;
+use offcard_hdl::regmap::cache;
 use offcard_hdl::regmap::encap;
 use offcard_hdl::rust_hdl::prelude::*;
 use offcard_net::geneve::{internet_checksum, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 use offcard_net::path::{PathTable, Policy, Selector};
-use offcard_net::tx::{transmit, TxResult, TxTenant};
+use offcard_net::tx::{transmit, MapLookupFn, TxResult, TxTenant};
 use offcard_sim::{BlockSim, VerilatedBlock};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
+use std::collections::{HashMap, VecDeque};
 
 /// One frame from a host queue.
 #[derive(Clone, Debug)]
@@ -68,12 +70,43 @@ pub struct RunResult {
     /// Per cycle: (in_ready, out_valid, out_data, out_bytes, out_last), for
     /// differential comparison.
     pub trace: Vec<(u8, u8, u64, u8, u8)>,
+    /// Per cycle with `keep_trace`: (map_req_valid, map_req_tag, map_req_key).
+    pub map_trace: Vec<(u8, u8, u32)>,
+}
+
+/// A stand-in for the mapping cache's request port (for the block alone):
+/// accepts a request in a cycle with probability `ready_prob` and answers
+/// from `table` exactly two cycles later, as `TaggedCache` does.
+pub struct MapResponder {
+    pub table: HashMap<(u8, u32), u32>,
+    pub ready_prob: f64,
+    rng: SmallRng,
+    /// (cycle due, hit, value)
+    pending: VecDeque<(u64, bool, u32)>,
+    /// Every accepted lookup (tag, key), in order.
+    pub lookups: Vec<(u8, u32)>,
+}
+
+impl MapResponder {
+    pub fn new(table: HashMap<(u8, u32), u32>, ready_prob: f64, seed: u64) -> Self {
+        MapResponder {
+            table,
+            ready_prob,
+            rng: SmallRng::seed_from_u64(seed),
+            pending: VecDeque::new(),
+            lookups: vec![],
+        }
+    }
 }
 
 pub struct EncapBench<S: BlockSim> {
     pub sim: S,
     /// Record every cycle's outputs in `RunResult::trace`.
     pub keep_trace: bool,
+    /// Drive the map_* port from this stand-in during `run` (None: the
+    /// port is left alone, idle unless `sim` connects it, as
+    /// [`EncapWithCache`] does).
+    pub map: Option<MapResponder>,
 }
 
 fn reg_dw(offset: u32) -> u64 {
@@ -83,12 +116,25 @@ fn reg_dw(offset: u32) -> u64 {
 impl<S: BlockSim> EncapBench<S> {
     /// Idle the inputs and wait for the flow table to be cleared after reset.
     pub fn new(mut sim: S) -> Self {
-        for p in ["in_valid", "in_last", "in_data", "in_bytes", "in_tenant", "in_len", "reg_wr_en", "reg_wr_data"] {
+        for p in [
+            "in_valid",
+            "in_last",
+            "in_data",
+            "in_bytes",
+            "in_tenant",
+            "in_len",
+            "reg_wr_en",
+            "reg_wr_data",
+            "map_req_ready",
+            "map_rsp_valid",
+            "map_rsp_hit",
+            "map_rsp_value",
+        ] {
             sim.set(p, 0);
         }
         sim.set("out_ready", 1);
         sim.set("reg_wr_mask", 0xFFFF_FFFF);
-        let mut b = EncapBench { sim, keep_trace: false };
+        let mut b = EncapBench { sim, keep_trace: false, map: None };
         let mut n = 0;
         while b.read_reg(encap::STATUS) & encap::STATUS_CLEARING != 0 {
             b.sim.tick();
@@ -120,7 +166,12 @@ impl<S: BlockSim> EncapBench<S> {
         let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
         let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
         let regs = [
-            (encap::T_CONFIG, c.ttl as u32 | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT),
+            (
+                encap::T_CONFIG,
+                c.ttl as u32
+                    | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT
+                    | if cfg.use_mapping { encap::CONFIG_USE_MAPPING } else { 0 },
+            ),
             (encap::T_FLOWLET_GAP, cfg.policy.gap()),
             (encap::T_BAD_PATHS, cfg.paths.bad as u32),
             (encap::T_VNI, c.vni & 0xFF_FFFF),
@@ -186,11 +237,36 @@ impl<S: BlockSim> EncapBench<S> {
             self.sim.set("in_valid", presenting as u64);
             let ready = !rng.gen_bool(opts.out_stall);
             self.sim.set("out_ready", ready as u64);
+            let mut map_ready = false;
+            if let Some(m) = &mut self.map {
+                map_ready = m.rng.gen_bool(m.ready_prob);
+                self.sim.set("map_req_ready", map_ready as u64);
+                let rsp = if m.pending.front().is_some_and(|p| p.0 == cycle) { m.pending.pop_front() } else { None };
+                let (hit, value) = rsp.map_or((false, 0), |r| (r.1, r.2));
+                self.sim.set("map_rsp_valid", rsp.is_some() as u64);
+                self.sim.set("map_rsp_hit", hit as u64);
+                self.sim.set("map_rsp_value", value as u64);
+            }
             self.sim.eval();
+            if let Some(m) = &mut self.map {
+                if map_ready && self.sim.get("map_req_valid") != 0 {
+                    let (tag, key) = (self.sim.get("map_req_tag") as u8, self.sim.get("map_req_key") as u32);
+                    assert_eq!(self.sim.get("map_req_op") as u32, cache::OP_LOOKUP);
+                    let v = m.table.get(&(tag, key)).copied();
+                    m.pending.push_back((cycle + 2, v.is_some(), v.unwrap_or(0)));
+                    m.lookups.push((tag, key));
+                }
+            }
             let in_ready = self.sim.get("in_ready");
             let out_valid = self.sim.get("out_valid");
             let now = self.sim.get("reg_rd_data") as u32;
             if self.keep_trace {
+                let mv = self.sim.get("map_req_valid");
+                res.map_trace.push((
+                    mv as u8,
+                    if mv != 0 { self.sim.get("map_req_tag") as u8 } else { 0 },
+                    if mv != 0 { self.sim.get("map_req_key") as u32 } else { 0 },
+                ));
                 let v = out_valid != 0;
                 res.trace.push((
                     in_ready as u8,
@@ -267,12 +343,17 @@ impl EncapModel {
         EncapModel { tenants, sel: Selector::default() }
     }
     /// What the card must send for `frames`, given when each first beat entered.
+    /// (Mapping lookups all miss: for tenants without mapping.)
     pub fn expect(&mut self, frames: &[TxFrame], start_times: &[u32]) -> Vec<TxResult> {
+        self.expect_with(frames, start_times, &mut |_, _| None)
+    }
+    /// The same, with `lookup` answering the mapping lookups in frame order.
+    pub fn expect_with(&mut self, frames: &[TxFrame], start_times: &[u32], lookup: MapLookupFn) -> Vec<TxResult> {
         assert_eq!(frames.len(), start_times.len(), "not every frame entered the card");
         frames
             .iter()
             .zip(start_times)
-            .map(|(f, &t)| transmit(&mut self.sel, f.tenant, &self.tenants[f.tenant], &f.data, f.in_len, t))
+            .map(|(f, &t)| transmit(&mut self.sel, f.tenant, &self.tenants[f.tenant], &f.data, f.in_len, t, lookup))
             .collect()
     }
 }
@@ -292,6 +373,150 @@ pub fn test_tenant(t: usize, policy: Policy) -> TxTenant {
         },
         policy,
         paths: PathTable::spread(t as u16 * 3),
+        use_mapping: false,
+    }
+}
+
+/// Point an IP frame at another inner destination (IPv4 `v4` or IPv6 `v6`,
+/// the header checksum of IPv4 kept right); other frames are left alone.
+pub fn set_inner_destination(f: &mut [u8], v4: [u8; 4], v6: [u8; 16]) {
+    let be16 = |f: &[u8], o: usize| f.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (mut off, mut et) = (14, be16(f, 12));
+    if et == Some(ETHERTYPE_VLAN) {
+        et = be16(f, 16);
+        off = 18;
+    }
+    if et == Some(ETHERTYPE_IPV4) && f.len() >= off + 20 {
+        f[off + 16..off + 20].copy_from_slice(&v4);
+        let ihl = (f[off] & 15) as usize * 4;
+        if ihl >= 20 && f.len() >= off + ihl {
+            f[off + 10..off + 12].fill(0);
+            let ck = internet_checksum(&f[off..off + ihl]);
+            f[off + 10..off + 12].copy_from_slice(&ck.to_be_bytes());
+        }
+    } else if et == Some(ETHERTYPE_IPV6) && f.len() >= off + 40 {
+        f[off + 24..off + 40].copy_from_slice(&v6);
+    }
+}
+
+/// The Verilated encapsulation block with a Verilated tagged cache on its
+/// map_* port, behind [`BlockSim`] (ports are the encapsulation block's):
+/// every cycle the block's map_req_* go to the cache's req_*, the cache's
+/// combinational req_ready and its rsp_* come back, both are evaluated and
+/// then clocked together. The cache's miss port is always ready; the misses
+/// it carries are collected in `misses`. The cache's BAR0 port is reached
+/// with the `cache_*` methods.
+pub struct EncapWithCache {
+    pub encap: VerilatedBlock,
+    pub cache: VerilatedBlock,
+    /// (tag, key) of every miss the cache queued for the host, in order.
+    pub misses: Vec<(u8, u32)>,
+}
+
+impl EncapWithCache {
+    pub fn new() -> Self {
+        let mut s = EncapWithCache {
+            encap: VerilatedBlock::new("geneve_encap"),
+            cache: VerilatedBlock::new("tagged_cache"),
+            misses: vec![],
+        };
+        s.cache.set("reg_wr_mask", 0xFFFF_FFFF);
+        s.cache.set("miss_ready", 1);
+        s
+    }
+
+    pub fn cache_write_reg(&mut self, offset: u32, value: u32) {
+        self.cache.set("reg_addr", (offset / 4) as u64);
+        self.cache.set("reg_wr_data", value as u64);
+        self.cache.set("reg_wr_en", 1);
+        self.tick();
+        self.cache.set("reg_wr_en", 0);
+    }
+
+    pub fn cache_read_reg(&mut self, offset: u32) -> u32 {
+        self.cache.set("reg_addr", (offset / 4) as u64);
+        self.eval();
+        self.cache.get("reg_rd_data") as u32
+    }
+
+    /// Wait while the cache clears its RAMs after reset (or reassigns ways).
+    pub fn cache_wait_idle(&mut self) {
+        for _ in 0..100_000 {
+            if self.cache_read_reg(cache::CACHE_STATUS) & cache::STATUS_BUSY == 0 {
+                return;
+            }
+            self.tick();
+        }
+        panic!("tagged cache stays busy");
+    }
+
+    /// An operation through the cache's BAR0 registers (the driver's slow
+    /// path, the register sequence of `CacheBlock::bar_op`): (hit, value).
+    pub fn cache_op(&mut self, op: u32, tag: u8, key: u32, value: u32) -> (bool, u32) {
+        self.cache_write_reg(cache::CACHE_OP_KEY, key);
+        self.cache_write_reg(cache::CACHE_OP_VALUE, value);
+        self.cache_write_reg(cache::CACHE_OP, op | (tag as u32) << 8);
+        for _ in 0..10_000 {
+            let r = self.cache_read_reg(cache::CACHE_OP_RESULT);
+            if r & cache::RESULT_DONE != 0 {
+                return (r & cache::RESULT_HIT != 0, self.cache_read_reg(cache::CACHE_OP_RESULT_VALUE));
+            }
+            self.tick();
+        }
+        panic!("BAR0 cache operation did not complete");
+    }
+
+    /// Answer a miss: store the mapping for (tag, key).
+    pub fn cache_fill(&mut self, tag: u8, key: u32, value: u32) {
+        self.cache_op(cache::OP_FILL, tag, key, value);
+    }
+}
+
+impl Default for EncapWithCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockSim for EncapWithCache {
+    fn set(&mut self, port: &str, v: u64) {
+        self.encap.set(port, v);
+    }
+    fn get(&self, port: &str) -> u64 {
+        self.encap.get(port)
+    }
+    fn eval(&mut self) {
+        self.encap.eval();
+        for (from, to) in [
+            ("map_req_valid", "req_valid"),
+            ("map_req_tag", "req_tag"),
+            ("map_req_key", "req_key"),
+            ("map_req_op", "req_op"),
+            ("map_req_value", "req_value"),
+        ] {
+            self.cache.set(to, self.encap.get(from));
+        }
+        self.cache.eval();
+        for (from, to) in [
+            ("req_ready", "map_req_ready"),
+            ("rsp_valid", "map_rsp_valid"),
+            ("rsp_hit", "map_rsp_hit"),
+            ("rsp_value", "map_rsp_value"),
+        ] {
+            self.encap.set(to, self.cache.get(from));
+        }
+        self.encap.eval();
+    }
+    fn tick(&mut self) {
+        self.eval();
+        if self.cache.get("miss_valid") != 0 {
+            self.misses.push((self.cache.get("miss_tag") as u8, self.cache.get("miss_key") as u32));
+        }
+        self.encap.tick();
+        self.cache.tick();
+    }
+    fn cycles(&self) -> u64 {
+        self.encap.cycles()
     }
 }
 
@@ -386,6 +611,10 @@ impl BlockSim for RustHdlEncap {
             "reg_wr_en" => u.reg_wr_en.next = v != 0,
             "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
             "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            "map_req_ready" => u.map_req_ready.next = v != 0,
+            "map_rsp_valid" => u.map_rsp_valid.next = v != 0,
+            "map_rsp_hit" => u.map_rsp_hit.next = v != 0,
+            "map_rsp_value" => u.map_rsp_value.next = v.to_bits(),
             _ => panic!("geneve_encap has no input {port:?}"),
         }
     }
@@ -398,6 +627,11 @@ impl BlockSim for RustHdlEncap {
             "out_last" => u.out_last.val() as u64,
             "out_valid" => u.out_valid.val() as u64,
             "reg_rd_data" => u.reg_rd_data.val().to_u64(),
+            "map_req_valid" => u.map_req_valid.val() as u64,
+            "map_req_tag" => u.map_req_tag.val().to_u64(),
+            "map_req_key" => u.map_req_key.val().to_u64(),
+            "map_req_op" => u.map_req_op.val().to_u64(),
+            "map_req_value" => u.map_req_value.val().to_u64(),
             _ => panic!("geneve_encap has no output {port:?}"),
         }
     }

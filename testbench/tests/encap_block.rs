@@ -1,16 +1,21 @@
 //! The Geneve encapsulation block on its own (Verilated), against the
 //! reference model `offcard_net::tx::transmit`: random frames agree byte for
 //! byte, every path policy behaves, the output parses as Geneve, and
-//! back-to-back frames leave with no idle cycle between them.
+//! back-to-back frames leave with no idle cycle between them. With the
+//! Verilated tagged cache attached to the map port: mapping lookups agree
+//! with the reference driven by `CacheModel`, misses reach the miss port,
+//! answered misses hit, tenants never share mappings, full rate holds.
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use offcard_hdl::regmap::encap;
 use offcard_net::geneve::GENEVE_PORT;
 use offcard_net::path::Policy;
 use offcard_net::pcap::PcapWriter;
-use offcard_net::tx::{TxResult, TxTenant, MAX_FRAME, MIN_FRAME};
+use offcard_net::tx::{mapping_key, normalize, TxResult, TxTenant, MAX_FRAME, MIN_FRAME};
 use offcard_sim::{BlockSim, VerilatedBlock};
+use offcard_testbench::cache_model::CacheModel;
 use offcard_testbench::encap_bench::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
+use std::collections::HashMap;
 
 fn bench() -> EncapBench<VerilatedBlock> {
     EncapBench::new(VerilatedBlock::new("geneve_encap"))
@@ -306,6 +311,15 @@ fn registers_read_back_and_ignore_other_addresses() {
     assert_eq!(b.read_reg(encap::CNT_DROP_DISABLED), 3);
 }
 
+trait ReadReg {
+    fn reg(&mut self, offset: u32) -> u32;
+}
+impl<S: BlockSim> ReadReg for EncapBench<S> {
+    fn reg(&mut self, offset: u32) -> u32 {
+        self.read_reg(offset)
+    }
+}
+
 /// The same stimulus into rust-hdl's simulator and the Verilated block:
 /// every output agrees on every cycle.
 #[test]
@@ -333,10 +347,21 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     for b in [&mut v.keep_trace, &mut r.keep_trace] {
         *b = true;
     }
+    // Tenant 1 looks its destinations up: a stand-in cache knows the
+    // flow's destination and not the others, and accepts a request only in
+    // 40 % of the cycles (so the parser waits for some answers); both
+    // simulators see the same responder.
+    let mut tenants = tenants;
+    tenants[1].use_mapping = true;
+    let mut table = HashMap::new();
+    let flow_key = mapping_key(&frames[9].data).expect("the flow is IP");
+    table.insert((1u8, flow_key), 0x6401_0000 | (flow_key & 0xFFFF));
     for (t, cfg) in tenants.iter().enumerate() {
         v.program_tenant(t, cfg);
         r.program_tenant(t, cfg);
     }
+    v.map = Some(MapResponder::new(table.clone(), 0.4, 77));
+    r.map = Some(MapResponder::new(table.clone(), 0.4, 77));
     let opts = RunOpts { in_idle: 0.2, out_stall: 0.3, seed: 9, max_cycles: 20_000, sideband_noise: true };
     let rv = v.run(&frames, n, opts);
     let rr = r.run(&frames, n, opts);
@@ -344,8 +369,19 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     for (c, (a, b)) in rv.trace.iter().zip(&rr.trace).enumerate() {
         assert_eq!(a, b, "cycle {c}: Verilator vs rust-hdl (in_ready, out_valid, data, bytes, last)");
     }
-    let want = EncapModel::new(tenants).expect(&frames, &rv.start_times);
+    assert_eq!(rv.map_trace, rr.map_trace, "map_req_* differ between Verilator and rust-hdl");
+    let lookups = v.map.as_ref().unwrap().lookups.clone();
+    assert!(!lookups.is_empty() && lookups.iter().all(|l| l.0 == 1), "lookups {lookups:?}");
+    let want =
+        EncapModel::new(tenants).expect_with(&frames, &rv.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
     check_against_reference(&rr.packets, &want);
+    let hits = want.iter().filter(|w| w.map.is_some_and(|m| m.value.is_some())).count();
+    assert!(hits >= 16, "{hits} hits of {} lookups", lookups.len());
+    assert_eq!(lookups.len(), want.iter().filter(|w| w.map.is_some()).count());
+    for b in [&mut v as &mut dyn ReadReg, &mut r] {
+        assert_eq!(b.reg(encap::CNT_MAP_HIT) as usize, hits);
+        assert_eq!(b.reg(encap::CNT_MAP_MISS) as usize, lookups.len() - hits);
+    }
     eprintln!("rust-hdl and Verilator agreed for {} cycles", rv.trace.len());
 }
 
@@ -392,4 +428,234 @@ fn bench_function_reports_full_rate() {
         eprintln!("{len}-byte frames: {r:.4} output beats per cycle");
         assert_eq!(r, 1.0);
     }
+}
+
+/// Inner destinations shared by every tenant: (IPv4, IPv6) pairs.
+fn destination_pool(rng: &mut SmallRng, n: usize) -> Vec<([u8; 4], [u8; 16])> {
+    (0..n)
+        .map(|i| {
+            let mut v6 = [0u8; 16];
+            rng.fill(&mut v6[..]);
+            ([172, 16, (i / 200) as u8, 1 + (i % 200) as u8], v6)
+        })
+        .collect()
+}
+
+/// The mapping the host answers tenant `t`'s miss for `key` with: an outer
+/// address that names the tenant (100.t.x.y), so a frame that got another
+/// tenant's mapping is recognisable.
+fn mapping_for(t: usize, key: u32) -> u32 {
+    0x6400_0000 | (t as u32) << 16 | (key & 0xFFFF) ^ (key >> 16)
+}
+
+/// Random frames of tenants 0..`tenants`, lengths from `lens`, IP
+/// destinations drawn from `pool`.
+fn frames_to(
+    rng: &mut SmallRng,
+    n: usize,
+    tenants: usize,
+    pool: &[([u8; 4], [u8; 16])],
+    lens: &[usize],
+) -> Vec<TxFrame> {
+    (0..n)
+        .map(|_| {
+            let len = lens[rng.gen_range(0..lens.len())];
+            let mut d = random_frame(rng, len);
+            let (v4, v6) = pool[rng.gen_range(0..pool.len())];
+            set_inner_destination(&mut d, v4, v6);
+            TxFrame::new(rng.gen_range(0..tenants), d)
+        })
+        .collect()
+}
+
+/// The mapping key of an IPv6 destination (what `mapping_key` computes).
+fn v6_key(v6: &[u8; 16]) -> u32 {
+    v6.chunks(4).fold(0, |a, w| a ^ u32::from_be_bytes(w.try_into().unwrap()))
+}
+
+fn outer_dst(p: &[u8]) -> u32 {
+    u32::from_be_bytes(p[30..34].try_into().unwrap())
+}
+
+/// The encapsulation block with the tagged cache on its map port: random
+/// frames of several tenants agree with the reference whose lookups go to
+/// `CacheModel`; misses leave on the cache's miss port as (tenant, key);
+/// the test answers them (a BAR0 fill of the hardware cache and a fill of
+/// the model) and later frames to those destinations hit; a tenant never
+/// gets another tenant's mapping for the same inner destination.
+#[test]
+fn mapping_lookups_through_the_tagged_cache_match_the_reference() {
+    let mut rng = SmallRng::seed_from_u64(4242);
+    let policies = [Policy::PerFlow, Policy::Spray, Policy::Flowlet { gap_cycles: 200 }, Policy::PerFlow];
+    let mut tenants: Vec<TxTenant> = (0..5).map(|t| test_tenant(t, policies[t % 4])).collect();
+    for t in &mut tenants[..4] {
+        t.use_mapping = true;
+    }
+    // Tenant 4 does not use the mapping cache: it never looks up.
+    let mut b = EncapBench::new(EncapWithCache::new());
+    b.sim.cache_wait_idle();
+    for (t, cfg) in tenants.iter().enumerate() {
+        b.program_tenant(t, cfg);
+    }
+    let mut model = EncapModel::new(tenants.clone());
+    let mut cache = CacheModel::card();
+    let pool = destination_pool(&mut rng, 40);
+    let (mut hits, mut misses) = (0, 0);
+    let mut cross_checked = 0;
+    for batch in 0..8 {
+        // Destinations come into use over the batches, so every batch has
+        // new misses and hits on earlier fills.
+        let used = &pool[..(8 + 4 * batch).min(pool.len())];
+        let mut frames = frames_to(&mut rng, 80, 5, used, &[60, 64, 90, 130, 200, 600, 1500]);
+        // Some descriptors disagree with the data: the key is taken from the
+        // frame as sent (cut or zero-padded), as the reference does.
+        for f in frames.iter_mut().step_by(11) {
+            f.in_len = if rng.gen() { f.data.len() + rng.gen_range(1..20) } else { rng.gen_range(20..f.data.len()) };
+        }
+        let n_miss_before = b.sim.misses.len();
+        let opts = RunOpts { in_idle: 0.05, out_stall: 0.1, seed: batch as u64, ..Default::default() };
+        let r = b.run(&frames, frames.len(), opts);
+        let want = model.expect_with(&frames, &r.start_times, &mut |t, k| cache.lookup(t as u8, k));
+        check_against_reference(&r.packets, &want);
+        // Misses on the cache's miss port: (tenant, key) of each, in order.
+        let want_misses: Vec<(u8, u32)> = frames
+            .iter()
+            .zip(&want)
+            .filter_map(|(f, w)| w.map.filter(|m| m.value.is_none()).map(|m| (f.tenant as u8, m.key)))
+            .collect();
+        assert_eq!(&b.sim.misses[n_miss_before..], &want_misses[..], "batch {batch}: misses queued for the host");
+        // Partitioning: a hit gives the frame's own tenant's mapping;
+        // tenant 4 and non-IP frames use the default endpoint.
+        for ((f, w), p) in frames.iter().zip(&want).zip(&r.packets) {
+            let default = u32::from_be_bytes(tenants[f.tenant].ctx.outer_dst_ip);
+            match w.map {
+                Some(m) => {
+                    assert_eq!(m.key, mapping_key(&normalize(&f.data, f.in_len)).unwrap());
+                    let expect = m.value.map_or(default, |_| mapping_for(f.tenant, m.key));
+                    assert_eq!(outer_dst(p), expect, "tenant {} key {:#x}", f.tenant, m.key);
+                }
+                None => {
+                    assert!(f.tenant == 4 || mapping_key(&normalize(&f.data, f.in_len)).is_none());
+                    assert_eq!(outer_dst(p), default);
+                }
+            }
+        }
+        hits += want.iter().filter(|w| w.map.is_some_and(|m| m.value.is_some())).count();
+        misses += want_misses.len();
+        // The same destination mapped for several tenants, each hit its own.
+        let mut by_key: HashMap<u32, std::collections::HashSet<usize>> = HashMap::new();
+        for (f, w) in frames.iter().zip(&want) {
+            if let Some(found) = w.map.filter(|m| m.value.is_some()) {
+                by_key.entry(found.key).or_default().insert(f.tenant);
+            }
+        }
+        cross_checked += by_key.values().filter(|s| s.len() > 1).count();
+        // The host answers each miss once: fill the card's cache and the model.
+        let mut answered = std::collections::HashSet::new();
+        for &(t, k) in &want_misses {
+            if answered.insert((t, k)) {
+                b.sim.cache_fill(t, k, mapping_for(t as usize, k));
+                cache.fill(t, k, mapping_for(t as usize, k));
+            }
+        }
+    }
+    assert_eq!(b.read_reg(encap::CNT_MAP_HIT) as usize, hits);
+    assert_eq!(b.read_reg(encap::CNT_MAP_MISS) as usize, misses);
+    assert_eq!(b.read_reg(encap::CNT_MAP_TIMEOUT), 0);
+    assert!(hits > 100 && misses > 50, "{hits} hits, {misses} misses");
+    assert!(cross_checked > 10, "only {cross_checked} destinations hit by more than one tenant");
+    eprintln!("{hits} hits, {misses} misses; {cross_checked} (batch, destination) pairs hit by several tenants");
+}
+
+/// Full rate with the cache attached: once the mappings are filled,
+/// back-to-back 64 B and 1500 B frames that all look up (and hit) leave
+/// with no idle output cycle.
+#[test]
+fn full_rate_with_the_mapping_cache_attached() {
+    for (len, n) in [(64usize, 300usize), (60, 200), (1500, 40)] {
+        let mut rng = SmallRng::seed_from_u64(len as u64 + 7);
+        let mut tenants: Vec<TxTenant> = (0..2).map(|t| test_tenant(t, Policy::Spray)).collect();
+        for t in &mut tenants {
+            t.use_mapping = true;
+        }
+        let mut b = EncapBench::new(EncapWithCache::new());
+        b.sim.cache_wait_idle();
+        for (t, cfg) in tenants.iter().enumerate() {
+            b.program_tenant(t, cfg);
+        }
+        let pool = destination_pool(&mut rng, 16);
+        let mut cache = CacheModel::card();
+        for (t, _) in tenants.iter().enumerate() {
+            for (v4, v6) in &pool {
+                for k in [u32::from_be_bytes(*v4), v6_key(v6)] {
+                    b.sim.cache_fill(t as u8, k, mapping_for(t, k));
+                    cache.fill(t as u8, k, mapping_for(t, k));
+                }
+            }
+        }
+        let frames = frames_to(&mut rng, n, 2, &pool, &[len]);
+        let r = b.run(&frames, n, RunOpts::default());
+        let want = EncapModel::new(tenants).expect_with(&frames, &r.start_times, &mut |t, k| cache.lookup(t as u8, k));
+        check_against_reference(&r.packets, &want);
+        let lookups = want.iter().filter(|w| w.map.is_some()).count();
+        assert!(lookups > n * 8 / 10, "{lookups} lookups of {n} frames");
+        assert_eq!(b.read_reg(encap::CNT_MAP_HIT) as usize, lookups, "every lookup hits");
+        assert_eq!(b.sim.misses.len(), 0);
+        let beats = ((len + 50).div_ceil(8) * n) as u64;
+        assert_eq!(r.bubbles, 0, "{len}-byte frames with lookups: {} idle output cycles", r.bubbles);
+        assert_eq!(r.out_span_cycles, beats, "{len}-byte frames with lookups");
+    }
+}
+
+/// A cache that does not accept (busy reassigning ways): after
+/// MAP_READY_TIMEOUT cycles the frame uses the default endpoint and
+/// `CNT_MAP_TIMEOUT` counts it, and nothing locks up; a cache that is only
+/// slow to accept still gives every frame its mapping.
+#[test]
+fn map_port_refused_times_out_and_slow_port_still_maps() {
+    let mut rng = SmallRng::seed_from_u64(64);
+    let mut tenant = test_tenant(2, Policy::PerFlow);
+    tenant.use_mapping = true;
+    let tenants = vec![test_tenant(0, Policy::PerFlow), test_tenant(1, Policy::PerFlow), tenant];
+    let pool = destination_pool(&mut rng, 8);
+    let mut table = HashMap::new();
+    for (v4, v6) in &pool {
+        for k in [u32::from_be_bytes(*v4), v6_key(v6)] {
+            table.insert((2u8, k), mapping_for(2, k));
+        }
+    }
+    let mut frames = frames_to(&mut rng, 30, 1, &pool, &[60, 64, 300]);
+    for f in &mut frames {
+        f.tenant = 2;
+    }
+    let lookups = frames.iter().filter(|f| mapping_key(&f.data).is_some()).count();
+    assert!(lookups > 20);
+
+    // Refused: never ready.
+    let mut b = bench();
+    b.program_tenant(2, &tenants[2]);
+    b.map = Some(MapResponder::new(table.clone(), 0.0, 1));
+    let r = b.run(&frames, frames.len(), RunOpts::default());
+    let want = EncapModel::new(tenants.clone()).expect(&frames, &r.start_times);
+    check_against_reference(&r.packets, &want);
+    assert_eq!(b.read_reg(encap::CNT_MAP_TIMEOUT) as usize, lookups);
+    assert_eq!(b.read_reg(encap::CNT_MAP_HIT) + b.read_reg(encap::CNT_MAP_MISS), 0);
+    assert!(r.packets.iter().all(|p| outer_dst(p) == u32::from_be_bytes(tenants[2].ctx.outer_dst_ip)));
+    // Each looking-up frame waited the bound, no more: the run takes about
+    // MAP_READY_TIMEOUT cycles per lookup, not forever.
+    assert!(r.out_span_cycles >= (lookups as u64 - 1) * encap::MAP_READY_TIMEOUT as u64 / 2);
+
+    // Slow: ready in 10 % of the cycles (the parser waits for the answer).
+    let mut b = bench();
+    b.program_tenant(2, &tenants[2]);
+    b.map = Some(MapResponder::new(table.clone(), 0.1, 2));
+    let r = b.run(&frames, frames.len(), RunOpts::default());
+    let want = EncapModel::new(tenants.clone())
+        .expect_with(&frames, &r.start_times, &mut |t, k| table.get(&(t as u8, k)).copied());
+    check_against_reference(&r.packets, &want);
+    assert_eq!(b.read_reg(encap::CNT_MAP_TIMEOUT), 0);
+    assert_eq!(b.read_reg(encap::CNT_MAP_HIT) as usize, lookups);
+    assert_eq!(b.map.as_ref().unwrap().lookups.len(), lookups);
+    // Every IP frame got its mapping (100.2.x.y).
+    assert!(r.packets.iter().all(|p| outer_dst(p) >> 24 == 100 || mapping_key(&p[50..]).is_none()));
 }
