@@ -12,7 +12,7 @@ fn demo_passes_every_step() {
     let out = offcard().arg("demo").output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{s}\n{}", String::from_utf8_lossy(&out.stderr));
-    for needle in ["enumerated: f0ca:0c01", "magic 0x4f464643", "scratch test", "interrupt received", "MSI_SENT                   1", "demo: host view of the card passed", "data verified", "demo: DMA and dirty logging passed", "RX queue 2: tenant  7", "demo: network queues passed"] {
+    for needle in ["enumerated: f0ca:0c01", "magic 0x4f464643", "scratch test", "interrupt received", "MSI_SENT                   1", "demo: host view of the card passed", "data verified", "demo: DMA and dirty logging passed", "tenant 3 (spray   ) one flow", "received back: 144 packets", "malformed packets dropped and counted", "demo: overlay network passed", "partitioned: tenant 1 hit rate"] {
         assert!(s.contains(needle), "demo output lacks {needle:?}:\n{s}");
     }
 }

@@ -128,13 +128,17 @@ impl Logic for OffcardTop {
             | self.cache.reg_rd_data.val()
             | self.encap.reg_rd_data.val()
             | self.decap.reg_rd_data.val();
-        // The cache's data-path port belongs to the encapsulation pipeline;
-        // until it is attached the cache serves BAR0 operations only.
-        self.cache.req_valid.next = false;
-        self.cache.req_op.next = 0.into();
-        self.cache.req_tag.next = 0.into();
-        self.cache.req_key.next = 0.into();
-        self.cache.req_value.next = 0.into();
+        // The cache's data-path client: the encapsulation pipeline looks up
+        // each frame's inner destination (tagged by tenant) for its outer one.
+        self.cache.req_valid.next = self.encap.map_req_valid.val();
+        self.cache.req_op.next = self.encap.map_req_op.val();
+        self.cache.req_tag.next = self.encap.map_req_tag.val();
+        self.cache.req_key.next = self.encap.map_req_key.val();
+        self.cache.req_value.next = self.encap.map_req_value.val();
+        self.encap.map_req_ready.next = self.cache.req_ready.val();
+        self.encap.map_rsp_valid.next = self.cache.rsp_valid.val();
+        self.encap.map_rsp_hit.next = self.cache.rsp_hit.val();
+        self.encap.map_rsp_value.next = self.cache.rsp_value.val();
         self.dma.requester_id.next = self.endpoint.completer_id.val();
         self.dma.bus_master.next = self.endpoint.bus_master.val();
         self.dma.max_payload.next = self.endpoint.max_payload.val();
