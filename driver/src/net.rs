@@ -17,7 +17,12 @@ pub fn tenant_register_writes(t: usize, cfg: &TxTenant) -> Vec<(u32, u32)> {
     let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
     let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
     let mut w = vec![
-        (encap::T_CONFIG, c.ttl as u32 | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT),
+        (
+            encap::T_CONFIG,
+            c.ttl as u32
+                | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT
+                | if cfg.use_mapping { encap::CONFIG_USE_MAPPING } else { 0 },
+        ),
         (encap::T_FLOWLET_GAP, cfg.policy.gap()),
         (encap::T_BAD_PATHS, cfg.paths.bad as u32),
         (encap::T_VNI, c.vni & 0xFF_FFFF),

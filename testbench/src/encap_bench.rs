@@ -159,35 +159,11 @@ impl<S: BlockSim> EncapBench<S> {
         self.sim.get("reg_rd_data") as u32
     }
 
-    /// Write tenant `t`'s row of the mapping table and its enable bit.
+    /// Write tenant `t`'s row of the mapping table and its enable bit (the
+    /// same register writes the driver makes).
     pub fn program_tenant(&mut self, t: usize, cfg: &TxTenant) {
-        let base = encap::TENANT_BASE + t as u32 * encap::TENANT_STRIDE;
-        let c = &cfg.ctx;
-        let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
-        let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
-        let regs = [
-            (
-                encap::T_CONFIG,
-                c.ttl as u32
-                    | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT
-                    | if cfg.use_mapping { encap::CONFIG_USE_MAPPING } else { 0 },
-            ),
-            (encap::T_FLOWLET_GAP, cfg.policy.gap()),
-            (encap::T_BAD_PATHS, cfg.paths.bad as u32),
-            (encap::T_VNI, c.vni & 0xFF_FFFF),
-            (encap::T_SRC_IP, u32::from_be_bytes(c.outer_src_ip)),
-            (encap::T_DST_IP, u32::from_be_bytes(c.outer_dst_ip)),
-            (encap::T_SRC_MAC_HI, mac_hi(c.outer_src_mac)),
-            (encap::T_SRC_MAC_LO, mac_lo(c.outer_src_mac)),
-            (encap::T_NEXT_HOP_MAC_HI, mac_hi(c.next_hop_mac)),
-            (encap::T_NEXT_HOP_MAC_LO, mac_lo(c.next_hop_mac)),
-        ];
-        for (off, v) in regs {
-            self.write_reg(base + off, v);
-        }
-        for k in 0..4 {
-            let p = &cfg.paths.ports;
-            self.write_reg(base + encap::T_PATHS + 4 * k as u32, p[2 * k] as u32 | (p[2 * k + 1] as u32) << 16);
+        for (off, v) in offcard_driver::net::tenant_register_writes(t, cfg) {
+            self.write_reg(off, v);
         }
         let en = self.read_reg(encap::TENANT_ENABLE);
         let en = if cfg.enabled { en | 1 << t } else { en & !(1 << t) };
