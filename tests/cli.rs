@@ -52,6 +52,17 @@ fn bench_dma_ends_with_json_line() {
 }
 
 #[test]
+fn bench_encap_ends_with_json_line() {
+    let out = offcard().args(["bench", "encap", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let last = s.lines().last().unwrap();
+    for k in ["beats_per_cycle_64", "beats_per_cycle_1500", "single_flow_max_mean_spray", "single_flow_max_mean_perflow", "single_flow_jain_spray", "single_flow_reordered_ratio_spray", "single_flow_reorder_buffer_spray", "small_flows_jain_perflow", "flows16_max_mean_spray"] {
+        assert!(last.starts_with('{') && last.contains(k), "last line {last:?} lacks {k}");
+    }
+}
+
+#[test]
 fn vm_subcommand_reaches_the_hypervisor() {
     let out = offcard().args(["vm", "restore", "--snapshot", "/nonexistent/snap"]).output().unwrap();
     assert!(!out.status.success());
