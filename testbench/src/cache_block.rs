@@ -220,43 +220,14 @@ impl<S: BlockSim> TagCache for CacheBlock<S> {
 }
 
 /// The same block in rust-hdl's own simulator, behind [`BlockSim`], for the
-/// differential test (rust-hdl's simulator and its Verilog have disagreed
-/// before: rust-hdl issues #22 and #47).
-pub struct RustHdlCache {
-    uut: offcard_hdl::tagged_cache::TaggedCache,
-    cycles: u64,
-}
+/// differential test.
+pub type RustHdlCache = crate::rusthdl_block::RustHdlBlock<offcard_hdl::tagged_cache::TaggedCache>;
 
-impl RustHdlCache {
-    pub fn new() -> Self {
+impl crate::rusthdl_block::NamedPorts for offcard_hdl::tagged_cache::TaggedCache {
+    const NAME: &'static str = "tagged_cache";
+    fn set_port(&mut self, port: &str, v: u64) -> bool {
         use offcard_hdl::rust_hdl::prelude::*;
-        let mut uut = offcard_hdl::tagged_cache::TaggedCache::default();
-        uut.connect_all();
-        let mut s = RustHdlCache { uut, cycles: 0 };
-        s.set("reset", 1);
-        for _ in 0..4 {
-            s.tick();
-        }
-        s.set("reset", 0);
-        s.eval();
-        s
-    }
-    fn settle(&mut self) {
-        use offcard_hdl::rust_hdl::prelude::*;
-        assert!(simulate(&mut self.uut, 1000), "rust-hdl simulation did not settle");
-    }
-}
-
-impl Default for RustHdlCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl BlockSim for RustHdlCache {
-    fn set(&mut self, port: &str, v: u64) {
-        use offcard_hdl::rust_hdl::prelude::*;
-        let u = &mut self.uut;
+        let u = self;
         match port {
             "reset" => u.reset.next = v != 0,
             "req_valid" => u.req_valid.next = v != 0,
@@ -269,43 +240,29 @@ impl BlockSim for RustHdlCache {
             "reg_wr_en" => u.reg_wr_en.next = v != 0,
             "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
             "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
-            _ => panic!("tagged_cache has no input {port:?}"),
+            _ => return false,
         }
+        true
     }
-    fn get(&self, port: &str) -> u64 {
-        let u = &self.uut;
+    fn get_port(&self, port: &str) -> Option<u64> {
+        let u = self;
         match port {
-            "req_ready" => u.req_ready.val() as u64,
-            "rsp_valid" => u.rsp_valid.val() as u64,
-            "rsp_op" => u.rsp_op.val().to_u64(),
-            "rsp_tag" => u.rsp_tag.val().to_u64(),
-            "rsp_key" => u.rsp_key.val().to_u64(),
-            "rsp_hit" => u.rsp_hit.val() as u64,
-            "rsp_value" => u.rsp_value.val().to_u64(),
-            "miss_valid" => u.miss_valid.val() as u64,
-            "miss_tag" => u.miss_tag.val().to_u64(),
-            "miss_key" => u.miss_key.val().to_u64(),
-            "reg_rd_data" => u.reg_rd_data.val().to_u64(),
-            _ => panic!("tagged_cache has no output {port:?}"),
+            "req_ready" => Some(u.req_ready.val() as u64),
+            "rsp_valid" => Some(u.rsp_valid.val() as u64),
+            "rsp_op" => Some(u.rsp_op.val().to_u64()),
+            "rsp_tag" => Some(u.rsp_tag.val().to_u64()),
+            "rsp_key" => Some(u.rsp_key.val().to_u64()),
+            "rsp_hit" => Some(u.rsp_hit.val() as u64),
+            "rsp_value" => Some(u.rsp_value.val().to_u64()),
+            "miss_valid" => Some(u.miss_valid.val() as u64),
+            "miss_tag" => Some(u.miss_tag.val().to_u64()),
+            "miss_key" => Some(u.miss_key.val().to_u64()),
+            "reg_rd_data" => Some(u.reg_rd_data.val().to_u64()),
+            _ => None,
         }
     }
-    fn eval(&mut self) {
-        use offcard_hdl::rust_hdl::prelude::*;
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-    }
-    fn tick(&mut self) {
-        use offcard_hdl::rust_hdl::prelude::*;
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-        self.uut.clock.next = Clock { clk: true };
-        self.settle();
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-        self.cycles += 1;
-    }
-    fn cycles(&self) -> u64 {
-        self.cycles
+    fn clock_signal(&mut self) -> &mut offcard_hdl::rust_hdl::prelude::Signal<offcard_hdl::rust_hdl::prelude::In, offcard_hdl::rust_hdl::prelude::Clock> {
+        &mut self.clock
     }
 }
 

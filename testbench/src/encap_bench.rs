@@ -540,40 +540,14 @@ pub fn random_frame(rng: &mut SmallRng, len: usize) -> Vec<u8> {
     f
 }
 
-/// rust-hdl's own simulator of the block, behind the same [`BlockSim`]
+/// The block in rust-hdl's own simulator behind the same [`BlockSim`]
 /// contract as the Verilated block (for the differential test).
-pub struct RustHdlEncap {
-    uut: Box<GeneveEncap>,
-    cycles: u64,
-}
+pub type RustHdlEncap = crate::rusthdl_block::RustHdlBlock<GeneveEncap>;
 
-impl RustHdlEncap {
-    pub fn new() -> Self {
-        let mut uut = Box::<GeneveEncap>::default();
-        uut.connect_all();
-        let mut s = RustHdlEncap { uut, cycles: 0 };
-        s.set("reset", 1);
-        for _ in 0..4 {
-            s.tick();
-        }
-        s.set("reset", 0);
-        s.eval();
-        s
-    }
-    fn settle(&mut self) {
-        assert!(simulate(&mut *self.uut, 2000), "rust-hdl simulation did not settle");
-    }
-}
-
-impl Default for RustHdlEncap {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl BlockSim for RustHdlEncap {
-    fn set(&mut self, port: &str, v: u64) {
-        let u = &mut self.uut;
+impl crate::rusthdl_block::NamedPorts for GeneveEncap {
+    const NAME: &'static str = "geneve_encap";
+    fn set_port(&mut self, port: &str, v: u64) -> bool {
+        let u = self;
         match port {
             "reset" => u.reset.next = v != 0,
             "in_data" => u.in_data.next = v.to_bits(),
@@ -591,43 +565,32 @@ impl BlockSim for RustHdlEncap {
             "map_rsp_valid" => u.map_rsp_valid.next = v != 0,
             "map_rsp_hit" => u.map_rsp_hit.next = v != 0,
             "map_rsp_value" => u.map_rsp_value.next = v.to_bits(),
-            _ => panic!("geneve_encap has no input {port:?}"),
+            _ => return false,
         }
+        true
     }
-    fn get(&self, port: &str) -> u64 {
-        let u = &self.uut;
+    fn get_port(&self, port: &str) -> Option<u64> {
+        let u = self;
         match port {
-            "in_ready" => u.in_ready.val() as u64,
-            "out_data" => u.out_data.val().to_u64(),
-            "out_bytes" => u.out_bytes.val().to_u64(),
-            "out_last" => u.out_last.val() as u64,
-            "out_valid" => u.out_valid.val() as u64,
-            "reg_rd_data" => u.reg_rd_data.val().to_u64(),
-            "map_req_valid" => u.map_req_valid.val() as u64,
-            "map_req_tag" => u.map_req_tag.val().to_u64(),
-            "map_req_key" => u.map_req_key.val().to_u64(),
-            "map_req_op" => u.map_req_op.val().to_u64(),
-            "map_req_value" => u.map_req_value.val().to_u64(),
-            _ => panic!("geneve_encap has no output {port:?}"),
+            "in_ready" => Some(u.in_ready.val() as u64),
+            "out_data" => Some(u.out_data.val().to_u64()),
+            "out_bytes" => Some(u.out_bytes.val().to_u64()),
+            "out_last" => Some(u.out_last.val() as u64),
+            "out_valid" => Some(u.out_valid.val() as u64),
+            "reg_rd_data" => Some(u.reg_rd_data.val().to_u64()),
+            "map_req_valid" => Some(u.map_req_valid.val() as u64),
+            "map_req_tag" => Some(u.map_req_tag.val().to_u64()),
+            "map_req_key" => Some(u.map_req_key.val().to_u64()),
+            "map_req_op" => Some(u.map_req_op.val().to_u64()),
+            "map_req_value" => Some(u.map_req_value.val().to_u64()),
+            _ => None,
         }
     }
-    fn eval(&mut self) {
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-    }
-    fn tick(&mut self) {
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-        self.uut.clock.next = Clock { clk: true };
-        self.settle();
-        self.uut.clock.next = Clock { clk: false };
-        self.settle();
-        self.cycles += 1;
-    }
-    fn cycles(&self) -> u64 {
-        self.cycles
+    fn clock_signal(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
     }
 }
+
 
 /// Throughput of the Verilated block for back-to-back frames of `len`
 /// bytes with the output always ready: output beats per cycle from the

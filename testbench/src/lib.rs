@@ -10,4 +10,5 @@ pub mod endpoint_model;
 pub mod harness;
 pub mod hdl_sim;
 pub mod lint;
+pub mod rusthdl_block;
 pub mod tlp_gen;

@@ -9,7 +9,6 @@
 
 use offcard_hdl::geneve_decap::GeneveDecap;
 use offcard_hdl::regmap::decap;
-use offcard_hdl::rust_hdl::prelude::*;
 use offcard_net::geneve::*;
 use offcard_sim::{BlockSim, VerilatedBlock};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -591,73 +590,11 @@ fn random_mix_back_to_back_under_backpressure_matches_the_reference() {
     );
 }
 
-/// The block in rust-hdl's own simulator behind the same `BlockSim` trait.
-struct RustHdlDecap {
-    uut: GeneveDecap,
-    cycles: u64,
-}
+/// The block in rust-hdl's own simulator behind the same [`BlockSim`]
+/// contract as the Verilated block (for the differential test).
+type RustHdlDecap = offcard_testbench::rusthdl_block::RustHdlBlock<GeneveDecap>;
 
-impl RustHdlDecap {
-    fn new() -> Self {
-        let mut uut = GeneveDecap::default();
-        uut.connect_all();
-        let mut r = RustHdlDecap { uut, cycles: 0 };
-        r.set("reset", 1);
-        for _ in 0..4 {
-            r.tick();
-        }
-        r.set("reset", 0);
-        r.eval();
-        r
-    }
-}
 
-impl BlockSim for RustHdlDecap {
-    fn set(&mut self, port: &str, v: u64) {
-        let u = &mut self.uut;
-        match port {
-            "reset" => u.reset.next = v != 0,
-            "in_data" => u.in_data.next = v.to_bits(),
-            "in_bytes" => u.in_bytes.next = v.to_bits(),
-            "in_last" => u.in_last.next = v != 0,
-            "in_valid" => u.in_valid.next = v != 0,
-            "out_ready" => u.out_ready.next = v != 0,
-            "reg_addr" => u.reg_addr.next = v.to_bits(),
-            "reg_wr_en" => u.reg_wr_en.next = v != 0,
-            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
-            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
-            _ => panic!("no input {port}"),
-        }
-    }
-    fn get(&self, port: &str) -> u64 {
-        let u = &self.uut;
-        match port {
-            "in_ready" => u.in_ready.val() as u64,
-            "out_data" => u.out_data.val().to_u64(),
-            "out_bytes" => u.out_bytes.val().to_u64(),
-            "out_last" => u.out_last.val() as u64,
-            "out_valid" => u.out_valid.val() as u64,
-            "out_tenant" => u.out_tenant.val().to_u64(),
-            "out_queue" => u.out_queue.val().to_u64(),
-            "out_len" => u.out_len.val().to_u64(),
-            "reg_rd_data" => u.reg_rd_data.val().to_u64(),
-            _ => panic!("no output {port}"),
-        }
-    }
-    fn eval(&mut self) {
-        self.uut.clock.next = Clock { clk: false };
-        assert!(simulate(&mut self.uut, 1000), "rust-hdl simulation did not settle");
-    }
-    fn tick(&mut self) {
-        self.eval();
-        self.uut.clock.next = Clock { clk: true };
-        assert!(simulate(&mut self.uut, 1000), "rust-hdl simulation did not settle");
-        self.cycles += 1;
-    }
-    fn cycles(&self) -> u64 {
-        self.cycles
-    }
-}
 
 #[test]
 fn rusthdl_and_verilator_agree_cycle_by_cycle() {
