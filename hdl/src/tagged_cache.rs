@@ -29,6 +29,11 @@ use rust_hdl::prelude::*;
 
 const WAYS: usize = c::WAYS as usize;
 const TAGS: usize = c::TAGS as usize;
+// The geometry is set in `regmap::cache`; the RAM arrays, counters and the
+// reference model follow it, but these signal widths are spelled out (rust-hdl
+// has no width arithmetic on const parameters): a geometry change must fail
+// to compile here rather than misbehave.
+const _: () = assert!(c::WAYS == 8 && c::SETS_LOG2 == 6 && c::TAGS == 16, "update the widths in tagged_cache.rs");
 /// Line metadata in the RAM: valid [36], owner tag [35:32], key [31:0].
 type Meta = Bits<37>;
 
