@@ -522,6 +522,12 @@ fn bench(args: &[String]) -> Result<()> {
             let b1500 = offcard_testbench::encap_bench::beats_per_cycle(1500, 600);
             let b9000 = offcard_testbench::encap_bench::beats_per_cycle(9000, 100);
             println!("encapsulation block, back-to-back frames: {b64:.4} beats/cycle at 64 B, {b1500:.4} at 1500 B, {b9000:.4} at 9000 B");
+            eprintln!("bench encap: one elephant flow through the Verilated block's own path selection, spray and per-flow");
+            let spray = offcard_testbench::encap_bench::hardware_path_load(offcard_net::path::Policy::Spray, 4000);
+            let perflow = offcard_testbench::encap_bench::hardware_path_load(offcard_net::path::Policy::PerFlow, 4000);
+            let (hs_mm, hs_j) = (offcard_net::metrics::max_over_mean(&spray), offcard_net::metrics::jain_index(&spray));
+            let hp_mm = offcard_net::metrics::max_over_mean(&perflow);
+            println!("hardware path choice, one flow, 4000 packets over 8 paths: spray load {spray:?} (max/mean {hs_mm:.3}, Jain {hs_j:.3}); per-flow max/mean {hp_mm:.3}");
             eprintln!("bench encap: path policies through the 8-path ECMP fabric model (hardware-shaped selector)");
             let t = Instant::now();
             let f = run_bench(BenchSpec::full(), &RunConfig::default(), &mut || Box::new(ReferenceSelector::default()))
@@ -539,6 +545,9 @@ fn bench(args: &[String]) -> Result<()> {
                 m.insert("beats_per_cycle_64".into(), serde_json::json!((b64 * 10000.0).round() / 10000.0));
                 m.insert("beats_per_cycle_1500".into(), serde_json::json!((b1500 * 10000.0).round() / 10000.0));
                 m.insert("beats_per_cycle_9000".into(), serde_json::json!((b9000 * 10000.0).round() / 10000.0));
+                m.insert("hw_single_flow_max_mean_spray".into(), serde_json::json!((hs_mm * 10000.0).round() / 10000.0));
+                m.insert("hw_single_flow_jain_spray".into(), serde_json::json!((hs_j * 10000.0).round() / 10000.0));
+                m.insert("hw_single_flow_max_mean_perflow".into(), serde_json::json!((hp_mm * 10000.0).round() / 10000.0));
                 println!("{}", serde_json::Value::Object(m));
             }
             Ok(())

@@ -609,3 +609,28 @@ pub fn beats_per_cycle(len: usize, frames: usize) -> f64 {
     }
     r.out_beats as f64 / r.out_span_cycles as f64
 }
+
+
+/// One elephant flow (1500-byte frames) of a tenant with `policy` through
+/// the Verilated encapsulation block, its path table found by path
+/// discovery on the 8-path fabric model, each packet routed by the fabric's
+/// ECMP hashing: the packets per path. This is the hardware's own path
+/// choice (the bench's full policy table uses the reference selector the
+/// block matches packet for packet).
+pub fn hardware_path_load(policy: Policy, packets: usize) -> Vec<f64> {
+    use offcard_net::fabric::{discover_path_table, Fabric, FabricConfig};
+    let fabric = Fabric::new(FabricConfig::default_8_paths());
+    let mut cfg = test_tenant(0, policy);
+    let ports = discover_path_table(&fabric, &cfg.ctx).expect("every path reachable");
+    cfg.paths.ports.copy_from_slice(&ports[..8]);
+    let mut b = EncapBench::new(VerilatedBlock::new("geneve_encap"));
+    b.program_tenant(0, &cfg);
+    let frames: Vec<TxFrame> =
+        (0..packets as u32).map(|seq| TxFrame::new(0, offcard_net::workload::inner_frame(1, seq, 0, 1500))).collect();
+    let res = b.run(&frames, packets, RunOpts::default());
+    let mut load = vec![0f64; fabric.path_count()];
+    for p in &res.packets {
+        load[fabric.path_of(p).expect("IPv4 outer packet")] += 1.0;
+    }
+    load
+}
