@@ -7,7 +7,8 @@
 
 use anyhow::{anyhow, bail, Result};
 use offcard_driver::dma::{DmaCard, DmaConfig};
-use offcard_driver::{CacheCtl, Card, SimTransport};
+use offcard_driver::{CacheCtl, Card};
+use offcard_sim::{SimTransport};
 use offcard_mgmt::backend::{PrivilegedBackend, TAG_COUNTER_NAMES};
 use std::sync::Mutex;
 

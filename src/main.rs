@@ -4,8 +4,9 @@
 mod card_backend;
 
 use anyhow::{bail, Context, Result};
-use offcard_driver::{Card, CardTransport, SimTransport, VfioTransport};
-use offcard_hdl::regmap;
+use offcard_driver::{Card, CardTransport, VfioTransport};
+use offcard_sim::{SimTransport};
+use offcard_regs as regmap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +30,9 @@ const USAGE: &str = "offcard <command>
   synth [--board versa|icebreaker] [--block NAME] [--json]
                            open synthesis flow: yosys + nextpnr + pack, report to docs/synthesis.md
   synth check              quick yosys synthesis of every block (what CI runs)
+  card --socket PATH [--net tap:NAME|wire:PATH] [--pcap FILE] [--clients N] [--seed N] [--quiet]
+                           run the simulated card as a vfio-user device process (docs/carriers.md)
+  demo --vfio-user PATH    the demo against a card process (`offcard card --socket PATH`)
   keygen | serve | mgmt    secured management API (see docs/mgmt.md)
   vm ...                   the KVM hypervisor (see docs/vmm.md)
 ";
@@ -56,6 +60,7 @@ fn run(args: &[String]) -> Result<()> {
             Ok(b)
         }),
         "vm" => offcard_vmm::cli::cli_main(args),
+        "card" => card_process(rest),
         "synth" => offcard_synth::cli_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -72,6 +77,28 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 fn step(msg: &str) {
     print!("  {msg:<52}");
     let _ = std::io::stdout().flush();
+}
+
+/// `offcard card`: the Verilated card as a vfio-user device process.
+fn card_process(args: &[String]) -> Result<()> {
+    const KNOWN: &[&str] = &["--socket", "--net", "--pcap", "--clients", "--seed", "--quiet"];
+    for a in args.iter().filter(|a| a.starts_with("--")) {
+        if !KNOWN.contains(&a.as_str()) {
+            bail!("offcard card: unknown option {a}; options: {}", KNOWN.join(" "));
+        }
+    }
+    let num = |name: &str, default: u64| -> Result<u64> {
+        flag(args, name).map(|v| v.parse::<u64>().with_context(|| format!("{name} {v}: not a number"))).unwrap_or(Ok(default))
+    };
+    let opts = offcard_sim::card_process::CardProcessOptions {
+        socket: PathBuf::from(flag(args, "--socket").context("offcard card needs --socket PATH (the vfio-user socket to serve)")?),
+        net: flag(args, "--net"),
+        pcap: flag(args, "--pcap").map(PathBuf::from),
+        seed: num("--seed", 1)?,
+        max_clients: num("--clients", 0)? as usize,
+        quiet: args.iter().any(|a| a == "--quiet"),
+    };
+    offcard_sim::card_process::serve(&opts).context("card process")
 }
 
 fn demo(args: &[String]) -> Result<()> {
@@ -142,9 +169,8 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     let mut dma = DmaCard::new(card, DmaConfig::default())?;
     let mut src = dma.transport().alloc_dma(64 << 10)?;
     let guest = dma.transport().alloc_dma(256 << 10)?;
-    for (i, b) in src.as_mut_slice().iter_mut().enumerate() {
-        *b = (i as u32).wrapping_mul(2654435761).to_le_bytes()[3];
-    }
+    let pattern: Vec<u8> = (0..src.len).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3]).collect();
+    src.write(0, &pattern);
     let page = 4096u64;
     dma.dirty_start(&[(guest.iova, 256 << 10)], page)?;
     let copies = [(0u64, 0x0100u64, 1500u32, 0usize), (0x2000, 0x9ffe, 5000, 1), (0x800, 0x2f000, 20, 2), (0, 0x12000, 8192, 3)];
@@ -157,7 +183,7 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     let cycles = dma.transport().rc.card.cycles() - c0;
     let mut bad = 0;
     for &(so, go, len, _) in &copies {
-        if guest.as_slice()[go as usize..(go + len as u64) as usize] != src.as_slice()[so as usize..(so + len as u64) as usize] {
+        if guest.read_vec(go as usize, len as usize) != src.read_vec(so as usize, len as usize) {
             bad += 1;
         }
     }
@@ -213,8 +239,9 @@ fn udp_frame(src_ip: [u8; 4], dst_ip: [u8; 4], len: usize) -> Vec<u8> {
 /// each policy does to one flow. The peer then sends the packets back: the
 /// card decapsulates them into host RX buffers (tenant from the VNI), and
 /// malformed packets are dropped and counted per reason.
-fn demo_net(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
-    use offcard_driver::{NetCtl, SimNetwork};
+fn demo_net(dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>) -> Result<()> {
+    use offcard_driver::{NetCtl};
+use offcard_sim::{SimNetwork};
     use offcard_net::fabric::{discover_path_table, Fabric, FabricConfig};
     use offcard_net::path::Policy;
     use regmap::dma::{QMODE_RX, QMODE_TX};
@@ -232,7 +259,7 @@ fn demo_net(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
         let ports = discover_path_table(&fabric, &cfg.ctx).map_err(|unreached| anyhow::anyhow!("paths {unreached:?} unreachable"))?;
         cfg.paths.ports.copy_from_slice(&ports[..8]);
         let mut net = NetCtl::new(&mut dma.card);
-        net.program_tenant(t, &cfg)?;
+        net.program_tenant(t, &cfg.context())?;
         net.map_vni(t, cfg.ctx.vni, t as u8, 2)?;
         cfgs.push(cfg);
     }
@@ -335,8 +362,9 @@ fn demo_net(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
 /// the driver's slow path fills the mapping and the next frame goes to the
 /// mapped endpoint. Tenant 5 asking for the same destination misses: it
 /// never sees tenant 4's line.
-fn demo_mapping(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
-    use offcard_driver::{CacheCtl, MissRecord, NetCtl, SimNetwork};
+fn demo_mapping(dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>) -> Result<()> {
+    use offcard_driver::{CacheCtl, MissRecord, NetCtl};
+use offcard_sim::{SimNetwork};
     use offcard_net::path::Policy;
     use regmap::{cache, dma::QMODE_RX};
     dma.set_queue_mode(cache::MISS_QUEUE as usize, QMODE_RX)?;
@@ -344,12 +372,12 @@ fn demo_mapping(dma: &mut offcard_driver::DmaCard<SimTransport>) -> Result<()> {
     for t in [4usize, 5] {
         let mut cfg = offcard_testbench::encap_bench::test_tenant(t, Policy::PerFlow);
         cfg.use_mapping = true;
-        NetCtl::new(&mut dma.card).program_tenant(t, &cfg)?;
+        NetCtl::new(&mut dma.card).program_tenant(t, &cfg.context())?;
     }
     let dst = [10, 4, 0, 9];
     let key = u32::from_be_bytes(dst);
     let vtep = [172, 16, 0, 44];
-    let send = |dma: &mut offcard_driver::DmaCard<SimTransport>, t: u8| -> Result<[u8; 4]> {
+    let send = |dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>, t: u8| -> Result<[u8; 4]> {
         dma.send_frame(1, t, &udp_frame([10, 0, t, 1], dst, 120))?;
         dma.complete_all(Duration::from_millis(5))?;
         dma.transport().run_cycles(400);

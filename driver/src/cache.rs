@@ -1,10 +1,10 @@
 //! The tagged cache-way allocator, from the host: way masks per tag, the
 //! partitioning switch, per-tag counters, and the slow path that answers a
-//! miss with a fill. Registers from `offcard_hdl::regmap::cache`.
+//! miss with a fill. Registers from `offcard_regs::cache`.
 
 use crate::card::Card;
 use crate::transport::{CardTransport, Result, TransportError};
-use offcard_hdl::regmap::cache as c;
+use offcard_regs::cache as c;
 
 /// Geometry the card reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! The card API above the transport: identity, scratch test, interrupts,
-//! counters. Register names come from `offcard_hdl::regmap`.
+//! counters. Register names come from `offcard_regs`.
 
 use crate::transport::{CardTransport, Result, TransportError};
-use offcard_hdl::regmap::{self, *};
+use offcard_regs::{self as regmap, *};
 use std::time::Duration;
 
 /// Identity the card reports in BAR0.

@@ -8,40 +8,15 @@
 //! receive buffers (`post_rx_buffers`) that the card fills with frames from
 //! the network side (`poll_rx` returns them and re-posts the buffers).
 //!
-//! Formats and offsets come from `offcard_hdl::regmap::dma` (docs/dma.md).
+//! Formats and offsets come from `offcard_regs::{dma, formats}` (docs/dma.md).
 
 use crate::card::Card;
 use crate::transport::{CardTransport, DmaBuffer, Result, TransportError};
-use offcard_hdl::regmap::dma::*;
+use offcard_regs::dma::*;
 use std::time::Duration;
 
-/// One copy request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Descriptor {
-    pub src: u64,
-    pub dst: u64,
-    pub len: u32,
-    pub cookie: u64,
-}
-
-impl Descriptor {
-    pub fn to_bytes(&self) -> [u8; DESC_BYTES as usize] {
-        let mut b = [0u8; DESC_BYTES as usize];
-        b[0..8].copy_from_slice(&self.src.to_le_bytes());
-        b[8..16].copy_from_slice(&self.dst.to_le_bytes());
-        b[16..20].copy_from_slice(&self.len.to_le_bytes());
-        b[24..32].copy_from_slice(&self.cookie.to_le_bytes());
-        b
-    }
-
-    /// The same with the flags word (bytes 20..24) set, e.g. a TX
-    /// descriptor's tenant (`DESC_FLAGS_TENANT_*`).
-    pub fn to_bytes_with_flags(&self, flags: u32) -> [u8; DESC_BYTES as usize] {
-        let mut b = self.to_bytes();
-        b[20..24].copy_from_slice(&flags.to_le_bytes());
-        b
-    }
-}
+pub use offcard_regs::formats::{Descriptor, WriteRecord};
+use offcard_regs::formats::CompletionRecord;
 
 /// Driver-level status for a destination the IOMMU refused (the card cannot
 /// see a dropped posted write; the IOMMU fault is attributed here).
@@ -58,40 +33,6 @@ pub struct Completion {
     pub tenant: u8,
     /// Ring index of the descriptor this completes.
     pub index: u32,
-}
-
-/// A write record the card appended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WriteRecord {
-    pub iova: u64,
-    pub len: u32,
-    pub source: u8,
-    pub seq: u16,
-}
-
-impl WriteRecord {
-    /// The card's 16-byte format (valid flag set).
-    pub fn to_bytes(&self) -> [u8; WREC_BYTES as usize] {
-        let mut b = [0u8; WREC_BYTES as usize];
-        b[0..8].copy_from_slice(&self.iova.to_le_bytes());
-        b[8..12].copy_from_slice(&self.len.to_le_bytes());
-        b[12] = self.source;
-        b[13] = 1;
-        b[14..16].copy_from_slice(&self.seq.to_le_bytes());
-        b
-    }
-
-    pub fn parse(b: &[u8]) -> Option<WriteRecord> {
-        if b.len() < WREC_BYTES as usize || b[13] & 1 == 0 {
-            return None;
-        }
-        Some(WriteRecord {
-            iova: u64::from_le_bytes(b[0..8].try_into().unwrap()),
-            len: u32::from_le_bytes(b[8..12].try_into().unwrap()),
-            source: b[12],
-            seq: u16::from_le_bytes(b[14..16].try_into().unwrap()),
-        })
-    }
 }
 
 struct Queue {
@@ -171,6 +112,9 @@ pub struct DmaCard<T: CardTransport> {
     pub keep_records: bool,
     pub records: Vec<WriteRecord>,
     pub rx_stats: RxStats,
+    /// IOMMU faults reported but not yet matched to a completion (a fault
+    /// can be reported before the completion it belongs to is seen).
+    pending_faults: Vec<(u64, bool)>,
 }
 
 /// Queue and record-ring sizes.
@@ -258,6 +202,7 @@ impl<T: CardTransport> DmaCard<T> {
             keep_records: false,
             records: vec![],
             rx_stats: RxStats::default(),
+            pending_faults: Vec::new(),
         })
     }
 
@@ -278,9 +223,9 @@ impl<T: CardTransport> DmaCard<T> {
         }
         let idx = qu.tail;
         let off = (idx * DESC_BYTES) as usize;
-        qu.ring.as_mut_slice()[off..off + DESC_BYTES as usize].copy_from_slice(&d.to_bytes_with_flags(flags));
+        qu.ring.write(off, &d.to_bytes_with_flags(flags));
         let c = (idx * CPL_BYTES) as usize;
-        qu.cpl.as_mut_slice()[c..c + CPL_BYTES as usize].fill(0);
+        qu.cpl.fill(c, CPL_BYTES as usize, 0);
         qu.dst[idx as usize] = (d.dst, d.len);
         qu.tail = (qu.tail + 1) % qu.entries;
         qu.in_flight += 1;
@@ -307,26 +252,25 @@ impl<T: CardTransport> DmaCard<T> {
     /// ring, so a card stalled on a full ring can go on.
     pub fn poll(&mut self, q: usize) -> Result<Vec<Completion>> {
         self.drain_records()?;
-        let faults = self.card.transport.take_iommu_faults();
+        let new_faults = self.card.transport.take_iommu_faults();
+        self.pending_faults.extend(new_faults);
+        let excess = self.pending_faults.len().saturating_sub(1024);
+        self.pending_faults.drain(..excess);
+        let faults = &mut self.pending_faults;
         let qu = &mut self.queues[q];
         let mut out = vec![];
         while qu.in_flight > 0 {
             let off = (qu.next_cpl * CPL_BYTES) as usize;
-            let e = &qu.cpl.as_slice()[off..off + CPL_BYTES as usize];
-            if e[15] & CPL_FLAG_DONE == 0 {
+            let Some(r) = CompletionRecord::parse(&qu.cpl.read_vec(off, CPL_BYTES as usize)) else {
                 break;
-            }
-            let mut c = Completion {
-                cookie: u64::from_le_bytes(e[0..8].try_into().unwrap()),
-                len: u32::from_le_bytes(e[8..12].try_into().unwrap()),
-                status: u16::from_le_bytes(e[12..14].try_into().unwrap()),
-                queue: e[14],
-                tenant: e[15] >> CPL_FLAG_TENANT_SHIFT,
-                index: qu.next_cpl,
             };
+            let mut c =
+                Completion { cookie: r.cookie, len: r.len, status: r.status, queue: r.queue, tenant: r.tenant(), index: qu.next_cpl };
             let (dst, len) = qu.dst[qu.next_cpl as usize];
-            if c.status == CPL_STATUS_OK && faults.iter().any(|&(a, w)| w && a >= dst && a < dst + len as u64) {
+            let hit = |&(a, w): &(u64, bool)| w && a >= dst && a < dst + len as u64;
+            if c.status == CPL_STATUS_OK && faults.iter().any(hit) {
                 c.status = STATUS_IOMMU_FAULT;
+                faults.retain(|f| !hit(f));
             }
             out.push(c);
             qu.next_cpl = (qu.next_cpl + 1) % qu.entries;
@@ -376,7 +320,7 @@ impl<T: CardTransport> DmaCard<T> {
         let mut n = 0;
         while self.wrec_cons != prod {
             let slot = (self.wrec_cons % self.wrec_entries) as usize * WREC_BYTES as usize;
-            let r = WriteRecord::parse(&self.wrec.as_slice()[slot..slot + WREC_BYTES as usize])
+            let r = WriteRecord::parse(&self.wrec.read_vec(slot, WREC_BYTES as usize))
                 .ok_or(TransportError::Other(format!("record slot {slot:#x} not valid below the producer index")))?;
             if r.seq != self.next_seq {
                 self.stats.sequence_gaps += 1;
@@ -390,7 +334,7 @@ impl<T: CardTransport> DmaCard<T> {
             if self.keep_records {
                 self.records.push(r);
             }
-            self.wrec.as_mut_slice()[slot + 13] = 0;
+            self.wrec.write(slot + 13, &[0]);
             self.wrec_cons = self.wrec_cons.wrapping_add(1);
             n += 1;
         }
@@ -408,7 +352,7 @@ impl<T: CardTransport> DmaCard<T> {
             let st = self.card.transport.bar0_read32(DMA_STATUS)?;
             if st & STATUS_FLUSH_PENDING == 0 {
                 self.drain_records()?;
-                let wb = u32::from_le_bytes(self.wb.as_slice()[0..4].try_into().unwrap());
+                let wb = u32::from_le_bytes(self.wb.read_vec(0, 4).try_into().unwrap());
                 if wb != self.wrec_cons {
                     return Err(TransportError::Other(format!("producer write-back {wb} != records consumed {}", self.wrec_cons)));
                 }
@@ -519,7 +463,7 @@ impl<T: CardTransport> DmaCard<T> {
         let slot = qu.tail as usize * TX_SLOT;
         let area = qu.tx_area.as_mut().unwrap();
         let n = bytes.len().min(MAX_FRAME as usize);
-        area.as_mut_slice()[slot + offset..slot + offset + n].copy_from_slice(&bytes[..n]);
+        area.write(slot + offset, &bytes[..n]);
         let src = area.iova + (slot + offset) as u64;
         let d = Descriptor { src, dst: 0, len: bytes.len() as u32, cookie: src };
         self.post_flags(q, d, (tenant as u32 & DESC_FLAGS_TENANT_MASK) << DESC_FLAGS_TENANT_SHIFT)
@@ -577,7 +521,7 @@ impl<T: CardTransport> DmaCard<T> {
             let id = self.queues[q].rx_slot[c.index as usize];
             if c.status == CPL_STATUS_OK {
                 let (b, off) = &self.queues[q].rx_bufs[id];
-                out.push(RxFrame { tenant: c.tenant, iova: b.iova + *off as u64, bytes: b.as_slice()[*off..off + c.len as usize].to_vec() });
+                out.push(RxFrame { tenant: c.tenant, iova: b.iova + *off as u64, bytes: b.read_vec(*off, c.len as usize) });
                 self.rx_stats.frames += 1;
                 self.rx_stats.bytes += c.len as u64;
             } else {

@@ -1,61 +1,13 @@
 //! The card's network side from the host: the encapsulation pipeline's
 //! per-tenant context and path tables, the decapsulation pipeline's VNI
 //! table, their counters, and the tagged cache's miss records as they
-//! arrive on the miss queue. Registers from `offcard_hdl::regmap::{encap,
-//! decap}`; formats from `offcard_net`.
+//! arrive on the miss queue. Registers and formats from `offcard_regs`.
 
 use crate::card::Card;
 use crate::transport::{CardTransport, Result, TransportError};
-use offcard_hdl::regmap::{cache, decap, encap, Access, Register};
-use offcard_net::tx::TxTenant;
+use offcard_regs::{decap, encap, Access, Register};
 
-/// The register writes that program tenant `t`'s row of the mapping table
-/// (context, policy, path table), in order; the enable bit is separate.
-pub fn tenant_register_writes(t: usize, cfg: &TxTenant) -> Vec<(u32, u32)> {
-    let base = encap::TENANT_BASE + t as u32 * encap::TENANT_STRIDE;
-    let c = &cfg.ctx;
-    let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
-    let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
-    let mut w = vec![
-        (
-            encap::T_CONFIG,
-            c.ttl as u32
-                | cfg.policy.code() << encap::CONFIG_POLICY_SHIFT
-                | if cfg.use_mapping { encap::CONFIG_USE_MAPPING } else { 0 },
-        ),
-        (encap::T_FLOWLET_GAP, cfg.policy.gap()),
-        (encap::T_BAD_PATHS, cfg.paths.bad as u32),
-        (encap::T_VNI, c.vni & 0xFF_FFFF),
-        (encap::T_SRC_IP, u32::from_be_bytes(c.outer_src_ip)),
-        (encap::T_DST_IP, u32::from_be_bytes(c.outer_dst_ip)),
-        (encap::T_SRC_MAC_HI, mac_hi(c.outer_src_mac)),
-        (encap::T_SRC_MAC_LO, mac_lo(c.outer_src_mac)),
-        (encap::T_NEXT_HOP_MAC_HI, mac_hi(c.next_hop_mac)),
-        (encap::T_NEXT_HOP_MAC_LO, mac_lo(c.next_hop_mac)),
-    ];
-    let p = &cfg.paths.ports;
-    for k in 0..encap::PATHS as usize / 2 {
-        w.push((encap::T_PATHS + 4 * k as u32, p[2 * k] as u32 | (p[2 * k + 1] as u32) << 16));
-    }
-    w.into_iter().map(|(o, v)| (base + o, v)).collect()
-}
-
-/// A cache miss as the host receives it on the miss queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MissRecord {
-    pub tag: u8,
-    pub key: u32,
-}
-
-impl MissRecord {
-    /// Parse the 16-byte miss record frame (`regmap::cache::MISS_RECORD_BYTES`).
-    pub fn parse(b: &[u8]) -> Option<MissRecord> {
-        if b.len() != cache::MISS_RECORD_BYTES as usize || b[5..].iter().any(|&x| x != 0) || b[4] as u32 >= cache::TAGS {
-            return None;
-        }
-        Some(MissRecord { tag: b[4], key: u32::from_le_bytes([b[0], b[1], b[2], b[3]]) })
-    }
-}
+pub use offcard_regs::formats::{MissRecord, TenantContext};
 
 pub struct NetCtl<'a, T: CardTransport> {
     card: &'a mut Card<T>,
@@ -75,9 +27,9 @@ impl<'a, T: CardTransport> NetCtl<'a, T> {
 
     /// Program tenant `t`'s context, policy and path table, then enable or
     /// disable it (a disabled tenant's frames are dropped and counted).
-    pub fn program_tenant(&mut self, t: usize, cfg: &TxTenant) -> Result<()> {
+    pub fn program_tenant(&mut self, t: usize, cfg: &TenantContext) -> Result<()> {
         Self::check_tenant(t)?;
-        for (off, v) in tenant_register_writes(t, cfg) {
+        for (off, v) in cfg.register_writes(t) {
             self.card.write(off, v)?;
         }
         let en = self.card.read(encap::TENANT_ENABLE)?;

@@ -1,108 +1,95 @@
-//! Transport backend for a real card bound to `vfio-pci`.
+//! Transport backend for a real card bound to `vfio-pci`, through rust-vmm's
+//! `vfio-ioctls` (built without its KVM/MSHV features: no hypervisor here,
+//! the driver is a plain userspace process).
 //!
-//! Plain VFIO ioctls (linux/vfio.h): container + group + device fd, type-1 v2
-//! IOMMU, BAR0 mapped into the process, configuration space through the
-//! config region, DMA buffers mapped with VFIO_IOMMU_MAP_DMA, MSI delivered
-//! to an eventfd. On a machine without `/dev/vfio` or an IOMMU group for the
-//! device, `open` fails with a message that names what is missing.
+//! # Design
+//!
+//! * **Container, group, device.** [`VfioTransport::open`] first checks,
+//!   itself, what the kernel must provide: the container node
+//!   `/dev/vfio/vfio`, the device's IOMMU group in sysfs and the group node
+//!   `/dev/vfio/<group>`. Each missing piece fails with
+//!   [`TransportError::Unavailable`] and a message saying what to do, before
+//!   any call into `vfio-ioctls` (whose own errors say less). Then
+//!   [`VfioContainer::new`] opens the container (API version, type-1 v2
+//!   IOMMU) and [`VfioDevice::new`] attaches the group to it, sets the IOMMU
+//!   type and opens the device, reading its region and IRQ tables.
+//! * **Configuration space and region I/O.** Offsets, sizes and flags of
+//!   the config region and BAR0 come from the device's region table
+//!   ([`VfioDevice::get_region_offset`] etc.). The accesses themselves are
+//!   `pread`/`pwrite` on a duplicate of the device fd, because
+//!   [`VfioDevice::region_read`]/[`VfioDevice::region_write`] only log a
+//!   failed access (a config read would silently return zeros, a write to a
+//!   read-only region would silently do nothing); here every failure is an
+//!   error.
+//! * **BAR0.** If the region is mmappable, BAR0 (or, when the kernel
+//!   reports a sparse-mmap capability, each mmappable area of it) is mapped
+//!   into the process and accessed with volatile 32/64-bit loads and stores,
+//!   one TLP each. Offsets outside every mapped area, or the whole BAR when
+//!   it is not mmappable, go through region I/O. Every access is checked for
+//!   alignment and range first.
+//! * **DMA.** [`CardTransport::alloc_dma`] mmaps anonymous memory and maps it
+//!   for the card with [`VfioContainer::vfio_dma_map`] at a growing IOVA
+//!   (from 4 GiB up, a 4 KiB unmapped guard gap between buffers, so a card
+//!   overrunning a buffer faults instead of hitting the next one). The
+//!   buffer's guard owns the memory and an `Arc` of the container: when the
+//!   last clone drops it unmaps the IOVA range
+//!   ([`VfioContainer::vfio_dma_unmap`]) and then munmaps the memory. A
+//!   buffer may outlive the transport: once the device is closed its group
+//!   leaves the container, the kernel drops every IOMMU mapping with it, the
+//!   unmap then fails harmlessly and the memory is still released.
+//! * **Interrupts.** [`CardTransport::enable_interrupts`] prefers MSI-X when
+//!   the device has it, else MSI: one non-blocking [`EventFd`] per vector
+//!   (at most `MAX_VECTORS`, 32), handed to [`VfioDevice::enable_msix`] /
+//!   [`VfioDevice::enable_msi`]; the kernel programs the vectors' address
+//!   and data. If the platform cannot give every vector, it falls back to
+//!   one. [`CardTransport::wait_interrupt`] `ppoll`s all the eventfds for at
+//!   most the given wall-clock time and drains those that fired.
+//!
+//! Field order in [`VfioTransport`] is drop order, and it matters: the BAR0
+//! mappings and the duplicate device fd hold the device file open, so they
+//! go before the [`VfioDevice`], whose drop must close the last reference to
+//! the device for the group to leave the container.
 
-use crate::transport::{CardTransport, DmaBuffer, Result, TransportError};
+use crate::transport::{CardTransport, DmaBuffer, MappingGuard, Result, TransportError};
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vfio_bindings::bindings::vfio::{
+    VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX,
+    VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
+};
+use vfio_ioctls::{VfioContainer, VfioDevice, VfioError, VfioOps, VfioRegionInfoCap};
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC, EFD_NONBLOCK};
 
-const VFIO_TYPE: u64 = b';' as u64;
-const VFIO_BASE: u64 = 100;
-const fn vfio_io(nr: u64) -> u64 {
-    (VFIO_TYPE << 8) | (VFIO_BASE + nr)
-}
-const VFIO_GET_API_VERSION: u64 = vfio_io(0);
-const VFIO_CHECK_EXTENSION: u64 = vfio_io(1);
-const VFIO_SET_IOMMU: u64 = vfio_io(2);
-const VFIO_GROUP_GET_STATUS: u64 = vfio_io(3);
-const VFIO_GROUP_SET_CONTAINER: u64 = vfio_io(4);
-const VFIO_GROUP_GET_DEVICE_FD: u64 = vfio_io(6);
-const VFIO_DEVICE_GET_REGION_INFO: u64 = vfio_io(8);
-const VFIO_DEVICE_SET_IRQS: u64 = vfio_io(10);
-const VFIO_IOMMU_MAP_DMA: u64 = vfio_io(13);
-const VFIO_API_VERSION: i32 = 0;
-const VFIO_TYPE1V2_IOMMU: u64 = 3;
-const VFIO_GROUP_FLAGS_VIABLE: u32 = 1;
-const VFIO_PCI_BAR0_REGION_INDEX: u32 = 0;
-const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
-const VFIO_PCI_MSI_IRQ_INDEX: u32 = 1;
-const VFIO_IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
-const VFIO_IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
-const VFIO_DMA_MAP_FLAG_READ: u32 = 1;
-const VFIO_DMA_MAP_FLAG_WRITE: u32 = 2;
+/// Backend name in [`TransportError::Backend`].
+const BACKEND: &str = "VFIO";
+/// The VFIO container node.
+const CONTAINER_PATH: &str = "/dev/vfio/vfio";
+/// First IOVA handed out for DMA buffers.
+const FIRST_IOVA: u64 = 0x1_0000_0000;
+/// Unmapped IOVA space left after each DMA buffer.
+const DMA_GUARD_GAP: u64 = 4096;
+/// Most interrupt vectors given an eventfd (MSI allows 32; MSI-X up to 2048,
+/// more file descriptors than the card uses).
+const MAX_VECTORS: u32 = 32;
 
-#[repr(C)]
-#[derive(Default)]
-struct GroupStatus {
-    argsz: u32,
-    flags: u32,
+fn vfio_err(op: impl Into<String>, e: VfioError) -> TransportError {
+    TransportError::backend(BACKEND, op, e)
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct RegionInfo {
-    argsz: u32,
-    flags: u32,
-    index: u32,
-    cap_offset: u32,
-    size: u64,
-    offset: u64,
+fn io_err(op: impl Into<String>, e: std::io::Error) -> TransportError {
+    TransportError::backend(BACKEND, op, e)
 }
-
-#[repr(C)]
-struct DmaMap {
-    argsz: u32,
-    flags: u32,
-    vaddr: u64,
-    iova: u64,
-    size: u64,
-}
-
-#[repr(C)]
-struct IrqSetEventfd {
-    argsz: u32,
-    flags: u32,
-    index: u32,
-    start: u32,
-    count: u32,
-    fd: i32,
-}
-
-fn ioctl(fd: i32, op: &'static str, req: u64, arg: *mut libc::c_void) -> Result<i32> {
-    let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 {
-        return Err(TransportError::Ioctl { op, err: std::io::Error::last_os_error() });
-    }
-    Ok(r)
-}
-
-pub struct VfioTransport {
-    bdf: String,
-    _container: File,
-    _group: File,
-    device: File,
-    config_offset: u64,
-    bar0: *mut u8,
-    bar0_size: usize,
-    eventfd: Option<File>,
-    next_iova: u64,
-    dma: Vec<(*mut libc::c_void, usize)>,
-}
-
-unsafe impl Send for VfioTransport {}
 
 /// The IOMMU group of a PCI device (`0000:01:00.0`), from sysfs.
 pub fn iommu_group(bdf: &str) -> Result<u32> {
     let link = Path::new("/sys/bus/pci/devices").join(bdf).join("iommu_group");
     let target = std::fs::read_link(&link).map_err(|_| {
-        TransportError::VfioUnavailable(format!(
+        TransportError::Unavailable(format!(
             "PCI device {bdf} has no IOMMU group ({} missing): enable the IOMMU (intel_iommu=on or amd_iommu=on) and check the device exists",
             link.display()
         ))
@@ -111,179 +98,569 @@ pub fn iommu_group(bdf: &str) -> Result<u32> {
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| TransportError::VfioUnavailable(format!("unreadable IOMMU group link {}", target.display())))
+        .ok_or_else(|| TransportError::Unavailable(format!("unreadable IOMMU group link {}", target.display())))
+}
+
+/// The kernel driver `bdf` is bound to, if any (for error messages).
+fn bound_driver(bdf: &str) -> Option<String> {
+    let target = std::fs::read_link(Path::new("/sys/bus/pci/devices").join(bdf).join("driver")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The system page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant; no memory is passed.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+/// Where a region lives in the device fd, from the device's region table.
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    /// Offset of the region in the device fd.
+    offset: u64,
+    size: u64,
+    flags: u32,
+}
+
+impl Region {
+    fn of(device: &VfioDevice, index: u32) -> Self {
+        Region {
+            offset: device.get_region_offset(index),
+            size: device.get_region_size(index),
+            flags: device.get_region_flags(index),
+        }
+    }
+
+    fn readable(&self) -> bool {
+        self.flags & VFIO_REGION_INFO_FLAG_READ != 0
+    }
+
+    fn writable(&self) -> bool {
+        self.flags & VFIO_REGION_INFO_FLAG_WRITE != 0
+    }
+}
+
+/// One mmap of (an area of) BAR0, unmapped on drop.
+struct BarMapping {
+    /// Offset of the area within BAR0.
+    bar_offset: u64,
+    len: usize,
+    ptr: *mut u8,
+}
+
+// SAFETY: a BarMapping exclusively owns an mmap of device memory; nothing in
+// it is tied to the thread that created it (the mapping belongs to the
+// process), so moving the owner to another thread is sound. It is not Sync,
+// and every access goes through `&mut VfioTransport`.
+unsafe impl Send for BarMapping {}
+
+impl Drop for BarMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned for this
+        // mapping, and it is unmapped once, here; no reference into it
+        // outlives `self` (accesses are volatile copies).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// BAR0: its region, and the parts of it mapped into the process.
+struct Bar0 {
+    region: Region,
+    maps: Vec<BarMapping>,
+}
+
+impl Bar0 {
+    /// Map every mmappable area of BAR0 (none if the region is not
+    /// mmappable: then every access is region I/O).
+    fn map(device: &VfioDevice, bdf: &str) -> Result<Self> {
+        let region = Region::of(device, VFIO_PCI_BAR0_REGION_INDEX);
+        if region.size == 0 {
+            return Err(TransportError::Unavailable(format!("{bdf} has no BAR0 (VFIO reports size 0)")));
+        }
+        if !region.readable() || !region.writable() {
+            return Err(TransportError::Unavailable(format!("BAR0 of {bdf} is not readable and writable through VFIO")));
+        }
+        let mut maps = Vec::new();
+        if region.flags & VFIO_REGION_INFO_FLAG_MMAP != 0 {
+            // With a sparse-mmap capability only the listed areas may be
+            // mapped (older kernels carve out the MSI-X table); without it,
+            // the whole region.
+            let areas: Vec<(u64, u64)> = device
+                .get_region_caps(VFIO_PCI_BAR0_REGION_INDEX)
+                .iter()
+                .find_map(|c| match c {
+                    VfioRegionInfoCap::SparseMmap(s) => Some(s.areas.iter().map(|a| (a.offset, a.size)).collect()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| vec![(0, region.size)]);
+            for (bar_offset, size) in areas {
+                if size == 0 || bar_offset.checked_add(size).is_none_or(|end| end > region.size) {
+                    continue;
+                }
+                let len = usize::try_from(size)
+                    .map_err(|_| TransportError::Other(format!("BAR0 area {bar_offset:#x}+{size:#x} too large to map")))?;
+                let file_offset = region
+                    .offset
+                    .checked_add(bar_offset)
+                    .and_then(|o| libc::off_t::try_from(o).ok())
+                    .ok_or_else(|| TransportError::Other(format!("BAR0 area {bar_offset:#x} has no valid mmap offset")))?;
+                // SAFETY: a new shared mapping at an address the kernel
+                // chooses (it replaces nothing); the device fd is valid for
+                // the call, and the range is one the kernel reported as
+                // mmappable. The result is checked before use.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED,
+                        device.as_raw_fd(),
+                        file_offset,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(io_err(format!("mmap BAR0 {bar_offset:#x}+{size:#x}"), std::io::Error::last_os_error()));
+                }
+                maps.push(BarMapping { bar_offset, len, ptr: p.cast() });
+            }
+        }
+        Ok(Bar0 { region, maps })
+    }
+
+    /// The mapped address of `offset..offset + width`, if one mapping holds
+    /// all of it at a `width`-aligned address; `None` means region I/O.
+    fn mapped(&self, offset: u32, width: usize) -> Option<*mut u8> {
+        let (offset, width64) = (offset as u64, width as u64);
+        self.maps.iter().find_map(|m| {
+            let rel = offset.checked_sub(m.bar_offset)?;
+            if rel + width64 > m.len as u64 {
+                return None;
+            }
+            // SAFETY: `rel + width <= len` (checked above), so the result
+            // stays inside the mapping.
+            let p = unsafe { m.ptr.add(rel as usize) };
+            (p as usize).is_multiple_of(width).then_some(p)
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        let mapped: u64 = self.maps.iter().map(|m| m.len as u64).sum();
+        if mapped == 0 {
+            "region I/O"
+        } else if mapped >= self.region.size {
+            "mmapped"
+        } else {
+            "partly mmapped"
+        }
+    }
+}
+
+/// Anonymous memory, unmapped from the process on drop.
+struct AnonMemory {
+    /// Address (kept as an integer so the owner is plainly Send + Sync: it
+    /// is only turned back into a pointer for volatile access or munmap).
+    addr: usize,
+    len: usize,
+}
+
+impl AnonMemory {
+    fn new(len: usize) -> Result<Self> {
+        // SAFETY: a new private anonymous mapping at an address the kernel
+        // chooses; it overlaps no existing memory. The result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io_err(format!("mmap {len:#x} bytes of DMA memory"), std::io::Error::last_os_error()));
+        }
+        let mem = AnonMemory { addr: p as usize, len };
+        // A forked child must not share these pages copy-on-write: the first
+        // write by either process would leave the card DMAing to a page the
+        // parent no longer sees.
+        // SAFETY: advice on exactly the range just mapped (owned by `mem`);
+        // MADV_DONTFORK does not change its contents.
+        if unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) } != 0 {
+            return Err(io_err("madvise(MADV_DONTFORK) on DMA memory", std::io::Error::last_os_error()));
+        }
+        Ok(mem)
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.addr as *mut u8
+    }
+}
+
+impl Drop for AnonMemory {
+    fn drop(&mut self) {
+        // SAFETY: `addr`/`len` are exactly what mmap returned; unmapped once,
+        // here. No Rust reference into it exists (DMA buffers use volatile
+        // raw-pointer copies, and they hold the guard that owns `self`).
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// A DMA buffer's memory and its IOMMU mapping: the [`MappingGuard`] of
+/// every [`DmaBuffer`] handed out by [`VfioTransport::alloc_dma`].
+struct DmaMapping {
+    container: Arc<VfioContainer>,
+    iova: u64,
+    /// Dropped after `Drop::drop` has unmapped the IOVA range.
+    mem: AnonMemory,
+}
+
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        // Fails only when the mapping is already gone (the device was closed
+        // and its group left the container, which drops every mapping):
+        // then there is nothing left to undo before the memory is freed.
+        let _ = self.container.vfio_dma_unmap(self.iova, self.mem.len);
+    }
+}
+
+/// Interrupt delivery once enabled: which VFIO IRQ index, and an eventfd
+/// per vector.
+struct Interrupts {
+    index: u32,
+    kind: &'static str,
+    fds: Vec<EventFd>,
+}
+
+/// A card bound to vfio-pci, driven through `vfio-ioctls`.
+pub struct VfioTransport {
+    bdf: String,
+    group: u32,
+    config: Region,
+    next_iova: u64,
+    // Drop order below matters (see the module documentation): everything
+    // holding the device file open goes before `device`.
+    irq: Option<Interrupts>,
+    bar0: Bar0,
+    /// A duplicate of the device fd, for region I/O that reports errors.
+    device_file: File,
+    device: VfioDevice,
+    container: Arc<VfioContainer>,
 }
 
 impl VfioTransport {
     /// Open the card at `bdf` (e.g. `0000:01:00.0`), bound to vfio-pci.
     pub fn open(bdf: &str) -> Result<Self> {
-        let container = OpenOptions::new().read(true).write(true).open("/dev/vfio/vfio").map_err(|e| {
-            TransportError::VfioUnavailable(format!(
-                "cannot open /dev/vfio/vfio ({e}): load the vfio-pci module (`modprobe vfio-pci`) on a host with an IOMMU"
+        // What the kernel must provide, checked here so that a machine
+        // without VFIO gets a message that says what to do.
+        OpenOptions::new().read(true).write(true).open(CONTAINER_PATH).map_err(|e| {
+            TransportError::Unavailable(format!(
+                "cannot open {CONTAINER_PATH} ({e}): load the vfio-pci module (`modprobe vfio-pci`) on a host with an IOMMU"
             ))
         })?;
-        let group_no = iommu_group(bdf)?;
-        let gpath = PathBuf::from(format!("/dev/vfio/{group_no}"));
-        let group = OpenOptions::new().read(true).write(true).open(&gpath).map_err(|e| {
-            TransportError::VfioUnavailable(format!(
-                "cannot open {} ({e}): bind {bdf} to vfio-pci (echo vfio-pci > /sys/bus/pci/devices/{bdf}/driver_override)",
-                gpath.display()
-            ))
+        let group = iommu_group(bdf)?;
+        let gpath = format!("/dev/vfio/{group}");
+        OpenOptions::new().read(true).write(true).open(&gpath).map_err(|e| {
+            TransportError::Unavailable(match (e.kind(), e.raw_os_error()) {
+                (ErrorKind::PermissionDenied, _) => {
+                    format!("cannot open {gpath} ({e}): run as root or give this user the VFIO group node")
+                }
+                (_, Some(libc::EBUSY)) => format!("cannot open {gpath} ({e}): IOMMU group {group} is in use by another process"),
+                _ => {
+                    let bound = match bound_driver(bdf) {
+                        Some(d) => format!("it is bound to {d}"),
+                        None => "it is bound to no driver".into(),
+                    };
+                    format!(
+                        "cannot open {gpath} ({e}): bind {bdf} to vfio-pci ({bound}; echo vfio-pci > /sys/bus/pci/devices/{bdf}/driver_override, then echo {bdf} > /sys/bus/pci/drivers_probe)"
+                    )
+                }
+            })
         })?;
-        let cfd = container.as_raw_fd();
-        if ioctl(cfd, "VFIO_GET_API_VERSION", VFIO_GET_API_VERSION, std::ptr::null_mut())? != VFIO_API_VERSION {
-            return Err(TransportError::VfioUnavailable("unknown VFIO API version".into()));
-        }
-        if ioctl(cfd, "VFIO_CHECK_EXTENSION", VFIO_CHECK_EXTENSION, VFIO_TYPE1V2_IOMMU as *mut _)? == 0 {
-            return Err(TransportError::VfioUnavailable("the kernel has no VFIO type-1 v2 IOMMU".into()));
-        }
-        let mut st = GroupStatus { argsz: std::mem::size_of::<GroupStatus>() as u32, flags: 0 };
-        ioctl(group.as_raw_fd(), "VFIO_GROUP_GET_STATUS", VFIO_GROUP_GET_STATUS, &mut st as *mut _ as *mut _)?;
-        if st.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
-            return Err(TransportError::VfioUnavailable(format!(
-                "IOMMU group {group_no} is not viable: bind every device in it to vfio-pci"
+        // The probe above closed the group node again (a group can be
+        // opened once); vfio-ioctls opens it for good below.
+
+        let container = Arc::new(VfioContainer::new(None).map_err(|e| vfio_err("open container", e))?);
+        let sysfs = Path::new("/sys/bus/pci/devices").join(bdf);
+        let device = VfioDevice::new(&sysfs, container.clone() as Arc<dyn VfioOps>, false).map_err(|e| match e {
+            VfioError::GroupViable => TransportError::Unavailable(format!(
+                "IOMMU group {group} is not viable: bind every device in it (/sys/kernel/iommu_groups/{group}/devices) to vfio-pci"
+            )),
+            e => vfio_err(format!("open device {bdf}"), e),
+        })?;
+
+        // Region I/O on a duplicate of the device fd (see the module doc).
+        // SAFETY: `device` owns this fd and is alive for the whole borrow,
+        // which ends with this statement (the clone is a new, owned fd).
+        let device_fd = unsafe { BorrowedFd::borrow_raw(device.as_raw_fd()) };
+        let device_file = File::from(device_fd.try_clone_to_owned().map_err(|e| io_err("duplicate device fd", e))?);
+
+        let config = Region::of(&device, VFIO_PCI_CONFIG_REGION_INDEX);
+        if config.size < 256 || !config.readable() {
+            return Err(TransportError::Unavailable(format!(
+                "{bdf}: VFIO reports no readable configuration space (size {:#x}, flags {:#x})",
+                config.size, config.flags
             )));
         }
-        let mut c = cfd;
-        ioctl(group.as_raw_fd(), "VFIO_GROUP_SET_CONTAINER", VFIO_GROUP_SET_CONTAINER, &mut c as *mut _ as *mut _)?;
-        ioctl(cfd, "VFIO_SET_IOMMU", VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU as *mut _)?;
-        let name = std::ffi::CString::new(bdf).unwrap();
-        let dfd = ioctl(group.as_raw_fd(), "VFIO_GROUP_GET_DEVICE_FD", VFIO_GROUP_GET_DEVICE_FD, name.as_ptr() as *mut _)?;
-        let device = unsafe { File::from_raw_fd(dfd) };
-        let region = |index: u32| -> Result<RegionInfo> {
-            let mut ri = RegionInfo { argsz: std::mem::size_of::<RegionInfo>() as u32, index, ..Default::default() };
-            ioctl(dfd, "VFIO_DEVICE_GET_REGION_INFO", VFIO_DEVICE_GET_REGION_INFO, &mut ri as *mut _ as *mut _)?;
-            Ok(ri)
-        };
-        let cfg = region(VFIO_PCI_CONFIG_REGION_INDEX)?;
-        let bar = region(VFIO_PCI_BAR0_REGION_INDEX)?;
-        let bar0 = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bar.size as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                dfd,
-                bar.offset as i64,
-            )
-        };
-        if bar0 == libc::MAP_FAILED {
-            return Err(TransportError::Ioctl { op: "mmap BAR0", err: std::io::Error::last_os_error() });
-        }
+        let bar0 = Bar0::map(&device, bdf)?;
         Ok(VfioTransport {
             bdf: bdf.into(),
-            _container: container,
-            _group: group,
+            group,
+            config,
+            next_iova: FIRST_IOVA,
+            irq: None,
+            bar0,
+            device_file,
             device,
-            config_offset: cfg.offset,
-            bar0: bar0 as *mut u8,
-            bar0_size: bar.size as usize,
-            eventfd: None,
-            next_iova: 0x1_0000_0000,
-            dma: vec![],
+            container,
         })
     }
 
-    fn check(&self, offset: u32, len: usize) -> Result<()> {
-        if offset as usize % len != 0 || offset as usize + len > self.bar0_size {
-            return Err(TransportError::Other(format!("BAR0 access {offset:#x}/{len} out of range or unaligned")));
+    fn check_config(&self, offset: u16) -> Result<()> {
+        if !offset.is_multiple_of(4) || offset as u64 + 4 > self.config.size {
+            return Err(TransportError::Other(format!(
+                "config access {offset:#x}/4 out of range ({:#x} bytes) or unaligned",
+                self.config.size
+            )));
         }
         Ok(())
+    }
+
+    fn check_bar0(&self, offset: u32, width: usize) -> Result<()> {
+        if !(offset as usize).is_multiple_of(width) || offset as u64 + width as u64 > self.bar0.region.size {
+            return Err(TransportError::Other(format!(
+                "BAR0 access {offset:#x}/{width} out of range ({:#x} bytes) or unaligned",
+                self.bar0.region.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// A `width`-byte (4 or 8) little-endian read of BAR0.
+    fn bar0_read(&mut self, offset: u32, width: usize) -> Result<u64> {
+        self.check_bar0(offset, width)?;
+        if let Some(p) = self.bar0.mapped(offset, width) {
+            // SAFETY: `p..p + width` lies inside a live mapping of BAR0
+            // (owned by `self.bar0`) and is `width`-aligned (both checked by
+            // `mapped`); volatile because it is device memory.
+            return Ok(unsafe {
+                match width {
+                    4 => u32::from_le(std::ptr::read_volatile(p as *const u32)) as u64,
+                    _ => u64::from_le(std::ptr::read_volatile(p as *const u64)),
+                }
+            });
+        }
+        let mut b = [0u8; 8];
+        self.device_file
+            .read_exact_at(&mut b[..width], self.bar0.region.offset + offset as u64)
+            .map_err(|e| io_err(format!("read BAR0 {offset:#x}/{width}"), e))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// A `width`-byte (4 or 8) little-endian write of BAR0.
+    fn bar0_write(&mut self, offset: u32, width: usize, value: u64) -> Result<()> {
+        self.check_bar0(offset, width)?;
+        if let Some(p) = self.bar0.mapped(offset, width) {
+            // SAFETY: as in `bar0_read`.
+            unsafe {
+                match width {
+                    4 => std::ptr::write_volatile(p as *mut u32, (value as u32).to_le()),
+                    _ => std::ptr::write_volatile(p as *mut u64, value.to_le()),
+                }
+            }
+            return Ok(());
+        }
+        self.device_file
+            .write_all_at(&value.to_le_bytes()[..width], self.bar0.region.offset + offset as u64)
+            .map_err(|e| io_err(format!("write BAR0 {offset:#x}/{width}"), e))
     }
 }
 
 impl CardTransport for VfioTransport {
     fn describe(&self) -> String {
-        format!("VFIO device {} (BAR0 {} bytes)", self.bdf, self.bar0_size)
+        format!(
+            "VFIO device {} (IOMMU group {}, BAR0 {} bytes {}{})",
+            self.bdf,
+            self.group,
+            self.bar0.region.size,
+            self.bar0.describe(),
+            match &self.irq {
+                Some(i) => format!(", {} x{}", i.kind, i.fds.len()),
+                None => String::new(),
+            }
+        )
     }
+
     fn config_read32(&mut self, offset: u16) -> Result<u32> {
+        self.check_config(offset)?;
         let mut b = [0u8; 4];
-        self.device.read_exact_at(&mut b, self.config_offset + offset as u64)?;
+        self.device_file
+            .read_exact_at(&mut b, self.config.offset + offset as u64)
+            .map_err(|e| io_err(format!("read config {offset:#x}"), e))?;
         Ok(u32::from_le_bytes(b))
     }
+
     fn config_write32(&mut self, offset: u16, value: u32) -> Result<()> {
-        self.device.write_all_at(&value.to_le_bytes(), self.config_offset + offset as u64)?;
-        Ok(())
+        self.check_config(offset)?;
+        if !self.config.writable() {
+            return Err(TransportError::Other(format!("{}: VFIO configuration space is read-only", self.bdf)));
+        }
+        self.device_file
+            .write_all_at(&value.to_le_bytes(), self.config.offset + offset as u64)
+            .map_err(|e| io_err(format!("write config {offset:#x}"), e))
     }
+
     fn bar0_read32(&mut self, offset: u32) -> Result<u32> {
-        self.check(offset, 4)?;
-        Ok(unsafe { std::ptr::read_volatile(self.bar0.add(offset as usize) as *const u32) })
+        Ok(self.bar0_read(offset, 4)? as u32)
     }
+
     fn bar0_write32(&mut self, offset: u32, value: u32) -> Result<()> {
-        self.check(offset, 4)?;
-        unsafe { std::ptr::write_volatile(self.bar0.add(offset as usize) as *mut u32, value) };
-        Ok(())
+        self.bar0_write(offset, 4, value as u64)
     }
+
     fn bar0_read64(&mut self, offset: u32) -> Result<u64> {
-        self.check(offset, 8)?;
-        Ok(unsafe { std::ptr::read_volatile(self.bar0.add(offset as usize) as *const u64) })
+        self.bar0_read(offset, 8)
     }
+
     fn bar0_write64(&mut self, offset: u32, value: u64) -> Result<()> {
-        self.check(offset, 8)?;
-        unsafe { std::ptr::write_volatile(self.bar0.add(offset as usize) as *mut u64, value) };
-        Ok(())
+        self.bar0_write(offset, 8, value)
     }
+
     fn alloc_dma(&mut self, len: usize) -> Result<DmaBuffer> {
-        let size = len.div_ceil(4096) * 4096;
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-        };
-        if p == libc::MAP_FAILED {
-            return Err(TransportError::Io(std::io::Error::last_os_error()));
+        if len == 0 {
+            return Err(TransportError::Other("alloc_dma: zero-length DMA buffer".into()));
         }
+        let page = page_size();
+        let too_big = || TransportError::Other(format!("alloc_dma: {len:#x} bytes do not fit the IOVA space"));
+        let size = len.checked_next_multiple_of(page).ok_or_else(too_big)?;
         let iova = self.next_iova;
-        let mut m = DmaMap {
-            argsz: std::mem::size_of::<DmaMap>() as u32,
-            flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-            vaddr: p as u64,
-            iova,
-            size: size as u64,
-        };
-        ioctl(self._container.as_raw_fd(), "VFIO_IOMMU_MAP_DMA", VFIO_IOMMU_MAP_DMA, &mut m as *mut _ as *mut _)?;
-        self.next_iova += size as u64 + 4096;
-        self.dma.push((p, size));
-        Ok(unsafe { DmaBuffer::new(iova, p as *mut u8, len) })
+        let next_iova = iova
+            .checked_add(size as u64)
+            .and_then(|end| end.checked_add(DMA_GUARD_GAP))
+            .and_then(|end| end.checked_next_multiple_of(page as u64))
+            .ok_or_else(too_big)?;
+
+        let mem = AnonMemory::new(size)?;
+        let ptr = mem.ptr();
+        // SAFETY: this meets the contract of `vfio_dma_map`: the range is a fresh
+        // anonymous mapping owned by `mem`, `size` bytes long, of which no
+        // Rust reference exists or will ever be made: the only access is
+        // through `DmaBuffer`, which copies with volatile raw-pointer reads
+        // and writes. The memory stays mapped until `DmaMapping::drop` has
+        // called `vfio_dma_unmap` with the same IOVA and size (or, should the
+        // map fail here, is freed having never been mapped).
+        unsafe { self.container.vfio_dma_map(iova, size, ptr) }
+            .map_err(|e| vfio_err(format!("map {size:#x} bytes for DMA at IOVA {iova:#x}"), e))?;
+        self.next_iova = next_iova;
+        let guard: MappingGuard = Arc::new(DmaMapping { container: self.container.clone(), iova, mem });
+        // SAFETY: `ptr` is valid for reads and writes of `size >= len` bytes
+        // while `guard` (which owns the memory) lives, and `iova..iova+size`
+        // stays mapped to it until the guard's drop unmaps it (or the device
+        // is closed, after which the card cannot reach memory at all).
+        Ok(unsafe { DmaBuffer::new(iova, ptr, len, guard) })
     }
+
     fn enable_interrupts(&mut self) -> Result<()> {
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if efd < 0 {
-            return Err(TransportError::Io(std::io::Error::last_os_error()));
+        if self.irq.is_some() {
+            return Ok(());
         }
-        let mut s = IrqSetEventfd {
-            argsz: std::mem::size_of::<IrqSetEventfd>() as u32,
-            flags: VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-            index: VFIO_PCI_MSI_IRQ_INDEX,
-            start: 0,
-            count: 1,
-            fd: efd,
+        let count = |index| self.device.get_irq_info(index).map_or(0, |i| i.count);
+        let (index, kind, n) = [(VFIO_PCI_MSIX_IRQ_INDEX, "MSI-X"), (VFIO_PCI_MSI_IRQ_INDEX, "MSI")]
+            .into_iter()
+            .map(|(index, kind)| (index, kind, count(index)))
+            .find(|&(_, _, n)| n > 0)
+            .ok_or_else(|| TransportError::Unavailable(format!("{}: VFIO reports neither MSI-X nor MSI", self.bdf)))?;
+        let enable = |fds: &[EventFd]| {
+            let fds: Vec<&EventFd> = fds.iter().collect();
+            if index == VFIO_PCI_MSIX_IRQ_INDEX {
+                self.device.enable_msix(fds)
+            } else {
+                self.device.enable_msi(fds)
+            }
         };
-        ioctl(self.device.as_raw_fd(), "VFIO_DEVICE_SET_IRQS", VFIO_DEVICE_SET_IRQS, &mut s as *mut _ as *mut _)?;
-        self.eventfd = Some(unsafe { File::from_raw_fd(efd) });
+        let mut fds = (0..n.min(MAX_VECTORS))
+            .map(|_| EventFd::new(EFD_NONBLOCK | EFD_CLOEXEC))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| io_err("create interrupt eventfd", e))?;
+        if let Err(e) = enable(&fds) {
+            // The platform may not give every vector (multi-message MSI
+            // without interrupt remapping): the card works with one.
+            if fds.len() == 1 {
+                return Err(vfio_err(format!("enable {kind}"), e));
+            }
+            fds.truncate(1);
+            enable(&fds).map_err(|e| vfio_err(format!("enable {kind} (1 vector)"), e))?;
+        }
+        self.irq = Some(Interrupts { index, kind, fds });
         Ok(())
     }
+
     fn wait_interrupt(&mut self, timeout: Duration) -> Result<bool> {
-        let fd = self.eventfd.as_ref().ok_or(TransportError::Other("interrupts not enabled".into()))?.as_raw_fd();
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        let r = unsafe { libc::poll(&mut p, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
-        if r < 0 {
-            return Err(TransportError::Io(std::io::Error::last_os_error()));
+        let irq = self
+            .irq
+            .as_ref()
+            .ok_or_else(|| TransportError::Other("interrupts not enabled: call enable_interrupts first".into()))?;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let mut pfds: Vec<libc::pollfd> =
+                irq.fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+            let ts = deadline.map(|d| {
+                let left = d.saturating_duration_since(Instant::now());
+                libc::timespec {
+                    tv_sec: left.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                    tv_nsec: left.subsec_nanos() as _,
+                }
+            });
+            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: `pfds` is a live array of `pfds.len()` pollfds, `ts_ptr`
+            // is null (no timeout) or points to `ts`, which outlives the
+            // call, and a null sigmask leaves the signal mask alone.
+            let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts_ptr, std::ptr::null()) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(io_err("poll interrupt eventfds", e));
+            }
+            if r == 0 {
+                return Ok(false);
+            }
+            let mut fired = false;
+            for (p, fd) in pfds.iter().zip(&irq.fds) {
+                if p.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                    return Err(TransportError::Other(format!("{} eventfd reports an error (revents {:#x})", irq.kind, p.revents)));
+                }
+                if p.revents & libc::POLLIN != 0 {
+                    match fd.read() {
+                        Ok(_) => fired = true,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(io_err("read interrupt eventfd", e)),
+                    }
+                }
+            }
+            if fired {
+                return Ok(true);
+            }
+            // Readable but already drained: wait out the rest of the timeout.
         }
-        if r == 0 {
-            return Ok(false);
-        }
-        let mut v = 0u64;
-        unsafe { libc::read(fd, &mut v as *mut u64 as *mut _, 8) };
-        Ok(true)
     }
 }
 
 impl Drop for VfioTransport {
     fn drop(&mut self) {
-        unsafe {
-            libc::munmap(self.bar0 as *mut _, self.bar0_size);
-            for &(p, s) in &self.dma {
-                libc::munmap(p, s);
-            }
+        if let Some(irq) = &self.irq {
+            // Closing the device would also tear the vectors down; doing it
+            // first detaches the eventfds while they are still open.
+            let _ = self.device.disable_irq(irq.index);
         }
+        // The fields then drop in declaration order: eventfds, BAR0
+        // mappings, the duplicate fd, the device (its group leaves the
+        // container), the container (once no DMA buffer holds it).
     }
 }

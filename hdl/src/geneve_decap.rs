@@ -422,7 +422,7 @@ impl Default for GeneveDecap {
                 | decap::VNI_MASK),
             k_ones: k(u64::MAX),
             k_eight: k(8u32),
-            a_max_frame: k(dw(decap::MAX_FRAME)),
+            a_max_frame: k(dw(decap::INFO_MAX_FRAME)),
             a_buf_size: k(dw(decap::BUF_SIZE)),
             a_buf_used: k(dw(decap::BUF_USED)),
             a_cnt_bytes: k(dw(decap::CNT_BYTES)),

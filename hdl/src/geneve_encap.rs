@@ -34,9 +34,7 @@
 
 use crate::regfile::EventCounter;
 use crate::regmap::encap;
-use offcard_net::geneve::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, GENEVE_PORT, PROTO_ETHERNET};
-use offcard_net::hash::RSS_KEY;
-use offcard_net::tx::{MAX_FRAME, MIN_FRAME};
+use crate::regmap::net::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, GENEVE_PORT, MAX_FRAME, MIN_FRAME, PROTO_ETHERNET, RSS_KEY};
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -370,10 +368,7 @@ impl Default for GeneveEncap {
         assert_eq!(encap::GLOBAL_BASE, encap::BASE + 0x400);
         assert_eq!(encap::END, encap::BASE + 0x7FF);
         assert_eq!(encap::RING_LOG2, 9);
-        assert_eq!(encap::FLOW_SLOTS_LOG2, offcard_net::path::FLOW_SLOTS_LOG2);
         assert_eq!(encap::FLOW_SLOTS_LOG2, 6);
-        assert_eq!(encap::PATHS as usize, offcard_net::path::PATHS);
-        assert_eq!(encap::TENANTS as usize, offcard_net::path::TENANTS);
         // Context DWs are read two at a time: (CONFIG, GAP), (BAD, VNI),
         // (SRC_IP, DST_IP), (SRC_MAC_HI, LO), (NEXT_HOP_MAC_HI, LO).
         let order = [

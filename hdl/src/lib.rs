@@ -1,7 +1,8 @@
 //! Offcard hardware, described in rust-hdl.
 //!
-//! One block per file; `regmap` is the single definition of the register map
-//! and PCIe constants that the HDL, the simulator, the driver and the docs use.
+//! One block per file; [`regmap`] (the `offcard-regs` crate) is the single
+//! definition of the register map and constants that the HDL, the simulator,
+//! the driver and the docs use.
 
 pub mod byte_buffer;
 pub mod card;
@@ -13,7 +14,9 @@ pub mod endpoint;
 pub mod geneve_decap;
 pub mod geneve_encap;
 pub mod regfile;
-pub mod regmap;
+/// The register map and shared constants, defined in `offcard-regs` (one
+/// source for hardware, host and docs); `regmap` inside the HDL.
+pub use offcard_regs as regmap;
 pub mod rx_merge;
 pub mod tagged_cache;
 

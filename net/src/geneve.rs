@@ -1,15 +1,8 @@
 //! Geneve (RFC 8926) over UDP over IPv4 over Ethernet: the reference model
 //! of the card's encapsulation and decapsulation, as plain functions.
 
-/// IANA-assigned Geneve UDP port.
-pub const GENEVE_PORT: u16 = 6081;
-/// Geneve protocol type for an Ethernet payload (Transparent Ethernet Bridging).
-pub const PROTO_ETHERNET: u16 = 0x6558;
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_IPV6: u16 = 0x86DD;
-pub const ETHERTYPE_VLAN: u16 = 0x8100;
-/// Outer headers: Ethernet 14 + IPv4 20 + UDP 8 + Geneve 8.
-pub const OVERHEAD: usize = 50;
+/// The protocol constants, defined once in `offcard_regs::net`.
+pub use offcard_regs::net::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, GENEVE_PORT, OVERHEAD, PROTO_ETHERNET};
 
 /// Per-tenant context the host programs into the mapping table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,11 +29,11 @@ use crate::geneve::{flow_key, FlowKey};
 use crate::hash::{toeplitz, RSS_KEY};
 
 /// Entropy values (outer source ports) per tenant.
-pub const PATHS: usize = 8;
+pub const PATHS: usize = offcard_regs::encap::PATHS as usize;
 /// Tenants the card serves.
-pub const TENANTS: usize = 16;
+pub const TENANTS: usize = offcard_regs::encap::TENANTS as usize;
 /// log2 of the flow-state slots per tenant.
-pub const FLOW_SLOTS_LOG2: u32 = 6;
+pub const FLOW_SLOTS_LOG2: u32 = offcard_regs::encap::FLOW_SLOTS_LOG2;
 pub const FLOW_SLOTS: usize = 1 << FLOW_SLOTS_LOG2;
 
 /// How a tenant's traffic picks its outer source port.

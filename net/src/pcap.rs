@@ -27,6 +27,10 @@ impl<W: Write> PcapWriter<W> {
         self.out.write_all(data)
     }
 
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }

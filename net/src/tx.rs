@@ -5,11 +5,9 @@
 use crate::geneve::{encapsulate, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 use crate::path::{flow_hash, PathTable, Pick, Policy, Selector};
 
-/// Shortest inner frame the card sends (Ethernet minimum without FCS);
-/// shorter lengths are padded with zeros.
-pub const MIN_FRAME: usize = 60;
-/// Longest inner frame (9 KiB jumbo); longer lengths are truncated.
-pub const MAX_FRAME: usize = 9216;
+/// Shortest and longest inner frame the card sends (shorter lengths are
+/// padded with zeros, longer ones truncated): `offcard_regs::net`.
+pub use offcard_regs::net::{MAX_FRAME, MIN_FRAME};
 
 /// A tenant's row of the mapping table, as the host programs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +20,28 @@ pub struct TxTenant {
     /// `CONFIG_USE_MAPPING`): a hit gives the outer IPv4 destination, a miss
     /// (or no answer) leaves `ctx.outer_dst_ip` (the default tunnel endpoint).
     pub use_mapping: bool,
+}
+
+impl TxTenant {
+    /// The row as the card's register format (`offcard_regs::formats`),
+    /// which the driver programs.
+    pub fn context(&self) -> offcard_regs::formats::TenantContext {
+        let c = &self.ctx;
+        offcard_regs::formats::TenantContext {
+            enabled: self.enabled,
+            vni: c.vni,
+            outer_src_mac: c.outer_src_mac,
+            next_hop_mac: c.next_hop_mac,
+            outer_src_ip: c.outer_src_ip,
+            outer_dst_ip: c.outer_dst_ip,
+            ttl: c.ttl,
+            policy: self.policy.code(),
+            flowlet_gap: self.policy.gap(),
+            bad_paths: self.paths.bad,
+            path_ports: self.paths.ports,
+            use_mapping: self.use_mapping,
+        }
+    }
 }
 
 /// The mapping cache's key for an inner frame: its inner destination. The

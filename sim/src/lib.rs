@@ -11,3 +11,6 @@ pub mod root_complex;
 pub mod tlp;
 pub use host_memory::{HostMemory, MemError};
 pub use root_complex::{Enumerated, NetFrame, NetPort, RootComplex, SimError, Timing};
+pub mod transport;
+pub use transport::{sim_err, SimNetwork, SimTransport, SIM_BAR0_ADDR, SIM_CLOCK_HZ, SIM_IOVA_BASE};
+pub mod card_process;

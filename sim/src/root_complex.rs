@@ -13,7 +13,7 @@
 use crate::host_memory::HostMemory;
 use crate::model::{CardInputs, CardModel, CardSim};
 use crate::tlp::{self, Beat, CardTlp, Completion};
-use offcard_hdl::regmap::{self, cfg};
+use offcard_regs::{self as regmap, cfg};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, VecDeque};

@@ -5,7 +5,7 @@
 //! read as numbers (byte 0, Fmt/Type, in bits [31:24]); payload DWs hold the
 //! byte at the lowest address in bits [7:0].
 
-use offcard_hdl::regmap::tlp::*;
+use offcard_regs::tlp::*;
 
 /// One beat of the 64-bit TLP stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -94,7 +94,8 @@ pub struct DmaPoint {
 /// descriptors).
 pub fn dma_bench(progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
     use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
-    use offcard_driver::{Card, CardTransport, SimTransport};
+    use offcard_driver::{Card, CardTransport};
+use offcard_sim::{SimTransport};
     let mut out = vec![];
     for &size in &[64u32, 256, 1024, 4096, 65536] {
         progress(&format!("copies of {size} bytes"));
@@ -105,7 +106,7 @@ pub fn dma_bench(progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
         let src = dma.transport().alloc_dma(size as usize).unwrap();
         let dst = dma.transport().alloc_dma((stride * count as u64) as usize).unwrap();
         dma.transport().rc.write_log = Some(vec![]);
-        let records0 = dma.reg(offcard_hdl::regmap::dma::CNT_RECORDS).unwrap();
+        let records0 = dma.reg(offcard_regs::dma::CNT_RECORDS).unwrap();
         let c0 = dma.transport().rc.card.cycles();
         let mut posted = 0;
         while posted < count {
@@ -120,7 +121,7 @@ pub fn dma_bench(progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
         }
         let cycles = dma.transport().rc.card.cycles() - c0;
         dma.sync_records().unwrap();
-        let records = dma.reg(offcard_hdl::regmap::dma::CNT_RECORDS).unwrap() - records0;
+        let records = dma.reg(offcard_regs::dma::CNT_RECORDS).unwrap() - records0;
         let log = dma.transport().rc.write_log.take().unwrap();
         // Write phase of each descriptor: first to last beat of its data writes.
         let (mut payload, mut phase_cycles) = (0u64, 0u64);

@@ -5,7 +5,7 @@
 //! the differential test.
 
 use crate::cache_model::TagCache;
-use offcard_hdl::regmap::cache as c;
+use offcard_regs::cache as c;
 use offcard_sim::{BlockSim, VerilatedBlock};
 
 /// One request on the cache's request port.

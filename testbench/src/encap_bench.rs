@@ -7,8 +7,8 @@
 //! [`beats_per_cycle`] is the throughput figure of `offcard bench encap`.
 
 use offcard_hdl::geneve_encap::GeneveEncap;
-use offcard_hdl::regmap::cache;
-use offcard_hdl::regmap::encap;
+use offcard_regs::cache;
+use offcard_regs::encap;
 use offcard_hdl::rust_hdl::prelude::*;
 use offcard_net::geneve::{internet_checksum, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
 use offcard_net::path::{PathTable, Policy, Selector};
@@ -162,7 +162,7 @@ impl<S: BlockSim> EncapBench<S> {
     /// Write tenant `t`'s row of the mapping table and its enable bit (the
     /// same register writes the driver makes).
     pub fn program_tenant(&mut self, t: usize, cfg: &TxTenant) {
-        for (off, v) in offcard_driver::net::tenant_register_writes(t, cfg) {
+        for (off, v) in cfg.context().register_writes(t) {
             self.write_reg(off, v);
         }
         let en = self.read_reg(encap::TENANT_ENABLE);

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cache_block;
 pub mod cache_model;
 pub mod docs;
+pub mod driver_suite;
 pub mod encap_bench;
 pub mod endpoint_model;
 pub mod harness;

@@ -325,7 +325,7 @@ fn valid_packets_come_out_byte_for_byte() {
     let mut bench = Bench::new(VerilatedBlock::new("geneve_decap"), 1);
     let table = random_table(&mut rng);
     bench.program(&table);
-    assert_eq!(bench.read(decap::MAX_FRAME), decap::MAX_FRAME_LEN);
+    assert_eq!(bench.read(decap::INFO_MAX_FRAME), decap::MAX_FRAME_LEN);
     assert_eq!(bench.read(decap::BUF_SIZE), decap::BUF_BYTES);
     let mut want = vec![];
     let mut bytes = 0u32;

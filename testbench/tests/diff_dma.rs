@@ -6,9 +6,8 @@
 //! back-pressure), an RX frame into a posted buffer and one for a queue
 //! without buffers; the frames the card sends must be identical too.
 use offcard_driver::dma::Descriptor;
-use offcard_driver::net::tenant_register_writes;
-use offcard_hdl::regmap::dma::*;
-use offcard_hdl::regmap::{decap, encap};
+use offcard_regs::dma::*;
+use offcard_regs::{decap, encap};
 use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
 use offcard_testbench::encap_bench::test_tenant;
@@ -65,7 +64,7 @@ fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>, Vec<NetFrame>) {
         w(&mut rc, base + Q_TAIL, 1);
     }
     // The overlay: tenant 6 transmits; VNIs of tenants 11 and 2 map to queues 2 and 3.
-    for (off, v) in tenant_register_writes(6, &test_tenant(6, Policy::PerFlow)) {
+    for (off, v) in test_tenant(6, Policy::PerFlow).context().register_writes(6) {
         w(&mut rc, off, v);
     }
     w(&mut rc, encap::TENANT_ENABLE, 1 << 6);

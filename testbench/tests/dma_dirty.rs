@@ -5,8 +5,9 @@
 //! record ring stalls and overflows without losing a dirty page; malformed
 //! descriptors get error completions and make no stray write.
 use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor, STATUS_IOMMU_FAULT};
-use offcard_driver::{Card, CardTransport, SimTransport};
-use offcard_hdl::regmap::dma::*;
+use offcard_driver::{Card, CardTransport};
+use offcard_sim::{SimTransport};
+use offcard_regs::dma::*;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::time::Duration;
 
@@ -33,12 +34,14 @@ fn random_dma_programs_report_every_dirty_page() {
     let region = 4 << 20;
     let mut src = dma.transport().alloc_dma(region).unwrap();
     let dst = dma.transport().alloc_dma(region).unwrap();
-    rng.fill(src.as_mut_slice());
+    let mut bytes = vec![0u8; src.len];
+    rng.fill(&mut bytes[..]);
+    src.write(0, &bytes);
     let (dst_iova, dst_len) = (dst.iova, region as u64);
     dma.dirty_start(&[(dst_iova, dst_len)], PAGE).unwrap();
     let (mut false_pos, mut dirty_total, mut copies) = (0u64, 0u64, 0u64);
     for epoch in 0..epochs {
-        let before = snapshot(dst.as_slice());
+        let before = snapshot(&dst.to_vec());
         let n = rng.gen_range(1..12);
         let mut expect = vec![];
         for i in 0..n {
@@ -61,7 +64,7 @@ fn random_dma_programs_report_every_dirty_page() {
         // against applying the copies in order to the old image.
         let mut model = before.clone();
         for &(so, doff, len) in &expect {
-            model[doff as usize..(doff + len as u64) as usize].copy_from_slice(&src.as_slice()[so as usize..(so + len as u64) as usize]);
+            model[doff as usize..(doff + len as u64) as usize].copy_from_slice(&src.read_vec(so as usize, len as usize));
         }
         // Queues run in any interleaving; overlapping copies make the order
         // matter, so compare only bytes written by exactly one copy.
@@ -71,14 +74,15 @@ fn random_dma_programs_report_every_dirty_page() {
                 *w = w.saturating_add(1);
             }
         }
+        let dst_now = dst.to_vec();
         for (i, w) in writers.iter().enumerate() {
             if *w <= 1 {
-                assert_eq!(dst.as_slice()[i], model[i], "epoch {epoch}: byte {i:#x} wrong after copy");
+                assert_eq!(dst_now[i], model[i], "epoch {epoch}: byte {i:#x} wrong after copy");
             }
         }
         copies += n as u64;
         let bm = dma.dirty_report(dst_iova, dst_len).unwrap();
-        let after = dst.as_slice();
+        let after = dst.to_vec();
         for p in 0..dst_len / PAGE {
             let r = (p * PAGE) as usize..((p + 1) * PAGE) as usize;
             let changed = before[r.clone()] != after[r];
@@ -107,7 +111,7 @@ fn tiny_record_ring_stalls_then_overflows_without_losing_pages() {
     let mut dma = setup(5, DmaConfig { wrec_log2: 1, wrec_timeout: 2_000, ring_log2: 6, ..Default::default() });
     let mut src = dma.transport().alloc_dma(1 << 20).unwrap();
     let dst = dma.transport().alloc_dma(1 << 20).unwrap();
-    src.as_mut_slice().fill(0xA5);
+    src.fill(0, src.len, 0xA5);
     dma.dirty_start(&[(dst.iova, 1 << 20)], PAGE).unwrap();
     // 1) Stall: non-adjacent writes need more slots than the ring has; the
     //    driver drains while polling, so the card waits and nothing is lost.
@@ -175,9 +179,9 @@ fn malformed_descriptors_get_error_completions_and_no_stray_writes() {
     }
     // Nothing but completion entries and records changed: dst is untouched.
     let now = dma.transport().rc.mem.as_slice();
-    let dst_off = (dst.iova - offcard_driver::sim::SIM_IOVA_BASE) as usize;
+    let dst_off = (dst.iova - offcard_sim::SIM_IOVA_BASE) as usize;
     let _ = dst_off;
-    assert!(dst.as_slice().iter().all(|&b| b == 0), "a failed copy wrote into dst");
+    assert!(dst.to_vec().iter().all(|&b| b == 0), "a failed copy wrote into dst");
     assert_eq!(mem_before.len(), now.len());
     // Tail out of range: the queue stops with an error, the card goes on.
     dma.write_tail_raw(3, 1 << 20).unwrap();

@@ -10,8 +10,9 @@
 //! dropped and counted per reason; a frame too long for its buffer
 //! completes with an error; copies keep working beside TX and RX queues.
 use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor, RxFrame};
-use offcard_driver::{Card, CardTransport, NetCtl, SimNetwork, SimTransport};
-use offcard_hdl::regmap::dma::*;
+use offcard_driver::{Card, CardTransport, NetCtl};
+use offcard_sim::{SimNetwork, SimTransport};
+use offcard_regs::dma::*;
 use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
 use offcard_testbench::encap_bench::test_tenant;
@@ -26,7 +27,7 @@ const PAGE: u64 = 4096;
 fn setup_overlay(dma: &mut DmaCard<SimTransport>, rx_queue: u8) {
     let mut net = NetCtl::new(&mut dma.card);
     for t in 0..16 {
-        net.program_tenant(t, &test_tenant(t, Policy::PerFlow)).unwrap();
+        net.program_tenant(t, &test_tenant(t, Policy::PerFlow).context()).unwrap();
         net.map_vni(t, test_tenant(t, Policy::PerFlow).ctx.vni, t as u8, rx_queue).unwrap();
     }
 }
@@ -374,7 +375,9 @@ fn copies_tx_and_rx_run_concurrently() {
     dma.post_rx_buffers(2, 16, 4096).unwrap();
     let mut src = dma.transport().alloc_dma(1 << 20).unwrap();
     let dst = dma.transport().alloc_dma(1 << 20).unwrap();
-    rng.fill(src.as_mut_slice());
+    let mut bytes = vec![0u8; src.len];
+    rng.fill(&mut bytes[..]);
+    src.write(0, &bytes);
     let mut copies = vec![];
     let mut tx = vec![];
     let mut rx = vec![];
@@ -403,7 +406,7 @@ fn copies_tx_and_rx_run_concurrently() {
     assert!(out == tx, "TX frames differ");
     for &(so, doff, len) in &copies {
         assert!(
-            dst.as_slice()[doff as usize..(doff + len as u64) as usize] == src.as_slice()[so as usize..(so + len as u64) as usize],
+            dst.read_vec(doff as usize, len as usize) == src.read_vec(so as usize, len as usize),
             "copy of {len} B wrong"
         );
     }

@@ -7,8 +7,9 @@
 //! never gets the first tenant's mapping.
 
 use offcard_driver::dma::{DmaCard, DmaConfig};
-use offcard_driver::{CacheCtl, Card, MissRecord, NetCtl, SimNetwork, SimTransport};
-use offcard_hdl::regmap::{cache, dma::*};
+use offcard_driver::{CacheCtl, Card, MissRecord, NetCtl};
+use offcard_sim::{SimNetwork, SimTransport};
+use offcard_regs::{cache, dma::*};
 use offcard_net::geneve::decapsulate;
 use offcard_net::path::Policy;
 use offcard_testbench::encap_bench::test_tenant;
@@ -70,7 +71,7 @@ fn misses_reach_the_host_by_dma_and_fills_redirect_later_frames() {
     for tenant in [4usize, 5] {
         let mut cfg = test_tenant(tenant, Policy::PerFlow);
         cfg.use_mapping = true;
-        NetCtl::new(&mut dma.card).program_tenant(tenant, &cfg).unwrap();
+        NetCtl::new(&mut dma.card).program_tenant(tenant, &cfg.context()).unwrap();
     }
     let default4 = test_tenant(4, Policy::PerFlow).ctx.outer_dst_ip;
     let default5 = test_tenant(5, Policy::PerFlow).ctx.outer_dst_ip;

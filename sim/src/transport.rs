@@ -1,15 +1,17 @@
-//! Transport backend over the simulated card (root-complex model + Verilator).
+//! The driver's `CardTransport` over the simulated card in this process
+//! (root-complex model + Verilator), the emulated backend that depends on the
+//! driver crate (as openvmm's emulated device depends on `user_driver`).
 //!
 //! Every call runs the model synchronously: an MMIO read sends the TLP and
 //! clocks the card until its completion arrives; waiting for an interrupt
 //! clocks it until the MSI write arrives or the simulated timeout passes.
 
-use crate::transport::{CardTransport, DmaBuffer, Result, TransportError};
-use offcard_sim::{Enumerated, NetFrame, RootComplex};
+use crate::{CardModel, Enumerated, NetFrame, RootComplex};
+use offcard_driver::{CardTransport, DmaBuffer, Result, TransportError};
 use std::time::Duration;
 
 /// Card clock the simulated time is counted in.
-pub const SIM_CLOCK_HZ: u64 = 125_000_000;
+pub const SIM_CLOCK_HZ: u64 = offcard_regs::net::CARD_CLOCK_HZ;
 /// Where the simulated host places BAR0 (64-bit, above 4 GiB: exercises 4DW headers).
 pub const SIM_BAR0_ADDR: u64 = 0x20_0000_0000;
 /// IOVA base of DMA buffers handed out by the simulated IOMMU.
@@ -27,26 +29,31 @@ impl SimTransport {
     /// A fresh simulated card with `mem_bytes` of host memory, enumerated the
     /// way a host does it at boot. `seed` fixes all stream timing randomness.
     pub fn new(seed: u64, mem_bytes: usize) -> Result<Self> {
-        Self::with_model(offcard_sim::CardModel::new(), seed, mem_bytes)
+        Self::with_model(CardModel::new(), seed, mem_bytes)
     }
 
     /// The same around a model built with tracing (see `CardModel::new_traced`).
     pub fn new_traced(seed: u64, mem_bytes: usize) -> Result<Self> {
-        Self::with_model(offcard_sim::CardModel::new_traced(), seed, mem_bytes)
+        Self::with_model(CardModel::new_traced(), seed, mem_bytes)
     }
 
-    fn with_model(model: offcard_sim::CardModel, seed: u64, mem_bytes: usize) -> Result<Self> {
+    fn with_model(model: CardModel, seed: u64, mem_bytes: usize) -> Result<Self> {
         let mut rc = RootComplex::with_card(model, seed, mem_bytes)?;
-        let info = rc.enumerate(SIM_BAR0_ADDR)?;
+        let info = rc.enumerate(SIM_BAR0_ADDR).map_err(sim_err)?;
         Ok(SimTransport { rc, info, next_host_off: 0, next_iova: SIM_IOVA_BASE, msi_seen: 0 })
     }
+}
+
+/// The simulator's errors, carried by the driver's generic backend error.
+pub fn sim_err(e: impl std::error::Error + Send + Sync + 'static) -> TransportError {
+    TransportError::backend("simulated card", "root complex", e)
 }
 
 impl CardTransport for SimTransport {
     fn describe(&self) -> String {
         format!(
             "simulated card (Verilator {}), {:04x}:{:04x} at 01:00.0, BAR0 {:#x}+{:#x}",
-            offcard_sim::model::VERILATOR_VERSION,
+            crate::model::VERILATOR_VERSION,
             self.info.vendor,
             self.info.device,
             self.info.bar0,
@@ -54,20 +61,20 @@ impl CardTransport for SimTransport {
         )
     }
     fn config_read32(&mut self, offset: u16) -> Result<u32> {
-        Ok(self.rc.cfg_read(offset)?)
+        self.rc.cfg_read(offset).map_err(sim_err)
     }
     fn config_write32(&mut self, offset: u16, value: u32) -> Result<()> {
-        Ok(self.rc.cfg_write(offset, value, 0xf)?)
+        self.rc.cfg_write(offset, value, 0xf).map_err(sim_err)
     }
     fn bar0_read32(&mut self, offset: u32) -> Result<u32> {
-        Ok(self.rc.read32(self.info.bar0 + offset as u64)?)
+        self.rc.read32(self.info.bar0 + offset as u64).map_err(sim_err)
     }
     fn bar0_write32(&mut self, offset: u32, value: u32) -> Result<()> {
         self.rc.write32(self.info.bar0 + offset as u64, value);
         Ok(())
     }
     fn bar0_read64(&mut self, offset: u32) -> Result<u64> {
-        Ok(self.rc.read64(self.info.bar0 + offset as u64)?)
+        self.rc.read64(self.info.bar0 + offset as u64).map_err(sim_err)
     }
     fn bar0_write64(&mut self, offset: u32, value: u64) -> Result<()> {
         self.rc.write64(self.info.bar0 + offset as u64, value);
@@ -80,12 +87,17 @@ impl CardTransport for SimTransport {
             return Err(TransportError::Other(format!("simulated host memory exhausted ({len} bytes asked)")));
         }
         let iova = self.next_iova;
-        self.rc.mem.dma_map(iova, off, len_pages, true)?;
+        self.rc.mem.dma_map(iova, off, len_pages, true).map_err(sim_err)?;
         self.next_host_off += len_pages;
         // A guard page between buffers so an overrun is an IOMMU error.
         self.next_iova += len_pages + 4096;
-        let ptr = unsafe { self.rc.mem.as_mut_slice().as_mut_ptr().add(off as usize) };
-        Ok(unsafe { DmaBuffer::new(iova, ptr, len) })
+        let backing = self.rc.mem.local_backing();
+        // SAFETY: `off + len_pages` lies inside the host memory (checked
+        // above), so the pointer stays inside the mapping, which the buffer
+        // keeps alive through `backing`; the IOVA range was just mapped to it.
+        let ptr = unsafe { backing.as_ptr().add(off as usize) };
+        // SAFETY: see above: valid for `len` bytes while `backing` lives.
+        Ok(unsafe { DmaBuffer::new(iova, ptr, len, backing) })
     }
     fn enable_interrupts(&mut self) -> Result<()> {
         // Enumeration programmed and enabled the MSI capability already.

@@ -1,9 +1,15 @@
-//! The card's register map, configuration-space layout and identity constants.
+//! `offcard-regs`: the card's register map, record formats, configuration-space
+//! layout and every constant hardware and host share. No dependencies.
 //!
-//! This is the single source of truth: the HDL blocks take their decode
-//! constants from here (as `Constant` fields), the driver uses the same names
-//! for its accesses, and `docs/registers.md` is generated from [`BAR0_REGISTERS`]
-//! (a test checks the committed file matches).
+//! This is the single source of truth: the HDL blocks (`offcard-hdl`) take
+//! their decode constants and reset values from here (as `Constant` fields),
+//! the driver (`offcard-driver`) uses the same names for its accesses and the
+//! same [`formats`] for what the card writes into host memory, and
+//! `docs/registers.md` is generated from the register tables (a test checks
+//! the committed file matches).
+
+pub mod formats;
+pub mod net;
 
 /// PCI vendor ID. 0xF0CA is not assigned by the PCI-SIG; it marks an
 /// experimental device. A real product replaces it here and nowhere else.
@@ -253,7 +259,7 @@ pub mod encap {
 
     /// log2 of the transmit ring (64-bit words between the input and the output).
     pub const RING_LOG2: u32 = 9;
-    /// log2 of the flow-state slots per tenant (must match `offcard_net::path`).
+    /// log2 of the flow-state slots per tenant (`offcard_net::path` uses it).
     pub const FLOW_SLOTS_LOG2: u32 = 6;
 
     use super::{Access::*, Register};
@@ -388,8 +394,8 @@ pub mod dma {
     /// Largest transfer one descriptor may ask for.
     pub const MAX_TRANSFER: u32 = 65536;
     /// Largest network frame (jumbo) a TX descriptor may send or the RX port
-    /// may deliver, in bytes.
-    pub const MAX_FRAME: u32 = 9216;
+    /// may deliver, in bytes ([`crate::net::MAX_FRAME`]).
+    pub const MAX_FRAME: u32 = crate::net::MAX_FRAME as u32;
     /// Descriptor bytes 20..24 (the flags word): in a TX descriptor, the
     /// tenant of the frame in bits 3:0 (sent on `ntx_tenant`). Reserved (0)
     /// in copy and RX descriptors.
@@ -570,21 +576,22 @@ pub mod decap {
     /// First and one-past-last byte offset of the block's BAR0 range.
     pub const BASE: u32 = 0x2800;
     pub const END: u32 = 0x3000;
-    /// Largest inner frame delivered (bytes); longer ones are dropped as too long.
-    pub const MAX_FRAME_LEN: u32 = 9216;
+    /// Largest inner frame delivered (bytes; [`crate::net::MAX_FRAME`]);
+    /// longer ones are dropped as too long.
+    pub const MAX_FRAME_LEN: u32 = crate::net::MAX_FRAME as u32;
     /// Frame buffer size in bytes (8-byte words in a RAM; store-and-forward).
     pub const BUF_BYTES: u32 = 16384;
     /// log2 of the frame buffer's words.
     pub const BUF_WORDS_LOG2: u32 = 11;
     /// Outer headers the block strips before the options (Ethernet + IPv4 + UDP + Geneve).
-    pub const OUTER_LEN: u32 = 50;
+    pub const OUTER_LEN: u32 = crate::net::OVERHEAD as u32;
     /// UDP destination port of Geneve, Geneve protocol of an Ethernet payload.
-    pub const GENEVE_PORT: u32 = 6081;
-    pub const PROTO_ETHERNET: u32 = 0x6558;
-    pub const ETHERTYPE_IPV4: u32 = 0x0800;
+    pub const GENEVE_PORT: u32 = crate::net::GENEVE_PORT as u32;
+    pub const PROTO_ETHERNET: u32 = crate::net::PROTO_ETHERNET as u32;
+    pub const ETHERTYPE_IPV4: u32 = crate::net::ETHERTYPE_IPV4 as u32;
 
-    /// Read-only information and status.
-    pub const MAX_FRAME: u32 = 0x2800;
+    /// Read-only information and status (`INFO_MAX_FRAME` reads [`MAX_FRAME_LEN`]).
+    pub const INFO_MAX_FRAME: u32 = 0x2800;
     pub const BUF_SIZE: u32 = 0x2804;
     pub const BUF_USED: u32 = 0x2808;
 
@@ -602,7 +609,7 @@ pub mod decap {
     pub const CNT_DROP_TOO_LONG: u32 = 0x2864;
     pub const CNT_DROP_UNKNOWN_VNI: u32 = 0x2868;
     pub const CNT_DROP_NO_SPACE: u32 = 0x286C;
-    /// The drop counters in check order (offcard_net::geneve::DropReason::ALL order).
+    /// The drop counters in check order (`offcard_net::geneve::DropReason::ALL` order).
     pub const DROP_COUNTERS: [u32; 10] = [
         CNT_DROP_TRUNCATED,
         CNT_DROP_NOT_IPV4,
@@ -638,7 +645,7 @@ pub mod decap {
     const VNI_DOC: &str = "VNI table entry: VNI [23:0], tenant [27:24], queue [29:28], valid [31].";
     /// Every register of the block (absolute BAR0 offsets).
     pub const DECAP_REGISTERS: &[Register] = &[
-        r("DECAP_MAX_FRAME", MAX_FRAME, ReadOnly, MAX_FRAME_LEN, "Largest inner frame delivered, bytes."),
+        r("DECAP_MAX_FRAME", INFO_MAX_FRAME, ReadOnly, MAX_FRAME_LEN, "Largest inner frame delivered, bytes."),
         r("DECAP_BUF_SIZE", BUF_SIZE, ReadOnly, BUF_BYTES, "Frame buffer size, bytes."),
         r("DECAP_BUF_USED", BUF_USED, ReadOnly, 0, "Bytes of committed frames (8-byte words, one header word each) not yet sent to DMA."),
         r("DECAP_CNT_FRAMES", CNT_FRAMES, CounterWriteClears, 0, "Frames accepted (validated and committed to the buffer)."),
@@ -686,4 +693,35 @@ pub mod decap {
             assert!(MAX_FRAME_LEN + 8 + 8 <= BUF_BYTES, "a largest frame must fit an empty buffer");
         }
     }
+}
+
+/// The simulated card's status region: a device-specific vfio-user region
+/// (index [`sim_status::REGION_INDEX`], after the nine standard PCI regions)
+/// that a card process (`offcard card`) serves beside the configuration
+/// space and BAR0. It tells a driver the card's simulated time (so timeouts
+/// are counted in card time, as on a real card) and the DMA accesses the
+/// simulated IOMMU refused. A real card has no such region.
+pub mod sim_status {
+    /// Region index (VFIO_PCI_NUM_REGIONS).
+    pub const REGION_INDEX: u32 = 9;
+    pub const REGION_SIZE: u64 = 0x200;
+    /// u64 at 0: "OFFCSIM1" as little-endian bytes.
+    pub const MAGIC: u32 = 0x00;
+    pub const MAGIC_VALUE: u64 = u64::from_le_bytes(*b"OFFCSIM1");
+    /// u64: card clock cycles since the card process started.
+    pub const CYCLES: u32 = 0x08;
+    /// u64: DMA accesses the IOMMU refused (free-running count).
+    pub const IOMMU_FAULTS: u32 = 0x10;
+    /// The last [`FAULT_SLOTS`] refused accesses, fault n at slot n mod
+    /// FAULT_SLOTS: IOVA u64, then u64 with bit 0 set for a write.
+    pub const FAULT_LOG: u32 = 0x20;
+    pub const FAULT_SLOTS: u32 = 16;
+    pub const FAULT_BYTES: u32 = 16;
+    /// u64 counters of the card's Ethernet port: frames sent, received,
+    /// and received frames dropped because the card's input queue was full.
+    pub const PORT_TX_FRAMES: u32 = 0x120;
+    pub const PORT_RX_FRAMES: u32 = 0x128;
+    pub const PORT_RX_DROPPED: u32 = 0x130;
+    const _: () = assert!(FAULT_LOG + FAULT_SLOTS * FAULT_BYTES <= PORT_TX_FRAMES);
+    const _: () = assert!((PORT_RX_DROPPED as u64) + 8 <= REGION_SIZE);
 }
