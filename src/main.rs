@@ -4,7 +4,8 @@
 mod card_backend;
 
 use anyhow::{bail, Context, Result};
-use offcard_driver::{Card, CardTransport, VfioTransport};
+use offcard_driver::{Card, CardTransport, VfioTransport, VfioUserTransport};
+use offcard_testbench::driver_suite::{FarEnd, InProcessPort, WirePeer};
 use offcard_sim::{SimTransport};
 use offcard_regs as regmap;
 use std::io::Write;
@@ -26,13 +27,15 @@ const USAGE: &str = "offcard <command>
   bench dma [--json]       DMA write efficiency and write-record overhead
   bench cache [--json]     tagged cache: lookups per cycle, two-tenant hit rates, prime+probe leak
   bench encap [--json]     encapsulation full rate; path policies over an 8-path ECMP fabric
+  bench transport [--json] what a carrier costs: MMIO read and 1 MiB DMA, in-process vs vfio-user
   bench mgmt [--json]      secured management operations: sealed vs plain
   synth [--board versa|icebreaker] [--block NAME] [--json]
                            open synthesis flow: yosys + nextpnr + pack, report to docs/synthesis.md
   synth check              quick yosys synthesis of every block (what CI runs)
   card --socket PATH [--net tap:NAME|wire:PATH] [--pcap FILE] [--clients N] [--seed N] [--quiet]
                            run the simulated card as a vfio-user device process (docs/carriers.md)
-  demo --vfio-user PATH    the demo against a card process (`offcard card --socket PATH`)
+  demo --vfio-user PATH [--wire CABLE]
+                           the demo against a card process (`offcard card --socket PATH --net wire:CABLE`)
   keygen | serve | mgmt    secured management API (see docs/mgmt.md)
   vm ...                   the KVM hypervisor (see docs/vmm.md)
 ";
@@ -103,6 +106,9 @@ fn card_process(args: &[String]) -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     println!("Offcard demo");
+    if let Some(socket) = flag(args, "--vfio-user") {
+        return demo_vfio_user(&socket, flag(args, "--wire"));
+    }
     if let Some(bdf) = flag(args, "--vfio") {
         let t = VfioTransport::open(&bdf).context("opening the card through VFIO")?;
         return demo_on(t).map(|_| ());
@@ -121,7 +127,24 @@ fn demo(args: &[String]) -> Result<()> {
         t.info.vendor, t.info.device, t.info.class, t.info.bar0_size / 1024, t.info.bar0, t.info.msi_cap);
     let mut card = demo_on(t)?;
     demo_cache(&mut card)?;
-    demo_dma(card)
+    demo_dma(card, Some(&mut InProcessPort))
+}
+
+/// The demo against a card process over vfio-user; its Ethernet port is
+/// reached through the far end of `--wire PATH` when given.
+fn demo_vfio_user(socket: &str, wire: Option<String>) -> Result<()> {
+    step(&format!("card process at {socket} (vfio-user)"));
+    let t = VfioUserTransport::connect(std::path::Path::new(socket)).context("attaching the card process")?;
+    println!("ok");
+    let mut card = demo_on(t)?;
+    demo_cache(&mut card)?;
+    match wire {
+        Some(w) => {
+            let end = offcard_sim::card_process::port::WireEnd::open(std::path::Path::new(&w)).context("taking the far end of the wire")?;
+            demo_dma(card, Some(&mut WirePeer(end)))
+        }
+        None => demo_dma::<_, WirePeer>(card, None),
+    }
 }
 
 /// Two tenants share the card's tagged cache: tenant 1 reuses a working
@@ -163,7 +186,7 @@ fn demo_cache<T: CardTransport>(card: &mut Card<T>) -> Result<()> {
 
 /// Move data through the card's DMA engine with dirty logging on, and show
 /// the pages the card's write records say it dirtied.
-fn demo_dma(card: Card<SimTransport>) -> Result<()> {
+fn demo_dma<T: CardTransport, P: FarEnd<T>>(card: Card<T>, port: Option<&mut P>) -> Result<()> {
     use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
     println!("  DMA with dirty logging:");
     let mut dma = DmaCard::new(card, DmaConfig::default())?;
@@ -174,13 +197,16 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     let page = 4096u64;
     dma.dirty_start(&[(guest.iova, 256 << 10)], page)?;
     let copies = [(0u64, 0x0100u64, 1500u32, 0usize), (0x2000, 0x9ffe, 5000, 1), (0x800, 0x2f000, 20, 2), (0, 0x12000, 8192, 3)];
-    let c0 = dma.transport().rc.card.cycles();
+    let c0 = dma.transport().card_cycles();
     for (i, &(so, go, len, q)) in copies.iter().enumerate() {
         dma.post(q, Descriptor { src: src.iova + so, dst: guest.iova + go, len, cookie: i as u64 })?;
         println!("    queue {q}: copy {len:>5} B  src+{so:#07x} -> guest+{go:#07x}");
     }
     let done = dma.complete_all(Duration::from_millis(5))?;
-    let cycles = dma.transport().rc.card.cycles() - c0;
+    let cycles = match (c0, dma.transport().card_cycles()) {
+        (Some(a), Some(b)) => format!(", {} card cycles", b - a),
+        _ => String::new(),
+    };
     let mut bad = 0;
     for &(so, go, len, _) in &copies {
         if guest.read_vec(go as usize, len as usize) != src.read_vec(so as usize, len as usize) {
@@ -190,7 +216,7 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     if bad > 0 || done.iter().any(|c| c.status != 0) {
         bail!("DMA copies wrong: {bad} mismatches, completions {done:?}");
     }
-    println!("    {} completions, data verified, {} card cycles", done.len(), cycles);
+    println!("    {} completions, data verified{cycles}", done.len());
     let bm = dma.dirty_report(guest.iova, 256 << 10)?;
     let pages: Vec<u64> = (0..64u64).filter(|p| bm[(p / 64) as usize] >> (p % 64) & 1 == 1).collect();
     let expect: std::collections::BTreeSet<u64> = copies
@@ -204,7 +230,13 @@ fn demo_dma(card: Card<SimTransport>) -> Result<()> {
     }
     println!("    write records: {} ({} bytes described)", dma.stats.records, dma.stats.bytes_described);
     println!("demo: DMA and dirty logging passed");
-    demo_net(&mut dma)
+    match port {
+        Some(p) => demo_net(&mut dma, p),
+        None => {
+            println!("  overlay network: skipped (the card process has no port this demo can reach: start it with --net wire:PATH and pass --wire PATH)");
+            Ok(())
+        }
+    }
 }
 
 /// An Ethernet/IPv4/UDP frame of `len` bytes (what a guest hands the card
@@ -239,9 +271,8 @@ fn udp_frame(src_ip: [u8; 4], dst_ip: [u8; 4], len: usize) -> Vec<u8> {
 /// each policy does to one flow. The peer then sends the packets back: the
 /// card decapsulates them into host RX buffers (tenant from the VNI), and
 /// malformed packets are dropped and counted per reason.
-fn demo_net(dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>) -> Result<()> {
-    use offcard_driver::{NetCtl};
-use offcard_sim::{SimNetwork};
+fn demo_net<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>, port: &mut P) -> Result<()> {
+    use offcard_driver::NetCtl;
     use offcard_net::fabric::{discover_path_table, Fabric, FabricConfig};
     use offcard_net::path::Policy;
     use regmap::dma::{QMODE_RX, QMODE_TX};
@@ -279,11 +310,9 @@ use offcard_sim::{SimNetwork};
         if done.iter().any(|c| c.status != 0) {
             bail!("TX completions with errors: {done:?}");
         }
-        dma.transport().run_cycles(600 + 100 * burst as u64);
-        packets.extend(dma.transport().take_tx_frames());
+        packets.extend(port.collect(dma, sent.len() - packets.len()));
+        port.idle(dma, 600 + 100 * burst as u64);
     }
-    dma.transport().run_cycles(2000);
-    packets.extend(dma.transport().take_tx_frames());
     if packets.len() != sent.len() {
         bail!("{} packets on the wire for {} frames", packets.len(), sent.len());
     }
@@ -307,7 +336,7 @@ use offcard_sim::{SimNetwork};
     let mut next = 0;
     for _ in 0..5000 {
         while next < packets.len() && next - got.len() < 8 {
-            dma.transport().inject_rx_frame(&packets[next]);
+            port.inject(dma, &packets[next]);
             next += 1;
         }
         got.extend(dma.poll_rx(2)?);
@@ -329,7 +358,7 @@ use offcard_sim::{SimNetwork};
     let mut not_geneve = good.clone();
     not_geneve[37] ^= 0x01;
     for p in [&bad_ck, &bad_vni, &not_geneve, &good[..30].to_vec(), good] {
-        dma.transport().inject_rx_frame(p);
+        port.inject(dma, p);
     }
     let mut back = vec![];
     for _ in 0..500 {
@@ -351,7 +380,7 @@ use offcard_sim::{SimNetwork};
     if drops.len() != 4 {
         bail!("expected four drop reasons, counters say {d:?}");
     }
-    demo_mapping(dma)?;
+    demo_mapping(dma, port)?;
     println!("demo: overlay network passed");
     Ok(())
 }
@@ -362,9 +391,8 @@ use offcard_sim::{SimNetwork};
 /// the driver's slow path fills the mapping and the next frame goes to the
 /// mapped endpoint. Tenant 5 asking for the same destination misses: it
 /// never sees tenant 4's line.
-fn demo_mapping(dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>) -> Result<()> {
+fn demo_mapping<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>, port: &mut P) -> Result<()> {
     use offcard_driver::{CacheCtl, MissRecord, NetCtl};
-use offcard_sim::{SimNetwork};
     use offcard_net::path::Policy;
     use regmap::{cache, dma::QMODE_RX};
     dma.set_queue_mode(cache::MISS_QUEUE as usize, QMODE_RX)?;
@@ -377,24 +405,23 @@ use offcard_sim::{SimNetwork};
     let dst = [10, 4, 0, 9];
     let key = u32::from_be_bytes(dst);
     let vtep = [172, 16, 0, 44];
-    let send = |dma: &mut offcard_driver::DmaCard<offcard_sim::SimTransport>, t: u8| -> Result<[u8; 4]> {
+    let send = |dma: &mut offcard_driver::DmaCard<T>, port: &mut P, t: u8| -> Result<[u8; 4]> {
         dma.send_frame(1, t, &udp_frame([10, 0, t, 1], dst, 120))?;
         dma.complete_all(Duration::from_millis(5))?;
-        dma.transport().run_cycles(400);
-        let p = dma.transport().take_tx_frames();
+        let p = port.collect(dma, 1);
         let p = p.first().ok_or_else(|| anyhow::anyhow!("no packet"))?;
         Ok(p[30..34].try_into()?)
     };
     let fmt = |a: [u8; 4]| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
-    let first = send(dma, 4)?;
-    dma.transport().run_cycles(400);
+    let first = send(dma, port, 4)?;
+    port.idle(dma, 400);
     let recs: Vec<MissRecord> = dma.poll_rx(cache::MISS_QUEUE as usize)?.iter().filter_map(|(_, b)| MissRecord::parse(b)).collect();
     if recs != vec![MissRecord { tag: 4, key }] {
         bail!("expected one miss record for tenant 4, got {recs:?}");
     }
     CacheCtl::new(&mut dma.card)?.fill(4, key, u32::from_be_bytes(vtep))?;
-    let second = send(dma, 4)?;
-    let other = send(dma, 5)?;
+    let second = send(dma, port, 4)?;
+    let other = send(dma, port, 5)?;
     println!(
         "    mapping cache: tenant 4 -> {}: miss, sent to default {}; miss record by DMA; fill -> {}; next frame sent to {}; tenant 5, same destination: {} (its own default)",
         fmt(dst), fmt(first), fmt(vtep), fmt(second), fmt(other)
@@ -523,6 +550,24 @@ fn bench(args: &[String]) -> Result<()> {
             a.extend(args[1..].iter().cloned());
             offcard_vmm::cli::cli_main(&a)
         }
+        Some("transport") => {
+            let exe = std::env::current_exe()?;
+            let (inp, vu) = offcard_testbench::transport_bench::transport_bench(&exe, &mut |m| eprintln!("bench transport: {m}"));
+            println!("carrier      MMIO read (wall)   1 MiB DMA copy (wall)");
+            println!("in-process   {:>10.0} ns      {:>8.1} MiB/s", inp.mmio_read_ns, inp.dma_mib_per_s);
+            println!("vfio-user    {:>10.0} ns      {:>8.1} MiB/s", vu.mmio_read_ns, vu.dma_mib_per_s);
+            println!("vfio-user protocol round trip (status region, no card access): {:.0} ns", vu.protocol_round_trip_ns);
+            println!("vfio-user / in-process: MMIO {:.2}x (goal <= 3x), DMA rate {:.2} (goal >= 0.90)",
+                vu.mmio_read_ns / inp.mmio_read_ns, vu.dma_mib_per_s / inp.dma_mib_per_s);
+            if json {
+                println!(
+                    "{{\"mmio_read_ns_inproc\":{:.0},\"mmio_read_ns_vfio_user\":{:.0},\"dma_mib_per_s_inproc\":{:.2},\"dma_mib_per_s_vfio_user\":{:.2},\"mmio_ratio\":{:.3},\"dma_ratio\":{:.3},\"protocol_round_trip_ns\":{:.0}}}",
+                    inp.mmio_read_ns, vu.mmio_read_ns, inp.dma_mib_per_s, vu.dma_mib_per_s,
+                    vu.mmio_read_ns / inp.mmio_read_ns, vu.dma_mib_per_s / inp.dma_mib_per_s, vu.protocol_round_trip_ns
+                );
+            }
+            Ok(())
+        }
         Some("cache") => {
             let f = offcard_testbench::cache_block::cache_bench(&mut |m| eprintln!("bench cache: {m}"));
             println!("tagged cache (Verilated block, 64 sets x 8 ways, 16 tags)");
@@ -580,6 +625,6 @@ fn bench(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown benchmark {other:?}: sim, dma, cache, encap, mgmt, vm"),
+        other => bail!("unknown benchmark {other:?}: sim, dma, cache, encap, transport, mgmt, vm"),
     }
 }

@@ -8,8 +8,8 @@
 use offcard_driver::dma::DmaCard;
 use offcard_driver::{Card, CardTransport, VfioUserTransport};
 use offcard_sim::card_process::port::WireEnd;
-use offcard_sim::{SimNetwork, SimTransport};
-use offcard_testbench::driver_suite::{self as suite, FarEnd};
+use offcard_sim::SimTransport;
+use offcard_testbench::driver_suite::{self as suite, InProcessPort, WirePeer};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -66,46 +66,6 @@ fn temp_path(tag: &str) -> PathBuf {
 fn rand_u32() -> u32 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(13)
-}
-
-/// The in-process card's port: the root-complex model's network side.
-struct InProcessPort;
-
-impl FarEnd<SimTransport> for InProcessPort {
-    fn inject(&mut self, dma: &mut DmaCard<SimTransport>, frame: &[u8]) {
-        dma.transport().inject_rx_frame(frame);
-    }
-    fn collect(&mut self, dma: &mut DmaCard<SimTransport>, n: usize) -> Vec<Vec<u8>> {
-        let mut out = dma.transport().take_tx_frames();
-        for _ in 0..1000 {
-            if out.len() >= n {
-                break;
-            }
-            dma.transport().run_cycles(200);
-            out.extend(dma.transport().take_tx_frames());
-        }
-        out
-    }
-}
-
-/// The far end of a card process's `--net wire:PATH`.
-struct WirePeer(WireEnd);
-
-impl<T: CardTransport> FarEnd<T> for WirePeer {
-    fn inject(&mut self, _dma: &mut DmaCard<T>, frame: &[u8]) {
-        use offcard_sim::card_process::port::EthernetPort;
-        assert!(self.0.send(frame).unwrap(), "the card process's end of the wire is not there");
-    }
-    fn collect(&mut self, _dma: &mut DmaCard<T>, n: usize) -> Vec<Vec<u8>> {
-        let mut out = vec![];
-        while out.len() < n {
-            match self.0.recv_timeout(Duration::from_secs(30)).unwrap() {
-                Some(f) => out.push(f),
-                None => break,
-            }
-        }
-        out
-    }
 }
 
 fn check(r: suite::Check) {

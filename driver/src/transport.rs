@@ -152,4 +152,9 @@ pub trait CardTransport: Send {
     fn take_iommu_faults(&mut self) -> Vec<(u64, bool)> {
         Vec::new()
     }
+    /// The card's clock in cycles, where the backend can read it (a
+    /// simulated card); `None` for a real card.
+    fn card_cycles(&mut self) -> Option<u64> {
+        None
+    }
 }

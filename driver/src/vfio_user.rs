@@ -160,7 +160,7 @@ impl VfioUserTransport {
     }
 
     /// The simulated card's clock (cycles), if it is one.
-    pub fn card_cycles(&self) -> Result<Option<u64>> {
+    pub fn read_card_cycles(&self) -> Result<Option<u64>> {
         if !self.simulated {
             return Ok(None);
         }
@@ -275,7 +275,7 @@ impl CardTransport for VfioUserTransport {
         let wall_start = Instant::now();
         let slice = Duration::from_millis(if self.simulated { 5 } else { 1000 });
         let cycles = (timeout.as_nanos() as u64).saturating_mul(CARD_CLOCK_HZ) / 1_000_000_000;
-        let mut start = self.card_cycles()?;
+        let mut start = self.read_card_cycles()?;
         let mut last_progress = (Instant::now(), start.unwrap_or(0));
         loop {
             let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
@@ -312,6 +312,9 @@ impl CardTransport for VfioUserTransport {
                 }
             }
         }
+    }
+    fn card_cycles(&mut self) -> Option<u64> {
+        self.read_card_cycles().ok().flatten()
     }
     fn take_iommu_faults(&mut self) -> Vec<(u64, bool)> {
         if !self.simulated {

@@ -323,6 +323,9 @@ pub struct DmaEngine {
     g_irq_coalesce: Constant<Bits<14>>,
     g_wrec_wb_hi: Constant<Bits<14>>,
     g_wrec_wb_lo: Constant<Bits<14>>,
+    /// Reset values from the register map.
+    k_wrec_timeout_reset: Constant<Bits<32>>,
+    k_irq_coalesce_reset: Constant<Bits<16>>,
     g_wrec_timeout: Constant<Bits<14>>,
     g_wrec_flush: Constant<Bits<14>>,
     g_wrec_cons: Constant<Bits<14>>,
@@ -590,6 +593,8 @@ impl Default for DmaEngine {
             g_wrec_wb_hi: g(dma::WREC_WB_HI),
             g_wrec_wb_lo: g(dma::WREC_WB_LO),
             g_wrec_timeout: g(dma::WREC_TIMEOUT),
+            k_wrec_timeout_reset: Constant::new((dma::WREC_TIMEOUT_RESET as u64).to_bits()),
+            k_irq_coalesce_reset: Constant::new((dma::IRQ_COALESCE_RESET as u64).to_bits()),
             g_wrec_flush: g(dma::WREC_FLUSH),
             g_wrec_cons: g(dma::WREC_CONS),
             g_wrec_prod: g(dma::WREC_PROD),
@@ -1705,11 +1710,11 @@ impl Logic for DmaEngine {
             self.wrec_log2.d.next = 0.into();
             self.wrec_prod.d.next = 0.into();
             self.wrec_cons.d.next = 0.into();
-            self.wrec_timeout.d.next = 100_000.into();
+            self.wrec_timeout.d.next = self.k_wrec_timeout_reset.val();
             self.overflow.d.next = false;
             self.flush_pending.d.next = false;
             self.cpl_since_irq.d.next = 0.into();
-            self.irq_coalesce.d.next = 1.into();
+            self.irq_coalesce.d.next = self.k_irq_coalesce_reset.val();
             self.s_beat.d.next = 0.into();
             self.p_valid.d.next = false;
             self.desc_mode.d.next = false;

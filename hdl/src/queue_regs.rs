@@ -50,6 +50,8 @@ pub struct QueueRegs {
     o_status: Constant<Bits<4>>,
     o_ctrl: Constant<Bits<4>>,
     o_mode: Constant<Bits<4>>,
+    /// `Q_RING_LOG2`'s reset value, from the register map.
+    k_log2_reset: Constant<Bits<4>>,
     c_mode_rx: Constant<Bits<2>>,
     c_one: Constant<Bits<12>>,
 }
@@ -96,6 +98,7 @@ impl Default for QueueRegs {
             o_status: o(dma::Q_STATUS),
             o_ctrl: o(dma::Q_CTRL),
             o_mode: o(dma::Q_MODE),
+            k_log2_reset: Constant::new((dma::Q_RING_LOG2_RESET as u64).to_bits()),
             c_mode_rx: Constant::new((dma::QMODE_RX as u64).to_bits()),
             c_one: Constant::new(1u64.to_bits()),
         }
@@ -143,7 +146,7 @@ impl Logic for QueueRegs {
             } else if self.offset.val() == self.o_log2.val() {
                 // 2 to 4096 entries.
                 if self.merged.val().get_bits::<4>(0) == 0 {
-                    self.log2.d.next = 1.into();
+                    self.log2.d.next = self.k_log2_reset.val();
                 } else if self.merged.val() > 12 {
                     self.log2.d.next = 12.into();
                 } else {
@@ -178,7 +181,7 @@ impl Logic for QueueRegs {
         if self.reset.val() {
             self.ring_lo.d.next = 0.into();
             self.ring_hi.d.next = 0.into();
-            self.log2.d.next = 1.into();
+            self.log2.d.next = self.k_log2_reset.val();
             self.cpl_lo.d.next = 0.into();
             self.cpl_hi.d.next = 0.into();
             self.tail.d.next = 0.into();

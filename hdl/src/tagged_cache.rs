@@ -81,6 +81,9 @@ pub struct TaggedCache {
     occ: [DFF<Bits<32>>; TAGS],
     cnt_miss_dropped: DFF<Bits<32>>,
     partition: DFF<Bit>,
+    /// Reset values from the register map (`CACHE_CTRL`, `CACHE_MASK_BASE`).
+    k_ctrl_reset: Constant<Bits<32>>,
+    k_mask_reset: Constant<Bits<8>>,
     cnt_sel: DFF<Bits<4>>,
     // reset clearing
     init_busy: DFF<Bit>,
@@ -238,6 +241,8 @@ impl Default for TaggedCache {
             occ: core::array::from_fn(|_| Default::default()),
             cnt_miss_dropped: Default::default(),
             partition: Default::default(),
+            k_ctrl_reset: Constant::new((c::CTRL_RESET as u64).to_bits()),
+            k_mask_reset: Constant::new((c::MASK_RESET as u64).to_bits()),
             cnt_sel: Default::default(),
             init_busy: Default::default(),
             init_ctr: Default::default(),
@@ -795,12 +800,12 @@ impl Logic for TaggedCache {
             self.lp_valid.d.next = false;
             self.r_valid.d.next = false;
             self.res_done.d.next = false;
-            self.partition.d.next = true;
+            self.partition.d.next = self.k_ctrl_reset.val().get_bit(0);
             self.mask_dropped.d.next = false;
             self.cnt_miss_dropped.d.next = 0.into();
             self.cnt_sel.d.next = 0.into();
             for i in 0..TAGS {
-                self.masks[i].d.next = 0xFF.into();
+                self.masks[i].d.next = self.k_mask_reset.val();
                 self.cnt_hits[i].d.next = 0.into();
                 self.cnt_misses[i].d.next = 0.into();
                 self.cnt_fills[i].d.next = 0.into();

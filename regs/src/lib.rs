@@ -339,6 +339,10 @@ pub mod dma {
     pub const Q_STATUS_ENABLED: u32 = 1 << 1;
     pub const Q_CTRL_ENABLE: u32 = 1 << 0;
     pub const Q_CTRL_RESET: u32 = 1 << 1;
+    /// Reset values the HDL loads (and the register tables list).
+    pub const Q_RING_LOG2_RESET: u32 = 1;
+    pub const WREC_TIMEOUT_RESET: u32 = 100_000;
+    pub const IRQ_COALESCE_RESET: u32 = 1;
 
     /// Global DMA registers.
     pub const DMA_BASE: u32 = 0x1200;
@@ -432,7 +436,7 @@ pub mod dma {
     pub const QUEUE_REGISTERS: &[Register] = &[
         r("Q_RING_LO", Q_RING_LO, ReadWrite, 0, "Descriptor ring IOVA [31:0] (32-byte aligned)."),
         r("Q_RING_HI", Q_RING_HI, ReadWrite, 0, "Descriptor ring IOVA [63:32]."),
-        r("Q_RING_LOG2", Q_RING_LOG2, ReadWrite, 1, "log2 of the ring entries, 1..12 (values clamp)."),
+        r("Q_RING_LOG2", Q_RING_LOG2, ReadWrite, Q_RING_LOG2_RESET, "log2 of the ring entries, 1..12 (values clamp)."),
         r("Q_CPL_LO", Q_CPL_LO, ReadWrite, 0, "Completion ring IOVA [31:0] (16-byte aligned)."),
         r("Q_CPL_HI", Q_CPL_HI, ReadWrite, 0, "Completion ring IOVA [63:32]."),
         r("Q_TAIL", Q_TAIL, ReadWrite, 0, "Doorbell: producer index. A value outside the ring sets TAIL_ERROR and stops the queue."),
@@ -450,10 +454,10 @@ pub mod dma {
         r("WREC_PROD", WREC_PROD, ReadOnly, 0, "Records produced (free-running)."),
         r("WREC_CONS", WREC_CONS, ReadWrite, 0, "Records consumed, written by the host (free-running)."),
         r("WREC_FLUSH", WREC_FLUSH, WriteTrigger, 0, "Write: flush open records, then write WREC_PROD to WREC_WB."),
-        r("WREC_TIMEOUT", WREC_TIMEOUT, ReadWrite, 100_000, "Cycles a write may wait for a record slot before overflow."),
+        r("WREC_TIMEOUT", WREC_TIMEOUT, ReadWrite, WREC_TIMEOUT_RESET, "Cycles a write may wait for a record slot before overflow."),
         r("WREC_WB_LO", WREC_WB_LO, ReadWrite, 0, "Producer write-back IOVA [31:0]."),
         r("WREC_WB_HI", WREC_WB_HI, ReadWrite, 0, "Producer write-back IOVA [63:32]."),
-        r("IRQ_COALESCE", IRQ_COALESCE, ReadWrite, 1, "MSI after this many completions (idle engine: at once)."),
+        r("IRQ_COALESCE", IRQ_COALESCE, ReadWrite, IRQ_COALESCE_RESET, "MSI after this many completions (idle engine: at once)."),
         r("CNT_DESC_DONE", CNT_DESC_DONE, ReadOnly, 0, "Descriptors completed successfully."),
         r("CNT_DESC_ERROR", CNT_DESC_ERROR, ReadOnly, 0, "Descriptors completed with an error status."),
         r("CNT_RECORDS", CNT_RECORDS, ReadOnly, 0, "Write records written to the ring."),
@@ -514,6 +518,9 @@ pub mod cache {
     /// `CACHE_CTRL` bit 0: partitioning on (hits, fills and replacement
     /// restricted to the tag's ways and lines). Off: one shared cache.
     pub const CTRL_PARTITION: u32 = 1 << 0;
+    /// Reset values the HDL loads: partitioning on, every tag owning every way.
+    pub const CTRL_RESET: u32 = CTRL_PARTITION;
+    pub const MASK_RESET: u32 = (1 << WAYS) - 1;
     /// `CACHE_STATUS` bits.
     pub const STATUS_BUSY: u32 = 1 << 0;
     pub const STATUS_OP_PENDING: u32 = 1 << 1;
@@ -551,7 +558,7 @@ pub mod cache {
     }
     pub const CACHE_REGISTERS: &[Register] = &[
         r("CACHE_GEOMETRY", CACHE_GEOMETRY, ReadOnly, SETS_LOG2 | WAYS << 8 | TAGS << 16, "log2 sets [7:0], ways [15:8], tags [23:16]."),
-        r("CACHE_CTRL", CACHE_CTRL, ReadWrite, CTRL_PARTITION, "Bit 0: partitioning on (off: one shared cache, the baseline)."),
+        r("CACHE_CTRL", CACHE_CTRL, ReadWrite, CTRL_RESET, "Bit 0: partitioning on (off: one shared cache, the baseline)."),
         r("CACHE_STATUS", CACHE_STATUS, ReadOnly, STATUS_BUSY, "Bit 0 busy (reset clearing or a mask reassignment), bit 1 op pending, bit 2 mask write dropped (sticky; any write clears)."),
         r("CACHE_OP_KEY", CACHE_OP_KEY, ReadWrite, 0, "Key of the next BAR0 operation."),
         r("CACHE_OP_VALUE", CACHE_OP_VALUE, ReadWrite, 0, "Value a fill stores (the mapping: outer destination IPv4)."),
@@ -565,7 +572,7 @@ pub mod cache {
         r("CACHE_CNT_EVICTIONS", CACHE_CNT_EVICTIONS, ReadOnly, 0, "Lines of the selected tag evicted by a fill."),
         r("CACHE_CNT_OCCUPANCY", CACHE_CNT_OCCUPANCY, ReadOnly, 0, "Lines the selected tag holds now."),
         r("CACHE_CNT_MISS_DROPPED", CACHE_CNT_MISS_DROPPED, ReadOnly, 0, "Misses not queued to the host because the miss FIFO was full."),
-        r("CACHE_MASK_BASE", CACHE_MASK_BASE, ReadWrite, (1 << WAYS) - 1, "Way mask of tag t at +4t (t < 16). A write reassigns safely: requests stop, changed ways are flushed, then the mask applies."),
+        r("CACHE_MASK_BASE", CACHE_MASK_BASE, ReadWrite, MASK_RESET, "Way mask of tag t at +4t (t < 16). A write reassigns safely: requests stop, changed ways are flushed, then the mask applies."),
     ];
 }
 

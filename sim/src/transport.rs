@@ -104,6 +104,9 @@ impl CardTransport for SimTransport {
         self.msi_seen = self.rc.msi_count();
         Ok(())
     }
+    fn card_cycles(&mut self) -> Option<u64> {
+        Some(self.rc.card.cycles())
+    }
     fn take_iommu_faults(&mut self) -> Vec<(u64, bool)> {
         std::mem::take(&mut self.rc.iommu_faults)
     }

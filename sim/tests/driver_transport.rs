@@ -3,8 +3,6 @@
 //! every carrier in the root package's `tests/carriers.rs`.
 use offcard_driver::*;
 use offcard_sim::SimTransport;
-use offcard_regs::*;
-use std::time::Duration;
 
 #[test]
 fn dma_buffers_are_iommu_mapped() {

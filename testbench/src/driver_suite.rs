@@ -11,6 +11,8 @@ use offcard_driver::{CacheCtl, Card, CardTransport, NetCtl};
 use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
 use offcard_regs::{self as regs, dma::*, Access};
+use offcard_sim::card_process::port::{EthernetPort, WireEnd};
+use offcard_sim::{SimNetwork, SimTransport};
 use std::time::{Duration, Instant};
 
 pub type Check = Result<(), String>;
@@ -34,6 +36,59 @@ pub trait FarEnd<T: CardTransport> {
     /// Frames the card sent, waiting (in the card's time) until `n` came or
     /// the card has been given long enough.
     fn collect(&mut self, dma: &mut DmaCard<T>, n: usize) -> Vec<Vec<u8>>;
+    /// Leave the card alone for about `cycles` of its clock.
+    fn idle(&mut self, dma: &mut DmaCard<T>, cycles: u64);
+}
+
+/// The in-process card's port: the root-complex model's network side.
+pub struct InProcessPort;
+
+impl FarEnd<SimTransport> for InProcessPort {
+    fn inject(&mut self, dma: &mut DmaCard<SimTransport>, frame: &[u8]) {
+        dma.transport().inject_rx_frame(frame);
+    }
+    fn collect(&mut self, dma: &mut DmaCard<SimTransport>, n: usize) -> Vec<Vec<u8>> {
+        let mut out = dma.transport().take_tx_frames();
+        for _ in 0..1000 {
+            if out.len() >= n {
+                break;
+            }
+            dma.transport().run_cycles(200);
+            out.extend(dma.transport().take_tx_frames());
+        }
+        out
+    }
+    fn idle(&mut self, dma: &mut DmaCard<SimTransport>, cycles: u64) {
+        dma.transport().run_cycles(cycles);
+    }
+}
+
+/// The far end of a card process's `--net wire:PATH`.
+pub struct WirePeer(pub WireEnd);
+
+impl<T: CardTransport> FarEnd<T> for WirePeer {
+    fn inject(&mut self, _dma: &mut DmaCard<T>, frame: &[u8]) {
+        // A lost frame shows up as a missing one where the caller counts them.
+        let _ = self.0.send(frame);
+        let t0 = Instant::now();
+        while !self.0.flush().unwrap_or(true) && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    fn collect(&mut self, _dma: &mut DmaCard<T>, n: usize) -> Vec<Vec<u8>> {
+        let mut out = vec![];
+        while out.len() < n {
+            match self.0.recv_timeout(Duration::from_secs(30)) {
+                Ok(Some(f)) => out.push(f),
+                _ => break,
+            }
+        }
+        out
+    }
+    fn idle(&mut self, _dma: &mut DmaCard<T>, cycles: u64) {
+        // The card process runs on its own clock (roughly 0.4M cycles/s).
+        std::thread::sleep(Duration::from_micros(cycles * 5 / 2));
+    }
 }
 
 /// Identity, scratch registers with 32- and 64-bit TLPs, configuration

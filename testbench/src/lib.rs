@@ -13,3 +13,4 @@ pub mod hdl_sim;
 pub mod lint;
 pub mod rusthdl_block;
 pub mod tlp_gen;
+pub mod transport_bench;

@@ -147,6 +147,9 @@ impl CardState {
     /// Move frames between the card's port and the outside.
     fn pump_port(&mut self) -> std::io::Result<()> {
         let cycle = self.cycles();
+        if let Some(port) = &mut self.port {
+            port.poll_out()?;
+        }
         for f in std::mem::take(&mut self.rc.net.from_card) {
             self.port_tx += 1;
             if let Some(p) = &mut self.pcap {
@@ -203,7 +206,18 @@ pub struct Shared {
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, CardState> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // The clock thread lets go within a cycle of the model once it sees
+        // `waiting`: spin for it rather than sleep on the futex and pay a
+        // wake-up on every MMIO.
+        let t0 = Instant::now();
+        let g = loop {
+            match self.state.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if t0.elapsed() < Duration::from_millis(2) => std::hint::spin_loop(),
+                Err(std::sync::TryLockError::WouldBlock) => break self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            }
+        };
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         g
     }
@@ -212,8 +226,23 @@ impl Shared {
 fn clock_thread(shared: Arc<Shared>) {
     while !shared.shutdown.load(Ordering::SeqCst) {
         let quiet = {
-            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.rc.run(CHUNK_CYCLES);
+            // try_lock and yield rather than sleep on the futex: the
+            // client's thread then unlocks without a wake-up call.
+            let mut st = loop {
+                match shared.state.try_lock() {
+                    Ok(g) => break g,
+                    Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                }
+            };
+            // Stop early when the client's thread wants the card: an MMIO
+            // waits at most one cycle of the model for the lock.
+            for _ in 0..CHUNK_CYCLES {
+                if shared.waiting.load(Ordering::Relaxed) > 0 {
+                    break;
+                }
+                st.rc.step();
+            }
             if let Err(e) = st.pump_port() {
                 eprintln!("offcard card: port: {e}");
             }

@@ -27,6 +27,14 @@ pub trait EthernetPort: Send {
     fn send(&mut self, frame: &[u8]) -> std::io::Result<bool>;
     /// The next frame that arrived, if any.
     fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>>;
+    /// Retry frames the far side could not take yet (called on every pump).
+    fn poll_out(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Frames dropped because the far side did not take them in time.
+    fn tx_dropped(&self) -> u64 {
+        0
+    }
     /// A descriptor to poll for readability.
     fn fd(&self) -> i32;
     fn describe(&self) -> String;
@@ -43,11 +51,21 @@ pub fn open_port(spec: &str) -> std::io::Result<Box<dyn EthernetPort>> {
 }
 
 /// One end of a `wire:PATH` cable.
+///
+/// A Unix datagram socket's receive queue is short (`net.unix.max_dgram_qlen`,
+/// 10 by default), so frames the far end cannot take yet wait in a transmit
+/// FIFO of [`WIRE_TX_FIFO`] frames, like a MAC's, and are dropped (counted)
+/// only when it overflows.
 pub struct WireEnd {
     sock: UnixDatagram,
     local: PathBuf,
     peer: PathBuf,
+    fifo: std::collections::VecDeque<Vec<u8>>,
+    dropped: u64,
 }
+
+/// Frames a wire end holds for a far end that is slow to read.
+pub const WIRE_TX_FIFO: usize = 1024;
 
 fn end_path(cable: &Path, end: &str) -> PathBuf {
     let mut s = cable.as_os_str().to_owned();
@@ -74,7 +92,7 @@ impl WireEnd {
             match UnixDatagram::bind(&local) {
                 Ok(sock) => {
                     sock.set_nonblocking(true)?;
-                    return Ok(WireEnd { sock, local, peer: end_path(cable, theirs) });
+                    return Ok(WireEnd { sock, local, peer: end_path(cable, theirs), fifo: Default::default(), dropped: 0 });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(std::io::Error::new(e.kind(), format!("wire {}: cannot bind {}: {e}", cable.display(), local.display()))),
@@ -90,6 +108,7 @@ impl WireEnd {
     pub fn recv_timeout(&mut self, timeout: std::time::Duration) -> std::io::Result<Option<Vec<u8>>> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
+            self.poll_out()?;
             if let Some(f) = self.recv()? {
                 return Ok(Some(f));
             }
@@ -108,21 +127,43 @@ impl Drop for WireEnd {
     }
 }
 
+impl WireEnd {
+    /// Send until the FIFO is empty or the far end's queue is full.
+    /// `Ok(false)` when frames still wait.
+    pub fn flush(&mut self) -> std::io::Result<bool> {
+        while let Some(f) = self.fifo.front() {
+            match self.sock.send_to(f, &self.peer) {
+                Ok(_) => {
+                    self.fifo.pop_front();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                // No one at the other end (yet, or any more): the frame is lost on the wire.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                    self.fifo.pop_front();
+                    self.dropped += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl EthernetPort for WireEnd {
     fn send(&mut self, frame: &[u8]) -> std::io::Result<bool> {
-        match self.sock.send_to(frame, &self.peer) {
-            Ok(_) => Ok(true),
-            // No one at the other end yet, or its queue is full: the frame is lost on the wire.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
+        if self.fifo.len() >= WIRE_TX_FIFO {
+            self.dropped += 1;
+            return Ok(false);
         }
+        self.fifo.push_back(frame.to_vec());
+        self.flush()?;
+        Ok(true)
+    }
+    fn poll_out(&mut self) -> std::io::Result<()> {
+        self.flush().map(|_| ())
+    }
+    fn tx_dropped(&self) -> u64 {
+        self.dropped
     }
     fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         let mut buf = vec![0u8; PORT_MTU];
