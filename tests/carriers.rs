@@ -26,19 +26,19 @@ impl CardProcess {
     fn start(tag: &str, extra: &[&str]) -> CardProcess {
         let socket = offcard_sim::card_process::temp_socket(tag);
         let child = Command::new(env!("CARGO_BIN_EXE_offcard"))
-            .args(["card", "--quiet", "--socket"])
+            .args(["card", "--socket"])
             .arg(&socket)
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(socket.with_extension("log")).unwrap())
             .spawn()
             .expect("start offcard card");
-        let mut p = CardProcess { child, socket };
+        let p = CardProcess { child, socket };
+        let mut p = p;
         let t0 = Instant::now();
         while !p.socket.exists() {
             if let Some(st) = p.child.try_wait().unwrap() {
-                let mut e = String::new();
-                p.child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+                let e = std::fs::read_to_string(p.socket.with_extension("log")).unwrap_or_default();
                 panic!("card process exited ({st}) before listening: {e}");
             }
             assert!(t0.elapsed() < Duration::from_secs(60), "card process did not listen");
@@ -56,6 +56,11 @@ impl Drop for CardProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
+        let log = self.socket.with_extension("log");
+        if std::thread::panicking() {
+            eprintln!("card process log ({}):\n{}", log.display(), std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        let _ = std::fs::remove_file(&log);
     }
 }
 
@@ -192,6 +197,25 @@ fn raw_request(s: &mut UnixStream, id: u16, cmd: u16, body: &[u8]) -> (u32, u32,
     (flags, error, rest)
 }
 
+/// A raw DMA_MAP carrying `fd`; returns the reply's flags.
+fn raw_dma_map(s: &mut UnixStream, id: u16, fd: std::os::fd::RawFd, offset: u64, iova: u64, size: u64) -> u32 {
+    use vmm_sys_util::sock_ctrl_msg::ScmSocket;
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_le_bytes());
+    m.extend_from_slice(&2u16.to_le_bytes());
+    m.extend_from_slice(&48u32.to_le_bytes());
+    m.extend_from_slice(&0u64.to_le_bytes());
+    m.extend_from_slice(&32u32.to_le_bytes()); // argsz
+    m.extend_from_slice(&3u32.to_le_bytes()); // read | write
+    m.extend_from_slice(&offset.to_le_bytes());
+    m.extend_from_slice(&iova.to_le_bytes());
+    m.extend_from_slice(&size.to_le_bytes());
+    s.send_with_fd(&m[..], fd).unwrap();
+    let mut h = [0u8; 16];
+    s.read_exact(&mut h).unwrap();
+    u32::from_le_bytes(h[8..12].try_into().unwrap())
+}
+
 fn region_access(region: u32, offset: u64, count: u32) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&offset.to_le_bytes());
@@ -234,13 +258,29 @@ fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
         map.extend_from_slice(&0x1000u64.to_le_bytes());
         let (flags, _, _) = raw_request(&mut s, 30, 2, &map);
         assert_ne!(flags & ERROR_FLAG, 0, "DMA_MAP without an fd accepted");
-        let mut unmap = Vec::new();
-        unmap.extend_from_slice(&24u32.to_le_bytes());
-        unmap.extend_from_slice(&0u32.to_le_bytes());
-        unmap.extend_from_slice(&0x5_0000_0000u64.to_le_bytes());
-        unmap.extend_from_slice(&0x1000u64.to_le_bytes());
-        let (flags, _, _) = raw_request(&mut s, 31, 3, &unmap);
-        assert_ne!(flags & ERROR_FLAG, 0, "unmap of nothing accepted");
+        // DMA_MAP with a descriptor that is not memory, with a range beyond
+        // the file, and over a range already mapped.
+        use std::os::fd::AsRawFd;
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert_ne!(raw_dma_map(&mut s, 32, null.as_raw_fd(), 0, 0x2_0000_0000, 0x1000) & ERROR_FLAG, 0, "/dev/null mapped");
+        let mem = offcard_sim::HostMemory::new(0x4000).unwrap();
+        assert_ne!(raw_dma_map(&mut s, 33, mem.fd(), 0x2000, 0x2_0000_0000, 0x4000) & ERROR_FLAG, 0, "a range beyond the file mapped");
+        assert_eq!(raw_dma_map(&mut s, 34, mem.fd(), 0, 0x2_0000_0000, 0x2000) & ERROR_FLAG, 0, "a good mapping refused");
+        assert_ne!(raw_dma_map(&mut s, 35, mem.fd(), 0, 0x2_0000_1000, 0x2000) & ERROR_FLAG, 0, "an overlapping mapping accepted");
+        // Unmapping where nothing is mapped succeeds (as in VFIO); a range
+        // that cuts the mapping above in two is refused.
+        let unmap = |iova: u64, size: u64| {
+            let mut u = Vec::new();
+            u.extend_from_slice(&24u32.to_le_bytes());
+            u.extend_from_slice(&0u32.to_le_bytes());
+            u.extend_from_slice(&iova.to_le_bytes());
+            u.extend_from_slice(&size.to_le_bytes());
+            u
+        };
+        let (flags, _, _) = raw_request(&mut s, 36, 3, &unmap(0x5_0000_0000, 0x1000));
+        assert_eq!(flags & ERROR_FLAG, 0, "unmap of nothing refused");
+        let (flags, _, _) = raw_request(&mut s, 37, 3, &unmap(0x2_0000_1000, 0x1000));
+        assert_ne!(flags & ERROR_FLAG, 0, "an unmap that cuts a mapping accepted");
         // A good read still works on the same connection.
         let (flags, _, data) = raw_request(&mut s, 40, 9, &region_access(0, 0, 4));
         assert_eq!(flags & ERROR_FLAG, 0);
@@ -266,13 +306,39 @@ fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
     // the card keeps the first mapping (the client crate cannot report it,
     // so the proof is that the first buffer still works).
     let mut dma = DmaCard::new(card, offcard_driver::DmaConfig::default()).unwrap();
-    let mut src = dma.transport().alloc_dma(4096).unwrap();
-    let dst = dma.transport().alloc_dma(4096).unwrap();
-    src.write(0, &[0x5a; 64]);
-    dma.post(0, offcard_driver::Descriptor { src: src.iova, dst: dst.iova, len: 64, cookie: 9 }).unwrap();
+    let mut src0 = dma.transport().alloc_dma(4096).unwrap();
+    let dst0 = dma.transport().alloc_dma(4096).unwrap();
+    src0.write(0, &[0x5a; 64]);
+    dma.post(0, offcard_driver::Descriptor { src: src0.iova, dst: dst0.iova, len: 64, cookie: 9 }).unwrap();
     let c = dma.complete_all(Duration::from_millis(2)).unwrap();
     assert_eq!(c[0].status, 0);
-    assert_eq!(dst.read_vec(0, 64), vec![0x5a; 64]);
+    assert_eq!(dst0.read_vec(0, 64), vec![0x5a; 64]);
+    // This client goes away in the middle of a 1 MiB transfer: its memory
+    // is unmapped under the card, and the next client still gets a card.
+    let mut src = dma.transport().alloc_dma(1 << 20).unwrap();
+    let dst = dma.transport().alloc_dma(1 << 20).unwrap();
+    src.fill(0, 1 << 20, 0x77);
+    for k in 0..16u64 {
+        dma.post((k % 4) as usize, offcard_driver::Descriptor { src: src.iova + k * 65536, dst: dst.iova + k * 65536, len: 65536, cookie: k }).unwrap();
+    }
+    // (A buffer keeps its mapping, and so the connection, alive: all go.)
+    drop((src0, dst0, src, dst, dma));
+    let t0 = Instant::now();
+    let card = loop {
+        match VfioUserTransport::connect(&p.socket).map(Card::open) {
+            Ok(Ok(c)) => break c,
+            _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("no card after a client left mid-transfer: {:?}", other.err()),
+        }
+    };
+    let mut dma = DmaCard::new(card, offcard_driver::DmaConfig::default()).unwrap();
+    let mut src = dma.transport().alloc_dma(4096).unwrap();
+    let dst = dma.transport().alloc_dma(4096).unwrap();
+    src.write(0, &[0x3c; 128]);
+    dma.post(0, offcard_driver::Descriptor { src: src.iova, dst: dst.iova, len: 128, cookie: 1 }).unwrap();
+    let c = dma.complete_all(Duration::from_millis(2)).unwrap();
+    assert_eq!((c.len(), c[0].status), (1, 0), "{c:?}");
+    assert_eq!(dst.read_vec(0, 128), vec![0x3c; 128]);
 }
 
 #[test]
@@ -443,4 +509,25 @@ fn demo_runs_against_a_card_process() {
     for needle in ["vfio-user device at", "simulated card process", "demo: host view of the card passed", "data verified", "demo: DMA and dirty logging passed", "received back: 144 packets", "demo: overlay network passed"] {
         assert!(s.contains(needle), "demo output lacks {needle:?}:\n{s}");
     }
+}
+
+/// SIGTERM ends a card process cleanly: its socket and its end of the wire
+/// are removed and the pcap is complete.
+#[test]
+fn sigterm_removes_the_socket_and_the_wire_end() {
+    let wire = temp_path("term-wire");
+    let pcap = temp_path("term.pcap");
+    let mut p = CardProcess::start("term", &["--net", &format!("wire:{}", wire.display()), "--pcap", pcap.to_str().unwrap()]);
+    let mut end_a = wire.clone().into_os_string();
+    end_a.push(".a");
+    assert!(Path::new(&end_a).exists(), "the card process holds end .a of the wire");
+    // SAFETY: sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) }, 0);
+    let st = p.child.wait().unwrap();
+    assert!(st.success(), "card process exit: {st}");
+    assert!(!p.socket.exists(), "socket left behind");
+    assert!(!Path::new(&end_a).exists(), "wire end left behind");
+    let bytes = std::fs::read(&pcap).unwrap();
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap header written");
 }

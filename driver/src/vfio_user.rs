@@ -274,7 +274,7 @@ impl CardTransport for VfioUserTransport {
         }
         let wall_start = Instant::now();
         let slice = Duration::from_millis(if self.simulated { 5 } else { 1000 });
-        let cycles = (timeout.as_nanos() as u64).saturating_mul(CARD_CLOCK_HZ) / 1_000_000_000;
+        let cycles = (timeout.as_nanos() * CARD_CLOCK_HZ as u128 / 1_000_000_000).min(u64::MAX as u128) as u64;
         let mut start = self.read_card_cycles()?;
         let mut last_progress = (Instant::now(), start.unwrap_or(0));
         loop {
@@ -325,8 +325,11 @@ impl CardTransport for VfioUserTransport {
         let mut out = Vec::new();
         for n in first..total {
             let slot = ss::FAULT_LOG + (n % ss::FAULT_SLOTS as u64) as u32 * ss::FAULT_BYTES;
-            if let (Ok(iova), Ok(w)) = (self.status_u64(slot), self.status_u64(slot + 8)) {
-                out.push((iova, w & 1 == 1));
+            // Read tag, address, tag again: a slot the card overwrote in
+            // between (a newer fault) no longer carries sequence number n.
+            let (Ok(t1), Ok(iova), Ok(t2)) = (self.status_u64(slot + 8), self.status_u64(slot), self.status_u64(slot + 8)) else { continue };
+            if t1 == t2 && t1 >> 1 == n {
+                out.push((iova, t1 & 1 == 1));
             }
         }
         self.faults_seen = total;

@@ -720,7 +720,8 @@ pub mod sim_status {
     /// u64: DMA accesses the IOMMU refused (free-running count).
     pub const IOMMU_FAULTS: u32 = 0x10;
     /// The last [`FAULT_SLOTS`] refused accesses, fault n at slot n mod
-    /// FAULT_SLOTS: IOVA u64, then u64 with bit 0 set for a write.
+    /// FAULT_SLOTS: IOVA u64, then u64 holding `n << 1 | is_write` (the
+    /// sequence number lets a reader detect a slot overwritten while it read).
     pub const FAULT_LOG: u32 = 0x20;
     pub const FAULT_SLOTS: u32 = 16;
     pub const FAULT_BYTES: u32 = 16;

@@ -43,7 +43,8 @@ pub struct VerilatedBlock {
     cycles: u64,
 }
 
-// Plain C++ state with no thread affinity; moved, never shared.
+// SAFETY: the model is plain C++ state with no thread affinity; the handle
+// is moved between threads, never shared (no Sync).
 unsafe impl Send for VerilatedBlock {}
 
 impl VerilatedBlock {
@@ -56,6 +57,8 @@ impl VerilatedBlock {
                 BLOCK_MODELS.iter().map(|b| b.name).collect::<Vec<_>>()
             )
         });
+        // SAFETY: the generated ABI's constructor takes nothing and returns
+        // an owned instance (checked for null below).
         let raw = unsafe { (abi.new)() };
         assert!(!raw.is_null(), "Verilator block allocation failed");
         let mut b = VerilatedBlock {
@@ -115,6 +118,9 @@ impl BlockSim for VerilatedBlock {
     }
 
     fn eval(&mut self) {
+        // SAFETY: `raw` is the live instance this block owns; `inputs` and
+        // `outputs` have exactly the port counts the generated ABI reads and
+        // writes (sized from the same port list in `new`).
         unsafe {
             (self.abi.set)(self.raw, self.inputs.as_ptr());
             (self.abi.eval)(self.raw, 0);
@@ -123,6 +129,7 @@ impl BlockSim for VerilatedBlock {
     }
 
     fn tick(&mut self) {
+        // SAFETY: as in `eval`.
         unsafe {
             (self.abi.set)(self.raw, self.inputs.as_ptr());
             (self.abi.eval)(self.raw, 0);
@@ -140,6 +147,7 @@ impl BlockSim for VerilatedBlock {
 
 impl Drop for VerilatedBlock {
     fn drop(&mut self) {
+        // SAFETY: frees the instance this block owns, once (drop).
         unsafe { (self.abi.free)(self.raw) };
     }
 }

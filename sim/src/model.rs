@@ -111,19 +111,22 @@ pub struct CardModel {
     tracing: bool,
 }
 
-// The model is plain C++ state with no thread affinity; it is moved, never shared.
+// SAFETY: the model is plain C++ state with no thread affinity; it is moved,
+// never shared (no Sync).
 unsafe impl Send for CardModel {}
 
 impl CardModel {
     /// A new model (the fast build, without tracing), held in reset for a
     /// few cycles.
     pub fn new() -> Self {
+        // SAFETY: the C ABI's constructor returns an owned instance (checked in `make`).
         Self::make(unsafe { offcard_card_new() }, &FAST)
     }
 
     /// A model built with tracing support: `trace_open` and `trace_close`
     /// switch VCD output at run time (it runs at about half the speed).
     pub fn new_traced() -> Self {
+        // SAFETY: as in `new`.
         Self::make(unsafe { offcard_cardt_new() }, &TRACED)
     }
 
@@ -147,6 +150,8 @@ impl CardModel {
     #[inline]
     pub fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
         let mut out = CardOutputs::default();
+        // SAFETY: `raw` is this model's live instance; `inp` and `out` are
+        // valid `#[repr(C)]` structs the C ABI reads and writes.
         unsafe { (self.abi.cycle)(self.raw, inp, &mut out) };
         self.cycles += 1;
         out
@@ -155,6 +160,7 @@ impl CardModel {
     /// Outputs for `inp` in the current state, without clocking.
     pub fn peek(&mut self, inp: &CardInputs) -> CardOutputs {
         let mut out = CardOutputs::default();
+        // SAFETY: as in `cycle`.
         unsafe { (self.abi.peek)(self.raw, inp, &mut out) };
         out
     }
@@ -167,6 +173,7 @@ impl CardModel {
     pub fn trace_open(&mut self, path: &Path) -> std::io::Result<()> {
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+        // SAFETY: live instance and a NUL-terminated path that outlives the call.
         match unsafe { (self.abi.trace_open)(self.raw, c.as_ptr()) } {
             0 => {
                 self.tracing = true;
@@ -182,6 +189,7 @@ impl CardModel {
     }
 
     pub fn trace_close(&mut self) {
+        // SAFETY: live instance.
         unsafe { (self.abi.trace_close)(self.raw) };
         self.tracing = false;
     }
@@ -199,6 +207,7 @@ impl Default for CardModel {
 
 impl Drop for CardModel {
     fn drop(&mut self) {
+        // SAFETY: frees the instance this model owns, once (drop).
         unsafe { (self.abi.free)(self.raw) };
     }
 }

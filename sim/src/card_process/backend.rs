@@ -5,6 +5,7 @@
 use super::Shared;
 use offcard_regs::{cfg, sim_status as ss, BAR0_SIZE};
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::io::{Error, ErrorKind};
 use std::sync::Arc;
 use vfio_bindings::bindings::vfio::*;
@@ -114,7 +115,13 @@ impl CardBackend {
         let mut st = self.shared.lock();
         let r = st.rc.cfg_read(off);
         st.deliver_interrupts();
-        r.map_err(|e| Error::other(format!("configuration read {off:#x}: {e}")))
+        // A configuration read that fails (no completion, or an error
+        // status) reads all ones, as a root port makes it; an error reply
+        // would leave a client that expects data waiting.
+        Ok(r.unwrap_or_else(|e| {
+            eprintln!("offcard card: configuration read {off:#x}: {e}");
+            u32::MAX
+        }))
     }
 
     fn config_write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
@@ -150,8 +157,17 @@ impl CardBackend {
         }
         let mut st = self.shared.lock();
         let r = st.rc.cfg_write(dw, value, be);
+        if r.is_ok() && dw == cfg::PCIE_DEVCTL & !3 {
+            // The root port's completions obey the Max_Payload_Size the client set.
+            if let Ok(ctl) = st.rc.cfg_read(cfg::PCIE_DEVCTL & !3) {
+                st.rc.max_payload = 128 << ((ctl >> 5) & 7).min(5);
+            }
+        }
         st.deliver_interrupts();
-        r.map_err(|e| Error::other(format!("configuration write {dw:#x}: {e}")))
+        if let Err(e) = r {
+            eprintln!("offcard card: configuration write {dw:#x}: {e} (dropped)");
+        }
+        Ok(())
     }
 
     fn bar0_read(&mut self, offset: u64, data: &mut [u8]) -> Result<(), Error> {
@@ -173,7 +189,11 @@ impl CardBackend {
             // A request the card does not support completes with UR: the
             // CPU sees all ones, as on a real host.
             Err(crate::SimError::CompletionStatus { .. }) => data.fill(0xff),
-            Err(e) => return Err(Error::other(format!("BAR0 read {offset:#x}: {e}"))),
+            // No completion at all (a completion timeout): all ones too.
+            Err(e) => {
+                eprintln!("offcard card: BAR0 read {offset:#x}: {e}");
+                data.fill(0xff)
+            }
         }
         Ok(())
     }
@@ -215,7 +235,7 @@ impl CardBackend {
                 let n = first + k as u64;
                 let slot = ss::FAULT_LOG + (n % ss::FAULT_SLOTS as u64) as u32 * ss::FAULT_BYTES;
                 put(slot, iova);
-                put(slot + 8, write as u64);
+                put(slot + 8, n << 1 | write as u64);
             }
         }
         data.copy_from_slice(&img[offset as usize..offset as usize + data.len()]);
@@ -251,6 +271,9 @@ impl ServerBackend for CardBackend {
         let fd = fd.ok_or_else(|| {
             invalid(format!("DMA_MAP {address:#x}+{size:#x} without a file descriptor: this card reaches client memory only through a shared mapping"))
         })?;
+        if flags.bits() & !DmaMapFlags::READ_WRITE.bits() != 0 {
+            return Err(invalid(format!("DMA_MAP flags {:#x}: unknown bits", flags.bits())));
+        }
         if !flags.contains(DmaMapFlags::READ) {
             return Err(invalid(format!("DMA_MAP {address:#x}+{size:#x} without read permission")));
         }
@@ -259,13 +282,18 @@ impl ServerBackend for CardBackend {
         st.rc.mem.dma_map_file(address, fd, offset, size, writable).map_err(|e| invalid(e.to_string()))
     }
 
-    fn dma_unmap(&mut self, _flags: DmaUnmapFlags, address: u64, size: u64) -> Result<(), Error> {
+    fn dma_unmap(&mut self, flags: DmaUnmapFlags, address: u64, size: u64) -> Result<(), Error> {
         let mut st = self.shared.lock();
-        match st.rc.mem.dma_unmap_range(address, size) {
-            Ok(0) => Err(invalid(format!("DMA_UNMAP {address:#x}+{size:#x}: nothing is mapped there"))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(invalid(e.to_string())),
+        if flags == DmaUnmapFlags::UNMAP_ALL {
+            st.rc.mem.dma_unmap_all();
+            return Ok(());
         }
+        if !flags.is_empty() {
+            return Err(invalid(format!("DMA_UNMAP flags {:#x} not supported (dirty-page logging comes with migration)", flags.bits())));
+        }
+        // Unmapping where nothing is mapped succeeds, as in VFIO; a range
+        // that cuts a mapping in two is refused.
+        st.rc.mem.dma_unmap_range(address, size).map(|_| ()).map_err(|e| invalid(e.to_string()))
     }
 
     fn reset(&mut self) -> Result<(), Error> {
@@ -283,7 +311,7 @@ impl ServerBackend for CardBackend {
             }
             return Err(invalid(format!("interrupt index {index} has no vectors (the card signals MSI, index {VFIO_PCI_MSI_IRQ_INDEX})")));
         }
-        if start + count > 1 {
+        if start.checked_add(count).is_none_or(|e| e > 1) {
             return Err(invalid(format!("MSI vectors {start}..{} asked; the card has one", start + count)));
         }
         let mut st = self.shared.lock();
@@ -296,6 +324,15 @@ impl ServerBackend for CardBackend {
             } else if fds.len() != count as usize {
                 return Err(invalid(format!("SET_IRQS: {} descriptors for {count} vectors", fds.len())));
             } else {
+                for f in &fds {
+                    // Never block the card on a descriptor the client does not
+                    // read (an eventfd that fills, or something else).
+                    // SAFETY: fcntl on a descriptor this process owns.
+                    unsafe {
+                        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+                        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+                    }
+                }
                 st.irq_fds = fds;
             }
         } else if flags & VFIO_IRQ_SET_DATA_NONE != 0 && count == 0 {

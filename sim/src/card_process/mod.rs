@@ -69,6 +69,7 @@ pub struct CardState {
     pub port_tx: u64,
     pub port_rx: u64,
     pub port_rx_dropped: u64,
+    pub port_tx_errors: u64,
     /// Every IOMMU fault since start: (IOVA, is_write); the count is its length.
     pub faults_total: u64,
     pub fault_log: Vec<(u64, bool)>,
@@ -90,6 +91,7 @@ impl CardState {
             port_tx: 0,
             port_rx: 0,
             port_rx_dropped: 0,
+            port_tx_errors: 0,
             faults_total: 0,
             fault_log: Vec::new(),
             seed,
@@ -102,6 +104,8 @@ impl CardState {
     /// Function-level reset: a fresh card behind the same IOMMU mappings,
     /// enumerated again by the root port.
     pub fn reset(&mut self) -> std::io::Result<()> {
+        // What the old card did last (MSIs, refused accesses) is still reported.
+        self.deliver_interrupts();
         let mem = std::mem::replace(&mut self.rc.mem, crate::HostMemory::new(4096)?);
         // Simulated time goes on across resets (drivers measure with it).
         self.cycle_offset += self.rc.card.cycles();
@@ -156,11 +160,19 @@ impl CardState {
                 p.frame(cycle, &f.bytes)?;
             }
             if let Some(port) = &mut self.port {
-                port.send(&f.bytes)?;
+                if let Err(e) = port.send(&f.bytes) {
+                    self.port_tx_errors += 1;
+                    if self.port_tx_errors == 1 {
+                        eprintln!("offcard card: port send: {e} (frames are dropped and counted)");
+                    }
+                }
             }
         }
         if let Some(port) = &mut self.port {
-            while let Some(f) = port.recv()? {
+            // At most a queue's worth per pump, so a flooded port cannot
+            // keep the card locked away from the client.
+            for _ in 0..PORT_RX_QUEUE {
+                let Some(f) = port.recv()? else { break };
                 if self.rc.net.to_card.len() >= PORT_RX_QUEUE || f.is_empty() {
                     self.port_rx_dropped += 1;
                     continue;
@@ -201,10 +213,14 @@ pub struct Shared {
     state: Mutex<CardState>,
     waiting: AtomicUsize,
     pub shutdown: AtomicBool,
+    epoch: Instant,
+    /// When the client last made a request, in ms since `epoch`.
+    last_request_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, CardState> {
+        self.last_request_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.waiting.fetch_add(1, Ordering::SeqCst);
         // The clock thread lets go within a cycle of the model once it sees
         // `waiting`: spin for it rather than sleep on the futex and pay a
@@ -254,7 +270,10 @@ fn clock_thread(shared: Arc<Shared>) {
         while shared.waiting.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
         }
-        if quiet > QUIET_CYCLES {
+        // Only when no client has asked anything for a while: a driver that
+        // waits counts its timeout in card cycles and reads the clock.
+        let client_quiet = shared.epoch.elapsed().as_millis() as u64 - shared.last_request_ms.load(Ordering::Relaxed) > 100;
+        if quiet > QUIET_CYCLES && client_quiet {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -280,7 +299,6 @@ fn refuse_busy(mut s: UnixStream) {
 /// Watch the listening socket while a client is attached: a connection
 /// still pending after a grace period means the server is busy serving.
 fn busy_watch(listener: UnixListener, serving: Arc<AtomicBool>, shared: Arc<Shared>, refused: Arc<AtomicUsize>) {
-    let _ = listener.set_nonblocking(true);
     while !shared.shutdown.load(Ordering::SeqCst) {
         if !port::poll_readable(listener.as_raw_fd(), Duration::from_millis(50)) {
             continue;
@@ -298,6 +316,37 @@ fn busy_watch(listener: UnixListener, serving: Arc<AtomicBool>, shared: Arc<Shar
     }
 }
 
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT or SIGTERM: flush the pcap, remove the socket and the wire's end,
+/// exit. (A thread does it; the handler only sets a flag.)
+fn watch_signals(shared: Arc<Shared>, socket: PathBuf) {
+    // SAFETY: installs an async-signal-safe handler (it stores to an atomic).
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        if SIGNALLED.load(Ordering::SeqCst) {
+            shared.shutdown.store(true, Ordering::SeqCst);
+            {
+                let mut st = shared.lock();
+                if let Some(p) = &mut st.pcap {
+                    let _ = p.flush();
+                }
+                st.port.take(); // a wire end removes its file when dropped
+            }
+            let _ = std::fs::remove_file(&socket);
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Run the card process until `max_clients` clients have come and gone (or
 /// forever). The socket file is removed when it returns.
 pub fn serve(opts: &CardProcessOptions) -> std::io::Result<()> {
@@ -306,12 +355,16 @@ pub fn serve(opts: &CardProcessOptions) -> std::io::Result<()> {
             eprintln!("offcard card: {m}");
         }
     };
-    if opts.socket.exists() {
-        // A socket file nobody accepts on is left over from a card process that died.
-        if UnixStream::connect(&opts.socket).is_ok() {
+    if let Ok(meta) = std::fs::symlink_metadata(&opts.socket) {
+        use std::os::unix::fs::FileTypeExt;
+        // Only a socket file nobody accepts on (left over from a card process
+        // that died) is taken over; anything else is the user's.
+        let stale = meta.file_type().is_socket()
+            && matches!(UnixStream::connect(&opts.socket), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if !stale {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
-                format!("{} is served by another card process", opts.socket.display()),
+                format!("{} exists and is not a stale card socket (another card process serves it, or it is not a socket)", opts.socket.display()),
             ));
         }
         std::fs::remove_file(&opts.socket)?;
@@ -325,9 +378,19 @@ pub fn serve(opts: &CardProcessOptions) -> std::io::Result<()> {
     if let Some(path) = &opts.pcap {
         state.pcap = Some(PcapTap::create(path)?);
     }
-    let shared = Arc::new(Shared { state: Mutex::new(state), waiting: AtomicUsize::new(0), shutdown: AtomicBool::new(false) });
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        waiting: AtomicUsize::new(0),
+        shutdown: AtomicBool::new(false),
+        epoch: Instant::now(),
+        last_request_ms: std::sync::atomic::AtomicU64::new(0),
+    });
     let listener = UnixListener::bind(&opts.socket)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", opts.socket.display())))?;
+    // Non-blocking for both users of the (shared) listening socket: the
+    // busy watcher must never block in accept, and the server loop polls.
+    listener.set_nonblocking(true)?;
+    let listen_fd = listener.as_raw_fd();
     let watch_listener = listener.try_clone()?;
     let server = vfio_user::Server::from_owned_fd(OwnedFd::from(listener), true, backend::irqs(), backend::regions());
     let serving = Arc::new(AtomicBool::new(false));
@@ -340,14 +403,34 @@ pub fn serve(opts: &CardProcessOptions) -> std::io::Result<()> {
         let (s, sv, r) = (shared.clone(), serving.clone(), refused.clone());
         move || busy_watch(watch_listener, sv, s, r)
     })?;
+    std::thread::Builder::new().name("card-signals".into()).spawn({
+        let (s, p) = (shared.clone(), opts.socket.clone());
+        move || watch_signals(s, p)
+    })?;
     say(format!("serving the card on {} (vfio-user)", opts.socket.display()));
     let mut served = 0;
     let result = loop {
+        // The listener is non-blocking (the busy watcher shares it): wait
+        // for a connection here, then let the server take it at once.
+        if !port::poll_readable(listen_fd, Duration::from_millis(200)) {
+            if shared.shutdown.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            continue;
+        }
         serving.store(true, Ordering::SeqCst);
         let mut backend = CardBackend::new(shared.clone());
         let t0 = Instant::now();
-        let r = server.run(&mut backend);
+        // A panic inside the protocol crate on a malformed message ends this
+        // client, not the card process.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.run(&mut backend)));
         serving.store(false, Ordering::SeqCst);
+        let r = match r {
+            // The watcher took the connection first (it thought us busy): no client.
+            Ok(Err(vfio_user::Error::SocketAccept(e))) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the protocol handler panicked on this client's input".to_string()),
+        };
         served += 1;
         {
             let mut st = shared.lock();
