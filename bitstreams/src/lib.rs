@@ -978,6 +978,11 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
             Err(e) => failed.push(format!("{block}: {e}")),
         }
     }
+    // No combinational loops in the whole card (what makes event-driven
+    // simulators hang and timing analysis meaningless).
+    if let Err(e) = loop_check("card", &block_source("card")?, &dir, progress) {
+        failed.push(format!("card: {e}"));
+    }
     if !failed.is_empty() {
         bail!(
             "yosys synthesis failed for {} block(s) (logs in {}):\n{}",
@@ -995,6 +1000,28 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
 /// DMA engine's 128 KiB buffer as flip-flops makes yosys run for many minutes
 /// and run out of its 4 GiB WebAssembly memory.
 pub const QUICK_SYNTH: &str = "synth -flatten -top top -run :fine; opt -fast -full; techmap; opt -fast; abc; opt -fast; hierarchy -check; check";
+
+/// yosys's design check on the flattened design (`proc; flatten; check
+/// -assert`): fails, naming the signals, on a combinational loop, a signal
+/// with several drivers, or one used but never driven.
+pub const LOOP_CHECK: &str = "hierarchy -top top; proc; flatten; check -assert";
+
+/// Run [`LOOP_CHECK`] on one Verilog source in `dir`.
+pub fn loop_check(name: &str, verilog: &str, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let src = format!("{name}.loops.v");
+    fs::write(dir.join(&src), verilog)?;
+    let log = format!("{name}.loops.log");
+    let script = format!("read_verilog -sv {src}; {LOOP_CHECK}");
+    let mut note = |s: &str| progress(&format!("[{name} loop check] {s}"));
+    if !run_tool(YOSYS, &["-q".into(), "-l".into(), log.clone(), "-p".into(), script], dir, &dir.join(format!("{name}.loops.run.log")), &mut note)? {
+        let text = fs::read_to_string(dir.join(&log)).unwrap_or_default();
+        let loops: Vec<&str> = text.lines().filter(|l| l.contains("loop") || l.contains("Warning") || l.contains("driver")).take(40).collect();
+        bail!("yosys check -assert failed:\n{}", loops.join("\n"));
+    }
+    note("no combinational loops, no multiple or missing drivers");
+    Ok(())
+}
 
 /// Generic yosys synthesis ([`QUICK_SYNTH`], then `stat`) of one Verilog
 /// source in `dir`; returns the number of cells, fails if yosys fails or the

@@ -39,3 +39,14 @@ fn broken_verilog_fails_the_check() {
         offcard_synth::check_verilog("good", good, &dir, &mut |s| eprintln!("{s}")).unwrap() > 0
     );
 }
+
+#[test]
+fn a_combinational_loop_fails_the_loop_check() {
+    let v = "module top(input wire clock, input wire a, output reg y);\n    reg t;\n    always @(*) begin\n        t = a ^ y;\n        y = ~t;\n    end\nendmodule\n";
+    let dir = std::env::temp_dir().join(format!("offcard-loopcheck-{}", std::process::id()));
+    let e = offcard_synth::loop_check("looped", v, &dir, &mut |_| {}).expect_err("a loop must fail the check");
+    assert!(e.to_string().contains("loop"), "{e}");
+    let ok = "module top(input wire clock, input wire a, output reg y);\n    always @(posedge clock) y <= ~a;\nendmodule\n";
+    offcard_synth::loop_check("clean", ok, &dir, &mut |_| {}).expect("a registered design passes");
+    let _ = std::fs::remove_dir_all(&dir);
+}

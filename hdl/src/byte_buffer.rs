@@ -191,7 +191,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let mut clock = |u: &mut ByteBuffer| {
+        let clock = |u: &mut ByteBuffer| {
             u.clock.next = Clock { clk: false };
             assert!(simulate(u, 100));
             u.clock.next = Clock { clk: true };

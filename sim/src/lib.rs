@@ -5,7 +5,7 @@
 pub mod block;
 pub mod model;
 pub use block::{BlockSim, VerilatedBlock};
-pub use model::{CardInputs, CardModel, CardOutputs, CardSim};
+pub use model::{CardInputs, CardModel, CardOutputs, CardSim, Recording};
 pub mod host_memory;
 pub mod root_complex;
 pub mod tlp;

@@ -100,6 +100,31 @@ impl CardSim for CardModel {
     }
 }
 
+/// A card simulation that records what went in and came out of every
+/// cycle, to replay the same stimulus in another simulator (Icarus) and
+/// compare cycle by cycle.
+pub struct Recording<C: CardSim> {
+    pub inner: C,
+    pub log: Vec<(CardInputs, CardOutputs)>,
+}
+
+impl<C: CardSim> Recording<C> {
+    pub fn new(inner: C) -> Self {
+        Recording { inner, log: Vec::new() }
+    }
+}
+
+impl<C: CardSim> CardSim for Recording<C> {
+    fn cycle(&mut self, inp: &CardInputs) -> CardOutputs {
+        let out = self.inner.cycle(inp);
+        self.log.push((*inp, out));
+        out
+    }
+    fn cycles(&self) -> u64 {
+        self.inner.cycles()
+    }
+}
+
 /// Verilator version the model was built with.
 pub const VERILATOR_VERSION: &str = env!("OFFCARD_VERILATOR_VERSION");
 

@@ -6,7 +6,7 @@
 //! clocks the card until its completion arrives; waiting for an interrupt
 //! clocks it until the MSI write arrives or the simulated timeout passes.
 
-use crate::{CardModel, Enumerated, NetFrame, RootComplex};
+use crate::{CardModel, CardSim, Enumerated, NetFrame, RootComplex};
 use offcard_driver::{CardTransport, DmaBuffer, Result, TransportError};
 use std::time::Duration;
 
@@ -17,8 +17,8 @@ pub const SIM_BAR0_ADDR: u64 = 0x20_0000_0000;
 /// IOVA base of DMA buffers handed out by the simulated IOMMU.
 pub const SIM_IOVA_BASE: u64 = 0x1_0000_0000;
 
-pub struct SimTransport {
-    pub rc: RootComplex,
+pub struct SimTransport<C: CardSim = CardModel> {
+    pub rc: RootComplex<C>,
     pub info: Enumerated,
     next_host_off: u64,
     next_iova: u64,
@@ -38,7 +38,14 @@ impl SimTransport {
     }
 
     fn with_model(model: CardModel, seed: u64, mem_bytes: usize) -> Result<Self> {
-        let mut rc = RootComplex::with_card(model, seed, mem_bytes)?;
+        SimTransport::with_card(model, seed, mem_bytes)
+    }
+}
+
+impl<C: CardSim> SimTransport<C> {
+    /// The same around any card simulation (a recording wrapper, say).
+    pub fn with_card(card: C, seed: u64, mem_bytes: usize) -> Result<Self> {
+        let mut rc = RootComplex::with_card(card, seed, mem_bytes)?;
         let info = rc.enumerate(SIM_BAR0_ADDR).map_err(sim_err)?;
         Ok(SimTransport { rc, info, next_host_off: 0, next_iova: SIM_IOVA_BASE, msi_seen: 0 })
     }
@@ -49,7 +56,7 @@ pub fn sim_err(e: impl std::error::Error + Send + Sync + 'static) -> TransportEr
     TransportError::backend("simulated card", "root complex", e)
 }
 
-impl CardTransport for SimTransport {
+impl<C: CardSim + Send> CardTransport for SimTransport<C> {
     fn describe(&self) -> String {
         format!(
             "simulated card (Verilator {}), {:04x}:{:04x} at 01:00.0, BAR0 {:#x}+{:#x}",
@@ -134,7 +141,7 @@ pub trait SimNetwork {
     fn run_cycles(&mut self, cycles: u64);
 }
 
-impl SimNetwork for SimTransport {
+impl<C: CardSim> SimNetwork for SimTransport<C> {
     fn inject_rx_frame(&mut self, bytes: &[u8]) {
         self.rc.net.to_card.push_back(NetFrame::new(bytes.to_vec()));
     }

