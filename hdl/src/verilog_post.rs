@@ -109,8 +109,11 @@ fn module(lines: &[&str], out: &mut String) {
             out.push_str(line);
             out.push('\n');
             let n = format!("{name}__init");
+            // Simulators only: synthesis tools define SYNTHESIS, and block
+            // RAM is zero after configuration anyway (yosys would unroll
+            // the loop into one write per word).
             out.push_str(&format!(
-                "{indent}integer {n};\n{indent}initial begin\n{indent}    for ({n} = {lo}; {n} <= {hi}; {n} = {n} + 1) {name}[{n}] = 0;\n{indent}end\n"
+                "`ifndef SYNTHESIS\n{indent}integer {n};\n{indent}initial begin\n{indent}    for ({n} = {lo}; {n} <= {hi}; {n} = {n} + 1) {name}[{n}] = 0;\n{indent}end\n`endif\n"
             ));
             k += 1;
             continue;
