@@ -24,7 +24,8 @@ const USAGE: &str = "offcard <command>
                            of sim/verilator.vlt (justified in docs/verilator-waivers.md)
   regs [--check]           write docs/registers.md from the register map (--check: verify it)
   bench sim [--json]       simulation speed: Verilator vs rust-hdl, MMIO round trip
-  bench dma [--json]       DMA write efficiency and write-record overhead
+  bench dma [--json] [--read-latency-ns N]
+                           DMA write efficiency and write-record overhead (host read latency, default 500 ns)
   bench cache [--json]     tagged cache: lookups per cycle, two-tenant hit rates, prime+probe leak
   bench encap [--json]     encapsulation full rate; path policies over an 8-path ECMP fabric
   bench transport [--json] what a carrier costs: MMIO read and 1 MiB DMA, in-process vs vfio-user
@@ -527,9 +528,15 @@ fn bench(args: &[String]) -> Result<()> {
             Ok(())
         }
         Some("dma") => {
-            let pts = offcard_testbench::bench::dma_bench(&mut |m| eprintln!("bench dma: {m}"));
+            let latency_ns: u64 = match flag(args, "--read-latency-ns") {
+                Some(v) => v.parse().with_context(|| format!("--read-latency-ns {v}: not a number"))?,
+                None => offcard_sim::root_complex::DEFAULT_READ_LATENCY_NS,
+            };
+            let cycles = (latency_ns * offcard_regs::net::CARD_CLOCK_HZ).div_ceil(1_000_000_000);
+            println!("host read-completion latency {latency_ns} ns ({cycles} card cycles at 125 MHz)");
+            let pts = offcard_testbench::bench::dma_bench(cycles, &mut |m| eprintln!("bench dma: {m}"));
             println!("{:>8} {:>11} {:>16} {:>18}", "size", "write eff.", "record overhead", "copy bytes/cycle");
-            let mut j = vec![];
+            let mut j = vec![format!("\"read_latency_ns\":{latency_ns}")];
             for p in &pts {
                 println!("{:>8} {:>11.3} {:>16.5} {:>18.2}", p.size, p.efficiency, p.record_overhead, p.copy_bytes_per_cycle);
                 let tag = match p.size { 64 => "64".to_string(), 256 => "256".into(), 1024 => "1k".into(), 4096 => "4k".into(), _ => "64k".into() };

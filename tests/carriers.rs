@@ -49,6 +49,19 @@ impl CardProcess {
     fn connect(&self) -> VfioUserTransport {
         VfioUserTransport::connect(&self.socket).expect("connect to the card process")
     }
+    /// Attach as soon as the card process is free again (it resets the
+    /// card between clients), within 30 s.
+    fn card_when_free(&self, why: &str) -> Card<VfioUserTransport> {
+        let t0 = Instant::now();
+        loop {
+            match VfioUserTransport::connect(&self.socket).map(Card::open) {
+                Ok(Ok(c)) => return c,
+                _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
+                Ok(Err(e)) => panic!("{why}: {e}"),
+                Err(e) => panic!("{why}: {e}"),
+            }
+        }
+    }
 }
 
 impl Drop for CardProcess {
@@ -289,15 +302,7 @@ fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
         s.write_all(&[7, 0, 9, 0, 32, 0]).unwrap();
     }
     // The next client finds a working card.
-    let t0 = Instant::now();
-    let mut card = loop {
-        match VfioUserTransport::connect(&p.socket).map(Card::open) {
-            Ok(Ok(c)) => break c,
-            _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let mut card = p.card_when_free("no card after a raw client hung up mid-message");
     assert!(card.scratch_test().unwrap() > 100);
     // The driver refuses what it knows to be out of range, before sending.
     let e = card.transport.bar0_read32(0x1_0000).unwrap_err().to_string();
@@ -323,14 +328,7 @@ fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
     }
     // (A buffer keeps its mapping, and so the connection, alive: all go.)
     drop((src0, dst0, src, dst, dma));
-    let t0 = Instant::now();
-    let card = loop {
-        match VfioUserTransport::connect(&p.socket).map(Card::open) {
-            Ok(Ok(c)) => break c,
-            _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
-            other => panic!("no card after a client left mid-transfer: {:?}", other.err()),
-        }
-    };
+    let card = p.card_when_free("no card after a client left mid-transfer");
     let mut dma = DmaCard::new(card, offcard_driver::DmaConfig::default()).unwrap();
     let mut src = dma.transport().alloc_dma(4096).unwrap();
     let dst = dma.transport().alloc_dma(4096).unwrap();
@@ -351,14 +349,7 @@ fn a_second_client_is_refused_while_one_is_attached() {
     assert!(first.scratch_test().unwrap() > 100);
     drop(first);
     // And after it leaves, a new client gets the card.
-    let t0 = Instant::now();
-    loop {
-        match VfioUserTransport::connect(&p.socket).map(Card::open) {
-            Ok(Ok(_)) => break,
-            _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
-            other => panic!("no card after the first client left: {:?}", other.err()),
-        }
-    }
+    p.card_when_free("no card after the first client left");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub mod vfio_user;
 pub use cache::{CacheCtl, Geometry, TagCounters};
 pub use card::{Card, Identity};
 pub use dma::{Completion, DmaCard, DmaConfig, Descriptor, NetCounters, RxFrame, RxStats, WriteRecord};
-pub use net::{MissRecord, NetCtl, TenantContext};
+pub use net::{MissRecord, NetCtl, TenantContext, TunnelContext};
 pub use offcard_regs as regs;
 pub use transport::{CardTransport, DmaBuffer, MappingGuard, Result, TransportError};
 pub use vfio::VfioTransport;

@@ -7,7 +7,7 @@ use crate::card::Card;
 use crate::transport::{CardTransport, Result, TransportError};
 use offcard_regs::{decap, encap, Access, Register};
 
-pub use offcard_regs::formats::{MissRecord, TenantContext};
+pub use offcard_regs::formats::{MissRecord, TenantContext, TunnelContext};
 
 pub struct NetCtl<'a, T: CardTransport> {
     card: &'a mut Card<T>,

@@ -4,17 +4,9 @@
 /// The protocol constants, defined once in `offcard_regs::net`.
 pub use offcard_regs::net::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, GENEVE_PORT, OVERHEAD, PROTO_ETHERNET};
 
-/// Per-tenant context the host programs into the mapping table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TunnelContext {
-    /// 24-bit virtual network identifier.
-    pub vni: u32,
-    pub outer_src_mac: [u8; 6],
-    pub next_hop_mac: [u8; 6],
-    pub outer_src_ip: [u8; 4],
-    pub outer_dst_ip: [u8; 4],
-    pub ttl: u8,
-}
+/// Per-tenant tunnel context the host programs into the mapping table
+/// (defined with the card's record formats in `offcard_regs`).
+pub use offcard_regs::formats::TunnelContext;
 
 /// The inner flow (what per-flow hashing looks at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -26,15 +26,9 @@ impl TxTenant {
     /// The row as the card's register format (`offcard_regs::formats`),
     /// which the driver programs.
     pub fn context(&self) -> offcard_regs::formats::TenantContext {
-        let c = &self.ctx;
         offcard_regs::formats::TenantContext {
             enabled: self.enabled,
-            vni: c.vni,
-            outer_src_mac: c.outer_src_mac,
-            next_hop_mac: c.next_hop_mac,
-            outer_src_ip: c.outer_src_ip,
-            outer_dst_ip: c.outer_dst_ip,
-            ttl: c.ttl,
+            tunnel: self.ctx,
             policy: self.policy.code(),
             flowlet_gap: self.policy.gap(),
             bad_paths: self.paths.bad,

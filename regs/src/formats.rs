@@ -127,6 +127,19 @@ impl MissRecord {
     }
 }
 
+/// A tenant's tunnel: what the encapsulation pipeline writes in the outer
+/// headers (and what decapsulation checks the VNI of).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelContext {
+    /// 24-bit virtual network identifier.
+    pub vni: u32,
+    pub outer_src_mac: [u8; 6],
+    pub next_hop_mac: [u8; 6],
+    pub outer_src_ip: [u8; 4],
+    pub outer_dst_ip: [u8; 4],
+    pub ttl: u8,
+}
+
 /// A tenant's row of the encapsulation pipeline's mapping table: the
 /// tunnel context, the path policy and the path table, as the host
 /// programs it (`encap::T_*`).
@@ -135,13 +148,7 @@ pub struct TenantContext {
     /// The tenant's frames are sent (`encap::TENANT_ENABLE` bit); a disabled
     /// tenant's frames are dropped and counted.
     pub enabled: bool,
-    /// 24-bit virtual network identifier.
-    pub vni: u32,
-    pub outer_src_mac: [u8; 6],
-    pub next_hop_mac: [u8; 6],
-    pub outer_src_ip: [u8; 4],
-    pub outer_dst_ip: [u8; 4],
-    pub ttl: u8,
+    pub tunnel: TunnelContext,
     /// `encap::POLICY_*`.
     pub policy: u32,
     /// Flowlet gap in card clock cycles (flowlet policy).
@@ -161,22 +168,23 @@ impl TenantContext {
         let base = encap::TENANT_BASE + t as u32 * encap::TENANT_STRIDE;
         let mac_hi = |m: [u8; 6]| u16::from_be_bytes([m[0], m[1]]) as u32;
         let mac_lo = |m: [u8; 6]| u32::from_be_bytes([m[2], m[3], m[4], m[5]]);
+        let c = &self.tunnel;
         let mut w = vec![
             (
                 encap::T_CONFIG,
-                self.ttl as u32
+                c.ttl as u32
                     | (self.policy & 3) << encap::CONFIG_POLICY_SHIFT
                     | if self.use_mapping { encap::CONFIG_USE_MAPPING } else { 0 },
             ),
             (encap::T_FLOWLET_GAP, self.flowlet_gap),
             (encap::T_BAD_PATHS, self.bad_paths as u32),
-            (encap::T_VNI, self.vni & 0xFF_FFFF),
-            (encap::T_SRC_IP, u32::from_be_bytes(self.outer_src_ip)),
-            (encap::T_DST_IP, u32::from_be_bytes(self.outer_dst_ip)),
-            (encap::T_SRC_MAC_HI, mac_hi(self.outer_src_mac)),
-            (encap::T_SRC_MAC_LO, mac_lo(self.outer_src_mac)),
-            (encap::T_NEXT_HOP_MAC_HI, mac_hi(self.next_hop_mac)),
-            (encap::T_NEXT_HOP_MAC_LO, mac_lo(self.next_hop_mac)),
+            (encap::T_VNI, c.vni & 0xFF_FFFF),
+            (encap::T_SRC_IP, u32::from_be_bytes(c.outer_src_ip)),
+            (encap::T_DST_IP, u32::from_be_bytes(c.outer_dst_ip)),
+            (encap::T_SRC_MAC_HI, mac_hi(c.outer_src_mac)),
+            (encap::T_SRC_MAC_LO, mac_lo(c.outer_src_mac)),
+            (encap::T_NEXT_HOP_MAC_HI, mac_hi(c.next_hop_mac)),
+            (encap::T_NEXT_HOP_MAC_LO, mac_lo(c.next_hop_mac)),
         ];
         let p = &self.path_ports;
         for k in 0..encap::PATHS as usize / 2 {
@@ -208,12 +216,14 @@ mod tests {
     fn tenant_writes_cover_the_row() {
         let t = TenantContext {
             enabled: true,
-            vni: 0x1234_5678,
-            outer_src_mac: [2, 0xaa, 0, 0, 0, 1],
-            next_hop_mac: [2, 0xbb, 1, 2, 3, 4],
-            outer_src_ip: [10, 0, 0, 1],
-            outer_dst_ip: [10, 0, 0, 2],
-            ttl: 64,
+            tunnel: TunnelContext {
+                vni: 0x1234_5678,
+                outer_src_mac: [2, 0xaa, 0, 0, 0, 1],
+                next_hop_mac: [2, 0xbb, 1, 2, 3, 4],
+                outer_src_ip: [10, 0, 0, 1],
+                outer_dst_ip: [10, 0, 0, 2],
+                ttl: 64,
+            },
             policy: encap::POLICY_SPRAY,
             flowlet_gap: 0,
             bad_paths: 0x81,

@@ -58,11 +58,23 @@ pub struct Timing {
     pub tx_stall: f64,
     /// Cycles to wait for a completion before reporting a timeout.
     pub timeout_cycles: u64,
+    /// Cycles between the card's read request and the first moment its
+    /// completions may go back: a host's memory read latency (no host
+    /// answers at once). Default [`DEFAULT_READ_LATENCY_NS`] at 125 MHz.
+    pub read_latency_cycles: u64,
 }
+
+/// A host's read-completion latency the model assumes unless told otherwise.
+pub const DEFAULT_READ_LATENCY_NS: u64 = 500;
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { rx_gap: 0.0, tx_stall: 0.0, timeout_cycles: 20_000 }
+        Timing {
+            rx_gap: 0.0,
+            tx_stall: 0.0,
+            timeout_cycles: 20_000,
+            read_latency_cycles: (DEFAULT_READ_LATENCY_NS * offcard_regs::net::CARD_CLOCK_HZ).div_ceil(1_000_000_000),
+        }
     }
 }
 
@@ -151,7 +163,8 @@ pub struct RootComplex<C: CardSim = CardModel> {
     sop_cycle: u64,
     /// Completions for the card's reads, per tag, not yet sent; the root
     /// port interleaves tags at random (seeded).
-    pending_cpl: std::collections::BTreeMap<u8, VecDeque<Vec<u32>>>,
+    /// Completions for the card's reads, by tag: (cycle from which it may be sent, TLP).
+    pending_cpl: std::collections::BTreeMap<u8, VecDeque<(u64, Vec<u32>)>>,
     /// Accesses the IOMMU refused: (IOVA, is_write).
     pub iommu_faults: Vec<(u64, bool)>,
     /// Read Completion Boundary and the Max Payload Size completions obey.
@@ -216,15 +229,20 @@ impl<C: CardSim> RootComplex<C> {
     /// Advance one clock cycle.
     pub fn step(&mut self) {
         if self.to_card.is_empty() && !self.pending_cpl.is_empty() {
-            let n = self.pending_cpl.len();
-            let pick = if n == 1 { 0 } else { self.rng.gen_range(0..n) };
-            let tag = *self.pending_cpl.keys().nth(pick).unwrap();
-            let q = self.pending_cpl.get_mut(&tag).unwrap();
-            let t = q.pop_front().unwrap();
-            if q.is_empty() {
-                self.pending_cpl.remove(&tag);
+            // Completions whose read latency has passed, in a random order
+            // across tags (in order within a tag, as PCIe requires).
+            let now = self.card.cycles();
+            let ready: Vec<u8> = self.pending_cpl.iter().filter(|(_, q)| q.front().is_some_and(|c| c.0 <= now)).map(|(&t, _)| t).collect();
+            if !ready.is_empty() {
+                let pick = if ready.len() == 1 { 0 } else { self.rng.gen_range(0..ready.len()) };
+                let tag = ready[pick];
+                let q = self.pending_cpl.get_mut(&tag).unwrap();
+                let (_, t) = q.pop_front().unwrap();
+                if q.is_empty() {
+                    self.pending_cpl.remove(&tag);
+                }
+                self.to_card.extend(tlp::to_beats(&t));
             }
-            self.to_card.extend(tlp::to_beats(&t));
         }
         let mut inp = CardInputs::default();
         let offer = match self.to_card.front() {
@@ -434,7 +452,8 @@ impl<C: CardSim> RootComplex<C> {
             self.stats.iommu_faults += 1;
             self.iommu_faults.push((first, false));
             let c = tlp::completion(CARD_ROOT_ID, regmap::tlp::CPL_UR, bc_total as u16 & 0xfff, m.requester, m.tag, la, &[]);
-            self.pending_cpl.entry(m.tag).or_default().push_back(c);
+            let at = self.card.cycles() + self.timing.read_latency_cycles;
+            self.pending_cpl.entry(m.tag).or_default().push_back((at, c));
             return;
         }
         let dws: Vec<u32> = bytes.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
@@ -452,7 +471,8 @@ impl<C: CardSim> RootComplex<C> {
             let bc = (end - start) as u16 & 0xfff;
             let c = tlp::completion(CARD_ROOT_ID, regmap::tlp::CPL_SC, bc, m.requester, m.tag, (start & 0x7f) as u8, &dws[d0 as usize..d1 as usize]);
             self.stats.read_completions += 1;
-            self.pending_cpl.entry(m.tag).or_default().push_back(c);
+            let at = self.card.cycles() + self.timing.read_latency_cycles;
+            self.pending_cpl.entry(m.tag).or_default().push_back((at, c));
             start = stop;
         }
     }

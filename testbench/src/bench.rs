@@ -92,14 +92,15 @@ pub struct DmaPoint {
 /// `offcard bench dma`: copies of each size through the Verilated card,
 /// with no stream stalls, destination buffers apart (no coalescing across
 /// descriptors).
-pub fn dma_bench(progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
+pub fn dma_bench(read_latency_cycles: u64, progress: &mut dyn FnMut(&str)) -> Vec<DmaPoint> {
     use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
     use offcard_driver::{Card, CardTransport};
 use offcard_sim::{SimTransport};
     let mut out = vec![];
     for &size in &[64u32, 256, 1024, 4096, 65536] {
         progress(&format!("copies of {size} bytes"));
-        let t = SimTransport::new(1, 48 << 20).unwrap();
+        let mut t = SimTransport::new(1, 48 << 20).unwrap();
+        t.rc.timing.read_latency_cycles = read_latency_cycles;
         let mut dma = DmaCard::new(Card::open(t).unwrap(), DmaConfig { ring_log2: 10, wrec_log2: 12, ..Default::default() }).unwrap();
         let count = ((1u64 << 20) / size as u64).clamp(8, 512) as u32;
         let stride = (size as u64).div_ceil(4096) * 4096 + 4096;

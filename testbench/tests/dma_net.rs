@@ -15,6 +15,7 @@ use offcard_sim::{SimNetwork, SimTransport};
 use offcard_regs::dma::*;
 use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
+use offcard_testbench::driver_suite::{FarEnd, InProcessPort};
 use offcard_testbench::encap_bench::test_tenant;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::collections::BTreeSet;
@@ -47,14 +48,8 @@ fn unwrap_tx(pkt: &[u8]) -> (u8, Vec<u8>) {
 /// The packets the card sent: a completion means the frame has entered
 /// the encapsulation pipeline, so clock the card until `n` have left it.
 fn take_tx(dma: &mut DmaCard<SimTransport>, n: usize) -> Vec<Vec<u8>> {
-    let mut out = dma.transport().take_tx_frames();
-    for _ in 0..1000 {
-        if out.len() >= n {
-            break;
-        }
-        dma.transport().run_cycles(200);
-        out.extend(dma.transport().take_tx_frames());
-    }
+    let mut out = InProcessPort.collect(dma, n);
+    // Then a little longer: nothing more may come.
     dma.transport().run_cycles(2000);
     out.extend(dma.transport().take_tx_frames());
     out

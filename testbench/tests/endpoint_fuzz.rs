@@ -15,7 +15,7 @@ fn random_and_malformed_tlps_match_model() {
     let seed: u64 = std::env::var("OFFCARD_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0ffc_a4d);
     eprintln!("fuzz: {n} TLPs, seed {seed:#x} (set OFFCARD_SEED to replay)");
     let mut rng = SmallRng::seed_from_u64(seed);
-    let timing = Timing { rx_gap: 0.2, tx_stall: 0.3, timeout_cycles: 20_000 };
+    let timing = Timing { rx_gap: 0.2, tx_stall: 0.3, timeout_cycles: 20_000, ..Default::default() };
     let mut h = Harness::new(seed, BAR0, timing);
     let mut gen = TlpGen::new(BAR0, 0x0000, offcard_sim::root_complex::CARD_BDF);
     let mut sent = 0u64;
