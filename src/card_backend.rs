@@ -1,9 +1,8 @@
 //! The secured management API's operations, carried out on the card.
 //!
 //! Way masks and per-tag counters go to the card's tagged cache through the
-//! driver's `CacheCtl` (BAR0 accesses on the simulated card). Operations whose
-//! hardware has not landed yet (path table) fail with a clear error rather
-//! than pretending.
+//! driver's `CacheCtl`, path tables to the encapsulation pipeline through
+//! `NetCtl` (BAR0 accesses on the simulated card).
 
 use anyhow::{anyhow, bail, Result};
 use offcard_driver::dma::{DmaCard, DmaConfig};
@@ -57,8 +56,16 @@ impl PrivilegedBackend for CardBackend {
             Ok(TAG_COUNTER_NAMES.iter().zip(v).map(|(n, v)| (n.to_string(), v)).collect())
         })
     }
-    fn program_path_table(&self, _tenant: u16, _entries: Vec<u16>) -> Result<()> {
-        bail!("this card build has no encapsulation pipeline yet (issue: encapsulation pipeline)")
+    /// The tenant's path table in the encapsulation pipeline (outer UDP
+    /// source ports); fewer entries than the card's table holds repeat.
+    fn program_path_table(&self, tenant: u16, entries: Vec<u16>) -> Result<()> {
+        let tenants = offcard_regs::encap::TENANTS;
+        let t = usize::from(tenant);
+        if t >= tenants as usize {
+            bail!("tenant {tenant} out of range (the card has {tenants} tenants, 0..={})", tenants - 1);
+        }
+        let mut c = self.card.lock().map_err(|_| anyhow!("card lock poisoned"))?;
+        Ok(offcard_driver::NetCtl::new(&mut c.card).set_path_table(t, &entries)?)
     }
     /// The write records the card produced since the last call (flushed
     /// first), in the card's 16-byte format, oldest first.
@@ -91,6 +98,36 @@ mod tests {
 
     fn get(v: &[(String, u64)], name: &str) -> u64 {
         v.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {v:?}")).1
+    }
+
+    /// A path table programmed through the management backend is what the
+    /// card's spray policy then uses: every outer UDP source port of a
+    /// tenant's frames is one of the entries.
+    #[test]
+    fn path_table_reaches_the_encapsulation_pipeline() {
+        use offcard_net::path::Policy;
+        use offcard_sim::SimNetwork;
+        let backend = CardBackend::simulated().unwrap();
+        {
+            let mut c = backend.card.lock().unwrap();
+            let tt = offcard_testbench::encap_bench::test_tenant(3, Policy::Spray);
+            offcard_driver::NetCtl::new(&mut c.card).program_tenant(3, &tt.context()).unwrap();
+            c.set_queue_mode(1, offcard_regs::dma::QMODE_TX).unwrap();
+        }
+        let ports = vec![50001u16, 50002, 50003];
+        backend.program_path_table(3, ports.clone()).unwrap();
+        assert!(backend.program_path_table(16, ports.clone()).unwrap_err().to_string().contains("out of range"));
+        assert!(backend.program_path_table(3, vec![]).is_err(), "an empty table is refused");
+        let mut c = backend.card.lock().unwrap();
+        for k in 0..12u8 {
+            c.send_frame(1, 3, &[k; 100]).unwrap();
+        }
+        c.complete_all(std::time::Duration::from_millis(2)).unwrap();
+        c.transport().run_cycles(3000);
+        let sent = c.transport().take_tx_frames();
+        assert_eq!(sent.len(), 12);
+        let used: std::collections::BTreeSet<u16> = sent.iter().map(|p| u16::from_be_bytes([p[34], p[35]])).collect();
+        assert_eq!(used, ports.into_iter().collect(), "spray uses exactly the programmed ports");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 pub const MODULE_ID: &str = "offcard-mgmt";
 pub const PAYLOAD_VERSION: u64 = 1;
 /// Largest response a client will parse.
-pub const MAX_RESPONSE_BYTES: usize = crate::net::MAX_FRAME;
+pub const MAX_RESPONSE_BYTES: usize = crate::net::MAX_MESSAGE;
 
 /// Outcome carried by the envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Unix-socket transport: each message is a `u32` big-endian length followed
-//! by that many bytes. A frame announced larger than [`MAX_FRAME`] is refused
+//! by that many bytes. A frame announced larger than [`MAX_MESSAGE`] is refused
 //! from its header alone: the host answers with a signed `oversized`
 //! rejection and closes the connection without reading the body.
 
@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Largest frame either side reads.
-pub const MAX_FRAME: usize = 1 << 20;
+pub const MAX_MESSAGE: usize = 1 << 20;
 /// Most concurrent connections the server serves.
 pub const MAX_CONNECTIONS: usize = 64;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +52,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
-    if data.len() > MAX_FRAME {
+    if data.len() > MAX_MESSAGE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "frame too large",
@@ -99,7 +99,7 @@ async fn read_frame_timed(s: &mut UnixStream, idle: Duration) -> std::io::Result
         Ok(Ok(_)) => {}
     }
     let len = u32::from_be_bytes(hdr) as usize;
-    if len > MAX_FRAME {
+    if len > MAX_MESSAGE {
         return Ok(Some(Frame::TooLarge(len)));
     }
     let mut buf = vec![0u8; len];
@@ -114,7 +114,7 @@ async fn serve_conn(mut s: UnixStream, host: Arc<Host>) -> std::io::Result<()> {
         match read_frame_timed(&mut s, IDLE_TIMEOUT).await? {
             None => return Ok(()),
             Some(Frame::TooLarge(len)) => {
-                let resp = host.reject_unread(len, MAX_FRAME);
+                let resp = host.reject_unread(len, MAX_MESSAGE);
                 write_frame(&mut s, &resp).await?;
                 let _ = s.shutdown().await;
                 return Ok(());
@@ -187,9 +187,9 @@ impl Connection {
     }
 
     async fn read_response(&mut self) -> Result<Vec<u8>> {
-        match read_frame(&mut self.stream, MAX_FRAME).await? {
+        match read_frame(&mut self.stream, MAX_MESSAGE).await? {
             Some(Frame::Data(d)) => Ok(d),
-            Some(Frame::TooLarge(n)) => bail!("response frame of {n} bytes exceeds {MAX_FRAME}"),
+            Some(Frame::TooLarge(n)) => bail!("response frame of {n} bytes exceeds {MAX_MESSAGE}"),
             None => bail!("server closed the connection"),
         }
     }
@@ -248,7 +248,7 @@ pub async fn serve_plain_until<F: std::future::Future<Output = ()>>(
                 let (mut s, _) = acc?;
                 let b = backend.clone();
                 tokio::spawn(async move {
-                    while let Ok(Some(Frame::Data(f))) = read_frame(&mut s, MAX_FRAME).await {
+                    while let Ok(Some(Frame::Data(f))) = read_frame(&mut s, MAX_MESSAGE).await {
                         let out = match f.split_first().and_then(|(c, p)| Some((Op::from_code(*c)?, p))) {
                             Some((Op::ReadCounters, _)) => b.read_counters().map(OpOutput::Counters)
                                 .unwrap_or_else(|e| OpOutput::Failed(e.to_string())),

@@ -12,7 +12,11 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::time::Duration;
 
 fn icarus() -> offcard_toolchain::Icarus {
-    offcard_toolchain::find_or_install_icarus(&mut |m| eprintln!("icarus: {m}")).expect("Icarus Verilog")
+    // Once per test binary (the tests run in parallel threads).
+    static ICARUS: std::sync::OnceLock<offcard_toolchain::Icarus> = std::sync::OnceLock::new();
+    ICARUS
+        .get_or_init(|| offcard_toolchain::find_or_install_icarus(&mut |m| eprintln!("icarus: {m}")).expect("Icarus Verilog"))
+        .clone()
 }
 
 fn input_value(i: &CardInputs, port: &str) -> u128 {

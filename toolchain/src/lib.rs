@@ -176,29 +176,35 @@ pub fn find_or_install_icarus(progress: &mut dyn FnMut(&str)) -> Result<Icarus, 
         return Ok(i);
     }
     progress("installing Debian's iverilog into .tools/iverilog (apt-get download + dpkg -x)");
-    let dl = tools_dir().join("iverilog-download");
-    let _ = std::fs::remove_dir_all(&dl);
+    // Private download and unpack directories, then one rename: several
+    // processes (tests) installing at once cannot see a half-made copy.
+    let tag = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()));
+    let dl = tools_dir().join(format!("iverilog-download-{tag}"));
+    let unpack = tools_dir().join(format!("iverilog-unpack-{tag}"));
     std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
     let got = Command::new("apt-get").arg("download").arg("iverilog").current_dir(&dl).output();
     let deb = std::fs::read_dir(&dl)
         .ok()
         .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "deb")));
     let err = match (&got, deb) {
-        (Ok(_), Some(deb)) => {
-            match Command::new("dpkg").arg("-x").arg(&deb).arg(&root).status() {
-                Ok(s) if s.success() => {
-                    let _ = std::fs::remove_dir_all(&dl);
-                    if let Some(i) = icarus_in(&root, "project-local Debian package") {
-                        return Ok(i);
-                    }
-                    "the package unpacked without usr/bin/iverilog".to_string()
+        (Ok(_), Some(deb)) => match Command::new("dpkg").arg("-x").arg(&deb).arg(&unpack).status() {
+            Ok(st) if st.success() && icarus_in(&unpack, "").is_some() => {
+                if std::fs::rename(&unpack, &root).is_err() {
+                    // Another process got there first: use its copy.
+                    let _ = std::fs::remove_dir_all(&unpack);
                 }
-                other => format!("dpkg -x failed: {other:?}"),
+                String::new()
             }
-        }
+            other => format!("dpkg -x failed or unpacked no usr/bin/iverilog: {other:?}"),
+        },
         (Ok(o), None) => format!("apt-get download iverilog: {}", String::from_utf8_lossy(&o.stderr).trim()),
         (Err(e), _) => format!("apt-get not available: {e}"),
     };
+    let _ = std::fs::remove_dir_all(&dl);
+    let _ = std::fs::remove_dir_all(&unpack);
+    if let Some(i) = icarus_in(&root, "project-local Debian package") {
+        return Ok(i);
+    }
     if Command::new("iverilog").arg("-V").output().is_ok() {
         return Ok(Icarus { iverilog: "iverilog".into(), vvp: "vvp".into(), lib: None, origin: "system" });
     }
