@@ -57,7 +57,7 @@ fn cxx(ctx: &Ctx, mdir: Option<&Path>, traced: bool) -> cc::Build {
     build
 }
 
-/// Verilate `vfile` (top module `top`) as class `prefix`, compile it with
+/// Verilate `vfile` (its first module is the top) as class `prefix`, compile it with
 /// `abi_files` into static library `lib`, unless the stamp says nothing
 /// changed. Returns the model directory.
 fn model(
@@ -69,10 +69,12 @@ fn model(
     gen_abi: Option<&dyn Fn(&Path) -> PathBuf>,
     lib: &str,
 ) -> PathBuf {
-    let top = offcard_hdl::TOP_MODULE;
+    let text = std::fs::read_to_string(vfile).unwrap();
+    let top = offcard_hdl::verilog_post::top_module(&text).unwrap_or_else(|| panic!("{} has no module", vfile.display())).to_string();
+    let top = top.as_str();
     let mdir = ctx.out.join(format!("obj_{prefix}"));
     let mut h = DefaultHasher::new();
-    std::fs::read(vfile).unwrap().hash(&mut h);
+    text.hash(&mut h);
     std::fs::read(&ctx.waivers).unwrap().hash(&mut h);
     for f in abi_files {
         std::fs::read(f).unwrap().hash(&mut h);

@@ -471,7 +471,7 @@ fn gen_verilog(args: &[String]) -> Result<()> {
     };
     for b in blocks {
         let v = offcard_hdl::block_verilog(&b).with_context(|| format!("unknown block {b:?}; known: {:?}", offcard_hdl::BLOCKS))?;
-        let name = if b == "card" { "top.v".to_string() } else { format!("{b}.v") };
+        let name = format!("{b}.v");
         let path = out.join(name);
         std::fs::write(&path, &v)?;
         println!("wrote {} ({} lines)", path.display(), v.lines().count());

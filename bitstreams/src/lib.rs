@@ -346,14 +346,17 @@ pub struct Port {
     pub width: usize,
 }
 
-/// The ports of `module top(...)` in rust-hdl's Verilog (declared one per line).
+/// The top module of rust-hdl's Verilog (its first; `top` from rust-hdl
+/// itself, `offcard_<block>` from `offcard_hdl::block_verilog`).
+pub fn top_name(verilog: &str) -> Result<String> {
+    offcard_hdl::verilog_post::top_module(verilog).map(str::to_string).ok_or_else(|| anyhow!("no module in the Verilog"))
+}
+
+/// The ports of the top module in rust-hdl's Verilog (declared one per line).
 pub fn top_ports(verilog: &str) -> Result<Vec<Port>> {
-    let mut lines = verilog
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("module top("));
-    lines
-        .next()
-        .ok_or_else(|| anyhow!("no `module top(` in the Verilog"))?;
+    let head = format!("module {}(", top_name(verilog)?);
+    let mut lines = verilog.lines().skip_while(|l| !l.trim_start().starts_with(&head));
+    lines.next().ok_or_else(|| anyhow!("no `{head}` in the Verilog"))?;
     let mut ports = Vec::new();
     for line in lines {
         let t = line.trim().trim_end_matches(';');
@@ -412,7 +415,7 @@ pub fn harness_ffs(ports: &[Port]) -> usize {
 /// last bit drives `sout`. `reset` comes from `rst_n` through a two-stage
 /// synchronizer. This stands in for the PCIe core (whose stream side is
 /// registered) and keeps all logic observable.
-pub fn harness_verilog(ports: &[Port]) -> String {
+pub fn harness_verilog(top: &str, ports: &[Port]) -> String {
     let ins: Vec<&Port> = ports
         .iter()
         .filter(|p| p.input && p.name != "clock" && p.name != "reset")
@@ -444,7 +447,7 @@ pub fn harness_verilog(ports: &[Port]) -> String {
     if m == 0 {
         v.push_str("    assign outs = 1'b0;\n");
     }
-    v.push_str("    top dut(\n");
+    v.push_str(&format!("    {top} dut(\n"));
     let mut conns = Vec::new();
     let (mut i, mut o) = (0usize, 0usize);
     for p in ports {
@@ -771,7 +774,7 @@ pub fn synth_block(
     let verilog = block_source(block)?;
     let ports = top_ports(&verilog)?;
     fs::write(dir.join("top.v"), &verilog)?;
-    fs::write(dir.join("harness.v"), harness_verilog(&ports))?;
+    fs::write(dir.join("harness.v"), harness_verilog(&top_name(&verilog)?, &ports))?;
     fs::write(dir.join(board.constraint_name()), board.constraint_text())?;
     let mut report = BlockReport {
         board,
@@ -999,20 +1002,24 @@ pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, u
 /// what an FPGA flow maps to block RAM) instead of becoming flip-flops: the
 /// DMA engine's 128 KiB buffer as flip-flops makes yosys run for many minutes
 /// and run out of its 4 GiB WebAssembly memory.
-pub const QUICK_SYNTH: &str = "synth -flatten -top top -run :fine; opt -fast -full; techmap; opt -fast; abc; opt -fast; hierarchy -check; check";
+pub fn quick_synth(top: &str) -> String {
+    format!("synth -flatten -top {top} -run :fine; opt -fast -full; techmap; opt -fast; abc; opt -fast; hierarchy -check; check")
+}
 
 /// yosys's design check on the flattened design (`proc; flatten; check
 /// -assert`): fails, naming the signals, on a combinational loop, a signal
 /// with several drivers, or one used but never driven.
-pub const LOOP_CHECK: &str = "hierarchy -top top; proc; flatten; check -assert";
+pub fn loop_check_script(top: &str) -> String {
+    format!("hierarchy -top {top}; proc; flatten; check -assert")
+}
 
-/// Run [`LOOP_CHECK`] on one Verilog source in `dir`.
+/// Run [`loop_check_script`] on one Verilog source in `dir`.
 pub fn loop_check(name: &str, verilog: &str, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let src = format!("{name}.loops.v");
     fs::write(dir.join(&src), verilog)?;
     let log = format!("{name}.loops.log");
-    let script = format!("read_verilog -sv {src}; {LOOP_CHECK}");
+    let script = format!("read_verilog -sv {src}; {}", loop_check_script(&top_name(verilog)?));
     let mut note = |s: &str| progress(&format!("[{name} loop check] {s}"));
     if !run_tool(YOSYS, &["-q".into(), "-l".into(), log.clone(), "-p".into(), script], dir, &dir.join(format!("{name}.loops.run.log")), &mut note)? {
         let text = fs::read_to_string(dir.join(&log)).unwrap_or_default();
@@ -1023,7 +1030,7 @@ pub fn loop_check(name: &str, verilog: &str, dir: &Path, progress: &mut dyn FnMu
     Ok(())
 }
 
-/// Generic yosys synthesis ([`QUICK_SYNTH`], then `stat`) of one Verilog
+/// Generic yosys synthesis ([`quick_synth`], then `stat`) of one Verilog
 /// source in `dir`; returns the number of cells, fails if yosys fails or the
 /// design synthesizes to nothing.
 pub fn check_verilog(
@@ -1037,7 +1044,7 @@ pub fn check_verilog(
     fs::write(dir.join(&src), verilog)?;
     let stat = format!("{name}.stat.json");
     let _ = fs::remove_file(dir.join(&stat));
-    let script = format!("read_verilog -sv {src}; {QUICK_SYNTH}; tee -q -o {stat} stat -json");
+    let script = format!("read_verilog -sv {src}; {}; tee -q -o {stat} stat -json", quick_synth(&top_name(verilog)?));
     let log = format!("{name}.yosys.log");
     let mut note = |s: &str| progress(&format!("[{name}] {s}"));
     if !run_tool(
@@ -1444,7 +1451,7 @@ mod tests {
             }
         );
         assert_eq!(harness_ffs(&p), 8 + 1 + 4 + 2);
-        let h = harness_verilog(&p);
+        let h = harness_verilog("top", &p);
         assert!(h.contains(".a(in_sr[7:0])"));
         assert!(h.contains(".b(in_sr[8:8])"));
         assert!(h.contains(".c(outs[3:0])"));

@@ -24,14 +24,22 @@ pub mod verilog_post;
 pub use rust_hdl;
 use rust_hdl::prelude::*;
 
-/// Name of the top-level Verilog module the simulator and synthesis expect.
-pub const TOP_MODULE: &str = "top";
+/// Name of the card's top-level Verilog module (each block's is
+/// [`module_name`]; rust-hdl itself calls every top `top`).
+pub const TOP_MODULE: &str = "offcard_card";
 
-/// The card's Verilog, as rust-hdl generates it (module `top`).
+/// The Verilog module name of block `block` (unique, so that blocks can be
+/// compiled together and beside the card): `offcard_<block>`.
+pub fn module_name(block: &str) -> String {
+    format!("offcard_{block}")
+}
+
+/// The card's Verilog: rust-hdl's output after [`verilog_post`] (single
+/// assignment per combinational block, module `offcard_card`).
 pub fn card_verilog() -> String {
     let mut uut = card::OffcardTop::default();
     uut.connect_all();
-    verilog_post::single_assignment(&generate_verilog(&uut))
+    verilog_post::rename_top(&verilog_post::single_assignment(&generate_verilog(&uut)), TOP_MODULE)
 }
 
 /// The card's Verilog exactly as rust-hdl writes it, before
@@ -42,26 +50,28 @@ pub fn card_verilog_raw() -> String {
     generate_verilog(&uut)
 }
 
-/// Verilog of one named block (used by the per-block synthesis check).
+/// Verilog of one named block, its top module named [`module_name`]
+/// (used by the per-block models, the synthesis check and the Icarus tests).
 pub fn block_verilog(name: &str) -> Option<String> {
-    fn gen<U: Block>(mut uut: U) -> String {
+    fn raw<U: Block>(mut uut: U) -> String {
         uut.connect_all();
-        verilog_post::single_assignment(&generate_verilog(&uut))
+        generate_verilog(&uut)
     }
+    let gen = |v: String| verilog_post::rename_top(&verilog_post::single_assignment(&v), &module_name(name));
     Some(match name {
         "card" => card_verilog(),
-        "endpoint" => gen(endpoint::TlpEndpoint::default()),
-        "config_space" => gen(config_space::ConfigSpace::default()),
-        "regfile" => gen(regfile::Bar0RegFile::default()),
-        "dma" => gen(dma::DmaEngine::default()),
-        "queue_regs" => gen(queue_regs::QueueRegs::default()),
-        "byte_buffer" => gen(byte_buffer::ByteBuffer::default()),
-        "rx_demux" => gen(tlp_mux::RxDemux::default()),
-        "tx_arbiter" => gen(tlp_mux::TxArbiter::default()),
-        "tagged_cache" => gen(tagged_cache::TaggedCache::default()),
-        "rx_merge" => gen(rx_merge::RxMerge::default()),
-        "geneve_decap" => gen(geneve_decap::GeneveDecap::default()),
-        "geneve_encap" => gen(geneve_encap::GeneveEncap::default()),
+        "endpoint" => gen(raw(endpoint::TlpEndpoint::default())),
+        "config_space" => gen(raw(config_space::ConfigSpace::default())),
+        "regfile" => gen(raw(regfile::Bar0RegFile::default())),
+        "dma" => gen(raw(dma::DmaEngine::default())),
+        "queue_regs" => gen(raw(queue_regs::QueueRegs::default())),
+        "byte_buffer" => gen(raw(byte_buffer::ByteBuffer::default())),
+        "rx_demux" => gen(raw(tlp_mux::RxDemux::default())),
+        "tx_arbiter" => gen(raw(tlp_mux::TxArbiter::default())),
+        "tagged_cache" => gen(raw(tagged_cache::TaggedCache::default())),
+        "rx_merge" => gen(raw(rx_merge::RxMerge::default())),
+        "geneve_decap" => gen(raw(geneve_decap::GeneveDecap::default())),
+        "geneve_encap" => gen(raw(geneve_encap::GeneveEncap::default())),
         _ => return None,
     })
 }

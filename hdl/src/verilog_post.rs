@@ -160,6 +160,50 @@ fn module(lines: &[&str], out: &mut String) {
     }
 }
 
+/// The first module of a Verilog file (rust-hdl writes the top first).
+pub fn top_module(verilog: &str) -> Option<&str> {
+    verilog.lines().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("module ")?;
+        let end = rest.find(|c: char| !is_ident(c))?;
+        Some(&rest[..end])
+    })
+}
+
+/// Give rust-hdl's top module (always `top`, its sub-modules `top$...`) the
+/// name `name`, so that blocks can be compiled together and beside the card.
+pub fn rename_top(verilog: &str, name: &str) -> String {
+    let mut out = String::with_capacity(verilog.len() + verilog.len() / 16);
+    for line in verilog.lines() {
+        let mut word = String::new();
+        let mut literal = false;
+        let flush = |word: &mut String, out: &mut String| {
+            if word == "top" || word.starts_with("top$") {
+                out.push_str(name);
+                out.push_str(&word[3..]);
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        for c in line.chars() {
+            if literal && c.is_ascii_alphanumeric() {
+                out.push(c);
+                continue;
+            }
+            literal = c == '\'';
+            if is_ident(c) {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out.push('\n');
+    }
+    out
+}
+
 fn shadow(name: &str) -> String {
     format!("{name}__sa")
 }
@@ -284,6 +328,16 @@ endmodule
         assert_eq!(body.matches("        y = y__sa;").count(), 1, "{v}");
         // Outside the block nothing changes.
         assert!(v.starts_with("module m(a,y);\n    input wire  [3:0] a;\n    output reg  [3:0] y;"));
+    }
+
+    #[test]
+    fn the_top_module_and_its_sub_modules_are_renamed() {
+        let v = "module top(clock);\n    top$arb arb(.clock(clock));\n    reg topx;\n    wire [3:0] w = 4'h0;\nendmodule // top\nmodule top$arb(clock);\nendmodule\n";
+        let r = rename_top(v, "offcard_dma");
+        assert_eq!(top_module(&r), Some("offcard_dma"));
+        assert!(r.contains("offcard_dma$arb arb(.clock(clock));") && r.contains("module offcard_dma$arb(clock);"), "{r}");
+        assert!(r.contains("reg topx;") && r.contains("4'h0"), "only the module names change: {r}");
+        assert!(!r.contains("module top"), "{r}");
     }
 
     #[test]

@@ -115,7 +115,8 @@ fn whole_card_in_icarus_matches_verilator_cycle_by_cycle() {
     let mut t = dma.card.transport;
     let log = std::mem::take(&mut t.rc.card.log);
     let verilog = offcard_hdl::card_verilog();
-    let ports = icarus::ports(&verilog, "top");
+    let top = offcard_hdl::TOP_MODULE;
+    let ports = icarus::ports(&verilog, top);
     let ins: Vec<_> = ports.iter().filter(|p| p.input && p.name != "clock").collect();
     let outs: Vec<_> = ports.iter().filter(|p| !p.input).collect();
     let stim: Vec<Values> = log.iter().map(|(i, _)| ins.iter().map(|p| input_value(i, &p.name)).collect()).collect();
@@ -123,8 +124,13 @@ fn whole_card_in_icarus_matches_verilator_cycle_by_cycle() {
     // reset cycles were not sampled.
     let want: Vec<Values> = log.iter().map(|(_, o)| outs.iter().map(|p| output_value(o, &p.name)).collect()).collect();
     eprintln!("whole card: {} cycles of stimulus", stim.len());
-    let got = icarus::run(&icarus(), &verilog, "top", &stim, &icarus::work_dir("card"), Duration::from_secs(600)).unwrap();
-    icarus::compare(&verilog, "top", &got[4..], &want[4..]).unwrap();
+    // Every block's module has its own name: all of them compile together
+    // with the card in one Icarus run (no module defined twice).
+    let all: String = std::iter::once(verilog.clone()).chain(offcard_hdl::SIM_BLOCKS.iter().map(|b| offcard_hdl::block_verilog(b).unwrap())).collect();
+    icarus::run(&icarus(), &all, top, &stim[..50], &icarus::work_dir("card-and-blocks"), Duration::from_secs(120))
+        .expect("the card and every block compile together");
+    let got = icarus::run(&icarus(), &verilog, top, &stim, &icarus::work_dir("card"), Duration::from_secs(600)).unwrap();
+    icarus::compare(&verilog, top, &got[4..], &want[4..]).unwrap();
     // rust-hdl's own output, without the single-assignment pass, stops
     // simulated time at the card's first TLP (blocks that read each other's
     // outputs wake each other forever): the harness turns that into an error.
@@ -142,7 +148,8 @@ fn every_verilated_block_in_icarus_matches_verilator() {
     let ic = icarus();
     for name in offcard_hdl::SIM_BLOCKS {
         let verilog = offcard_hdl::block_verilog(name).unwrap();
-        let ports = icarus::ports(&verilog, "top");
+        let top = offcard_hdl::module_name(name);
+        let ports = icarus::ports(&verilog, &top);
         let ins: Vec<_> = ports.iter().filter(|p| p.input && p.name != "clock").cloned().collect();
         let outs: Vec<_> = ports.iter().filter(|p| !p.input).cloned().collect();
         // The Verilated block comes out of `new` after four cycles in reset
@@ -168,9 +175,9 @@ fn every_verilated_block_in_icarus_matches_verilator() {
             b.tick();
             stim.push(v);
         }
-        let got = icarus::run(&ic, &verilog, "top", &stim, &icarus::work_dir(name), Duration::from_secs(300))
+        let got = icarus::run(&ic, &verilog, &top, &stim, &icarus::work_dir(name), Duration::from_secs(300))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        icarus::compare(&verilog, "top", &got[4..], &want[4..]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        icarus::compare(&verilog, &top, &got[4..], &want[4..]).unwrap_or_else(|e| panic!("{name}: {e}"));
         eprintln!("{name}: {} cycles agree", stim.len());
     }
 }
