@@ -57,23 +57,14 @@ fn comb_blocks(lines: &[&str]) -> Vec<(usize, usize)> {
 }
 
 fn identifiers(l: &str, into: &mut std::collections::HashSet<String>) {
-    let mut word = String::new();
-    // After a `'` (a sized literal, 32'h1f) letters are digits, not identifiers.
-    let mut literal = false;
-    for c in l.chars().chain(std::iter::once(' ')) {
-        if literal && c.is_ascii_alphanumeric() {
-            continue;
+    let found = std::cell::RefCell::new(Vec::new());
+    map_identifiers(l, |w| {
+        if !w.is_empty() && !w.starts_with(|c: char| c.is_ascii_digit()) {
+            found.borrow_mut().push(w.to_string());
         }
-        literal = c == '\'';
-        if is_ident(c) {
-            word.push(c);
-        } else if !word.is_empty() {
-            let w = std::mem::take(&mut word);
-            if !w.starts_with(|c: char| c.is_ascii_digit()) {
-                into.insert(w);
-            }
-        }
-    }
+        None
+    });
+    into.extend(found.into_inner());
 }
 
 fn module(lines: &[&str], out: &mut String) {
@@ -174,33 +165,39 @@ pub fn top_module(verilog: &str) -> Option<&str> {
 pub fn rename_top(verilog: &str, name: &str) -> String {
     let mut out = String::with_capacity(verilog.len() + verilog.len() / 16);
     for line in verilog.lines() {
-        let mut word = String::new();
-        let mut literal = false;
-        let flush = |word: &mut String, out: &mut String| {
-            if word == "top" || word.starts_with("top$") {
-                out.push_str(name);
-                out.push_str(&word[3..]);
-            } else {
-                out.push_str(word);
-            }
-            word.clear();
-        };
-        for c in line.chars() {
-            if literal && c.is_ascii_alphanumeric() {
-                out.push(c);
-                continue;
-            }
-            literal = c == '\'';
-            if is_ident(c) {
-                word.push(c);
-            } else {
-                flush(&mut word, &mut out);
-                out.push(c);
-            }
-        }
-        flush(&mut word, &mut out);
+        out.push_str(&map_identifiers(line, |w| (w == "top" || w.starts_with("top$")).then(|| format!("{name}{}", &w[3..]))));
         out.push('\n');
     }
+    out
+}
+
+/// `line` with every identifier `w` for which `f(w)` is `Some` replaced.
+/// Sized literals (`32'h1f`) are not identifiers.
+fn map_identifiers(line: &str, f: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        match f(word) {
+            Some(new) => out.push_str(&new),
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    let mut literal = false;
+    for c in line.chars() {
+        if literal && c.is_ascii_alphanumeric() {
+            out.push(c);
+            continue;
+        }
+        literal = c == '\'';
+        if is_ident(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
     out
 }
 
@@ -267,33 +264,7 @@ fn assigned_name(l: &str) -> Option<String> {
 
 /// Replace whole identifiers `name` by their shadow in one line.
 fn rename(l: &str, shadowed: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(l.len() + 16);
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if shadowed.iter().any(|(n, _)| n == word) {
-            out.push_str(&shadow(word));
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    // After a `'` (a sized literal, 32'h1f) letters are digits, not identifiers.
-    let mut literal = false;
-    for c in l.chars() {
-        if literal && c.is_ascii_alphanumeric() {
-            out.push(c);
-            continue;
-        }
-        literal = c == '\'';
-        if is_ident(c) {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
+    map_identifiers(l, |w| shadowed.iter().any(|(n, _)| n == w).then(|| shadow(w)))
 }
 
 #[cfg(test)]
