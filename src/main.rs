@@ -19,7 +19,7 @@ const USAGE: &str = "offcard <command>
   demo --trace FILE        also write a VCD waveform of the card
   demo --vfio BDF          the same against a real card bound to vfio-pci
   gen-verilog [--out DIR] [--block NAME]
-                           write the card's Verilog (rust-hdl); blocks: card endpoint config_space regfile
+                           write the card's Verilog (rust-hdl); every block, or one (blocks: see the end)
   lint                     verilator --lint-only -Wall on the generated Verilog, with the waivers
                            of sim/verilator.vlt (justified in docs/verilator-waivers.md)
   regs [--check]           write docs/registers.md from the register map (--check: verify it)
@@ -68,6 +68,7 @@ fn run(args: &[String]) -> Result<()> {
         "synth" => offcard_synth::cli_main(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
+            println!("\nblocks (gen-verilog --block, synth --block): {}", offcard_hdl::BLOCKS.join(" "));
             Ok(())
         }
         other => bail!("unknown command {other:?}\n\n{USAGE}"),
@@ -463,6 +464,21 @@ fn demo_on<T: CardTransport>(t: T) -> Result<Card<T>> {
 }
 
 fn gen_verilog(args: &[String]) -> Result<()> {
+    let usage = format!(
+        "offcard gen-verilog [--out DIR] [--block NAME]\n  writes the generated Verilog (after the single-assignment pass) of every block, or of one, to DIR (build/verilog)\n  blocks: {}\n",
+        offcard_hdl::BLOCKS.join(" ")
+    );
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{usage}");
+        return Ok(());
+    }
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--out" | "--block" if i + 1 < args.len() => i += 2,
+            other => bail!("gen-verilog: unexpected argument {other:?}\n\n{usage}"),
+        }
+    }
     let out = PathBuf::from(flag(args, "--out").unwrap_or_else(|| "build/verilog".into()));
     std::fs::create_dir_all(&out)?;
     let blocks: Vec<String> = match flag(args, "--block") {

@@ -196,3 +196,26 @@ fn mgmt_programs_way_mask_and_reads_tag_counters_on_the_card() {
     assert_eq!(audit.lines().filter(|l| l.contains("outcome=accepted")).count(), 4 + 3, "{audit}");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn gen_verilog_help_and_bad_options_write_nothing() {
+    let dir = std::env::temp_dir().join(format!("offcard-genv-{}", std::process::id()));
+    let out = offcard().args(["gen-verilog", "--help", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("blocks:") && s.contains("geneve_encap") && s.contains("rx_merge"), "{s}");
+    assert!(!dir.exists(), "--help wrote Verilog");
+    let out = offcard().args(["gen-verilog", "--bogus"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument \"--bogus\""));
+    let out = offcard().arg("--help").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    for b in ["dma", "tagged_cache", "geneve_decap", "rx_demux"] {
+        assert!(s.contains(b), "--help lacks block {b}: {s}");
+    }
+    let out = offcard().args(["gen-verilog", "--block", "dma", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let v = std::fs::read_to_string(dir.join("dma.v")).unwrap();
+    assert!(v.contains("module offcard_dma("), "unique module name");
+    let _ = std::fs::remove_dir_all(&dir);
+}
