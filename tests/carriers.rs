@@ -9,72 +9,17 @@ use offcard_driver::dma::DmaCard;
 use offcard_driver::{Card, CardTransport, VfioUserTransport};
 use offcard_sim::card_process::port::WireEnd;
 use offcard_sim::SimTransport;
+use offcard_testbench::card_process::CardProcess;
 use offcard_testbench::driver_suite::{self as suite, InProcessPort, WirePeer};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A card process, killed and cleaned up on drop.
-struct CardProcess {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl CardProcess {
-    fn start(tag: &str, extra: &[&str]) -> CardProcess {
-        let socket = offcard_sim::card_process::temp_socket(tag);
-        let child = Command::new(env!("CARGO_BIN_EXE_offcard"))
-            .args(["card", "--socket"])
-            .arg(&socket)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(socket.with_extension("log")).unwrap())
-            .spawn()
-            .expect("start offcard card");
-        let p = CardProcess { child, socket };
-        let mut p = p;
-        let t0 = Instant::now();
-        while !p.socket.exists() {
-            if let Some(st) = p.child.try_wait().unwrap() {
-                let e = std::fs::read_to_string(p.socket.with_extension("log")).unwrap_or_default();
-                panic!("card process exited ({st}) before listening: {e}");
-            }
-            assert!(t0.elapsed() < Duration::from_secs(60), "card process did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        p
-    }
-    fn connect(&self) -> VfioUserTransport {
-        VfioUserTransport::connect(&self.socket).expect("connect to the card process")
-    }
-    /// Attach as soon as the card process is free again (it resets the
-    /// card between clients), within 30 s.
-    fn card_when_free(&self, why: &str) -> Card<VfioUserTransport> {
-        let t0 = Instant::now();
-        loop {
-            match VfioUserTransport::connect(&self.socket).map(Card::open) {
-                Ok(Ok(c)) => return c,
-                _ if t0.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(100)),
-                Ok(Err(e)) => panic!("{why}: {e}"),
-                Err(e) => panic!("{why}: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for CardProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.socket);
-        let log = self.socket.with_extension("log");
-        if std::thread::panicking() {
-            eprintln!("card process log ({}):\n{}", log.display(), std::fs::read_to_string(&log).unwrap_or_default());
-        }
-        let _ = std::fs::remove_file(&log);
-    }
+/// `offcard card --socket ... extra...`, killed and cleaned up on drop.
+fn card_process(tag: &str, extra: &[&str]) -> CardProcess {
+    CardProcess::start(Path::new(env!("CARGO_BIN_EXE_offcard")), tag, extra)
 }
 
 fn temp_path(tag: &str) -> PathBuf {
@@ -106,7 +51,7 @@ fn driver_suite_in_process() {
 #[test]
 fn driver_suite_over_vfio_user() {
     let wire = temp_path("wire");
-    let proc_ = CardProcess::start("suite", &["--net", &format!("wire:{}", wire.display())]);
+    let proc_ = card_process("suite", &["--net", &format!("wire:{}", wire.display())]);
     // The card process took the first end; this is the other.
     let mut peer = WirePeer(WireEnd::open(&wire).unwrap());
     let t = proc_.connect();
@@ -129,9 +74,9 @@ fn two_card_processes_exchange_overlay_traffic() {
     use offcard_net::path::Policy;
     use offcard_testbench::encap_bench::test_tenant;
     let wire = temp_path("cable");
-    let pa = CardProcess::start("a", &["--net", &format!("wire:{}", wire.display())]);
+    let pa = card_process("a", &["--net", &format!("wire:{}", wire.display())]);
     let pcap = temp_path("b.pcap");
-    let pb = CardProcess::start("b", &["--net", &format!("wire:{}", wire.display()), "--pcap", pcap.to_str().unwrap()]);
+    let pb = card_process("b", &["--net", &format!("wire:{}", wire.display()), "--pcap", pcap.to_str().unwrap()]);
     let open = |p: &CardProcess| DmaCard::new(Card::open(p.connect()).unwrap(), DmaConfig::default()).unwrap();
     let (mut a, mut b) = (open(&pa), open(&pb));
     let tt = test_tenant(2, Policy::Spray);
@@ -145,12 +90,7 @@ fn two_card_processes_exchange_overlay_traffic() {
         a.send_frame(1, 2, f).unwrap();
     }
     a.complete_all(Duration::from_millis(2)).unwrap();
-    let mut got = vec![];
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while got.len() < frames.len() && Instant::now() < deadline {
-        got.extend(b.poll_rx_frames(2).unwrap());
-        b.wait(Duration::from_micros(200)).unwrap();
-    }
+    let got = suite::receive(&mut b, 2, frames.len(), Duration::from_secs(90)).unwrap();
     assert_eq!(got.len(), frames.len(), "frames that crossed the cable");
     for (g, f) in got.iter().zip(&frames) {
         assert_eq!(g.tenant, 2);
@@ -241,7 +181,7 @@ const ERROR_FLAG: u32 = 1 << 5;
 
 #[test]
 fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
-    let p = CardProcess::start("bad", &[]);
+    let p = card_process("bad", &[]);
     {
         let mut s = UnixStream::connect(&p.socket).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -341,7 +281,7 @@ fn bad_input_gets_clear_errors_and_the_card_stays_usable() {
 
 #[test]
 fn a_second_client_is_refused_while_one_is_attached() {
-    let p = CardProcess::start("busy", &[]);
+    let p = card_process("busy", &[]);
     let mut first = Card::open(p.connect()).unwrap();
     let e = VfioUserTransport::connect(&p.socket).err().expect("a second client must be refused").to_string();
     assert!(e.contains("closed the connection") || e.contains("serves another client"), "{e}");
@@ -354,7 +294,7 @@ fn a_second_client_is_refused_while_one_is_attached() {
 
 #[test]
 fn a_killed_card_process_gives_the_client_an_error_not_a_hang() {
-    let mut p = CardProcess::start("kill", &[]);
+    let mut p = card_process("kill", &[]);
     let mut card = Card::open(p.connect()).unwrap();
     card.transport.enable_interrupts().unwrap();
     p.child.kill().unwrap();
@@ -426,17 +366,9 @@ fn tap_port_talks_to_linux() {
     let mut ns = TapNamespace { name: name.clone(), card: None };
     // The card process runs in the namespace; its TAP appears there.
     let socket = offcard_sim::card_process::temp_socket("tap");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &name, env!("CARGO_BIN_EXE_offcard"), "card", "--quiet", "--net", "tap:oc0", "--socket"])
-        .arg(&socket)
-        .spawn()
-        .unwrap();
-    ns.card = Some(CardProcess { child, socket: socket.clone() });
-    let t0 = Instant::now();
-    while !socket.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the card process did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &name, env!("CARGO_BIN_EXE_offcard"), "card", "--net", "tap:oc0", "--socket"]).arg(&socket);
+    ns.card = Some(CardProcess::spawn(cmd, socket.clone()));
     let mut tt = test_tenant(0, Policy::PerFlow);
     tt.ctx.outer_src_ip = [192, 0, 2, 2];
     tt.ctx.outer_dst_ip = [192, 0, 2, 1];
@@ -472,15 +404,8 @@ fn tap_port_talks_to_linux() {
     pkt.extend_from_slice(&(tt.ctx.vni << 8).to_be_bytes());
     pkt.extend_from_slice(&back);
     sock.send_to(&pkt, "192.0.2.2:6081").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let got = loop {
-        let r = dma.poll_rx_frames(2).unwrap();
-        if !r.is_empty() {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "the card received nothing from Linux");
-        dma.wait(Duration::from_micros(200)).unwrap();
-    };
+    let got = suite::receive(&mut dma, 2, 1, Duration::from_secs(30)).unwrap();
+    assert!(!got.is_empty(), "the card received nothing from Linux");
     assert_eq!(got[0].bytes, back, "decapsulated frame from Linux");
     assert_eq!(got[0].tenant, 0);
 }
@@ -490,7 +415,7 @@ fn tap_port_talks_to_linux() {
 #[test]
 fn demo_runs_against_a_card_process() {
     let wire = temp_path("demo-wire");
-    let p = CardProcess::start("demo", &["--net", &format!("wire:{}", wire.display())]);
+    let p = card_process("demo", &["--net", &format!("wire:{}", wire.display())]);
     let out = Command::new(env!("CARGO_BIN_EXE_offcard"))
         .args(["demo", "--vfio-user", p.socket.to_str().unwrap(), "--wire", wire.to_str().unwrap()])
         .output()
@@ -508,7 +433,7 @@ fn demo_runs_against_a_card_process() {
 fn sigterm_removes_the_socket_and_the_wire_end() {
     let wire = temp_path("term-wire");
     let pcap = temp_path("term.pcap");
-    let mut p = CardProcess::start("term", &["--net", &format!("wire:{}", wire.display()), "--pcap", pcap.to_str().unwrap()]);
+    let mut p = card_process("term", &["--net", &format!("wire:{}", wire.display()), "--pcap", pcap.to_str().unwrap()]);
     let mut end_a = wire.clone().into_os_string();
     end_a.push(".a");
     assert!(Path::new(&end_a).exists(), "the card process holds end .a of the wire");

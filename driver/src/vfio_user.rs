@@ -39,11 +39,17 @@ pub const IOVA_BASE: u64 = 0x1_0000_0000;
 /// before a wait gives up with an error.
 const STALLED_CARD: Duration = Duration::from_secs(30);
 
-fn err(path: &Path, op: impl Into<String>, e: impl std::error::Error + Send + Sync + 'static) -> TransportError {
+fn err(path: &Path, op: impl Into<String>, e: vfio_user::Error) -> TransportError {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
     let op = op.into();
-    let text = e.to_string();
-    // A read that finds the stream closed: the card process is gone.
-    if text.contains("failed to fill whole buffer") || text.contains("Broken pipe") || text.contains("Connection reset") {
+    // The stream closed under a request: the card process is gone (or
+    // refused us with a short error reply and hung up).
+    let closed = match &e {
+        vfio_user::Error::StreamRead(io) | vfio_user::Error::StreamWrite(io) => matches!(io.kind(), UnexpectedEof | BrokenPipe | ConnectionReset),
+        vfio_user::Error::SendWithFd(errno) | vfio_user::Error::ReceiveWithFd(errno) => matches!(errno.errno(), libc::EPIPE | libc::ECONNRESET),
+        _ => false,
+    };
+    if closed {
         return TransportError::Backend {
             backend: "vfio-user",
             op,

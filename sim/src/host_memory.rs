@@ -187,11 +187,6 @@ impl HostMemory {
         self.iommu.clear();
     }
 
-    /// Mapped IOVA ranges, in order.
-    pub fn mappings(&self) -> Vec<(u64, u64)> {
-        self.iommu.iter().map(|(&a, m)| (a, m.len)).collect()
-    }
-
     fn translate_mapping(&self, iova: u64, len: u64, write: bool) -> Result<(&Mapping, u64), MemError> {
         let err = MemError::Unmapped { iova, len };
         let (&a, m) = self.iommu.range(..=iova).next_back().ok_or(err.clone())?;

@@ -29,16 +29,12 @@ impl SimTransport {
     /// A fresh simulated card with `mem_bytes` of host memory, enumerated the
     /// way a host does it at boot. `seed` fixes all stream timing randomness.
     pub fn new(seed: u64, mem_bytes: usize) -> Result<Self> {
-        Self::with_model(CardModel::new(), seed, mem_bytes)
+        SimTransport::with_card(CardModel::new(), seed, mem_bytes)
     }
 
     /// The same around a model built with tracing (see `CardModel::new_traced`).
     pub fn new_traced(seed: u64, mem_bytes: usize) -> Result<Self> {
-        Self::with_model(CardModel::new_traced(), seed, mem_bytes)
-    }
-
-    fn with_model(model: CardModel, seed: u64, mem_bytes: usize) -> Result<Self> {
-        SimTransport::with_card(model, seed, mem_bytes)
+        SimTransport::with_card(CardModel::new_traced(), seed, mem_bytes)
     }
 }
 

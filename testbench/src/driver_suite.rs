@@ -6,7 +6,7 @@
 //! clean up (stop a card process) before it fails the test.
 
 use crate::encap_bench::test_tenant;
-use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor, STATUS_IOMMU_FAULT};
+use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor, RxFrame, STATUS_IOMMU_FAULT};
 use offcard_driver::{CacheCtl, Card, CardTransport, NetCtl};
 use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
@@ -27,6 +27,19 @@ macro_rules! ensure {
 
 fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |err| format!("{what}: {err}")
+}
+
+/// Frames that arrive in RX queue `q`, polled (waking on the card's
+/// interrupt) until `want` came or `limit` of wall time passed; the caller
+/// checks how many.
+pub fn receive<T: CardTransport>(dma: &mut DmaCard<T>, q: usize, want: usize, limit: Duration) -> Result<Vec<RxFrame>, String> {
+    let deadline = Instant::now() + limit;
+    let mut got = dma.poll_rx_frames(q).map_err(e("RX poll"))?;
+    while got.len() < want && Instant::now() < deadline {
+        dma.wait(Duration::from_micros(200)).map_err(e("wait"))?;
+        got.extend(dma.poll_rx_frames(q).map_err(e("RX poll"))?);
+    }
+    Ok(got)
 }
 
 /// The far end of the card's Ethernet port, whatever it is.
@@ -205,15 +218,8 @@ pub fn network_queues<T: CardTransport>(dma: &mut DmaCard<T>, far: &mut impl Far
     }
     let inner: Vec<u8> = (0..200).map(|i| (i * 5 + 1) as u8).collect();
     far.inject(dma, &encapsulate(&inner, &test_tenant(3, Policy::PerFlow).ctx, 40000));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let got = loop {
-        let r = dma.poll_rx_frames(2).map_err(e("RX poll"))?;
-        if !r.is_empty() {
-            break r;
-        }
-        ensure!(Instant::now() < deadline, "no frame arrived in the RX queue");
-        dma.wait(Duration::from_micros(200)).map_err(e("wait"))?;
-    };
+    let got = receive(dma, 2, 1, Duration::from_secs(60))?;
+    ensure!(!got.is_empty(), "no frame arrived in the RX queue");
     ensure!(got.len() == 1 && got[0].tenant == 3 && got[0].bytes == inner, "received {:?}", got.iter().map(|f| (f.tenant, f.bytes.len())).collect::<Vec<_>>());
     dma.sync_records().map_err(e("records"))?;
     let (a, n) = (got[0].iova, got[0].bytes.len() as u64);

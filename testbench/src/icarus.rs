@@ -5,7 +5,6 @@
 //! scheduling fails here.
 
 use offcard_toolchain::Icarus;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -189,9 +188,4 @@ pub fn compare(verilog: &str, module: &str, icarus: &[Vec<String>], expected: &[
 /// A scratch directory for one run.
 pub fn work_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("offcard-icarus-{tag}-{}", std::process::id()))
-}
-
-/// Write `s` to stderr at once (progress of long runs).
-pub fn note(s: &str) {
-    let _ = writeln!(std::io::stderr(), "{s}");
 }

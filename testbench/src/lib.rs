@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cache_block;
 pub mod cache_model;
+pub mod card_process;
 pub mod docs;
 pub mod driver_suite;
 pub mod encap_bench;

@@ -6,10 +6,10 @@
 //! interrupts and completions' bookkeeping cross the socket).
 
 use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
-use offcard_driver::{Card, CardTransport, VfioUserTransport};
+use offcard_driver::{Card, CardTransport};
 use offcard_sim::SimTransport;
+use crate::card_process::CardProcess;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,29 +60,6 @@ fn dma_mib<T: CardTransport>(card: Card<T>, rounds: usize) -> f64 {
     1.0 / best
 }
 
-struct Child_(Child, std::path::PathBuf);
-impl Drop for Child_ {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_file(&self.1);
-    }
-}
-
-/// Start `exe card --socket ...` and connect to it.
-fn card_process(exe: &Path) -> (Child_, VfioUserTransport) {
-    let socket = offcard_sim::card_process::temp_socket("bench");
-    let child = Command::new(exe).args(["card", "--quiet", "--socket"]).arg(&socket).stdout(Stdio::null()).spawn().expect("start the card process");
-    let guard = Child_(child, socket.clone());
-    let t0 = Instant::now();
-    while !socket.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(60), "the card process did not listen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let t = VfioUserTransport::connect(&socket).expect("connect");
-    (guard, t)
-}
-
 /// (in-process, vfio-user) figures; `exe` is the `offcard` binary.
 pub fn transport_bench(exe: &Path, progress: &mut dyn FnMut(&str)) -> (CarrierFigures, CarrierFigures) {
     progress("in-process: MMIO reads");
@@ -91,7 +68,8 @@ pub fn transport_bench(exe: &Path, progress: &mut dyn FnMut(&str)) -> (CarrierFi
     progress("in-process: 1 MiB DMA copies");
     let dma_in = dma_mib(card, 3);
     progress("vfio-user: MMIO reads");
-    let (guard, t) = card_process(exe);
+    let card_process = CardProcess::start(exe, "bench", &["--quiet"]);
+    let t = card_process.connect();
     let t0 = Instant::now();
     for _ in 0..2000 {
         t.read_card_cycles().unwrap();
@@ -101,7 +79,7 @@ pub fn transport_bench(exe: &Path, progress: &mut dyn FnMut(&str)) -> (CarrierFi
     let mmio_vu = mmio(&mut card, 2000);
     progress("vfio-user: 1 MiB DMA copies");
     let dma_vu = dma_mib(card, 3);
-    drop(guard);
+    drop(card_process);
     (
         CarrierFigures { mmio_read_ns: mmio_in, dma_mib_per_s: dma_in, protocol_round_trip_ns: 0.0 },
         CarrierFigures { mmio_read_ns: mmio_vu, dma_mib_per_s: dma_vu, protocol_round_trip_ns: rt },

@@ -173,7 +173,7 @@ impl CardBackend {
     fn bar0_read(&mut self, offset: u64, data: &mut [u8]) -> Result<(), Error> {
         Self::check(VFIO_PCI_BAR0_REGION_INDEX, offset, data.len(), BAR0_SIZE)?;
         let mut st = self.shared.lock();
-        let addr = st.rc_bar0() + offset;
+        let addr = crate::SIM_BAR0_ADDR + offset;
         let dw = addr & !3;
         let r = match data.len() {
             8 => st.rc.mem_read(dw, 2, 0xf, 0xf),
@@ -201,7 +201,7 @@ impl CardBackend {
     fn bar0_write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
         Self::check(VFIO_PCI_BAR0_REGION_INDEX, offset, data.len(), BAR0_SIZE)?;
         let mut st = self.shared.lock();
-        let addr = st.rc_bar0() + offset;
+        let addr = crate::SIM_BAR0_ADDR + offset;
         let dw = addr & !3;
         let mut b = [0u8; 8];
         let s = (addr - dw) as usize;
@@ -240,12 +240,6 @@ impl CardBackend {
         }
         data.copy_from_slice(&img[offset as usize..offset as usize + data.len()]);
         Ok(())
-    }
-}
-
-impl super::CardState {
-    fn rc_bar0(&self) -> u64 {
-        crate::SIM_BAR0_ADDR
     }
 }
 
