@@ -56,7 +56,7 @@ fn hex(v: u128, width: u32) -> String {
 /// value per cycle as Icarus printed it (hex, width-padded). Inputs are
 /// applied with the clock low, outputs sampled, then the clock rises: the
 /// same cycle as the Verilator models' C ABI. A run longer than `limit` is
-/// a hang and an error.
+/// a hang and an error; the files of a failed run stay in `work`.
 pub fn run(icarus: &Icarus, verilog: &str, module: &str, stimulus: &[Values], work: &Path, limit: Duration) -> Result<Vec<Vec<String>>, String> {
     let ports = ports(verilog, module);
     let ins: Vec<&Port> = ports.iter().filter(|p| p.input && p.name != "clock").collect();
@@ -146,6 +146,9 @@ pub fn run(icarus: &Icarus, verilog: &str, module: &str, stimulus: &[Values], wo
         std::thread::sleep(Duration::from_millis(20));
     }
     let text = std::fs::read_to_string(&out_path).map_err(|e| e.to_string())?;
+    // A run that finished leaves nothing behind (a failed one keeps its
+    // testbench, stimulus and output in `work` to look at).
+    let _ = std::fs::remove_dir_all(work);
     Ok(text.lines().map(|l| l.split_whitespace().map(str::to_lowercase).collect()).collect())
 }
 

@@ -139,6 +139,7 @@ fn whole_card_in_icarus_matches_verilator_cycle_by_cycle() {
         .err()
         .expect("the raw rust-hdl Verilog was expected to hang in Icarus");
     assert!(e.contains("hung"), "{e}");
+    let _ = std::fs::remove_dir_all(icarus::work_dir("card-raw"));
 }
 
 /// Each block verilated on its own: random inputs every cycle (reset held
