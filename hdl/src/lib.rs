@@ -97,3 +97,14 @@ pub const SIM_BLOCKS: &[&str] = &[
     "geneve_encap",
     "rx_merge",
 ];
+
+/// A constant for a block's `#[default(..)]` field (used with
+/// `SmartDefault`, so each constant is defined beside its field).
+pub(crate) fn konst<const N: usize>(value: u64) -> Constant<Bits<N>> {
+    Constant::new(value.to_bits())
+}
+
+/// The DW index of a byte offset in a register block, as a constant.
+pub(crate) fn dw_index<const N: usize>(byte_offset: u32) -> Constant<Bits<N>> {
+    konst((byte_offset >> 2) as u64)
+}

@@ -2,9 +2,11 @@
 //! tail, mode), one instance per queue. Offsets are `regmap::dma::Q_*`.
 
 use crate::regmap::dma;
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct QueueRegs {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -40,69 +42,33 @@ pub struct QueueRegs {
     has_desc: Signal<Local, Bit>,
     merged: Signal<Local, Bits<32>>,
     entries_mask: Signal<Local, Bits<12>>,
+    #[default(dw_index(dma::Q_RING_LO))]
     o_ring_lo: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_RING_HI))]
     o_ring_hi: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_RING_LOG2))]
     o_log2: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_CPL_LO))]
     o_cpl_lo: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_CPL_HI))]
     o_cpl_hi: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_TAIL))]
     o_tail: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_HEAD))]
     o_head: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_STATUS))]
     o_status: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_CTRL))]
     o_ctrl: Constant<Bits<4>>,
+    #[default(dw_index(dma::Q_MODE))]
     o_mode: Constant<Bits<4>>,
     /// `Q_RING_LOG2`'s reset value, from the register map.
+    #[default(konst(dma::Q_RING_LOG2_RESET as u64))]
     k_log2_reset: Constant<Bits<4>>,
+    #[default(konst(dma::QMODE_RX as u64))]
     c_mode_rx: Constant<Bits<2>>,
+    #[default(konst(1))]
     c_one: Constant<Bits<12>>,
-}
-
-impl Default for QueueRegs {
-    fn default() -> Self {
-        let o = |off: u32| Constant::new(((off >> 2) as u64).to_bits());
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            sel: Default::default(),
-            offset: Default::default(),
-            wr_en: Default::default(),
-            wr_data: Default::default(),
-            wr_mask: Default::default(),
-            rd_data: Default::default(),
-            head_inc: Default::default(),
-            ring_base: Default::default(),
-            cpl_base: Default::default(),
-            head: Default::default(),
-            ready: Default::default(),
-            rx_ready: Default::default(),
-            mode: Default::default(),
-            ring_lo: Default::default(),
-            ring_hi: Default::default(),
-            log2: Default::default(),
-            cpl_lo: Default::default(),
-            cpl_hi: Default::default(),
-            tail: Default::default(),
-            head_r: Default::default(),
-            enabled: Default::default(),
-            error: Default::default(),
-            mode_r: Default::default(),
-            has_desc: Default::default(),
-            merged: Default::default(),
-            entries_mask: Default::default(),
-            o_ring_lo: o(dma::Q_RING_LO),
-            o_ring_hi: o(dma::Q_RING_HI),
-            o_log2: o(dma::Q_RING_LOG2),
-            o_cpl_lo: o(dma::Q_CPL_LO),
-            o_cpl_hi: o(dma::Q_CPL_HI),
-            o_tail: o(dma::Q_TAIL),
-            o_head: o(dma::Q_HEAD),
-            o_status: o(dma::Q_STATUS),
-            o_ctrl: o(dma::Q_CTRL),
-            o_mode: o(dma::Q_MODE),
-            k_log2_reset: Constant::new((dma::Q_RING_LOG2_RESET as u64).to_bits()),
-            c_mode_rx: Constant::new((dma::QMODE_RX as u64).to_bits()),
-            c_one: Constant::new(1u64.to_bits()),
-        }
-    }
 }
 
 impl Logic for QueueRegs {
