@@ -55,12 +55,21 @@ pub struct OffcardTop {
     encap: GeneveEncap,
     decap: GeneveDecap,
     rxm: RxMerge,
+    /// Each block's BAR0 read data, registered: the blocks decode the
+    /// endpoint's (registered) address and mux their registers in one
+    /// cycle, the OR of the four flops reaches the endpoint in the next
+    /// (the endpoint waits for it: two cycles per DW read).
+    rd_dma: DFF<Bits<32>>,
+    rd_cache: DFF<Bits<32>>,
+    rd_encap: DFF<Bits<32>>,
+    rd_decap: DFF<Bits<32>>,
 }
 
 impl Logic for OffcardTop {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, endpoint, dma, demux, arb, cache, encap, decap, rxm);
+        dff_setup!(self, clock, rd_dma, rd_cache, rd_encap, rd_decap);
         self.endpoint.reset.next = self.reset.val();
         self.dma.reset.next = self.reset.val();
         self.demux.reset.next = self.reset.val();
@@ -124,10 +133,12 @@ impl Logic for OffcardTop {
         self.decap.reg_wr_en.next = self.endpoint.ext_wr_en.val();
         self.decap.reg_wr_data.next = self.endpoint.ext_wr_data.val();
         self.decap.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.endpoint.ext_rd_data.next = self.dma.reg_rd_data.val()
-            | self.cache.reg_rd_data.val()
-            | self.encap.reg_rd_data.val()
-            | self.decap.reg_rd_data.val();
+        self.rd_dma.d.next = self.dma.reg_rd_data.val();
+        self.rd_cache.d.next = self.cache.reg_rd_data.val();
+        self.rd_encap.d.next = self.encap.reg_rd_data.val();
+        self.rd_decap.d.next = self.decap.reg_rd_data.val();
+        self.endpoint.ext_rd_data.next =
+            self.rd_dma.q.val() | self.rd_cache.q.val() | self.rd_encap.q.val() | self.rd_decap.q.val();
         // The cache's data-path client: the encapsulation pipeline looks up
         // each frame's inner destination (tagged by tenant) for its outer one.
         self.cache.req_valid.next = self.encap.map_req_valid.val();

@@ -20,13 +20,16 @@
 use crate::config_space::ConfigSpace;
 use crate::regfile::Bar0RegFile;
 use crate::regmap::tlp;
+use crate::konst;
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum EpState {
     Idle,
     Recv,
     Decode,
+    Dispatch,
     ReadReg0,
     ReadReg1,
     WriteReg0,
@@ -44,7 +47,7 @@ pub enum EpState {
 /// First DW index of BAR0 served through the `ext_*` port (offset 0x1000).
 pub const EXT_FIRST_DW: u64 = 0x400;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct TlpEndpoint {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -90,6 +93,41 @@ pub struct TlpEndpoint {
     truncated: DFF<Bit>,
     rdata0: DFF<Bits<32>>,
     rdata1: DFF<Bits<32>>,
+    // ---- the decoded request, registered in `Decode` (one cycle after the
+    // last beat) so that the dispatch, the register port and the completion
+    // start from flops rather than from the header decode ----
+    q_known: DFF<Bit>,
+    q_len_ok: DFF<Bit>,
+    q_ep: DFF<Bit>,
+    q_is_msg: DFF<Bit>,
+    q_is_mrd: DFF<Bit>,
+    q_is_mwr: DFF<Bit>,
+    q_wd: DFF<Bit>,
+    q_two: DFF<Bit>,
+    q_non_posted: DFF<Bit>,
+    q_answerable: DFF<Bit>,
+    q_mem_ok: DFF<Bit>,
+    q_cfg_ok: DFF<Bit>,
+    q_req_ok: DFF<Bit>,
+    q_cpl_data: DFF<Bit>,
+    q_cpl_len2: DFF<Bit>,
+    q_cpl_dw0: DFF<Bits<32>>,
+    q_cpl_dw1: DFF<Bits<32>>,
+    q_cpl_dw2: DFF<Bits<32>>,
+    // ---- the register port, driven from flops: DW index, whether it is
+    // behind `ext_*`, write data and byte mask of the DW being accessed ----
+    acc_dw: DFF<Bits<14>>,
+    acc_ext: DFF<Bit>,
+    acc_wdata: DFF<Bits<32>>,
+    acc_wmask: DFF<Bits<32>>,
+    /// Second half of the 64-bit access (data1 and the last-DW byte mask).
+    acc_wdata1: DFF<Bits<32>>,
+    acc_wmask1: DFF<Bits<32>>,
+    /// BAR0 reads take two cycles: the address goes out from a flop, the
+    /// blocks' read data comes back through a flop (in the card top for the
+    /// `ext_*` blocks, `regs_rd` here for the register file).
+    rd_wait: DFF<Bit>,
+    regs_rd: DFF<Bits<32>>,
 
     // ---- decode of the held TLP (combinational) ----
     keep_count: Signal<Local, Bits<12>>,
@@ -133,146 +171,45 @@ pub struct TlpEndpoint {
     cpl_dw0: Signal<Local, Bits<32>>,
     cpl_dw1: Signal<Local, Bits<32>>,
     cpl_dw2: Signal<Local, Bits<32>>,
-    wbe: Signal<Local, Bits<4>>,
-    m0: Signal<Local, Bits<32>>,
-    m1: Signal<Local, Bits<32>>,
-    m2: Signal<Local, Bits<32>>,
-    m3: Signal<Local, Bits<32>>,
-    access_dw: Signal<Local, Bits<14>>,
-    access_ext: Signal<Local, Bit>,
+    mask_fbe: Signal<Local, Bits<32>>,
+    mask_lbe: Signal<Local, Bits<32>>,
     access_rd: Signal<Local, Bits<32>>,
     msi_go: Signal<Local, Bit>,
     msi_4dw: Signal<Local, Bit>,
     msi_dw0: Signal<Local, Bits<32>>,
     msi_dw1: Signal<Local, Bits<32>>,
+    #[default(konst(EXT_FIRST_DW))]
     ext_first: Constant<Bits<14>>,
+    #[default(konst(tlp::TYPE_MEM as u64))]
     c_type_mem: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_MEM_LOCKED as u64))]
     c_type_mem_locked: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_IO as u64))]
     c_type_io: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_CFG0 as u64))]
     c_type_cfg0: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_CFG1 as u64))]
     c_type_cfg1: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_CPL as u64))]
     c_type_cpl: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_CPL_LOCKED as u64))]
     c_type_cpl_locked: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_MSG_MASK as u64))]
     c_msg_mask: Constant<Bits<5>>,
+    #[default(konst(tlp::TYPE_MSG as u64))]
     c_type_msg: Constant<Bits<5>>,
+    #[default(konst(tlp::CPL_UR as u64))]
     c_cpl_ur: Constant<Bits<3>>,
-}
-
-impl Default for TlpEndpoint {
-    fn default() -> Self {
-        let c5 = |v: u8| Constant::new((v as u64).to_bits());
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            rx_data: Default::default(),
-            rx_keep: Default::default(),
-            rx_sop: Default::default(),
-            rx_eop: Default::default(),
-            rx_valid: Default::default(),
-            rx_ready: Default::default(),
-            tx_data: Default::default(),
-            tx_keep: Default::default(),
-            tx_sop: Default::default(),
-            tx_eop: Default::default(),
-            tx_valid: Default::default(),
-            tx_ready: Default::default(),
-            ext_addr: Default::default(),
-            ext_wr_en: Default::default(),
-            ext_wr_data: Default::default(),
-            ext_wr_mask: Default::default(),
-            ext_rd_data: Default::default(),
-            completer_id: Default::default(),
-            bus_master: Default::default(),
-            max_payload: Default::default(),
-            max_read_req: Default::default(),
-            irq_request: Default::default(),
-            cfg: Default::default(),
-            regs: Default::default(),
-            state: Default::default(),
-            dw0: Default::default(),
-            dw1: Default::default(),
-            dw2: Default::default(),
-            dw3: Default::default(),
-            dw4: Default::default(),
-            dw5: Default::default(),
-            beat: Default::default(),
-            dwcount: Default::default(),
-            truncated: Default::default(),
-            rdata0: Default::default(),
-            rdata1: Default::default(),
-            keep_count: Default::default(),
-            fmt: Default::default(),
-            typ: Default::default(),
-            td: Default::default(),
-            ep: Default::default(),
-            len: Default::default(),
-            len_dw: Default::default(),
-            fbe: Default::default(),
-            lbe: Default::default(),
-            is4: Default::default(),
-            wd: Default::default(),
-            addr_lo: Default::default(),
-            addr_hi: Default::default(),
-            data0: Default::default(),
-            data1: Default::default(),
-            expected_dw: Default::default(),
-            len_ok: Default::default(),
-            answerable: Default::default(),
-            is_mrd: Default::default(),
-            is_mwr: Default::default(),
-            is_mrdlk: Default::default(),
-            is_io: Default::default(),
-            is_cfg0: Default::default(),
-            is_cfg1: Default::default(),
-            is_msg: Default::default(),
-            known: Default::default(),
-            non_posted: Default::default(),
-            dwaddr: Default::default(),
-            mem_ok: Default::default(),
-            cfg_ok: Default::default(),
-            req_ok: Default::default(),
-            lead_fbe: Default::default(),
-            trail_fbe: Default::default(),
-            trail_lbe: Default::default(),
-            byte_count: Default::default(),
-            lower_addr: Default::default(),
-            cpl_data: Default::default(),
-            cpl_len2: Default::default(),
-            cpl_dw0: Default::default(),
-            cpl_dw1: Default::default(),
-            cpl_dw2: Default::default(),
-            wbe: Default::default(),
-            m0: Default::default(),
-            m1: Default::default(),
-            m2: Default::default(),
-            m3: Default::default(),
-            access_dw: Default::default(),
-            access_ext: Default::default(),
-            access_rd: Default::default(),
-            msi_go: Default::default(),
-            msi_4dw: Default::default(),
-            msi_dw0: Default::default(),
-            msi_dw1: Default::default(),
-            ext_first: Constant::new(EXT_FIRST_DW.to_bits()),
-            c_type_mem: c5(tlp::TYPE_MEM),
-            c_type_mem_locked: c5(tlp::TYPE_MEM_LOCKED),
-            c_type_io: c5(tlp::TYPE_IO),
-            c_type_cfg0: c5(tlp::TYPE_CFG0),
-            c_type_cfg1: c5(tlp::TYPE_CFG1),
-            c_type_cpl: c5(tlp::TYPE_CPL),
-            c_type_cpl_locked: c5(tlp::TYPE_CPL_LOCKED),
-            c_msg_mask: c5(tlp::TYPE_MSG_MASK),
-            c_type_msg: c5(tlp::TYPE_MSG),
-            c_cpl_ur: Constant::new((tlp::CPL_UR as u64).to_bits()),
-        }
-    }
 }
 
 impl Logic for TlpEndpoint {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, dw0, dw1, dw2, dw3, dw4, dw5, beat, dwcount, truncated, rdata0, rdata1
+            self, clock, state, dw0, dw1, dw2, dw3, dw4, dw5, beat, dwcount, truncated, rdata0, rdata1, q_known,
+            q_len_ok, q_ep, q_is_msg, q_is_mrd, q_is_mwr, q_wd, q_two, q_non_posted, q_answerable, q_mem_ok, q_cfg_ok,
+            q_req_ok, q_cpl_data, q_cpl_len2, q_cpl_dw0, q_cpl_dw1, q_cpl_dw2, acc_dw, acc_ext, acc_wdata,
+            acc_wmask, acc_wdata1, acc_wmask1, rd_wait, regs_rd
         );
         clock!(self, clock, cfg, regs);
         self.cfg.reset.next = self.reset.val();
@@ -431,50 +368,51 @@ impl Logic for TlpEndpoint {
         self.cpl_dw2.next = (self.dw1.q.val() & 0xFFFF_FF00_u64) | bit_cast::<32, 7>(self.lower_addr.val());
 
         // ---- register access port --------------------------------------
-        self.wbe.next = self.fbe.val();
-        self.access_dw.next = self.dwaddr.val();
-        if (self.state.q.val() == EpState::ReadReg1) | (self.state.q.val() == EpState::WriteReg1) {
-            self.wbe.next = self.lbe.val();
-            self.access_dw.next = self.dwaddr.val() + 1;
+        // Byte masks from the first and last DW byte enables.
+        self.mask_fbe.next = 0.into();
+        self.mask_lbe.next = 0.into();
+        if self.fbe.val().get_bit(0) {
+            self.mask_fbe.next = self.mask_fbe.val() | 0x0000_00FF;
         }
-        self.m0.next = 0.into();
-        self.m1.next = 0.into();
-        self.m2.next = 0.into();
-        self.m3.next = 0.into();
-        if self.wbe.val().get_bit(0) {
-            self.m0.next = 0x0000_00FF.into();
+        if self.fbe.val().get_bit(1) {
+            self.mask_fbe.next = self.mask_fbe.val() | 0x0000_FF00;
         }
-        if self.wbe.val().get_bit(1) {
-            self.m1.next = 0x0000_FF00.into();
+        if self.fbe.val().get_bit(2) {
+            self.mask_fbe.next = self.mask_fbe.val() | 0x00FF_0000;
         }
-        if self.wbe.val().get_bit(2) {
-            self.m2.next = 0x00FF_0000.into();
+        if self.fbe.val().get_bit(3) {
+            self.mask_fbe.next = self.mask_fbe.val() | 0xFF00_0000_u64;
         }
-        if self.wbe.val().get_bit(3) {
-            self.m3.next = 0xFF00_0000_u64.into();
+        if self.lbe.val().get_bit(0) {
+            self.mask_lbe.next = self.mask_lbe.val() | 0x0000_00FF;
         }
-        self.access_ext.next = self.access_dw.val() >= self.ext_first.val();
-        self.regs.addr.next = self.access_dw.val();
-        self.regs.wr_data.next = self.data0.val();
-        self.regs.wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        if self.lbe.val().get_bit(1) {
+            self.mask_lbe.next = self.mask_lbe.val() | 0x0000_FF00;
+        }
+        if self.lbe.val().get_bit(2) {
+            self.mask_lbe.next = self.mask_lbe.val() | 0x00FF_0000;
+        }
+        if self.lbe.val().get_bit(3) {
+            self.mask_lbe.next = self.mask_lbe.val() | 0xFF00_0000_u64;
+        }
+        self.regs.addr.next = self.acc_dw.q.val();
+        self.regs.wr_data.next = self.acc_wdata.q.val();
+        self.regs.wr_mask.next = self.acc_wmask.q.val();
         self.regs.wr_en.next = false;
-        self.ext_addr.next = self.access_dw.val();
-        self.ext_wr_data.next = self.data0.val();
-        if self.state.q.val() == EpState::WriteReg1 {
-            self.regs.wr_data.next = self.data1.val();
-            self.ext_wr_data.next = self.data1.val();
-        }
-        self.ext_wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        self.ext_addr.next = self.acc_dw.q.val();
+        self.ext_wr_data.next = self.acc_wdata.q.val();
+        self.ext_wr_mask.next = self.acc_wmask.q.val();
         self.ext_wr_en.next = false;
-        self.access_rd.next = self.regs.rd_data.val();
-        if self.access_ext.val() {
+        self.regs_rd.d.next = self.regs.rd_data.val();
+        self.access_rd.next = self.regs_rd.q.val();
+        if self.acc_ext.q.val() {
             self.access_rd.next = self.ext_rd_data.val();
         }
         self.cfg.addr.next = (bit_cast::<10, 4>(self.dw2.q.val().get_bits::<4>(8)) << 6)
             | bit_cast::<10, 6>(self.dw2.q.val().get_bits::<6>(2));
         self.cfg.wr_en.next = false;
         self.cfg.wr_data.next = self.data0.val();
-        self.cfg.wr_mask.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        self.cfg.wr_mask.next = self.mask_fbe.val();
         self.cfg.capture_en.next = false;
         self.cfg.capture_id.next = self.dw2.q.val().get_bits::<16>(16);
         self.cfg.msi_wr_en.next = self.regs.msi_wr_en.val();
@@ -568,51 +506,94 @@ impl Logic for TlpEndpoint {
                 }
             }
             EpState::Decode => {
+                // Register the decode; act on it in `Dispatch`.
+                self.q_known.d.next = self.known.val();
+                self.q_len_ok.d.next = self.len_ok.val();
+                self.q_ep.d.next = self.ep.val();
+                self.q_is_msg.d.next = self.is_msg.val();
+                self.q_is_mrd.d.next = self.is_mrd.val();
+                self.q_is_mwr.d.next = self.is_mwr.val();
+                self.q_wd.d.next = self.wd.val();
+                self.q_two.d.next = self.len.val() == 2;
+                self.q_non_posted.d.next = self.non_posted.val();
+                self.q_answerable.d.next = self.answerable.val();
+                self.q_mem_ok.d.next = self.mem_ok.val();
+                self.q_cfg_ok.d.next = self.cfg_ok.val();
+                self.q_req_ok.d.next = self.req_ok.val();
+                self.q_cpl_data.d.next = self.cpl_data.val();
+                self.q_cpl_len2.d.next = self.cpl_len2.val();
+                self.q_cpl_dw0.d.next = self.cpl_dw0.val();
+                // The completer ID is added when the completion goes out: a
+                // configuration write captures it in between.
+                self.q_cpl_dw1.d.next = self.cpl_dw1.val() & 0xFFFF;
+                self.q_cpl_dw2.d.next = self.cpl_dw2.val();
+                self.acc_dw.d.next = self.dwaddr.val();
+                self.acc_ext.d.next = self.dwaddr.val() >= self.ext_first.val();
+                self.acc_wdata.d.next = self.data0.val();
+                self.acc_wmask.d.next = self.mask_fbe.val();
+                self.acc_wdata1.d.next = self.data1.val();
+                self.acc_wmask1.d.next = self.mask_lbe.val();
+                self.rd_wait.d.next = false;
+                self.state.d.next = EpState::Dispatch;
+            }
+            EpState::Dispatch => {
                 self.regs.inc_rx_tlp.next = true;
-                self.regs.inc_malformed.next = !self.known.val() | !self.len_ok.val();
-                self.regs.inc_poisoned.next = self.known.val() & self.ep.val();
-                self.regs.inc_msg.next = self.is_msg.val();
-                self.regs.inc_posted_dropped.next = self.is_mwr.val() & self.len_ok.val() & !self.mem_ok.val();
-                self.regs.inc_ur_cpl.next = self.non_posted.val() & self.answerable.val() & !self.req_ok.val();
+                self.regs.inc_malformed.next = !self.q_known.q.val() | !self.q_len_ok.q.val();
+                self.regs.inc_poisoned.next = self.q_known.q.val() & self.q_ep.q.val();
+                self.regs.inc_msg.next = self.q_is_msg.q.val();
+                self.regs.inc_posted_dropped.next = self.q_is_mwr.q.val() & self.q_len_ok.q.val() & !self.q_mem_ok.q.val();
+                self.regs.inc_ur_cpl.next = self.q_non_posted.q.val() & self.q_answerable.q.val() & !self.q_req_ok.q.val();
                 self.state.d.next = EpState::Idle;
-                if self.non_posted.val() & self.answerable.val() {
-                    if self.is_mrd.val() & self.mem_ok.val() {
+                if self.q_non_posted.q.val() & self.q_answerable.q.val() {
+                    if self.q_is_mrd.q.val() & self.q_mem_ok.q.val() {
                         self.state.d.next = EpState::ReadReg0;
-                    } else if self.cfg_ok.val() & self.wd.val() {
+                    } else if self.q_cfg_ok.q.val() & self.q_wd.q.val() {
                         self.state.d.next = EpState::CfgWrite;
-                    } else if self.cfg_ok.val() {
+                    } else if self.q_cfg_ok.q.val() {
                         self.state.d.next = EpState::CfgRead;
                     } else {
                         self.state.d.next = EpState::Cpl0;
                     }
-                } else if self.is_mwr.val() & self.mem_ok.val() {
+                } else if self.q_is_mwr.q.val() & self.q_mem_ok.q.val() {
                     self.state.d.next = EpState::WriteReg0;
                 }
             }
             EpState::ReadReg0 => {
-                self.rdata0.d.next = self.access_rd.val();
-                if self.len.val() == 2 {
-                    self.state.d.next = EpState::ReadReg1;
-                } else {
-                    self.state.d.next = EpState::Cpl0;
+                self.rd_wait.d.next = !self.rd_wait.q.val();
+                if self.rd_wait.q.val() {
+                    self.rdata0.d.next = self.access_rd.val();
+                    if self.q_two.q.val() {
+                        self.acc_dw.d.next = self.acc_dw.q.val() + 1;
+                        self.acc_ext.d.next = (self.acc_dw.q.val() + 1) >= self.ext_first.val();
+                        self.state.d.next = EpState::ReadReg1;
+                    } else {
+                        self.state.d.next = EpState::Cpl0;
+                    }
                 }
             }
             EpState::ReadReg1 => {
-                self.rdata1.d.next = self.access_rd.val();
-                self.state.d.next = EpState::Cpl0;
+                self.rd_wait.d.next = !self.rd_wait.q.val();
+                if self.rd_wait.q.val() {
+                    self.rdata1.d.next = self.access_rd.val();
+                    self.state.d.next = EpState::Cpl0;
+                }
             }
             EpState::WriteReg0 => {
-                self.regs.wr_en.next = !self.access_ext.val();
-                self.ext_wr_en.next = self.access_ext.val();
-                if self.len.val() == 2 {
+                self.regs.wr_en.next = !self.acc_ext.q.val();
+                self.ext_wr_en.next = self.acc_ext.q.val();
+                if self.q_two.q.val() {
+                    self.acc_dw.d.next = self.acc_dw.q.val() + 1;
+                    self.acc_ext.d.next = (self.acc_dw.q.val() + 1) >= self.ext_first.val();
+                    self.acc_wdata.d.next = self.acc_wdata1.q.val();
+                    self.acc_wmask.d.next = self.acc_wmask1.q.val();
                     self.state.d.next = EpState::WriteReg1;
                 } else {
                     self.state.d.next = EpState::Idle;
                 }
             }
             EpState::WriteReg1 => {
-                self.regs.wr_en.next = !self.access_ext.val();
-                self.ext_wr_en.next = self.access_ext.val();
+                self.regs.wr_en.next = !self.acc_ext.q.val();
+                self.ext_wr_en.next = self.acc_ext.q.val();
                 self.state.d.next = EpState::Idle;
             }
             EpState::CfgRead => {
@@ -627,21 +608,23 @@ impl Logic for TlpEndpoint {
             EpState::Cpl0 => {
                 self.tx_valid.next = true;
                 self.tx_sop.next = true;
-                self.tx_data.next = (bit_cast::<64, 32>(self.cpl_dw1.val()) << 32) | bit_cast::<64, 32>(self.cpl_dw0.val());
+                self.tx_data.next = (bit_cast::<64, 16>(self.cfg.completer_id.val()) << 48)
+                    | (bit_cast::<64, 32>(self.q_cpl_dw1.q.val()) << 32)
+                    | bit_cast::<64, 32>(self.q_cpl_dw0.q.val());
                 if self.tx_ready.val() {
                     self.state.d.next = EpState::Cpl1;
                 }
             }
             EpState::Cpl1 => {
                 self.tx_valid.next = true;
-                self.tx_data.next = (bit_cast::<64, 32>(self.rdata0.q.val()) << 32) | bit_cast::<64, 32>(self.cpl_dw2.val());
-                if !self.cpl_data.val() {
+                self.tx_data.next = (bit_cast::<64, 32>(self.rdata0.q.val()) << 32) | bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
+                if !self.q_cpl_data.q.val() {
                     self.tx_keep.next = 1.into();
-                    self.tx_data.next = bit_cast::<64, 32>(self.cpl_dw2.val());
+                    self.tx_data.next = bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
                 }
-                self.tx_eop.next = !self.cpl_len2.val();
+                self.tx_eop.next = !self.q_cpl_len2.q.val();
                 if self.tx_ready.val() {
-                    if self.cpl_len2.val() {
+                    if self.q_cpl_len2.q.val() {
                         self.state.d.next = EpState::Cpl2;
                     } else {
                         self.regs.inc_tx_tlp.next = true;

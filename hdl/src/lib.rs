@@ -7,7 +7,6 @@
 pub mod byte_buffer;
 pub mod card;
 pub mod dma;
-pub mod queue_regs;
 pub mod tlp_mux;
 pub mod config_space;
 pub mod endpoint;
@@ -64,7 +63,8 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "config_space" => gen(raw(config_space::ConfigSpace::default())),
         "regfile" => gen(raw(regfile::Bar0RegFile::default())),
         "dma" => gen(raw(dma::DmaEngine::default())),
-        "queue_regs" => gen(raw(queue_regs::QueueRegs::default())),
+        "queue_regs" => gen(raw(dma::queue_regs::QueueRegs::default())),
+        "dma_regs" => gen(raw(dma::regs::DmaRegs::default())),
         "byte_buffer" => gen(raw(byte_buffer::ByteBuffer::default())),
         "rx_demux" => gen(raw(tlp_mux::RxDemux::default())),
         "tx_arbiter" => gen(raw(tlp_mux::TxArbiter::default())),
@@ -78,7 +78,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -88,6 +88,7 @@ pub const SIM_BLOCKS: &[&str] = &[
     "config_space",
     "regfile",
     "dma",
+    "dma_regs",
     "queue_regs",
     "byte_buffer",
     "rx_demux",

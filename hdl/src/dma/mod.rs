@@ -21,11 +21,15 @@
 //! chunk follows from its tag and the issue pointer without a lookup table.
 //! See docs/dma.md.
 
+pub mod queue_regs;
+pub mod regs;
+
 use crate::byte_buffer::ByteBuffer;
-use crate::queue_regs::QueueRegs;
-use crate::regfile::EventCounter;
+use crate::konst;
 use crate::regmap::dma;
+use regs::*;
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum DmaState {
@@ -57,7 +61,7 @@ pub enum DmaState {
     RxDrop,
 }
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct DmaEngine {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -109,22 +113,8 @@ pub struct DmaEngine {
     /// Frame length in bytes (the decapsulation block is store-and-forward).
     pub nrx_len: Signal<In, Bits<14>>,
 
-    q0: QueueRegs,
-    q1: QueueRegs,
-    q2: QueueRegs,
-    q3: QueueRegs,
+    regs: DmaRegs,
     xbuf: ByteBuffer,
-    cnt_desc_done: EventCounter,
-    cnt_desc_error: EventCounter,
-    cnt_records: EventCounter,
-    cnt_coalesced: EventCounter,
-    cnt_stall: EventCounter,
-    cnt_unexpected: EventCounter,
-    cnt_tx_frames: EventCounter,
-    cnt_rx_frames: EventCounter,
-    cnt_rx_no_buffer: EventCounter,
-    cnt_rx_too_long: EventCounter,
-    cnt_rx_bad_frame: EventCounter,
 
     state: DFF<DmaState>,
     rr: DFF<Bits<2>>,
@@ -164,18 +154,6 @@ pub struct DmaEngine {
     oc_iova: DFF<Bits<64>>,
     oc_len: DFF<Bits<32>>,
     oc_src: DFF<Bits<8>>,
-    // global registers
-    wrec_lo: DFF<Bits<32>>,
-    wrec_hi: DFF<Bits<32>>,
-    wrec_log2: DFF<Bits<5>>,
-    wrec_prod: DFF<Bits<32>>,
-    wrec_cons: DFF<Bits<32>>,
-    wrec_timeout: DFF<Bits<32>>,
-    wb_lo: DFF<Bits<32>>,
-    wb_hi: DFF<Bits<32>>,
-    irq_coalesce: DFF<Bits<16>>,
-    overflow: DFF<Bit>,
-    flush_pending: DFF<Bit>,
     stall_count: DFF<Bits<32>>,
     cpl_since_irq: DFF<Bits<16>>,
     // small write
@@ -217,11 +195,6 @@ pub struct DmaEngine {
     drop_to_cpl: DFF<Bit>,
 
     // ---- combinational ----
-    sel_ring: Signal<Local, Bits<64>>,
-    sel_cpl: Signal<Local, Bits<64>>,
-    sel_head: Signal<Local, Bits<12>>,
-    rr_ready: Signal<Local, Bit>,
-    any_ready: Signal<Local, Bit>,
     src: Signal<Local, Bits<64>>,
     dst: Signal<Local, Bits<64>>,
     xlen: Signal<Local, Bits<18>>,
@@ -290,12 +263,6 @@ pub struct DmaEngine {
     do_set: Signal<Local, Bit>,
     stalling: Signal<Local, Bit>,
     do_clr: Signal<Local, Bit>,
-    reg_q: Signal<Local, Bit>,
-    reg_g: Signal<Local, Bits<14>>,
-    g_merged: Signal<Local, Bits<32>>,
-    g_rd: Signal<Local, Bits<32>>,
-    rr_mode: Signal<Local, Bits<2>>,
-    rx_q_ready: Signal<Local, Bit>,
     rx_mask: Signal<Local, Bits<8>>,
     rx_sum: Signal<Local, Bits<15>>,
     rx_beat_bad: Signal<Local, Bit>,
@@ -303,531 +270,82 @@ pub struct DmaEngine {
     ntx_shift: Signal<Local, Bits<6>>,
     ntx_lmask: Signal<Local, Bits<64>>,
     cpl_tenant: Signal<Local, Bits<4>>,
-    g_cnt_tx_frames: Constant<Bits<14>>,
-    g_cnt_rx_frames: Constant<Bits<14>>,
-    g_cnt_rx_no_buffer: Constant<Bits<14>>,
-    g_cnt_rx_too_long: Constant<Bits<14>>,
-    g_cnt_rx_bad_frame: Constant<Bits<14>>,
+    #[default(konst(dma::MAX_FRAME as u64))]
     c_max_frame: Constant<Bits<32>>,
+    #[default(konst(dma::MAX_FRAME as u64))]
     c_max_frame14: Constant<Bits<14>>,
+    #[default(konst(dma::CPL_STATUS_RX_TOO_LONG as u64))]
     c_st_rx_too_long: Constant<Bits<16>>,
+    #[default(konst(dma::QMODE_TX as u64))]
     c_mode_tx: Constant<Bits<2>>,
+    #[default(konst(dma::QMODE_RX as u64))]
     c_mode_rx: Constant<Bits<2>>,
-    /// Global register DW indices relative to DMA_BASE (from regmap).
-    g_cnt_unexpected_cpl: Constant<Bits<14>>,
-    g_cnt_stall_cycles: Constant<Bits<14>>,
-    g_cnt_coalesced: Constant<Bits<14>>,
-    g_cnt_records: Constant<Bits<14>>,
-    g_cnt_desc_error: Constant<Bits<14>>,
-    g_cnt_desc_done: Constant<Bits<14>>,
-    g_irq_coalesce: Constant<Bits<14>>,
-    g_wrec_wb_hi: Constant<Bits<14>>,
-    g_wrec_wb_lo: Constant<Bits<14>>,
-    /// Reset values from the register map.
-    k_wrec_timeout_reset: Constant<Bits<32>>,
-    k_irq_coalesce_reset: Constant<Bits<16>>,
-    g_wrec_timeout: Constant<Bits<14>>,
-    g_wrec_flush: Constant<Bits<14>>,
-    g_wrec_cons: Constant<Bits<14>>,
-    g_wrec_prod: Constant<Bits<14>>,
-    g_wrec_log2: Constant<Bits<14>>,
-    g_wrec_hi: Constant<Bits<14>>,
-    g_wrec_lo: Constant<Bits<14>>,
-    g_dma_status: Constant<Bits<14>>,
+    #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
     c_kind_cpl: Constant<Bits<8>>,
+    #[default(konst(1))]
     c_one12: Constant<Bits<13>>,
+    #[default(konst(1))]
     c_one32: Constant<Bits<32>>,
-    c_q_first: Constant<Bits<14>>,
-    c_g_first: Constant<Bits<14>>,
+    #[default(konst(dma::MAX_TRANSFER as u64))]
     c_max_len: Constant<Bits<32>>,
+    #[default(konst(dma::CPL_STATUS_BAD_LENGTH as u64))]
     c_st_bad_len: Constant<Bits<16>>,
+    #[default(konst(dma::CPL_STATUS_READ_ERROR as u64))]
     c_st_read_err: Constant<Bits<16>>,
+    #[default(konst(dma::CPL_STATUS_DESC_ERROR as u64))]
     c_st_desc_err: Constant<Bits<16>>,
-}
+    /// Events for the counters this cycle (bit `EV_*`).
+    ev: Signal<Local, Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_DESC_DONE))]
+    k_ev_desc_done: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_DESC_ERROR))]
+    k_ev_desc_error: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RECORDS))]
+    k_ev_records: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_COALESCED))]
+    k_ev_coalesced: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_STALL))]
+    k_ev_stall: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_UNEXPECTED_CPL))]
+    k_ev_unexpected_cpl: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_TX_FRAMES))]
+    k_ev_tx_frames: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RX_FRAMES))]
+    k_ev_rx_frames: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RX_NO_BUFFER))]
+    k_ev_rx_no_buffer: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RX_TOO_LONG))]
+    k_ev_rx_too_long: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RX_BAD_FRAME))]
+    k_ev_rx_bad_frame: Constant<Bits<NUM_EVENTS>>,
 
-impl Default for DmaEngine {
-    fn default() -> Self {
-        let g = |off: u32| Constant::new((((off - dma::DMA_BASE) >> 2) as u64).to_bits());
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            reg_addr: Default::default(),
-            reg_wr_en: Default::default(),
-            reg_wr_data: Default::default(),
-            reg_wr_mask: Default::default(),
-            reg_rd_data: Default::default(),
-            cpl_data: Default::default(),
-            cpl_keep: Default::default(),
-            cpl_sop: Default::default(),
-            cpl_eop: Default::default(),
-            cpl_valid: Default::default(),
-            cpl_ready: Default::default(),
-            tx_data: Default::default(),
-            tx_keep: Default::default(),
-            tx_sop: Default::default(),
-            tx_eop: Default::default(),
-            tx_valid: Default::default(),
-            tx_ready: Default::default(),
-            requester_id: Default::default(),
-            bus_master: Default::default(),
-            max_payload: Default::default(),
-            max_read_req: Default::default(),
-            irq: Default::default(),
-            ntx_data: Default::default(),
-            ntx_bytes: Default::default(),
-            ntx_last: Default::default(),
-            ntx_valid: Default::default(),
-            ntx_ready: Default::default(),
-            ntx_tenant: Default::default(),
-            ntx_len: Default::default(),
-            nrx_data: Default::default(),
-            nrx_bytes: Default::default(),
-            nrx_last: Default::default(),
-            nrx_valid: Default::default(),
-            nrx_ready: Default::default(),
-            nrx_queue: Default::default(),
-            nrx_tenant: Default::default(),
-            nrx_len: Default::default(),
-            q0: Default::default(),
-            q1: Default::default(),
-            q2: Default::default(),
-            q3: Default::default(),
-            xbuf: Default::default(),
-            cnt_desc_done: Default::default(),
-            cnt_desc_error: Default::default(),
-            cnt_records: Default::default(),
-            cnt_coalesced: Default::default(),
-            cnt_stall: Default::default(),
-            cnt_unexpected: Default::default(),
-            cnt_tx_frames: Default::default(),
-            cnt_rx_frames: Default::default(),
-            cnt_rx_no_buffer: Default::default(),
-            cnt_rx_too_long: Default::default(),
-            cnt_rx_bad_frame: Default::default(),
-            state: Default::default(),
-            rr: Default::default(),
-            cur_q: Default::default(),
-            d0: Default::default(),
-            d1: Default::default(),
-            d2: Default::default(),
-            d3: Default::default(),
-            d4: Default::default(),
-            d5: Default::default(),
-            d6: Default::default(),
-            d7: Default::default(),
-            desc_mode: Default::default(),
-            busy: Default::default(),
-            outstanding: Default::default(),
-            issue_ptr: Default::default(),
-            chunks_done: Default::default(),
-            l2ch: Default::default(),
-            l2w: Default::default(),
-            rd_error: Default::default(),
-            status: Default::default(),
-            w_idx: Default::default(),
-            beat: Default::default(),
-            cur_pos: Default::default(),
-            t_addr: Default::default(),
-            t_len_dw: Default::default(),
-            t_be: Default::default(),
-            t_4dw: Default::default(),
-            t_nbeats: Default::default(),
-            t_lastkeep: Default::default(),
-            od_valid: Default::default(),
-            od_iova: Default::default(),
-            od_len: Default::default(),
-            od_src: Default::default(),
-            oc_valid: Default::default(),
-            oc_iova: Default::default(),
-            oc_len: Default::default(),
-            oc_src: Default::default(),
-            wrec_lo: Default::default(),
-            wrec_hi: Default::default(),
-            wrec_log2: Default::default(),
-            wrec_prod: Default::default(),
-            wrec_cons: Default::default(),
-            wrec_timeout: Default::default(),
-            wb_lo: Default::default(),
-            wb_hi: Default::default(),
-            irq_coalesce: Default::default(),
-            overflow: Default::default(),
-            flush_pending: Default::default(),
-            stall_count: Default::default(),
-            cpl_since_irq: Default::default(),
-            sw_addr: Default::default(),
-            sw_dw0: Default::default(),
-            sw_dw1: Default::default(),
-            sw_dw2: Default::default(),
-            sw_dw3: Default::default(),
-            sw_one: Default::default(),
-            sw_kind: Default::default(),
-            sw_ret: Default::default(),
-            s_beat: Default::default(),
-            s_len: Default::default(),
-            s_status: Default::default(),
-            s_bc: Default::default(),
-            s_tag: Default::default(),
-            s_relb: Default::default(),
-            s_didx: Default::default(),
-            s_active: Default::default(),
-            s_last: Default::default(),
-            s_ok: Default::default(),
-            s_relb0: Default::default(),
-            s_didx0: Default::default(),
-            p_valid: Default::default(),
-            p_data: Default::default(),
-            p_keep: Default::default(),
-            p_b1: Default::default(),
-            p_eop: Default::default(),
-            cur_mode: Default::default(),
-            prefer_rx: Default::default(),
-            n_rem: Default::default(),
-            rx_tenant: Default::default(),
-            rx_len: Default::default(),
-            rx_pos: Default::default(),
-            rx_cnt: Default::default(),
-            rx_bad: Default::default(),
-            drop_to_cpl: Default::default(),
-            sel_ring: Default::default(),
-            sel_cpl: Default::default(),
-            sel_head: Default::default(),
-            rr_ready: Default::default(),
-            any_ready: Default::default(),
-            src: Default::default(),
-            dst: Default::default(),
-            xlen: Default::default(),
-            ch_mask: Default::default(),
-            src_lo: Default::default(),
-            end_total: Default::default(),
-            nchunks: Default::default(),
-            i_tag: Default::default(),
-            i_start: Default::default(),
-            i_end: Default::default(),
-            i_cend: Default::default(),
-            i_addr: Default::default(),
-            i_len_dw: Default::default(),
-            i_fbe: Default::default(),
-            i_lbe: Default::default(),
-            desc_addr: Default::default(),
-            w_mask: Default::default(),
-            dst_lo: Default::default(),
-            dend: Default::default(),
-            nw: Default::default(),
-            w_start: Default::default(),
-            w_end: Default::default(),
-            w_cend: Default::default(),
-            w_exact: Default::default(),
-            w_bytes: Default::default(),
-            w_len_dw: Default::default(),
-            w_fbe: Default::default(),
-            w_lbe: Default::default(),
-            w_4dw: Default::default(),
-            w_total_dw: Default::default(),
-            entries: Default::default(),
-            used: Default::default(),
-            has_space: Default::default(),
-            rec_on: Default::default(),
-            data_src: Default::default(),
-            cpl_src: Default::default(),
-            cpl_iova: Default::default(),
-            slot_addr: Default::default(),
-            advance: Default::default(),
-            hdr_dw0: Default::default(),
-            hdr_dw1: Default::default(),
-            sw_4dw: Default::default(),
-            sw_hdr0: Default::default(),
-            k_tag: Default::default(),
-            k_chunk: Default::default(),
-            k_end: Default::default(),
-            k_bc: Default::default(),
-            k_a0: Default::default(),
-            k_relb: Default::default(),
-            k_last: Default::default(),
-            k_active: Default::default(),
-            k_didx: Default::default(),
-            k_is_b1: Default::default(),
-            k_take: Default::default(),
-            k_end_pkt: Default::default(),
-            lane0_ok: Default::default(),
-            lane1_ok: Default::default(),
-            relb_cur: Default::default(),
-            didx_cur: Default::default(),
-            bmask: Default::default(),
-            lanemask: Default::default(),
-            lim: Default::default(),
-            set_bit: Default::default(),
-            clr_bit: Default::default(),
-            do_set: Default::default(),
-            stalling: Default::default(),
-            do_clr: Default::default(),
-            reg_q: Default::default(),
-            reg_g: Default::default(),
-            g_merged: Default::default(),
-            g_rd: Default::default(),
-            rr_mode: Default::default(),
-            rx_q_ready: Default::default(),
-            rx_mask: Default::default(),
-            rx_sum: Default::default(),
-            rx_beat_bad: Default::default(),
-            buf_start: Default::default(),
-            ntx_shift: Default::default(),
-            ntx_lmask: Default::default(),
-            cpl_tenant: Default::default(),
-            g_cnt_tx_frames: g(dma::CNT_TX_FRAMES),
-            g_cnt_rx_frames: g(dma::CNT_RX_FRAMES),
-            g_cnt_rx_no_buffer: g(dma::CNT_RX_NO_BUFFER),
-            g_cnt_rx_too_long: g(dma::CNT_RX_TOO_LONG),
-            g_cnt_rx_bad_frame: g(dma::CNT_RX_BAD_FRAME),
-            c_max_frame: Constant::new((dma::MAX_FRAME as u64).to_bits()),
-            c_max_frame14: Constant::new((dma::MAX_FRAME as u64).to_bits()),
-            c_st_rx_too_long: Constant::new((dma::CPL_STATUS_RX_TOO_LONG as u64).to_bits()),
-            c_mode_tx: Constant::new((dma::QMODE_TX as u64).to_bits()),
-            c_mode_rx: Constant::new((dma::QMODE_RX as u64).to_bits()),
-            g_cnt_unexpected_cpl: g(dma::CNT_UNEXPECTED_CPL),
-            g_cnt_stall_cycles: g(dma::CNT_STALL_CYCLES),
-            g_cnt_coalesced: g(dma::CNT_COALESCED),
-            g_cnt_records: g(dma::CNT_RECORDS),
-            g_cnt_desc_error: g(dma::CNT_DESC_ERROR),
-            g_cnt_desc_done: g(dma::CNT_DESC_DONE),
-            g_irq_coalesce: g(dma::IRQ_COALESCE),
-            g_wrec_wb_hi: g(dma::WREC_WB_HI),
-            g_wrec_wb_lo: g(dma::WREC_WB_LO),
-            g_wrec_timeout: g(dma::WREC_TIMEOUT),
-            k_wrec_timeout_reset: Constant::new((dma::WREC_TIMEOUT_RESET as u64).to_bits()),
-            k_irq_coalesce_reset: Constant::new((dma::IRQ_COALESCE_RESET as u64).to_bits()),
-            g_wrec_flush: g(dma::WREC_FLUSH),
-            g_wrec_cons: g(dma::WREC_CONS),
-            g_wrec_prod: g(dma::WREC_PROD),
-            g_wrec_log2: g(dma::WREC_LOG2),
-            g_wrec_hi: g(dma::WREC_HI),
-            g_wrec_lo: g(dma::WREC_LO),
-            g_dma_status: g(dma::DMA_STATUS),
-            c_kind_cpl: Constant::new((dma::SRC_KIND_COMPLETION as u64).to_bits()),
-            c_one12: Constant::new(1u64.to_bits()),
-            c_one32: Constant::new(1u64.to_bits()),
-            c_q_first: Constant::new(((dma::QUEUE_BASE >> 2) as u64).to_bits()),
-            c_g_first: Constant::new(((dma::DMA_BASE >> 2) as u64).to_bits()),
-            c_max_len: Constant::new((dma::MAX_TRANSFER as u64).to_bits()),
-            c_st_bad_len: Constant::new((dma::CPL_STATUS_BAD_LENGTH as u64).to_bits()),
-            c_st_read_err: Constant::new((dma::CPL_STATUS_READ_ERROR as u64).to_bits()),
-            c_st_desc_err: Constant::new((dma::CPL_STATUS_DESC_ERROR as u64).to_bits()),
-        }
-    }
 }
 
 impl Logic for DmaEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, rr, cur_q, d0, d1, d2, d3, d4, d5, d6, d7, desc_mode, busy, outstanding, issue_ptr,
-            chunks_done, l2ch, l2w, rd_error, status, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw,
-            t_nbeats, t_lastkeep, od_valid, od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, wrec_lo,
-            wrec_hi, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_lo, wb_hi, irq_coalesce, overflow,
-            flush_pending, stall_count, cpl_since_irq, sw_addr, sw_dw0, sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind,
-            sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last, s_ok, s_relb0, s_didx0,
-            p_valid, p_data, p_keep, p_b1, p_eop, cur_mode, prefer_rx, n_rem, rx_tenant, rx_len, rx_pos, rx_cnt,
-            rx_bad, drop_to_cpl
+            self, clock, state, rr, cur_q, d0, d1, d2, d3, d4, d5, d6, d7, desc_mode, busy, outstanding, issue_ptr, chunks_done, l2ch, l2w, rd_error, status, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, od_valid, od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0, sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, s_beat, s_len, s_status, s_bc, s_tag, s_relb, s_didx, s_active, s_last, s_ok, s_relb0, s_didx0, p_valid, p_data, p_keep, p_b1, p_eop, cur_mode, prefer_rx, n_rem, rx_tenant, rx_len, rx_pos, rx_cnt, rx_bad, drop_to_cpl
         );
-        clock!(
-            self, clock, q0, q1, q2, q3, xbuf, cnt_desc_done, cnt_desc_error, cnt_records, cnt_coalesced, cnt_stall,
-            cnt_unexpected, cnt_tx_frames, cnt_rx_frames, cnt_rx_no_buffer, cnt_rx_too_long, cnt_rx_bad_frame
-        );
-        self.q0.reset.next = self.reset.val();
-        self.q1.reset.next = self.reset.val();
-        self.q2.reset.next = self.reset.val();
-        self.q3.reset.next = self.reset.val();
-        self.cnt_desc_done.reset.next = self.reset.val();
-        self.cnt_desc_error.reset.next = self.reset.val();
-        self.cnt_records.reset.next = self.reset.val();
-        self.cnt_coalesced.reset.next = self.reset.val();
-        self.cnt_stall.reset.next = self.reset.val();
-        self.cnt_unexpected.reset.next = self.reset.val();
-        self.cnt_desc_done.clear.next = false;
-        self.cnt_desc_error.clear.next = false;
-        self.cnt_records.clear.next = false;
-        self.cnt_coalesced.clear.next = false;
-        self.cnt_stall.clear.next = false;
-        self.cnt_unexpected.clear.next = false;
-        self.cnt_desc_done.inc.next = false;
-        self.cnt_desc_error.inc.next = false;
-        self.cnt_records.inc.next = false;
-        self.cnt_coalesced.inc.next = false;
-        self.cnt_stall.inc.next = false;
-        self.cnt_unexpected.inc.next = false;
-        self.cnt_tx_frames.reset.next = self.reset.val();
-        self.cnt_tx_frames.clear.next = false;
-        self.cnt_tx_frames.inc.next = false;
-        self.cnt_rx_frames.reset.next = self.reset.val();
-        self.cnt_rx_frames.clear.next = false;
-        self.cnt_rx_frames.inc.next = false;
-        self.cnt_rx_no_buffer.reset.next = self.reset.val();
-        self.cnt_rx_no_buffer.clear.next = false;
-        self.cnt_rx_no_buffer.inc.next = false;
-        self.cnt_rx_too_long.reset.next = self.reset.val();
-        self.cnt_rx_too_long.clear.next = false;
-        self.cnt_rx_too_long.inc.next = false;
-        self.cnt_rx_bad_frame.reset.next = self.reset.val();
-        self.cnt_rx_bad_frame.clear.next = false;
-        self.cnt_rx_bad_frame.inc.next = false;
+        clock!(self, clock, regs, xbuf);
         self.irq.next = false;
+        self.ev.next = 0.into();
 
-        // ---- register port -------------------------------------------------
-        self.reg_q.next = (self.reg_addr.val() >= self.c_q_first.val())
-            & (self.reg_addr.val() < self.c_q_first.val() + 64);
-        self.reg_g.next = self.reg_addr.val() - self.c_g_first.val();
-        self.q0.offset.next = self.reg_addr.val().get_bits::<4>(0);
-        self.q1.offset.next = self.reg_addr.val().get_bits::<4>(0);
-        self.q2.offset.next = self.reg_addr.val().get_bits::<4>(0);
-        self.q3.offset.next = self.reg_addr.val().get_bits::<4>(0);
-        self.q0.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 0);
-        self.q1.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 1);
-        self.q2.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 2);
-        self.q3.sel.next = self.reg_q.val() & (self.reg_addr.val().get_bits::<2>(4) == 3);
-        self.q0.wr_en.next = self.reg_wr_en.val();
-        self.q1.wr_en.next = self.reg_wr_en.val();
-        self.q2.wr_en.next = self.reg_wr_en.val();
-        self.q3.wr_en.next = self.reg_wr_en.val();
-        self.q0.wr_data.next = self.reg_wr_data.val();
-        self.q1.wr_data.next = self.reg_wr_data.val();
-        self.q2.wr_data.next = self.reg_wr_data.val();
-        self.q3.wr_data.next = self.reg_wr_data.val();
-        self.q0.wr_mask.next = self.reg_wr_mask.val();
-        self.q1.wr_mask.next = self.reg_wr_mask.val();
-        self.q2.wr_mask.next = self.reg_wr_mask.val();
-        self.q3.wr_mask.next = self.reg_wr_mask.val();
-        self.g_rd.next = 0.into();
-        if self.reg_g.val() == self.g_dma_status.val() {
-            self.g_rd.next = bit_cast::<32, 1>(self.overflow.q.val().into())
-                | (bit_cast::<32, 1>(self.flush_pending.q.val().into()) << 1)
-                | (bit_cast::<32, 1>((self.state.q.val() != DmaState::Idle).into()) << 2);
-        } else if self.reg_g.val() == self.g_wrec_lo.val() {
-            self.g_rd.next = self.wrec_lo.q.val();
-        } else if self.reg_g.val() == self.g_wrec_hi.val() {
-            self.g_rd.next = self.wrec_hi.q.val();
-        } else if self.reg_g.val() == self.g_wrec_log2.val() {
-            self.g_rd.next = bit_cast::<32, 5>(self.wrec_log2.q.val());
-        } else if self.reg_g.val() == self.g_wrec_prod.val() {
-            self.g_rd.next = self.wrec_prod.q.val();
-        } else if self.reg_g.val() == self.g_wrec_cons.val() {
-            self.g_rd.next = self.wrec_cons.q.val();
-        } else if self.reg_g.val() == self.g_wrec_timeout.val() {
-            self.g_rd.next = self.wrec_timeout.q.val();
-        } else if self.reg_g.val() == self.g_wrec_wb_lo.val() {
-            self.g_rd.next = self.wb_lo.q.val();
-        } else if self.reg_g.val() == self.g_wrec_wb_hi.val() {
-            self.g_rd.next = self.wb_hi.q.val();
-        } else if self.reg_g.val() == self.g_irq_coalesce.val() {
-            self.g_rd.next = bit_cast::<32, 16>(self.irq_coalesce.q.val());
-        } else if self.reg_g.val() == self.g_cnt_desc_done.val() {
-            self.g_rd.next = self.cnt_desc_done.count.val();
-        } else if self.reg_g.val() == self.g_cnt_desc_error.val() {
-            self.g_rd.next = self.cnt_desc_error.count.val();
-        } else if self.reg_g.val() == self.g_cnt_records.val() {
-            self.g_rd.next = self.cnt_records.count.val();
-        } else if self.reg_g.val() == self.g_cnt_coalesced.val() {
-            self.g_rd.next = self.cnt_coalesced.count.val();
-        } else if self.reg_g.val() == self.g_cnt_stall_cycles.val() {
-            self.g_rd.next = self.cnt_stall.count.val();
-        } else if self.reg_g.val() == self.g_cnt_unexpected_cpl.val() {
-            self.g_rd.next = self.cnt_unexpected.count.val();
-        } else if self.reg_g.val() == self.g_cnt_tx_frames.val() {
-            self.g_rd.next = self.cnt_tx_frames.count.val();
-        } else if self.reg_g.val() == self.g_cnt_rx_frames.val() {
-            self.g_rd.next = self.cnt_rx_frames.count.val();
-        } else if self.reg_g.val() == self.g_cnt_rx_no_buffer.val() {
-            self.g_rd.next = self.cnt_rx_no_buffer.count.val();
-        } else if self.reg_g.val() == self.g_cnt_rx_too_long.val() {
-            self.g_rd.next = self.cnt_rx_too_long.count.val();
-        } else if self.reg_g.val() == self.g_cnt_rx_bad_frame.val() {
-            self.g_rd.next = self.cnt_rx_bad_frame.count.val();
-        }
-        self.reg_rd_data.next = self.g_rd.val();
-        if self.q0.sel.val() {
-            self.reg_rd_data.next = self.q0.rd_data.val();
-        } else if self.q1.sel.val() {
-            self.reg_rd_data.next = self.q1.rd_data.val();
-        } else if self.q2.sel.val() {
-            self.reg_rd_data.next = self.q2.rd_data.val();
-        } else if self.q3.sel.val() {
-            self.reg_rd_data.next = self.q3.rd_data.val();
-        }
-        self.g_merged.next = (self.g_rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
-        if self.reg_wr_en.val() {
-            if self.reg_g.val() == self.g_dma_status.val() {
-                if self.reg_wr_data.val().get_bit(0) & self.reg_wr_mask.val().get_bit(0) {
-                    self.overflow.d.next = false;
-                }
-            } else if self.reg_g.val() == self.g_wrec_lo.val() {
-                self.wrec_lo.d.next = self.g_merged.val() & 0xFFFF_FFF0_u64;
-            } else if self.reg_g.val() == self.g_wrec_hi.val() {
-                self.wrec_hi.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == self.g_wrec_log2.val() {
-                if self.g_merged.val() > 16 {
-                    self.wrec_log2.d.next = 16.into();
-                } else {
-                    self.wrec_log2.d.next = self.g_merged.val().get_bits::<5>(0);
-                }
-            } else if self.reg_g.val() == self.g_wrec_cons.val() {
-                self.wrec_cons.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == self.g_wrec_flush.val() {
-                self.flush_pending.d.next = true;
-            } else if self.reg_g.val() == self.g_wrec_timeout.val() {
-                self.wrec_timeout.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == self.g_wrec_wb_lo.val() {
-                self.wb_lo.d.next = self.g_merged.val() & 0xFFFF_FFFC_u64;
-            } else if self.reg_g.val() == self.g_wrec_wb_hi.val() {
-                self.wb_hi.d.next = self.g_merged.val();
-            } else if self.reg_g.val() == self.g_irq_coalesce.val() {
-                self.irq_coalesce.d.next = self.g_merged.val().get_bits::<16>(0);
-            }
-        }
-
-        // ---- queue selection -------------------------------------------------
-        self.sel_ring.next = self.q0.ring_base.val();
-        self.sel_cpl.next = self.q0.cpl_base.val();
-        self.sel_head.next = self.q0.head.val();
-        if self.cur_q.q.val() == 1 {
-            self.sel_ring.next = self.q1.ring_base.val();
-            self.sel_cpl.next = self.q1.cpl_base.val();
-            self.sel_head.next = self.q1.head.val();
-        } else if self.cur_q.q.val() == 2 {
-            self.sel_ring.next = self.q2.ring_base.val();
-            self.sel_cpl.next = self.q2.cpl_base.val();
-            self.sel_head.next = self.q2.head.val();
-        } else if self.cur_q.q.val() == 3 {
-            self.sel_ring.next = self.q3.ring_base.val();
-            self.sel_cpl.next = self.q3.cpl_base.val();
-            self.sel_head.next = self.q3.head.val();
-        }
-        self.rr_ready.next = self.q0.ready.val();
-        if self.rr.q.val() == 1 {
-            self.rr_ready.next = self.q1.ready.val();
-        } else if self.rr.q.val() == 2 {
-            self.rr_ready.next = self.q2.ready.val();
-        } else if self.rr.q.val() == 3 {
-            self.rr_ready.next = self.q3.ready.val();
-        }
-        self.rr_mode.next = self.q0.mode.val();
-        if self.rr.q.val() == 1 {
-            self.rr_mode.next = self.q1.mode.val();
-        } else if self.rr.q.val() == 2 {
-            self.rr_mode.next = self.q2.mode.val();
-        } else if self.rr.q.val() == 3 {
-            self.rr_mode.next = self.q3.mode.val();
-        }
-        self.rx_q_ready.next = self.q0.rx_ready.val();
-        if self.nrx_queue.val() == 1 {
-            self.rx_q_ready.next = self.q1.rx_ready.val();
-        } else if self.nrx_queue.val() == 2 {
-            self.rx_q_ready.next = self.q2.rx_ready.val();
-        } else if self.nrx_queue.val() == 3 {
-            self.rx_q_ready.next = self.q3.rx_ready.val();
-        }
-        self.any_ready.next = self.q0.ready.val() | self.q1.ready.val() | self.q2.ready.val() | self.q3.ready.val();
-        self.q0.head_inc.next = false;
-        self.q1.head_inc.next = false;
-        self.q2.head_inc.next = false;
-        self.q3.head_inc.next = false;
+        // ---- registers ---------------------------------------------------------
+        self.regs.reset.next = self.reset.val();
+        self.regs.reg_addr.next = self.reg_addr.val();
+        self.regs.reg_wr_en.next = self.reg_wr_en.val();
+        self.regs.reg_wr_data.next = self.reg_wr_data.val();
+        self.regs.reg_wr_mask.next = self.reg_wr_mask.val();
+        self.reg_rd_data.next = self.regs.reg_rd_data.val();
+        self.regs.engine_busy.next = self.state.q.val() != DmaState::Idle;
+        self.regs.cur_q.next = self.cur_q.q.val();
+        self.regs.rr_q.next = self.rr.q.val();
+        self.regs.rx_q.next = self.nrx_queue.val();
+        self.regs.head_inc.next = false;
+        self.regs.record_written.next = false;
+        self.regs.overflow_set.next = false;
+        self.regs.flush_done.next = false;
 
         // ---- descriptor fields and read geometry -----------------------------
         self.src.next = (bit_cast::<64, 32>(self.d1.q.val()) << 32) | bit_cast::<64, 32>(self.d0.q.val());
@@ -862,7 +380,7 @@ impl Logic for DmaEngine {
             self.i_fbe.next = self.i_fbe.val() & self.i_lbe.val();
             self.i_lbe.next = 0.into();
         }
-        self.desc_addr.next = self.sel_ring.val() + (bit_cast::<64, 12>(self.sel_head.val()) << 5);
+        self.desc_addr.next = self.regs.cur_ring_base.val() + (bit_cast::<64, 12>(self.regs.cur_head.val()) << 5);
 
         // ---- write geometry ----------------------------------------------------
         self.w_mask.next = (bit_cast::<9, 1>(1.into()) << self.l2w.q.val()) - 1;
@@ -901,17 +419,17 @@ impl Logic for DmaEngine {
         }
 
         // ---- write records -----------------------------------------------------
-        self.entries.next = self.c_one32.val() << self.wrec_log2.q.val();
-        self.used.next = self.wrec_prod.q.val() - self.wrec_cons.q.val()
+        self.entries.next = self.c_one32.val() << self.regs.wrec_log2.val();
+        self.used.next = self.regs.wrec_prod.val() - self.regs.wrec_cons.val()
             + bit_cast::<32, 1>(self.od_valid.q.val().into())
             + bit_cast::<32, 1>(self.oc_valid.q.val().into());
         self.has_space.next = self.used.val() < self.entries.val();
-        self.rec_on.next = (self.wrec_log2.q.val() != 0) & !self.overflow.q.val();
+        self.rec_on.next = (self.regs.wrec_log2.val() != 0) & !self.regs.overflow.val();
         self.data_src.next = bit_cast::<8, 2>(self.cur_q.q.val());
         self.cpl_src.next = bit_cast::<8, 2>(self.cur_q.q.val()) | self.c_kind_cpl.val();
-        self.cpl_iova.next = self.sel_cpl.val() + (bit_cast::<64, 12>(self.sel_head.val()) << 4);
-        self.slot_addr.next = ((bit_cast::<64, 32>(self.wrec_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wrec_lo.q.val()))
-            + (bit_cast::<64, 32>(self.wrec_prod.q.val() & (self.entries.val() - 1)) << 4);
+        self.cpl_iova.next = self.regs.cur_cpl_base.val() + (bit_cast::<64, 12>(self.regs.cur_head.val()) << 4);
+        self.slot_addr.next = self.regs.wrec_base.val()
+            + (bit_cast::<64, 32>(self.regs.wrec_prod.val() & (self.entries.val() - 1)) << 4);
 
         // ---- TX defaults --------------------------------------------------------
         self.tx_valid.next = false;
@@ -1091,7 +609,7 @@ impl Logic for DmaEngine {
         self.do_clr.next = self.k_end_pkt.val() & self.s_active.q.val() & self.s_last.q.val();
         self.clr_bit.next = self.c_one32.val() << self.s_tag.q.val();
         if self.k_end_pkt.val() & !self.s_active.q.val() {
-            self.cnt_unexpected.inc.next = true;
+            self.ev.next = self.ev.val() | self.k_ev_unexpected_cpl.val();
         }
         if self.do_clr.val() & !self.s_ok.q.val() {
             self.rd_error.d.next = true;
@@ -1139,22 +657,22 @@ impl Logic for DmaEngine {
         match self.state.q.val() {
             DmaState::Idle => {
                 self.desc_mode.d.next = false;
-                if self.flush_pending.q.val() & self.od_valid.q.val() {
+                if self.regs.flush_pending.val() & self.od_valid.q.val() {
                     self.sw_ret.d.next = DmaState::Idle;
                     self.state.d.next = DmaState::FlushOd;
-                } else if self.flush_pending.q.val() & self.oc_valid.q.val() {
+                } else if self.regs.flush_pending.val() & self.oc_valid.q.val() {
                     self.sw_ret.d.next = DmaState::Idle;
                     self.state.d.next = DmaState::FlushOc;
-                } else if self.flush_pending.q.val() {
-                    self.sw_addr.d.next = (bit_cast::<64, 32>(self.wb_hi.q.val()) << 32) | bit_cast::<64, 32>(self.wb_lo.q.val());
-                    self.sw_dw0.d.next = self.wrec_prod.q.val();
+                } else if self.regs.flush_pending.val() {
+                    self.sw_addr.d.next = self.regs.wb_addr.val();
+                    self.sw_dw0.d.next = self.regs.wrec_prod.val();
                     self.sw_one.d.next = true;
                     self.sw_kind.d.next = 3.into();
                     self.sw_ret.d.next = DmaState::FlushDone;
                     if self.bus_master.val() {
                         self.state.d.next = DmaState::SwH0;
                     }
-                } else if self.nrx_valid.val() & (self.prefer_rx.q.val() | !(self.bus_master.val() & self.rr_ready.val())) {
+                } else if self.nrx_valid.val() & (self.prefer_rx.q.val() | !(self.bus_master.val() & self.regs.rr_ready.val())) {
                     // A frame waits (its first beat's sideband is on the
                     // port). RX and the other queues take turns, and a frame
                     // nobody can take is dropped at once: the network side is
@@ -1166,21 +684,21 @@ impl Logic for DmaEngine {
                     self.rx_len.d.next = self.nrx_len.val();
                     self.drop_to_cpl.d.next = false;
                     if (self.nrx_len.val() == 0) | (self.nrx_len.val() > self.c_max_frame14.val()) {
-                        self.cnt_rx_bad_frame.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_rx_bad_frame.val();
                         self.state.d.next = DmaState::RxDrop;
-                    } else if self.bus_master.val() & self.rx_q_ready.val() {
+                    } else if self.bus_master.val() & self.regs.rx_q_ready.val() {
                         self.state.d.next = DmaState::DescH0;
                     } else {
-                        self.cnt_rx_no_buffer.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_rx_no_buffer.val();
                         self.state.d.next = DmaState::RxDrop;
                     }
-                } else if self.bus_master.val() & self.rr_ready.val() {
+                } else if self.bus_master.val() & self.regs.rr_ready.val() {
                     self.prefer_rx.d.next = true;
                     self.cur_q.d.next = self.rr.q.val();
-                    self.cur_mode.d.next = self.rr_mode.val();
+                    self.cur_mode.d.next = self.regs.rr_mode.val();
                     self.rr.d.next = self.rr.q.val() + 1;
                     self.state.d.next = DmaState::DescH0;
-                } else if self.any_ready.val() {
+                } else if self.regs.any_ready.val() {
                     self.rr.d.next = self.rr.q.val() + 1;
                 } else if self.cpl_since_irq.q.val() != 0 {
                     self.irq.next = true;
@@ -1248,11 +766,11 @@ impl Logic for DmaEngine {
                         self.status.d.next = self.c_st_desc_err.val();
                         self.d6.d.next = 0.into();
                         self.d7.d.next = 0.into();
-                        self.cnt_rx_no_buffer.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_rx_no_buffer.val();
                         self.state.d.next = DmaState::RxDrop;
                     } else if bit_cast::<32, 14>(self.rx_len.q.val()) > self.d4.q.val() {
                         self.status.d.next = self.c_st_rx_too_long.val();
-                        self.cnt_rx_too_long.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_rx_too_long.val();
                         self.state.d.next = DmaState::RxDrop;
                     } else {
                         self.status.d.next = 0.into();
@@ -1355,7 +873,7 @@ impl Logic for DmaEngine {
                     & (self.od_src.q.val() == self.data_src.val())
                 {
                     self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
-                    self.cnt_coalesced.inc.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
                     self.state.d.next = DmaState::WrH0;
                 } else if self.od_valid.q.val() {
                     self.sw_ret.d.next = DmaState::WrSetup;
@@ -1450,7 +968,7 @@ impl Logic for DmaEngine {
                 {
                     if self.rec_on.val() & self.oc_valid.q.val() {
                         self.oc_len.d.next = self.oc_len.q.val() + 16;
-                        self.cnt_coalesced.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
                     } else if self.rec_on.val() {
                         self.oc_valid.d.next = true;
                         self.oc_iova.d.next = self.cpl_iova.val();
@@ -1545,12 +1063,12 @@ impl Logic for DmaEngine {
             DmaState::SwDone => {
                 if self.sw_kind.q.val() == 0 {
                     self.od_valid.d.next = false;
-                    self.wrec_prod.d.next = self.wrec_prod.q.val() + 1;
-                    self.cnt_records.inc.next = true;
+                    self.regs.record_written.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_records.val();
                 } else if self.sw_kind.q.val() == 1 {
                     self.oc_valid.d.next = false;
-                    self.wrec_prod.d.next = self.wrec_prod.q.val() + 1;
-                    self.cnt_records.inc.next = true;
+                    self.regs.record_written.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_records.val();
                 }
                 self.state.d.next = self.sw_ret.q.val();
             }
@@ -1562,7 +1080,7 @@ impl Logic for DmaEngine {
                 self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
                 self.sw_dw2.d.next = self.od_len.q.val();
                 self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val()) | 0x100_u64
-                    | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    | (bit_cast::<32, 16>(self.regs.wrec_prod.val().get_bits::<16>(0)) << 16);
                 self.sw_one.d.next = false;
                 self.sw_kind.d.next = 0.into();
                 self.state.d.next = DmaState::SwH0;
@@ -1573,27 +1091,19 @@ impl Logic for DmaEngine {
                 self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
                 self.sw_dw2.d.next = self.oc_len.q.val();
                 self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val()) | 0x100_u64
-                    | (bit_cast::<32, 16>(self.wrec_prod.q.val().get_bits::<16>(0)) << 16);
+                    | (bit_cast::<32, 16>(self.regs.wrec_prod.val().get_bits::<16>(0)) << 16);
                 self.sw_one.d.next = false;
                 self.sw_kind.d.next = 1.into();
                 self.state.d.next = DmaState::SwH0;
             }
             DmaState::Finish => {
-                if self.cur_q.q.val() == 0 {
-                    self.q0.head_inc.next = true;
-                } else if self.cur_q.q.val() == 1 {
-                    self.q1.head_inc.next = true;
-                } else if self.cur_q.q.val() == 2 {
-                    self.q2.head_inc.next = true;
-                } else {
-                    self.q3.head_inc.next = true;
-                }
+                self.regs.head_inc.next = true;
                 if self.status.q.val() == 0 {
-                    self.cnt_desc_done.inc.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_desc_done.val();
                 } else {
-                    self.cnt_desc_error.inc.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_desc_error.val();
                 }
-                if self.cpl_since_irq.q.val() + 1 >= self.irq_coalesce.q.val() {
+                if self.cpl_since_irq.q.val() + 1 >= self.regs.irq_coalesce.val() {
                     self.irq.next = true;
                     self.cpl_since_irq.d.next = 0.into();
                 } else {
@@ -1602,7 +1112,7 @@ impl Logic for DmaEngine {
                 self.state.d.next = DmaState::Idle;
             }
             DmaState::FlushDone => {
-                self.flush_pending.d.next = false;
+                self.regs.flush_done.next = true;
                 self.state.d.next = DmaState::Idle;
             }
             DmaState::NtxSetup => {
@@ -1627,7 +1137,7 @@ impl Logic for DmaEngine {
                     self.cur_pos.d.next = self.cur_pos.q.val() + 8;
                     self.n_rem.d.next = self.n_rem.q.val() - 8;
                     if self.n_rem.q.val() <= 8 {
-                        self.cnt_tx_frames.inc.next = true;
+                        self.ev.next = self.ev.val() | self.k_ev_tx_frames.val();
                         self.state.d.next = DmaState::CplSetup;
                     }
                 }
@@ -1653,10 +1163,10 @@ impl Logic for DmaEngine {
                     if self.nrx_last.val() {
                         if self.rx_bad.q.val() | self.rx_beat_bad.val() | (self.rx_sum.val() != bit_cast::<15, 14>(self.rx_len.q.val())) {
                             self.status.d.next = self.c_st_bad_len.val();
-                            self.cnt_rx_bad_frame.inc.next = true;
+                            self.ev.next = self.ev.val() | self.k_ev_rx_bad_frame.val();
                             self.state.d.next = DmaState::CplSetup;
                         } else {
-                            self.cnt_rx_frames.inc.next = true;
+                            self.ev.next = self.ev.val() | self.k_ev_rx_frames.val();
                             self.state.d.next = DmaState::WrSetup;
                         }
                     }
@@ -1680,16 +1190,17 @@ impl Logic for DmaEngine {
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
         if self.stalling.val() {
-            self.cnt_stall.inc.next = true;
+            self.ev.next = self.ev.val() | self.k_ev_stall.val();
             self.stall_count.d.next = self.stall_count.q.val() + 1;
             if self.stall_count.q.val() == 0 {
                 self.irq.next = true;
             }
-            if self.stall_count.q.val() >= self.wrec_timeout.q.val() {
-                self.overflow.d.next = true;
+            if self.stall_count.q.val() >= self.regs.wrec_timeout.val() {
+                self.regs.overflow_set.next = true;
                 self.stall_count.d.next = 0.into();
             }
         }
+        self.regs.events.next = self.ev.val();
         // tag bookkeeping: set on issue, clear on the last completion
         self.busy.d.next = self.busy.q.val();
         if self.do_set.val() & self.do_clr.val() {
@@ -1707,14 +1218,7 @@ impl Logic for DmaEngine {
             self.outstanding.d.next = 0.into();
             self.od_valid.d.next = false;
             self.oc_valid.d.next = false;
-            self.wrec_log2.d.next = 0.into();
-            self.wrec_prod.d.next = 0.into();
-            self.wrec_cons.d.next = 0.into();
-            self.wrec_timeout.d.next = self.k_wrec_timeout_reset.val();
-            self.overflow.d.next = false;
-            self.flush_pending.d.next = false;
             self.cpl_since_irq.d.next = 0.into();
-            self.irq_coalesce.d.next = self.k_irq_coalesce_reset.val();
             self.s_beat.d.next = 0.into();
             self.p_valid.d.next = false;
             self.desc_mode.d.next = false;
