@@ -13,9 +13,11 @@
 //! port so the BAR0 view (`REG_MSI_*`) and the capability share one storage.
 
 use crate::regmap::{self, cfg};
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct ConfigSpace {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -65,133 +67,81 @@ pub struct ConfigSpace {
     msi_merged: Signal<Local, Bits<32>>,
     msi_old: Signal<Local, Bits<32>>,
 
+    #[default(dw_index(cfg::VENDOR_DEVICE.into()))]
     a_vendor: Constant<Bits<10>>,
+    #[default(dw_index(cfg::COMMAND_STATUS.into()))]
     a_command: Constant<Bits<10>>,
+    #[default(dw_index(cfg::CLASS_REV.into()))]
     a_class: Constant<Bits<10>>,
+    #[default(dw_index(cfg::HEADER.into()))]
     a_header: Constant<Bits<10>>,
+    #[default(dw_index(cfg::BAR0.into()))]
     a_bar0: Constant<Bits<10>>,
+    #[default(dw_index(cfg::BAR1.into()))]
     a_bar1: Constant<Bits<10>>,
+    #[default(dw_index(cfg::SUBSYSTEM.into()))]
     a_subsys: Constant<Bits<10>>,
+    #[default(dw_index(cfg::CAP_PTR.into()))]
     a_cap_ptr: Constant<Bits<10>>,
+    #[default(dw_index(cfg::INTERRUPT.into()))]
     a_interrupt: Constant<Bits<10>>,
+    #[default(dw_index(cfg::MSI_CAP.into()))]
     a_msi_cap: Constant<Bits<10>>,
+    #[default(dw_index(cfg::MSI_ADDR_LO.into()))]
     a_msi_lo: Constant<Bits<10>>,
+    #[default(dw_index(cfg::MSI_ADDR_HI.into()))]
     a_msi_hi: Constant<Bits<10>>,
+    #[default(dw_index(cfg::MSI_DATA.into()))]
     a_msi_data: Constant<Bits<10>>,
+    #[default(dw_index(cfg::PCIE_CAP.into()))]
     a_pcie_cap: Constant<Bits<10>>,
+    #[default(dw_index(cfg::PCIE_DEVCAP.into()))]
     a_devcap: Constant<Bits<10>>,
+    #[default(dw_index(cfg::PCIE_DEVCTL.into()))]
     a_devctl: Constant<Bits<10>>,
+    #[default(dw_index(cfg::PCIE_LINKCAP.into()))]
     a_linkcap: Constant<Bits<10>>,
+    #[default(dw_index(cfg::PCIE_LINKCTL.into()))]
     a_linkctl: Constant<Bits<10>>,
+    #[default(konst(((regmap::DEVICE_ID as u64) << 16) | regmap::VENDOR_ID as u64))]
     v_vendor: Constant<Bits<32>>,
+    #[default(konst(((regmap::CLASS_CODE << 8) | regmap::REVISION_ID as u32) as u64))]
     v_class: Constant<Bits<32>>,
+    #[default(konst(((regmap::SUBSYSTEM_ID as u64) << 16) | regmap::SUBSYSTEM_VENDOR_ID as u64))]
     v_subsys: Constant<Bits<32>>,
+    #[default(konst(cfg::MSI_CAP as u64))]
     v_cap_ptr: Constant<Bits<32>>,
+    /// Message control (64-bit capable, one vector) | next = PCIe cap | ID 05h.
+    #[default(konst(((cfg::MSI_CTRL_64BIT as u64) << 16) | ((cfg::PCIE_CAP as u64) << 8) | 0x05))]
     v_msi_cap: Constant<Bits<32>>,
+    /// PCIe capabilities register: version 2, endpoint (0000b) | next = 0 | ID 10h.
+    #[default(konst((0x0002 << 16) | 0x10))]
     v_pcie_cap: Constant<Bits<32>>,
+    /// Role-based error reporting (bit 15) and MPS supported.
+    #[default(konst(((1 << 15) | cfg::DEVCAP_MPS_256) as u64))]
     v_devcap: Constant<Bits<32>>,
+    #[default(konst(cfg::LINKCAP_GEN2_X1 as u64))]
     v_linkcap: Constant<Bits<32>>,
+    #[default(konst(cfg::BAR0_FLAGS as u64))]
     v_bar0_flags: Constant<Bits<16>>,
+    #[default(konst(cfg::STATUS_CAP_LIST as u64))]
     v_status: Constant<Bits<16>>,
     /// Writable bits of the command register: memory space, bus master,
     /// parity error response, SERR# enable, interrupt disable.
+    #[default(konst(0x0546))]
     m_command: Constant<Bits<16>>,
     /// Writable bits of Device Control (everything but the reserved bit 15).
+    #[default(konst(0x7FFF))]
     m_devctl: Constant<Bits<16>>,
+    /// Max_Read_Request_Size resets to 512 bytes (010b), MPS to 128 bytes.
+    #[default(konst(0b010 << 12))]
     v_devctl_reset: Constant<Bits<16>>,
     /// Link status: current speed 5 GT/s, negotiated width x1.
+    #[default(konst(0x0012_0000))]
     v_linksta: Constant<Bits<32>>,
     /// MSI address is DW aligned.
+    #[default(konst(0xFFFF_FFFC))]
     m_msi_lo: Constant<Bits<32>>,
-}
-
-fn dw(byte_offset: u16) -> Constant<Bits<10>> {
-    Constant::new(((byte_offset as u64) >> 2).to_bits())
-}
-
-fn c32(v: u32) -> Constant<Bits<32>> {
-    Constant::new((v as u64).to_bits())
-}
-
-impl Default for ConfigSpace {
-    fn default() -> Self {
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            addr: Default::default(),
-            rd_data: Default::default(),
-            wr_en: Default::default(),
-            wr_data: Default::default(),
-            wr_mask: Default::default(),
-            capture_en: Default::default(),
-            capture_id: Default::default(),
-            msi_wr_en: Default::default(),
-            msi_wr_sel: Default::default(),
-            msi_wr_data: Default::default(),
-            msi_wr_mask: Default::default(),
-            completer_id: Default::default(),
-            mem_enable: Default::default(),
-            bus_master: Default::default(),
-            msi_enable: Default::default(),
-            msi_addr: Default::default(),
-            msi_data: Default::default(),
-            bar0_base: Default::default(),
-            max_payload: Default::default(),
-            max_read_req: Default::default(),
-            command: Default::default(),
-            bar0_lo: Default::default(),
-            bar0_hi: Default::default(),
-            int_line: Default::default(),
-            msi_ctrl_enable: Default::default(),
-            msi_mme: Default::default(),
-            msi_addr_lo: Default::default(),
-            msi_addr_hi: Default::default(),
-            msi_data_r: Default::default(),
-            devctl: Default::default(),
-            linkctl: Default::default(),
-            bus_dev: Default::default(),
-            merged: Default::default(),
-            msi_merged: Default::default(),
-            msi_old: Default::default(),
-            a_vendor: dw(cfg::VENDOR_DEVICE),
-            a_command: dw(cfg::COMMAND_STATUS),
-            a_class: dw(cfg::CLASS_REV),
-            a_header: dw(cfg::HEADER),
-            a_bar0: dw(cfg::BAR0),
-            a_bar1: dw(cfg::BAR1),
-            a_subsys: dw(cfg::SUBSYSTEM),
-            a_cap_ptr: dw(cfg::CAP_PTR),
-            a_interrupt: dw(cfg::INTERRUPT),
-            a_msi_cap: dw(cfg::MSI_CAP),
-            a_msi_lo: dw(cfg::MSI_ADDR_LO),
-            a_msi_hi: dw(cfg::MSI_ADDR_HI),
-            a_msi_data: dw(cfg::MSI_DATA),
-            a_pcie_cap: dw(cfg::PCIE_CAP),
-            a_devcap: dw(cfg::PCIE_DEVCAP),
-            a_devctl: dw(cfg::PCIE_DEVCTL),
-            a_linkcap: dw(cfg::PCIE_LINKCAP),
-            a_linkctl: dw(cfg::PCIE_LINKCTL),
-            v_vendor: c32(((regmap::DEVICE_ID as u32) << 16) | regmap::VENDOR_ID as u32),
-            v_class: c32((regmap::CLASS_CODE << 8) | regmap::REVISION_ID as u32),
-            v_subsys: c32(((regmap::SUBSYSTEM_ID as u32) << 16) | regmap::SUBSYSTEM_VENDOR_ID as u32),
-            v_cap_ptr: c32(cfg::MSI_CAP as u32),
-            // Message control (64-bit capable, one vector) | next = PCIe cap | ID 05h.
-            v_msi_cap: c32(((cfg::MSI_CTRL_64BIT as u32) << 16) | ((cfg::PCIE_CAP as u32) << 8) | 0x05),
-            // PCIe capabilities register: version 2, endpoint (0000b) | next = 0 | ID 10h.
-            v_pcie_cap: c32((0x0002 << 16) | 0x10),
-            // Role-based error reporting (bit 15) and MPS supported.
-            v_devcap: c32((1 << 15) | cfg::DEVCAP_MPS_256),
-            v_linkcap: c32(cfg::LINKCAP_GEN2_X1),
-            v_bar0_flags: Constant::new((cfg::BAR0_FLAGS as u64).to_bits()),
-            v_status: Constant::new((cfg::STATUS_CAP_LIST as u64).to_bits()),
-            m_command: Constant::new(0x0546u64.to_bits()),
-            m_devctl: Constant::new(0x7FFFu64.to_bits()),
-            // Max_Read_Request_Size resets to 512 bytes (010b), MPS to 128 bytes.
-            v_devctl_reset: Constant::new((0b010u64 << 12).to_bits()),
-            v_linksta: c32(0x0012_0000),
-            m_msi_lo: c32(0xFFFF_FFFC),
-        }
-    }
 }
 
 impl Logic for ConfigSpace {

@@ -30,9 +30,11 @@
 
 use crate::regfile::EventCounter;
 use crate::regmap::decap;
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct GeneveDecap {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -215,232 +217,60 @@ pub struct GeneveDecap {
     tbl_sel: Signal<Local, Bit>,
     tbl_idx: Signal<Local, Bits<4>>,
     tbl_rd: Signal<Local, Bits<32>>,
+    #[default(konst(decap::ETHERTYPE_IPV4.into()))]
     k_ethertype_ipv4: Constant<Bits<16>>,
+    #[default(konst(decap::GENEVE_PORT.into()))]
     k_geneve_port: Constant<Bits<16>>,
+    #[default(konst(decap::PROTO_ETHERNET.into()))]
     k_proto_ethernet: Constant<Bits<16>>,
+    #[default(konst(decap::OUTER_LEN.into()))]
     k_outer_len: Constant<Bits<17>>,
+    #[default(konst(decap::MAX_FRAME_LEN.into()))]
     k_max_frame: Constant<Bits<17>>,
+    #[default(konst(decap::BUF_BYTES.into()))]
     k_buf_bytes: Constant<Bits<32>>,
+    #[default(konst(decap::MAX_FRAME_LEN.into()))]
     k_max_frame32: Constant<Bits<32>>,
+    #[default(konst((decap::VNI_VALID | (3 << decap::VNI_QUEUE_SHIFT) | (0xF << decap::VNI_TENANT_SHIFT) | decap::VNI_MASK).into()))]
     k_vni_wmask: Constant<Bits<32>>,
+    #[default(konst(u64::MAX))]
     k_ones: Constant<Bits<64>>,
+    #[default(konst(8))]
     k_eight: Constant<Bits<8>>,
+    #[default(dw_index(decap::INFO_MAX_FRAME))]
     a_max_frame: Constant<Bits<14>>,
+    #[default(dw_index(decap::BUF_SIZE))]
     a_buf_size: Constant<Bits<14>>,
+    #[default(dw_index(decap::BUF_USED))]
     a_buf_used: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_BYTES))]
     a_cnt_bytes: Constant<Bits<14>>,
+    #[default(dw_index(decap::VNI_TABLE))]
     a_vni_table: Constant<Bits<14>>,
+    #[default(dw_index(decap::VNI_TABLE + 4 * decap::VNI_ENTRIES))]
     a_vni_end: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_FRAMES))]
     a_cnt_frames: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_TRUNCATED))]
     a_cnt_trunc: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_NOT_IPV4))]
     a_cnt_not_ipv4: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_BAD_IP_HEADER))]
     a_cnt_bad_ip: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_BAD_CHECKSUM))]
     a_cnt_bad_ck: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_NOT_GENEVE))]
     a_cnt_not_geneve: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_BAD_LENGTH))]
     a_cnt_bad_len: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_BAD_GENEVE))]
     a_cnt_bad_geneve: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_TOO_LONG))]
     a_cnt_too_long: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_UNKNOWN_VNI))]
     a_cnt_unknown_vni: Constant<Bits<14>>,
+    #[default(dw_index(decap::CNT_DROP_NO_SPACE))]
     a_cnt_no_space: Constant<Bits<14>>,
-}
-
-/// DW index of a BAR0 byte offset.
-fn dw(offset: u32) -> u32 {
-    offset >> 2
-}
-
-fn k<const N: usize>(v: impl Into<u64>) -> Constant<Bits<N>> {
-    Constant::new(v.into().to_bits())
-}
-
-impl Default for GeneveDecap {
-    fn default() -> Self {
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            in_data: Default::default(),
-            in_bytes: Default::default(),
-            in_last: Default::default(),
-            in_valid: Default::default(),
-            in_ready: Default::default(),
-            out_data: Default::default(),
-            out_bytes: Default::default(),
-            out_last: Default::default(),
-            out_valid: Default::default(),
-            out_ready: Default::default(),
-            out_tenant: Default::default(),
-            out_queue: Default::default(),
-            out_len: Default::default(),
-            reg_addr: Default::default(),
-            reg_wr_en: Default::default(),
-            reg_wr_data: Default::default(),
-            reg_wr_mask: Default::default(),
-            reg_rd_data: Default::default(),
-            fbuf: Default::default(),
-            cnt_frames: Default::default(),
-            cnt_trunc: Default::default(),
-            cnt_not_ipv4: Default::default(),
-            cnt_bad_ip: Default::default(),
-            cnt_bad_ck: Default::default(),
-            cnt_not_geneve: Default::default(),
-            cnt_bad_len: Default::default(),
-            cnt_bad_geneve: Default::default(),
-            cnt_too_long: Default::default(),
-            cnt_unknown_vni: Default::default(),
-            cnt_no_space: Default::default(),
-            cnt_bytes: Default::default(),
-            vte0: Default::default(),
-            vte1: Default::default(),
-            vte2: Default::default(),
-            vte3: Default::default(),
-            vte4: Default::default(),
-            vte5: Default::default(),
-            vte6: Default::default(),
-            vte7: Default::default(),
-            vte8: Default::default(),
-            vte9: Default::default(),
-            vte10: Default::default(),
-            vte11: Default::default(),
-            vte12: Default::default(),
-            vte13: Default::default(),
-            vte14: Default::default(),
-            vte15: Default::default(),
-            pos: Default::default(),
-            ferr: Default::default(),
-            nospace: Default::default(),
-            ethertype: Default::default(),
-            ipvh: Default::default(),
-            csum: Default::default(),
-            total: Default::default(),
-            proto: Default::default(),
-            dport: Default::default(),
-            udplen: Default::default(),
-            g0: Default::default(),
-            gproto: Default::default(),
-            vni_hi: Default::default(),
-            vni_lo: Default::default(),
-            b0: Default::default(),
-            ebeat: Default::default(),
-            s2: Default::default(),
-            wp: Default::default(),
-            commit: Default::default(),
-            fin: Default::default(),
-            fin_plen: Default::default(),
-            fin_ferr: Default::default(),
-            fin_nospace: Default::default(),
-            cur: Default::default(),
-            rv: Default::default(),
-            rstate: Default::default(),
-            r_len: Default::default(),
-            r_s2: Default::default(),
-            r_lastbytes: Default::default(),
-            r_tenant: Default::default(),
-            r_queue: Default::default(),
-            r_tail: Default::default(),
-            r_lastj: Default::default(),
-            r_j: Default::default(),
-            hold: Default::default(),
-            o_valid: Default::default(),
-            o_data: Default::default(),
-            o_bytes: Default::default(),
-            o_last: Default::default(),
-            o_tenant: Default::default(),
-            o_queue: Default::default(),
-            o_len: Default::default(),
-            fire: Default::default(),
-            sw0: Default::default(),
-            sw1: Default::default(),
-            sw2: Default::default(),
-            sw3: Default::default(),
-            beat_sum: Default::default(),
-            bad_beat: Default::default(),
-            plen_now: Default::default(),
-            used: Default::default(),
-            room: Default::default(),
-            in_region: Default::default(),
-            do_write: Default::default(),
-            no_room_now: Default::default(),
-            ferr_acc: Default::default(),
-            nsp_acc: Default::default(),
-            ebeat_now: Default::default(),
-            opt_now: Default::default(),
-            b0_now: Default::default(),
-            ck1: Default::default(),
-            ck2: Default::default(),
-            total17: Default::default(),
-            t14: Default::default(),
-            u20: Default::default(),
-            opt4: Default::default(),
-            g64: Default::default(),
-            inner_len: Default::default(),
-            lm1: Default::default(),
-            lastbytes: Default::default(),
-            nwords: Default::default(),
-            mbeats: Default::default(),
-            tail: Default::default(),
-            vni_f: Default::default(),
-            m_found: Default::default(),
-            m_tenant: Default::default(),
-            m_queue: Default::default(),
-            hdr: Default::default(),
-            c_trunc: Default::default(),
-            c_not_ipv4: Default::default(),
-            c_bad_ip: Default::default(),
-            c_bad_ck: Default::default(),
-            c_not_geneve: Default::default(),
-            c_bad_len: Default::default(),
-            c_bad_geneve: Default::default(),
-            c_too_long: Default::default(),
-            c_unknown_vni: Default::default(),
-            c_no_space: Default::default(),
-            pass_now: Default::default(),
-            o_free: Default::default(),
-            consume: Default::default(),
-            load: Default::default(),
-            ld_data: Default::default(),
-            ld_last: Default::default(),
-            comb: Default::default(),
-            tailw: Default::default(),
-            mask_sh: Default::default(),
-            lastmask: Default::default(),
-            target: Default::default(),
-            rd: Default::default(),
-            merged: Default::default(),
-            tbl_sel: Default::default(),
-            tbl_idx: Default::default(),
-            tbl_rd: Default::default(),
-            k_ethertype_ipv4: k(decap::ETHERTYPE_IPV4),
-            k_geneve_port: k(decap::GENEVE_PORT),
-            k_proto_ethernet: k(decap::PROTO_ETHERNET),
-            k_outer_len: k(decap::OUTER_LEN),
-            k_max_frame: k(decap::MAX_FRAME_LEN),
-            k_buf_bytes: k(decap::BUF_BYTES),
-            k_max_frame32: k(decap::MAX_FRAME_LEN),
-            k_vni_wmask: k(decap::VNI_VALID
-                | (3 << decap::VNI_QUEUE_SHIFT)
-                | (0xF << decap::VNI_TENANT_SHIFT)
-                | decap::VNI_MASK),
-            k_ones: k(u64::MAX),
-            k_eight: k(8u32),
-            a_max_frame: k(dw(decap::INFO_MAX_FRAME)),
-            a_buf_size: k(dw(decap::BUF_SIZE)),
-            a_buf_used: k(dw(decap::BUF_USED)),
-            a_cnt_bytes: k(dw(decap::CNT_BYTES)),
-            a_vni_table: k(dw(decap::VNI_TABLE)),
-            a_vni_end: k(dw(decap::VNI_TABLE + 4 * decap::VNI_ENTRIES)),
-            a_cnt_frames: k(dw(decap::CNT_FRAMES)),
-            a_cnt_trunc: k(dw(decap::CNT_DROP_TRUNCATED)),
-            a_cnt_not_ipv4: k(dw(decap::CNT_DROP_NOT_IPV4)),
-            a_cnt_bad_ip: k(dw(decap::CNT_DROP_BAD_IP_HEADER)),
-            a_cnt_bad_ck: k(dw(decap::CNT_DROP_BAD_CHECKSUM)),
-            a_cnt_not_geneve: k(dw(decap::CNT_DROP_NOT_GENEVE)),
-            a_cnt_bad_len: k(dw(decap::CNT_DROP_BAD_LENGTH)),
-            a_cnt_bad_geneve: k(dw(decap::CNT_DROP_BAD_GENEVE)),
-            a_cnt_too_long: k(dw(decap::CNT_DROP_TOO_LONG)),
-            a_cnt_unknown_vni: k(dw(decap::CNT_DROP_UNKNOWN_VNI)),
-            a_cnt_no_space: k(dw(decap::CNT_DROP_NO_SPACE)),
-        }
-    }
 }
 
 impl Logic for GeneveDecap {

@@ -35,7 +35,9 @@
 use crate::regfile::EventCounter;
 use crate::regmap::encap;
 use crate::regmap::net::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, GENEVE_PORT, MAX_FRAME, MIN_FRAME, PROTO_ETHERNET, RSS_KEY};
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum EncWriter {
@@ -54,7 +56,7 @@ pub enum EncParser {
     Done,
 }
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct GeneveEncap {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -305,44 +307,82 @@ pub struct GeneveEncap {
     dip_used: Signal<Local, Bits<32>>,
 
     // ---- constants (from regmap and offcard-net) ----
+    #[default(konst((encap::BASE >> 11) as u64))]
     c_block: Constant<Bits<5>>,
+    #[default(dw_index(encap::TENANT_ENABLE))]
     c_g_enable: Constant<Bits<14>>,
+    #[default(dw_index(encap::STATUS))]
     c_g_status: Constant<Bits<14>>,
+    #[default(dw_index(encap::NOW))]
     c_g_now: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_FRAMES_OUT))]
     c_g_frames: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_DROP_DISABLED))]
     c_g_drop: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_LEN_MISMATCH))]
     c_g_mismatch: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_LEN_CLAMPED))]
     c_g_clamped: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_FLOWLET_REPICK))]
     c_g_repick: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_BAD_PATH_AVOIDED))]
     c_g_avoided: Constant<Bits<14>>,
+    #[default(dw_index(encap::LAST_HASH))]
     c_g_last_hash: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_MAP_HIT))]
     c_g_map_hit: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_MAP_MISS))]
     c_g_map_miss: Constant<Bits<14>>,
+    #[default(dw_index(encap::CNT_MAP_TIMEOUT))]
     c_g_map_timeout: Constant<Bits<14>>,
+    #[default(konst(crate::regmap::cache::OP_LOOKUP as u64))]
     c_op_lookup: Constant<Bits<2>>,
     /// Last cycle a lookup may wait for the cache to accept it.
+    #[default(konst((encap::MAP_READY_TIMEOUT - 1) as u64))]
     c_map_ready_last: Constant<Bits<7>>,
+    #[default(konst(1))]
     c_one16: Constant<Bits<16>>,
+    #[default(konst(encap::T_CONTEXT_DWS as u64))]
     c_ctx_dws: Constant<Bits<4>>,
+    #[default(dw_index(encap::T_PATHS))]
     c_paths_dw: Constant<Bits<4>>,
+    #[default(konst(MIN_FRAME as u64))]
     c_min_len: Constant<Bits<14>>,
+    #[default(konst(MAX_FRAME as u64))]
     c_max_len: Constant<Bits<14>>,
+    #[default(konst(1))]
     c_one64: Constant<Bits<64>>,
+    #[default(konst(u64::MAX))]
     c_ones64: Constant<Bits<64>>,
+    #[default(konst(!0xFFFF))]
     c_merge_mask: Constant<Bits<64>>,
+    #[default(konst(ETHERTYPE_VLAN.swap_bytes() as u64))]
     c_vlan_le: Constant<Bits<16>>,
+    #[default(konst(ETHERTYPE_IPV4.swap_bytes() as u64))]
     c_v4_le: Constant<Bits<16>>,
+    #[default(konst(ETHERTYPE_IPV6.swap_bytes() as u64))]
     c_v6_le: Constant<Bits<16>>,
+    #[default(Constant::new(rss_key()))]
     c_key: Constant<Bits<320>>,
+    #[default(konst(encap::POLICY_FLOWLET as u64))]
     c_flowlet: Constant<Bits<2>>,
+    #[default(konst(encap::POLICY_SPRAY as u64))]
     c_spray: Constant<Bits<2>>,
+    #[default(konst(fixed_checksum_sum()))]
     c_ck_fixed: Constant<Bits<20>>,
+    #[default(konst(header_word(0)))]
     c_hc0: Constant<Bits<64>>,
+    #[default(konst(header_word(1)))]
     c_hc1: Constant<Bits<64>>,
+    #[default(konst(header_word(2)))]
     c_hc2: Constant<Bits<64>>,
+    #[default(konst(header_word(3)))]
     c_hc3: Constant<Bits<64>>,
+    #[default(konst(header_word(4)))]
     c_hc4: Constant<Bits<64>>,
+    #[default(konst(header_word(5)))]
     c_hc5: Constant<Bits<64>>,
+    #[default(konst(header_word(6)))]
     c_hc6: Constant<Bits<16>>,
 }
 
@@ -359,302 +399,68 @@ fn fixed_header() -> [u8; 50] {
     h
 }
 
-impl Default for GeneveEncap {
-    fn default() -> Self {
-        // The decode below assumes this layout of regmap::encap.
-        assert_eq!(encap::TENANT_BASE, encap::BASE);
-        assert_eq!(encap::TENANT_STRIDE, 0x40);
-        assert_eq!(encap::TENANTS, 16);
-        assert_eq!(encap::GLOBAL_BASE, encap::BASE + 0x400);
-        assert_eq!(encap::END, encap::BASE + 0x7FF);
-        assert_eq!(encap::RING_LOG2, 9);
-        assert_eq!(encap::FLOW_SLOTS_LOG2, 6);
-        // Context DWs are read two at a time: (CONFIG, GAP), (BAD, VNI),
-        // (SRC_IP, DST_IP), (SRC_MAC_HI, LO), (NEXT_HOP_MAC_HI, LO).
-        let order = [
-            encap::T_CONFIG,
-            encap::T_FLOWLET_GAP,
-            encap::T_BAD_PATHS,
-            encap::T_VNI,
-            encap::T_SRC_IP,
-            encap::T_DST_IP,
-            encap::T_SRC_MAC_HI,
-            encap::T_SRC_MAC_LO,
-            encap::T_NEXT_HOP_MAC_HI,
-            encap::T_NEXT_HOP_MAC_LO,
-        ];
-        for (i, off) in order.iter().enumerate() {
-            assert_eq!(*off, 4 * i as u32);
-        }
-        assert_eq!(encap::T_PATHS, 4 * encap::T_CONTEXT_DWS);
-        assert_eq!(encap::CONFIG_POLICY_SHIFT, 8);
-        // update() reads the mapping enable as bit 10 of a T_CONFIG write.
-        assert_eq!(encap::CONFIG_USE_MAPPING, 1 << 10);
-        // The lookup timer is 7 bits; it also bounds a lookup in flight at 127.
-        assert!(encap::MAP_READY_TIMEOUT >= 1 && encap::MAP_READY_TIMEOUT <= 100);
-        let g = |off: u32| Constant::new(((off >> 2) as u64).to_bits());
-        let hdr = fixed_header();
-        let hc = |w: usize| Constant::new(u64::from_le_bytes(hdr[8 * w..8 * w + 8].try_into().unwrap()).to_bits());
-        let mut key: Bits<320> = Bits::default();
-        for b in RSS_KEY {
-            key = (key << 8) | bit_cast::<320, 8>((b as u64).to_bits());
-        }
-        let ck_fixed: u64 = (0..10).map(|i| u16::from_be_bytes([hdr[14 + 2 * i], hdr[15 + 2 * i]]) as u64).sum();
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            in_data: Default::default(),
-            in_bytes: Default::default(),
-            in_last: Default::default(),
-            in_valid: Default::default(),
-            in_ready: Default::default(),
-            in_tenant: Default::default(),
-            in_len: Default::default(),
-            out_data: Default::default(),
-            out_bytes: Default::default(),
-            out_last: Default::default(),
-            out_valid: Default::default(),
-            out_ready: Default::default(),
-            reg_addr: Default::default(),
-            reg_wr_en: Default::default(),
-            reg_wr_data: Default::default(),
-            reg_wr_mask: Default::default(),
-            reg_rd_data: Default::default(),
-            map_req_valid: Default::default(),
-            map_req_ready: Default::default(),
-            map_req_tag: Default::default(),
-            map_req_key: Default::default(),
-            map_req_op: Default::default(),
-            map_req_value: Default::default(),
-            map_rsp_valid: Default::default(),
-            map_rsp_hit: Default::default(),
-            map_rsp_value: Default::default(),
-            ring: Default::default(),
-            ctx_even: Default::default(),
-            ctx_odd: Default::default(),
-            paths: Default::default(),
-            flows: Default::default(),
-            cnt_frames: Default::default(),
-            cnt_drop: Default::default(),
-            cnt_mismatch: Default::default(),
-            cnt_clamped: Default::default(),
-            cnt_repick: Default::default(),
-            cnt_avoided: Default::default(),
-            cnt_map_hit: Default::default(),
-            cnt_map_miss: Default::default(),
-            cnt_map_timeout: Default::default(),
-            now: Default::default(),
-            clearing: Default::default(),
-            clear_idx: Default::default(),
-            tenant_enable: Default::default(),
-            w_state: Default::default(),
-            w_i: Default::default(),
-            w_beats: Default::default(),
-            w_words: Default::default(),
-            w_last_bytes: Default::default(),
-            w_carry: Default::default(),
-            w_ended: Default::default(),
-            w_long: Default::default(),
-            w_mismatch: Default::default(),
-            wptr: Default::default(),
-            rptr: Default::default(),
-            cap0: Default::default(),
-            cap1: Default::default(),
-            cap2: Default::default(),
-            cap3: Default::default(),
-            cap4: Default::default(),
-            cap5: Default::default(),
-            cap6: Default::default(),
-            cap7: Default::default(),
-            cap8: Default::default(),
-            cap9: Default::default(),
-            cap10: Default::default(),
-            cap_full: Default::default(),
-            cap_tenant: Default::default(),
-            cap_len: Default::default(),
-            cap_time: Default::default(),
-            p_state: Default::default(),
-            p_pc: Default::default(),
-            p_tup: Default::default(),
-            p_key: Default::default(),
-            p_hash: Default::default(),
-            p_tenant: Default::default(),
-            p_len: Default::default(),
-            p_time: Default::default(),
-            p_cfg: Default::default(),
-            p_gap: Default::default(),
-            p_bad: Default::default(),
-            p_vni: Default::default(),
-            p_sip: Default::default(),
-            p_dip: Default::default(),
-            p_smac_hi: Default::default(),
-            p_smac_lo: Default::default(),
-            p_nh_hi: Default::default(),
-            p_nh_lo: Default::default(),
-            p_path: Default::default(),
-            p_port: Default::default(),
-            p_ck: Default::default(),
-            last_hash: Default::default(),
-            map_en: Default::default(),
-            mq_valid: Default::default(),
-            mq_tag: Default::default(),
-            mq_key: Default::default(),
-            m_wait: Default::default(),
-            m_acc: Default::default(),
-            m_timer: Default::default(),
-            m_hit: Default::default(),
-            m_value: Default::default(),
-            nm_valid: Default::default(),
-            nm_h0: Default::default(),
-            nm_h1: Default::default(),
-            nm_h2: Default::default(),
-            nm_h3: Default::default(),
-            nm_h4: Default::default(),
-            nm_h5: Default::default(),
-            nm_h6: Default::default(),
-            nm_words: Default::default(),
-            nm_last_bytes: Default::default(),
-            o_busy: Default::default(),
-            o_j: Default::default(),
-            o_words: Default::default(),
-            o_last_bytes: Default::default(),
-            s1_valid: Default::default(),
-            s1_ring: Default::default(),
-            s1_merge: Default::default(),
-            s1_hdr: Default::default(),
-            s1_last: Default::default(),
-            s1_bytes: Default::default(),
-            f_cnt: Default::default(),
-            f0_data: Default::default(),
-            f0_bytes: Default::default(),
-            f0_last: Default::default(),
-            f1_data: Default::default(),
-            f1_bytes: Default::default(),
-            f1_last: Default::default(),
-            in_block: Default::default(),
-            in_tenants: Default::default(),
-            reg_dw: Default::default(),
-            reg_tenant: Default::default(),
-            reg_masked: Default::default(),
-            len_used: Default::default(),
-            len_clamped: Default::default(),
-            ring_space: Default::default(),
-            take_input: Default::default(),
-            can_go: Default::default(),
-            in_bytes_c: Default::default(),
-            lanes: Default::default(),
-            lane_mask: Default::default(),
-            wdata: Default::default(),
-            cap_done: Default::default(),
-            capall: Default::default(),
-            et0: Default::default(),
-            vlan: Default::default(),
-            et: Default::default(),
-            shb: Default::default(),
-            is4: Default::default(),
-            is6: Default::default(),
-            proto: Default::default(),
-            l4off: Default::default(),
-            l4sh: Default::default(),
-            shl4: Default::default(),
-            has_ports: Default::default(),
-            ip_ok: Default::default(),
-            ports: Default::default(),
-            tup: Default::default(),
-            p_take: Default::default(),
-            kw: Default::default(),
-            hacc: Default::default(),
-            st_off: Default::default(),
-            st_last: Default::default(),
-            idle: Default::default(),
-            policy: Default::default(),
-            base: Default::default(),
-            start: Default::default(),
-            bad2: Default::default(),
-            rot: Default::default(),
-            skip: Default::default(),
-            chosen: Default::default(),
-            tot_len: Default::default(),
-            udp_len: Default::default(),
-            ck_sum: Default::default(),
-            ck_f1: Default::default(),
-            ck_f2: Default::default(),
-            h0: Default::default(),
-            h1: Default::default(),
-            h2: Default::default(),
-            h3: Default::default(),
-            h4: Default::default(),
-            h5: Default::default(),
-            h6: Default::default(),
-            pop: Default::default(),
-            occ: Default::default(),
-            space: Default::default(),
-            cur_j: Default::default(),
-            cur_words: Default::default(),
-            cur_last_bytes: Default::default(),
-            need_ring: Default::default(),
-            issue: Default::default(),
-            hsel: Default::default(),
-            is_last: Default::default(),
-            arrive: Default::default(),
-            keep_n: Default::default(),
-            push_at1: Default::default(),
-            ring_used: Default::default(),
-            en_bits: Default::default(),
-            beat_mismatch: Default::default(),
-            flow_slot: Default::default(),
-            new_off: Default::default(),
-            ctx_k: Default::default(),
-            path_dw: Default::default(),
-            map_en_bits: Default::default(),
-            map_sel: Default::default(),
-            do_map: Default::default(),
-            mk_raw: Default::default(),
-            map_key: Default::default(),
-            m_rsp: Default::default(),
-            m_expire: Default::default(),
-            dip_used: Default::default(),
-            c_block: Constant::new(((encap::BASE >> 11) as u64).to_bits()),
-            c_g_enable: g(encap::TENANT_ENABLE),
-            c_g_status: g(encap::STATUS),
-            c_g_now: g(encap::NOW),
-            c_g_frames: g(encap::CNT_FRAMES_OUT),
-            c_g_drop: g(encap::CNT_DROP_DISABLED),
-            c_g_mismatch: g(encap::CNT_LEN_MISMATCH),
-            c_g_clamped: g(encap::CNT_LEN_CLAMPED),
-            c_g_repick: g(encap::CNT_FLOWLET_REPICK),
-            c_g_avoided: g(encap::CNT_BAD_PATH_AVOIDED),
-            c_g_last_hash: g(encap::LAST_HASH),
-            c_g_map_hit: g(encap::CNT_MAP_HIT),
-            c_g_map_miss: g(encap::CNT_MAP_MISS),
-            c_g_map_timeout: g(encap::CNT_MAP_TIMEOUT),
-            c_op_lookup: Constant::new((crate::regmap::cache::OP_LOOKUP as u64).to_bits()),
-            c_map_ready_last: Constant::new(((encap::MAP_READY_TIMEOUT - 1) as u64).to_bits()),
-            c_one16: Constant::new(1u64.to_bits()),
-            c_ctx_dws: Constant::new((encap::T_CONTEXT_DWS as u64).to_bits()),
-            c_paths_dw: Constant::new(((encap::T_PATHS >> 2) as u64).to_bits()),
-            c_min_len: Constant::new((MIN_FRAME as u64).to_bits()),
-            c_max_len: Constant::new((MAX_FRAME as u64).to_bits()),
-            c_one64: Constant::new(1u64.to_bits()),
-            c_ones64: Constant::new(u64::MAX.to_bits()),
-            c_merge_mask: Constant::new((!0xFFFFu64).to_bits()),
-            c_vlan_le: Constant::new((ETHERTYPE_VLAN.swap_bytes() as u64).to_bits()),
-            c_v4_le: Constant::new((ETHERTYPE_IPV4.swap_bytes() as u64).to_bits()),
-            c_v6_le: Constant::new((ETHERTYPE_IPV6.swap_bytes() as u64).to_bits()),
-            c_key: Constant::new(key),
-            c_flowlet: Constant::new((encap::POLICY_FLOWLET as u64).to_bits()),
-            c_spray: Constant::new((encap::POLICY_SPRAY as u64).to_bits()),
-            c_ck_fixed: Constant::new(ck_fixed.to_bits()),
-            c_hc0: hc(0),
-            c_hc1: hc(1),
-            c_hc2: hc(2),
-            c_hc3: hc(3),
-            c_hc4: hc(4),
-            c_hc5: hc(5),
-            c_hc6: Constant::new((u16::from_le_bytes([hdr[48], hdr[49]]) as u64).to_bits()),
-        }
-    }
+/// Fixed header word `w` (0..6) as the output sends it: byte i of the word
+/// in bits 8i+7:8i (word 6 holds the last two header bytes).
+fn header_word(w: usize) -> u64 {
+    let hdr = fixed_header();
+    let mut b = [0u8; 8];
+    let n = (50 - 8 * w).min(8);
+    b[..n].copy_from_slice(&hdr[8 * w..8 * w + n]);
+    u64::from_le_bytes(b)
 }
+
+/// The sum of the fixed header's IPv4 header words (the checksum adds the
+/// varying ones per frame).
+fn fixed_checksum_sum() -> u64 {
+    let hdr = fixed_header();
+    (0..10).map(|i| u16::from_be_bytes([hdr[14 + 2 * i], hdr[15 + 2 * i]]) as u64).sum()
+}
+
+/// The RSS key as one register, first key byte in the top bits (the
+/// Toeplitz window is taken from the top and the key shifts up).
+fn rss_key() -> Bits<320> {
+    let mut key: Bits<320> = Bits::default();
+    for b in RSS_KEY {
+        key = (key << 8) | bit_cast::<320, 8>((b as u64).to_bits());
+    }
+    key
+}
+
+// The decode in `update` assumes this layout of regmap::encap.
+const _: () = {
+    assert!(encap::TENANT_BASE == encap::BASE);
+    assert!(encap::TENANT_STRIDE == 0x40);
+    assert!(encap::TENANTS == 16);
+    assert!(encap::GLOBAL_BASE == encap::BASE + 0x400);
+    assert!(encap::END == encap::BASE + 0x7FF);
+    assert!(encap::RING_LOG2 == 9);
+    assert!(encap::FLOW_SLOTS_LOG2 == 6);
+    // Context DWs are read two at a time: (CONFIG, GAP), (BAD, VNI),
+    // (SRC_IP, DST_IP), (SRC_MAC_HI, LO), (NEXT_HOP_MAC_HI, LO).
+    let order = [
+        encap::T_CONFIG,
+        encap::T_FLOWLET_GAP,
+        encap::T_BAD_PATHS,
+        encap::T_VNI,
+        encap::T_SRC_IP,
+        encap::T_DST_IP,
+        encap::T_SRC_MAC_HI,
+        encap::T_SRC_MAC_LO,
+        encap::T_NEXT_HOP_MAC_HI,
+        encap::T_NEXT_HOP_MAC_LO,
+    ];
+    let mut i = 0;
+    while i < order.len() {
+        assert!(order[i] == 4 * i as u32);
+        i += 1;
+    }
+    assert!(encap::T_PATHS == 4 * encap::T_CONTEXT_DWS);
+    assert!(encap::CONFIG_POLICY_SHIFT == 8);
+    // update() reads the mapping enable as bit 10 of a T_CONFIG write.
+    assert!(encap::CONFIG_USE_MAPPING == 1 << 10);
+    // The lookup timer is 7 bits; it also bounds a lookup in flight at 127.
+    assert!(encap::MAP_READY_TIMEOUT >= 1 && encap::MAP_READY_TIMEOUT <= 100);
+};
 
 impl Logic for GeneveEncap {
     #[hdl_gen]

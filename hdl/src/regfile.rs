@@ -6,7 +6,9 @@
 //! byte mask expanded from the TLP's byte enables) on `wr_en`.
 
 use crate::regmap;
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 /// A 32-bit event counter that saturates instead of wrapping (a wrapped error
 /// counter reads as "no errors"), cleared by `clear` or `reset`.
@@ -33,7 +35,7 @@ impl Logic for EventCounter {
     }
 }
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct Bar0RegFile {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -86,114 +88,56 @@ pub struct Bar0RegFile {
     status: Signal<Local, Bits<32>>,
     merged: Signal<Local, Bits<32>>,
 
+    #[default(dw_index(regmap::REG_ID))]
     a_id: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_VERSION))]
     a_version: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CAPS))]
     a_caps: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_SCRATCH0))]
     a_scratch0: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_SCRATCH1))]
     a_scratch1: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_SCRATCH2))]
     a_scratch2: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_SCRATCH3))]
     a_scratch3: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CONTROL))]
     a_control: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_STATUS))]
     a_status: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_MSI_ADDR_LO))]
     a_msi_lo: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_MSI_ADDR_HI))]
     a_msi_hi: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_MSI_DATA))]
     a_msi_data: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_MSI_TRIGGER))]
     a_msi_trigger: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_RX_TLP))]
     a_cnt_rx_tlp: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_TX_TLP))]
     a_cnt_tx_tlp: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_UR_CPL))]
     a_cnt_ur_cpl: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_POSTED_DROPPED))]
     a_cnt_posted_dropped: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_MALFORMED))]
     a_cnt_malformed: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_POISONED))]
     a_cnt_poisoned: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_MSG))]
     a_cnt_msg: Constant<Bits<14>>,
+    #[default(dw_index(regmap::REG_CNT_MSI_SENT))]
     a_cnt_msi_sent: Constant<Bits<14>>,
+    #[default(konst(regmap::CARD_MAGIC as u64))]
     v_id: Constant<Bits<32>>,
+    #[default(konst(regmap::CARD_VERSION as u64))]
     v_version: Constant<Bits<32>>,
+    #[default(konst(regmap::CARD_CAPS as u64))]
     v_caps: Constant<Bits<32>>,
+    #[default(konst(regmap::CONTROL_MSI_MASK as u64))]
     m_control: Constant<Bits<32>>,
-}
-
-fn a(offset: u32) -> Constant<Bits<14>> {
-    Constant::new(((offset as u64) >> 2).to_bits())
-}
-
-fn c32(v: u32) -> Constant<Bits<32>> {
-    Constant::new((v as u64).to_bits())
-}
-
-impl Default for Bar0RegFile {
-    fn default() -> Self {
-        use regmap::*;
-        Self {
-            clock: Default::default(),
-            reset: Default::default(),
-            addr: Default::default(),
-            rd_data: Default::default(),
-            wr_en: Default::default(),
-            wr_data: Default::default(),
-            wr_mask: Default::default(),
-            mem_enable: Default::default(),
-            bus_master: Default::default(),
-            msi_enable: Default::default(),
-            msi_addr: Default::default(),
-            msi_data: Default::default(),
-            msi_wr_en: Default::default(),
-            msi_wr_sel: Default::default(),
-            msi_wr_data: Default::default(),
-            msi_wr_mask: Default::default(),
-            msi_request: Default::default(),
-            msi_sent: Default::default(),
-            irq_request: Default::default(),
-            inc_rx_tlp: Default::default(),
-            inc_tx_tlp: Default::default(),
-            inc_ur_cpl: Default::default(),
-            inc_posted_dropped: Default::default(),
-            inc_malformed: Default::default(),
-            inc_poisoned: Default::default(),
-            inc_msg: Default::default(),
-            scratch0: Default::default(),
-            scratch1: Default::default(),
-            scratch2: Default::default(),
-            scratch3: Default::default(),
-            control: Default::default(),
-            msi_pending: Default::default(),
-            cnt_rx_tlp: Default::default(),
-            cnt_tx_tlp: Default::default(),
-            cnt_ur_cpl: Default::default(),
-            cnt_posted_dropped: Default::default(),
-            cnt_malformed: Default::default(),
-            cnt_poisoned: Default::default(),
-            cnt_msg: Default::default(),
-            cnt_msi_sent: Default::default(),
-            status: Default::default(),
-            merged: Default::default(),
-            a_id: a(REG_ID),
-            a_version: a(REG_VERSION),
-            a_caps: a(REG_CAPS),
-            a_scratch0: a(REG_SCRATCH0),
-            a_scratch1: a(REG_SCRATCH1),
-            a_scratch2: a(REG_SCRATCH2),
-            a_scratch3: a(REG_SCRATCH3),
-            a_control: a(REG_CONTROL),
-            a_status: a(REG_STATUS),
-            a_msi_lo: a(REG_MSI_ADDR_LO),
-            a_msi_hi: a(REG_MSI_ADDR_HI),
-            a_msi_data: a(REG_MSI_DATA),
-            a_msi_trigger: a(REG_MSI_TRIGGER),
-            a_cnt_rx_tlp: a(REG_CNT_RX_TLP),
-            a_cnt_tx_tlp: a(REG_CNT_TX_TLP),
-            a_cnt_ur_cpl: a(REG_CNT_UR_CPL),
-            a_cnt_posted_dropped: a(REG_CNT_POSTED_DROPPED),
-            a_cnt_malformed: a(REG_CNT_MALFORMED),
-            a_cnt_poisoned: a(REG_CNT_POISONED),
-            a_cnt_msg: a(REG_CNT_MSG),
-            a_cnt_msi_sent: a(REG_CNT_MSI_SENT),
-            v_id: c32(CARD_MAGIC),
-            v_version: c32(CARD_VERSION),
-            v_caps: c32(CARD_CAPS),
-            m_control: c32(CONTROL_MSI_MASK),
-        }
-    }
 }
 
 impl Logic for Bar0RegFile {

@@ -6,7 +6,9 @@
 //! miss path (nor misses the packets).
 
 use crate::regmap::cache as c;
+use crate::konst;
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum MergeState {
@@ -16,7 +18,7 @@ pub enum MergeState {
     Miss1,
 }
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct RxMerge {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -46,41 +48,10 @@ pub struct RxMerge {
     state: DFF<MergeState>,
     /// The miss path goes first next time both wait.
     miss_first: DFF<Bit>,
+    #[default(konst(c::MISS_QUEUE as u64))]
     k_miss_queue: Constant<Bits<2>>,
+    #[default(konst(c::MISS_RECORD_BYTES as u64))]
     k_miss_len: Constant<Bits<14>>,
-}
-
-impl Default for RxMerge {
-    fn default() -> Self {
-        RxMerge {
-            clock: Default::default(),
-            reset: Default::default(),
-            a_data: Default::default(),
-            a_bytes: Default::default(),
-            a_last: Default::default(),
-            a_valid: Default::default(),
-            a_ready: Default::default(),
-            a_queue: Default::default(),
-            a_tenant: Default::default(),
-            a_len: Default::default(),
-            miss_valid: Default::default(),
-            miss_ready: Default::default(),
-            miss_tag: Default::default(),
-            miss_key: Default::default(),
-            out_data: Default::default(),
-            out_bytes: Default::default(),
-            out_last: Default::default(),
-            out_valid: Default::default(),
-            out_ready: Default::default(),
-            out_queue: Default::default(),
-            out_tenant: Default::default(),
-            out_len: Default::default(),
-            state: Default::default(),
-            miss_first: Default::default(),
-            k_miss_queue: Constant::new((c::MISS_QUEUE as u64).to_bits()),
-            k_miss_len: Constant::new((c::MISS_RECORD_BYTES as u64).to_bits()),
-        }
-    }
 }
 
 impl Logic for RxMerge {

@@ -25,7 +25,9 @@
 //! 0x3000-0x3FFF (`regmap::cache`).
 
 use crate::regmap::cache as c;
+use crate::{dw_index, konst};
 use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
 
 const WAYS: usize = c::WAYS as usize;
 const TAGS: usize = c::TAGS as usize;
@@ -37,7 +39,7 @@ const _: () = assert!(c::WAYS == 8 && c::SETS_LOG2 == 6 && c::TAGS == 16, "updat
 /// Line metadata in the RAM: valid [36], owner tag [35:32], key [31:0].
 type Meta = Bits<37>;
 
-#[derive(LogicBlock)]
+#[derive(LogicBlock, SmartDefault)]
 pub struct TaggedCache {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -82,7 +84,9 @@ pub struct TaggedCache {
     cnt_miss_dropped: DFF<Bits<32>>,
     partition: DFF<Bit>,
     /// Reset values from the register map (`CACHE_CTRL`, `CACHE_MASK_BASE`).
+    #[default(konst(c::CTRL_RESET as u64))]
     k_ctrl_reset: Constant<Bits<32>>,
+    #[default(konst(c::MASK_RESET as u64))]
     k_mask_reset: Constant<Bits<8>>,
     cnt_sel: DFF<Bits<4>>,
     // reset clearing
@@ -138,28 +142,51 @@ pub struct TaggedCache {
     r_value: DFF<Bits<32>>,
 
     // register decode (DW indices)
+    #[default(dw_index(c::CACHE_BASE))]
     k_first: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_END))]
     k_end: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_GEOMETRY))]
     k_geometry: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CTRL))]
     k_ctrl: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_STATUS))]
     k_status: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_OP_KEY))]
     k_op_key: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_OP_VALUE))]
     k_op_value: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_OP))]
     k_op: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_OP_RESULT))]
     k_op_result: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_OP_RESULT_VALUE))]
     k_op_result_value: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_SEL))]
     k_cnt_sel: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_HITS))]
     k_cnt_hits: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_MISSES))]
     k_cnt_misses: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_FILLS))]
     k_cnt_fills: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_EVICTIONS))]
     k_cnt_evict: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_OCCUPANCY))]
     k_cnt_occ: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_CNT_MISS_DROPPED))]
     k_cnt_miss_dropped: Constant<Bits<14>>,
+    #[default(dw_index(c::CACHE_MASK_BASE))]
     k_mask_base: Constant<Bits<14>>,
+    #[default(konst((c::SETS_LOG2 | c::WAYS << 8 | c::TAGS << 16) as u64))]
     k_geometry_value: Constant<Bits<32>>,
+    #[default(konst(c::OP_LOOKUP as u64))]
     k_op_lookup: Constant<Bits<2>>,
+    #[default(konst(c::OP_FILL as u64))]
     k_op_fill: Constant<Bits<2>>,
+    #[default(konst(c::TAGS as u64))]
     k_tags: Constant<Bits<14>>,
+    #[default(konst(1 << 36))]
     k_valid: Constant<Meta>,
 
     // ---- combinational ----
@@ -200,156 +227,6 @@ pub struct TaggedCache {
     new_line: Signal<Local, Meta>,
     changed: Signal<Local, Bits<8>>,
     mask_rd: Signal<Local, Bits<8>>,
-}
-
-impl Default for TaggedCache {
-    fn default() -> Self {
-        let dw = |off: u32| Constant::new(((off / 4) as u64).to_bits());
-        TaggedCache {
-            clock: Default::default(),
-            reset: Default::default(),
-            req_valid: Default::default(),
-            req_ready: Default::default(),
-            req_op: Default::default(),
-            req_tag: Default::default(),
-            req_key: Default::default(),
-            req_value: Default::default(),
-            rsp_valid: Default::default(),
-            rsp_op: Default::default(),
-            rsp_tag: Default::default(),
-            rsp_key: Default::default(),
-            rsp_hit: Default::default(),
-            rsp_value: Default::default(),
-            miss_valid: Default::default(),
-            miss_ready: Default::default(),
-            miss_tag: Default::default(),
-            miss_key: Default::default(),
-            reg_addr: Default::default(),
-            reg_wr_en: Default::default(),
-            reg_wr_data: Default::default(),
-            reg_wr_mask: Default::default(),
-            reg_rd_data: Default::default(),
-            meta: core::array::from_fn(|_| Default::default()),
-            vals: core::array::from_fn(|_| Default::default()),
-            rrp: Default::default(),
-            missq: Default::default(),
-            masks: core::array::from_fn(|_| Default::default()),
-            cnt_hits: core::array::from_fn(|_| Default::default()),
-            cnt_misses: core::array::from_fn(|_| Default::default()),
-            cnt_fills: core::array::from_fn(|_| Default::default()),
-            cnt_evict: core::array::from_fn(|_| Default::default()),
-            occ: core::array::from_fn(|_| Default::default()),
-            cnt_miss_dropped: Default::default(),
-            partition: Default::default(),
-            k_ctrl_reset: Constant::new((c::CTRL_RESET as u64).to_bits()),
-            k_mask_reset: Constant::new((c::MASK_RESET as u64).to_bits()),
-            cnt_sel: Default::default(),
-            init_busy: Default::default(),
-            init_ctr: Default::default(),
-            mask_pend: Default::default(),
-            mask_tag: Default::default(),
-            mask_new: Default::default(),
-            mask_old: Default::default(),
-            mask_dropped: Default::default(),
-            sweep: Default::default(),
-            sweep_ctr: Default::default(),
-            sw_valid: Default::default(),
-            sw_set: Default::default(),
-            sw_way: Default::default(),
-            sw_last: Default::default(),
-            op_key: Default::default(),
-            op_value: Default::default(),
-            op_pend: Default::default(),
-            op_code: Default::default(),
-            op_tag: Default::default(),
-            res_done: Default::default(),
-            res_hit: Default::default(),
-            res_tag: Default::default(),
-            res_value: Default::default(),
-            s1_valid: Default::default(),
-            s1_bar: Default::default(),
-            s1_op: Default::default(),
-            s1_tag: Default::default(),
-            s1_key: Default::default(),
-            s1_value: Default::default(),
-            s1_set: Default::default(),
-            lw_valid: Default::default(),
-            lw_set: Default::default(),
-            lw_way: Default::default(),
-            lw_meta: Default::default(),
-            lw_vwr: Default::default(),
-            lw_val: Default::default(),
-            lp_valid: Default::default(),
-            lp_addr: Default::default(),
-            lp_val: Default::default(),
-            r_valid: Default::default(),
-            r_op: Default::default(),
-            r_tag: Default::default(),
-            r_key: Default::default(),
-            r_hit: Default::default(),
-            r_value: Default::default(),
-            k_first: dw(c::CACHE_BASE),
-            k_end: dw(c::CACHE_END),
-            k_geometry: dw(c::CACHE_GEOMETRY),
-            k_ctrl: dw(c::CACHE_CTRL),
-            k_status: dw(c::CACHE_STATUS),
-            k_op_key: dw(c::CACHE_OP_KEY),
-            k_op_value: dw(c::CACHE_OP_VALUE),
-            k_op: dw(c::CACHE_OP),
-            k_op_result: dw(c::CACHE_OP_RESULT),
-            k_op_result_value: dw(c::CACHE_OP_RESULT_VALUE),
-            k_cnt_sel: dw(c::CACHE_CNT_SEL),
-            k_cnt_hits: dw(c::CACHE_CNT_HITS),
-            k_cnt_misses: dw(c::CACHE_CNT_MISSES),
-            k_cnt_fills: dw(c::CACHE_CNT_FILLS),
-            k_cnt_evict: dw(c::CACHE_CNT_EVICTIONS),
-            k_cnt_occ: dw(c::CACHE_CNT_OCCUPANCY),
-            k_cnt_miss_dropped: dw(c::CACHE_CNT_MISS_DROPPED),
-            k_mask_base: dw(c::CACHE_MASK_BASE),
-            k_geometry_value: Constant::new(((c::SETS_LOG2 | c::WAYS << 8 | c::TAGS << 16) as u64).to_bits()),
-            k_op_lookup: Constant::new((c::OP_LOOKUP as u64).to_bits()),
-            k_op_fill: Constant::new((c::OP_FILL as u64).to_bits()),
-            k_tags: Constant::new((c::TAGS as u64).to_bits()),
-            k_valid: Constant::new((1u64 << 36).to_bits()),
-            busy: Default::default(),
-            in_fire: Default::default(),
-            in_op: Default::default(),
-            in_tag: Default::default(),
-            in_key: Default::default(),
-            in_value: Default::default(),
-            in_set: Default::default(),
-            line: core::array::from_fn(|_| Default::default()),
-            lval: core::array::from_fn(|_| Default::default()),
-            emask: Default::default(),
-            hit: core::array::from_fn(|_| Default::default()),
-            inv: core::array::from_fn(|_| Default::default()),
-            hitv: Default::default(),
-            invv: Default::default(),
-            hit1: Default::default(),
-            inv1: Default::default(),
-            any_hit: Default::default(),
-            any_inv: Default::default(),
-            hit_way: Default::default(),
-            inv_way: Default::default(),
-            hit_val: Default::default(),
-            ptr: Default::default(),
-            rot: Default::default(),
-            rot1: Default::default(),
-            rr_off: Default::default(),
-            victim: Default::default(),
-            victim_line: Default::default(),
-            fill_new: Default::default(),
-            evict: Default::default(),
-            evict_owner: Default::default(),
-            lookup_miss: Default::default(),
-            sw_line: Default::default(),
-            sw_kill: Default::default(),
-            rd_rel: Default::default(),
-            new_line: Default::default(),
-            changed: Default::default(),
-            mask_rd: Default::default(),
-        }
-    }
 }
 
 impl Logic for TaggedCache {
