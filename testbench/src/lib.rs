@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cache_block;
 pub mod cache_model;
 pub mod card_process;
+pub mod dma_blocks;
 pub mod docs;
 pub mod driver_suite;
 pub mod encap_bench;
