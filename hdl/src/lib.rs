@@ -65,6 +65,10 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "dma" => gen(raw(dma::DmaEngine::default())),
         "queue_regs" => gen(raw(dma::queue_regs::QueueRegs::default())),
         "dma_regs" => gen(raw(dma::regs::DmaRegs::default())),
+        "dma_desc_fetch" => gen(raw(dma::desc_fetch::DescFetch::default())),
+        "dma_read" => gen(raw(dma::read::ReadEngine::default())),
+        "dma_cpl_sink" => gen(raw(dma::cpl_sink::CplSink::default())),
+        "dma_write" => gen(raw(dma::write::WriteEngine::default())),
         "byte_buffer" => gen(raw(byte_buffer::ByteBuffer::default())),
         "rx_demux" => gen(raw(tlp_mux::RxDemux::default())),
         "tx_arbiter" => gen(raw(tlp_mux::TxArbiter::default())),
@@ -78,7 +82,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -89,6 +93,10 @@ pub const SIM_BLOCKS: &[&str] = &[
     "regfile",
     "dma",
     "dma_regs",
+    "dma_desc_fetch",
+    "dma_read",
+    "dma_cpl_sink",
+    "dma_write",
     "queue_regs",
     "byte_buffer",
     "rx_demux",

@@ -38,10 +38,10 @@ macro_rules! named_ports {
 
 named_ports!(offcard_hdl::dma::regs::DmaRegs, "dma_regs",
     in_bit: [reset, reg_wr_en, record_written, overflow_set, flush_done, engine_busy, head_inc],
-    in_bits: [reg_addr, reg_wr_data, reg_wr_mask, events, cur_q, rr_q, rx_q],
-    out_bit: [overflow, flush_pending, rr_ready, any_ready, rx_q_ready],
+    in_bits: [reg_addr, reg_wr_data, reg_wr_mask, events, fq, bq],
+    out_bit: [overflow, flush_pending, fq_active],
     out_bits: [reg_rd_data, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce,
-        cur_ring_base, cur_cpl_base, cur_head, rr_mode]);
+        fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, bq_cpl_base, bq_head]);
 
 /// Drive block `name` in rust-hdl's simulator and in Verilator with the same
 /// inputs (`stimulus(cycle, set)` sets them each cycle) and compare every

@@ -2,8 +2,8 @@
 //! block: random host reads and writes (byte masks, every queue and global
 //! register, counters, addresses next to them) mixed with the engine's
 //! events, against the reference model in `offcard_testbench::dma_blocks`;
-//! the engine-side outputs (queue selections, ring bases, record ring) are
-//! checked every cycle. Then rust-hdl's simulator against Verilator.
+//! the engine-side outputs (the front end's and the back end's queue views,
+//! the record ring) are checked every cycle. Then rust-hdl's simulator against Verilator.
 
 use offcard_hdl::dma::regs::DmaRegs;
 use offcard_hdl::regmap::dma;
@@ -49,7 +49,7 @@ fn random_register_traffic_and_events_match_the_model() {
     let mut m = DmaRegsModel::default();
     let mut rng = SmallRng::seed_from_u64(0xd3a);
     let offs = offsets();
-    let (mut reads, mut nonzero, mut ready_seen, mut errors) = (0, 0, 0, 0);
+    let (mut reads, mut nonzero, mut pending_seen, mut errors) = (0, 0, 0, 0);
     for cycle in 0..40_000u32 {
         let off = offs[rng.gen_range(0..offs.len())];
         let write = rng.gen_bool(0.4);
@@ -60,7 +60,7 @@ fn random_register_traffic_and_events_match_the_model() {
         let flush_done = rng.gen_bool(0.02);
         let busy = rng.gen_bool(0.5);
         let head_inc = rng.gen_bool(0.1);
-        let (cur_q, rr_q, rx_q) = (rng.gen_range(0..4usize), rng.gen_range(0..4usize), rng.gen_range(0..4usize));
+        let (fq, bq) = (rng.gen_range(0..4usize), rng.gen_range(0..4usize));
         for (p, v) in [
             ("reg_addr", off as u64 / 4),
             ("reg_wr_en", write as u64),
@@ -72,9 +72,8 @@ fn random_register_traffic_and_events_match_the_model() {
             ("flush_done", flush_done as u64),
             ("engine_busy", busy as u64),
             ("head_inc", head_inc as u64),
-            ("cur_q", cur_q as u64),
-            ("rr_q", rr_q as u64),
-            ("rx_q", rx_q as u64),
+            ("fq", fq as u64),
+            ("bq", bq as u64),
         ] {
             hw.set(p, v);
         }
@@ -84,15 +83,17 @@ fn random_register_traffic_and_events_match_the_model() {
         assert_eq!(hw.get("reg_rd_data") as u32, want, "cycle {cycle}: read of {off:#x}");
         reads += 1;
         nonzero += (want != 0) as u32;
-        let q = &m.q[cur_q];
-        assert_eq!(hw.get("cur_ring_base"), (q.ring[1] as u64) << 32 | q.ring[0] as u64, "cycle {cycle}: ring base");
-        assert_eq!(hw.get("cur_cpl_base"), (q.cpl[1] as u64) << 32 | q.cpl[0] as u64, "cycle {cycle}: cpl base");
-        assert_eq!(hw.get("cur_head") as u32, q.head, "cycle {cycle}: head");
-        let ready = |q: usize| m.has_desc(q) && m.q[q].mode != dma::QMODE_RX;
-        assert_eq!(hw.get("rr_ready") == 1, ready(rr_q), "cycle {cycle}: rr_ready of {rr_q}");
-        assert_eq!(hw.get("rr_mode") as u32, m.q[rr_q].mode, "cycle {cycle}: rr_mode");
-        assert_eq!(hw.get("any_ready") == 1, (0..4).any(ready), "cycle {cycle}: any_ready");
-        assert_eq!(hw.get("rx_q_ready") == 1, m.has_desc(rx_q) && m.q[rx_q].mode == dma::QMODE_RX, "cycle {cycle}: rx_q_ready");
+        let q = &m.q[fq];
+        assert_eq!(hw.get("fq_ring_base"), (q.ring[1] as u64) << 32 | q.ring[0] as u64, "cycle {cycle}: ring base");
+        assert_eq!(
+            [hw.get("fq_head"), hw.get("fq_tail"), hw.get("fq_mask"), hw.get("fq_mode")],
+            [q.head, q.tail, (1 << q.log2) - 1, q.mode].map(|v| v as u64),
+            "cycle {cycle}: front view of queue {fq}"
+        );
+        assert_eq!(hw.get("fq_active") == 1, q.enabled && !q.error, "cycle {cycle}: active");
+        let q = &m.q[bq];
+        assert_eq!(hw.get("bq_cpl_base"), (q.cpl[1] as u64) << 32 | q.cpl[0] as u64, "cycle {cycle}: cpl base");
+        assert_eq!(hw.get("bq_head") as u32, q.head, "cycle {cycle}: back view of queue {bq}");
         assert_eq!(hw.get("wrec_base"), (m.wrec[1] as u64) << 32 | m.wrec[0] as u64);
         assert_eq!(hw.get("wb_addr"), (m.wb[1] as u64) << 32 | m.wb[0] as u64);
         assert_eq!(
@@ -101,11 +102,11 @@ fn random_register_traffic_and_events_match_the_model() {
             "cycle {cycle}: record ring registers"
         );
         assert_eq!((hw.get("overflow") == 1, hw.get("flush_pending") == 1), (m.overflow, m.flush), "cycle {cycle}: status");
-        ready_seen += (0..4).any(ready) as u32;
+        pending_seen += (0..4).any(|q| m.has_desc(q)) as u32;
         errors += m.q.iter().filter(|q| q.error).count() as u32;
         hw.tick();
         if head_inc {
-            m.head_inc(cur_q);
+            m.head_inc(bq);
         }
         if write {
             m.write(off, data, mask);
@@ -114,7 +115,7 @@ fn random_register_traffic_and_events_match_the_model() {
     }
     // The stimulus reached the states that matter.
     assert!(nonzero > reads / 4, "most reads should see non-zero registers ({nonzero}/{reads})");
-    assert!(ready_seen > 1000, "queues with descriptors waiting: {ready_seen} cycles");
+    assert!(pending_seen > 1000, "queues with descriptors waiting: {pending_seen} cycles");
     assert!(errors > 0, "a tail outside the ring must have set a queue's error");
     assert!(m.counters.iter().all(|&c| c > 100), "every counter counted: {:?}", m.counters);
 }
@@ -133,7 +134,7 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
         for p in ["record_written", "overflow_set", "flush_done", "engine_busy", "head_inc"] {
             set(p, rng.gen_bool(0.2) as u64);
         }
-        for p in ["cur_q", "rr_q", "rx_q"] {
+        for p in ["fq", "bq"] {
             set(p, rng.gen_range(0..4));
         }
     });

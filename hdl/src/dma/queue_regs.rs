@@ -29,6 +29,11 @@ pub struct QueueRegs {
     pub rx_ready: Signal<Out, Bit>,
     /// `regmap::dma::QMODE_*`.
     pub mode: Signal<Out, Bits<2>>,
+    /// The host's tail, the ring's index mask, and whether the queue may
+    /// run (enabled, no error): a pipelined engine fetches ahead of `head`.
+    pub tail_idx: Signal<Out, Bits<12>>,
+    pub index_mask: Signal<Out, Bits<12>>,
+    pub active: Signal<Out, Bit>,
     ring_lo: DFF<Bits<32>>,
     ring_hi: DFF<Bits<32>>,
     log2: DFF<Bits<4>>,
@@ -163,5 +168,8 @@ impl Logic for QueueRegs {
         self.ready.next = self.has_desc.val() & (self.mode_r.q.val() != self.c_mode_rx.val());
         self.rx_ready.next = self.has_desc.val() & (self.mode_r.q.val() == self.c_mode_rx.val());
         self.mode.next = self.mode_r.q.val();
+        self.tail_idx.next = self.tail.q.val();
+        self.index_mask.next = self.entries_mask.val();
+        self.active.next = self.enabled.q.val() & !self.error.q.val();
     }
 }

@@ -6,9 +6,9 @@
 //! engine's never race because every register has one writer (host writes
 //! here, the engine's events here, the engine's state in the engine).
 //!
-//! The queue the engine works on (`cur_q`), the one its scheduler looks at
-//! (`rr_q`) and the one an arriving frame names (`rx_q`) select which
-//! queue's fields appear on the outputs.
+//! The engine is pipelined: its front end fetches descriptors (`fq`
+//! selects the queue it looks at) while its back end completes earlier ones
+//! in order (`bq`), so each has its own view of the queues.
 
 use super::queue_regs::QueueRegs;
 use crate::konst;
@@ -74,21 +74,22 @@ pub struct DmaRegs {
     pub overflow: Signal<Out, Bit>,
     pub flush_pending: Signal<Out, Bit>,
     // ---- queues ----
-    /// The queue being worked on; `head_inc` retires its descriptor.
-    pub cur_q: Signal<In, Bits<2>>,
+    /// The front end's queue (scheduler candidate, descriptor fetch): where
+    /// its ring is, head, tail and index mask (it fetches ahead of head),
+    /// mode, and whether it may run.
+    pub fq: Signal<In, Bits<2>>,
+    pub fq_ring_base: Signal<Out, Bits<64>>,
+    pub fq_head: Signal<Out, Bits<12>>,
+    pub fq_tail: Signal<Out, Bits<12>>,
+    pub fq_mask: Signal<Out, Bits<12>>,
+    pub fq_mode: Signal<Out, Bits<2>>,
+    pub fq_active: Signal<Out, Bit>,
+    /// The back end's queue (completions, in order): its completion ring and
+    /// head; `head_inc` retires the descriptor at head.
+    pub bq: Signal<In, Bits<2>>,
     pub head_inc: Signal<In, Bit>,
-    pub cur_ring_base: Signal<Out, Bits<64>>,
-    pub cur_cpl_base: Signal<Out, Bits<64>>,
-    pub cur_head: Signal<Out, Bits<12>>,
-    /// The scheduler's candidate: a descriptor waiting (not RX), its mode.
-    pub rr_q: Signal<In, Bits<2>>,
-    pub rr_ready: Signal<Out, Bit>,
-    pub rr_mode: Signal<Out, Bits<2>>,
-    /// Some queue (not RX) has a descriptor waiting.
-    pub any_ready: Signal<Out, Bit>,
-    /// The queue an arriving frame is for: a receive buffer posted.
-    pub rx_q: Signal<In, Bits<2>>,
-    pub rx_q_ready: Signal<Out, Bit>,
+    pub bq_cpl_base: Signal<Out, Bits<64>>,
+    pub bq_head: Signal<Out, Bits<12>>,
 
     queues: [QueueRegs; NUM_QUEUES],
     counters: [EventCounter; NUM_EVENTS],
@@ -157,13 +158,14 @@ impl Logic for DmaRegs {
         // ---- queues: address decode, per-queue fields, selections ----
         self.is_queue.next =
             (self.reg_addr.val() >= self.c_q_first.val()) & (self.reg_addr.val() < self.c_q_first.val() + 64);
-        self.cur_ring_base.next = 0.into();
-        self.cur_cpl_base.next = 0.into();
-        self.cur_head.next = 0.into();
-        self.rr_ready.next = false;
-        self.rr_mode.next = 0.into();
-        self.rx_q_ready.next = false;
-        self.any_ready.next = false;
+        self.fq_ring_base.next = 0.into();
+        self.fq_head.next = 0.into();
+        self.fq_tail.next = 0.into();
+        self.fq_mask.next = 0.into();
+        self.fq_mode.next = 0.into();
+        self.fq_active.next = false;
+        self.bq_cpl_base.next = 0.into();
+        self.bq_head.next = 0.into();
         for q in 0..NUM_QUEUES {
             self.queues[q].clock.next = self.clock.val();
             self.queues[q].reset.next = self.reset.val();
@@ -172,21 +174,18 @@ impl Logic for DmaRegs {
             self.queues[q].wr_en.next = self.reg_wr_en.val();
             self.queues[q].wr_data.next = self.reg_wr_data.val();
             self.queues[q].wr_mask.next = self.reg_wr_mask.val();
-            self.queues[q].head_inc.next = self.head_inc.val() & (self.cur_q.val().index() == q);
-            if self.cur_q.val().index() == q {
-                self.cur_ring_base.next = self.queues[q].ring_base.val();
-                self.cur_cpl_base.next = self.queues[q].cpl_base.val();
-                self.cur_head.next = self.queues[q].head.val();
+            self.queues[q].head_inc.next = self.head_inc.val() & (self.bq.val().index() == q);
+            if self.fq.val().index() == q {
+                self.fq_ring_base.next = self.queues[q].ring_base.val();
+                self.fq_head.next = self.queues[q].head.val();
+                self.fq_tail.next = self.queues[q].tail_idx.val();
+                self.fq_mask.next = self.queues[q].index_mask.val();
+                self.fq_mode.next = self.queues[q].mode.val();
+                self.fq_active.next = self.queues[q].active.val();
             }
-            if self.rr_q.val().index() == q {
-                self.rr_ready.next = self.queues[q].ready.val();
-                self.rr_mode.next = self.queues[q].mode.val();
-            }
-            if self.rx_q.val().index() == q {
-                self.rx_q_ready.next = self.queues[q].rx_ready.val();
-            }
-            if self.queues[q].ready.val() {
-                self.any_ready.next = true;
+            if self.bq.val().index() == q {
+                self.bq_cpl_base.next = self.queues[q].cpl_base.val();
+                self.bq_head.next = self.queues[q].head.val();
             }
         }
 

@@ -1,0 +1,751 @@
+//! Back end of the DMA engine: takes the front end's jobs in order and
+//! finishes them: writes the data from the transfer buffer into host memory
+//! (Memory Write TLPs split at Max Payload Size, each sent as soon as its
+//! bytes are in the buffer), or sends it as a frame on the network port,
+//! then writes the completion entry, retires the descriptor and raises the
+//! MSI (coalesced).
+//!
+//! Every memory write it makes emits a write record, appended to the ring in
+//! host memory. No record is ever lost: a write that needs a record slot
+//! waits for one; if the host does not free one within `WREC_TIMEOUT` cycles
+//! the card sets the sticky overflow status (the host then treats everything
+//! mapped as dirty for the epoch) and carries on without records. A write
+//! that starts waiting raises the MSI, so the host drains the ring.
+//!
+//! Records are coalesced: one open data record and one open completion
+//! record are kept in registers and extended while writes stay adjacent.
+//! They are written to the ring when a non-adjacent write needs the slot or
+//! when the host asks for a flush (`WREC_FLUSH`), after which the producer
+//! count is written back to host memory. See docs/dma.md.
+
+use super::read::VPOS_BITS;
+use super::regs::*;
+use crate::byte_buffer::POS_BITS;
+use crate::konst;
+use crate::regmap::dma;
+use rust_hdl::prelude::*;
+use smart_default::SmartDefault;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum WriteState {
+    Idle,
+    WrSetup,
+    WrH0,
+    WrH1,
+    WrPay,
+    ErrWait,
+    NtxWait,
+    NtxSetup,
+    NtxData,
+    CplSetup,
+    SwH0,
+    SwH1,
+    SwD0,
+    SwD1,
+    SwDone,
+    FlushOd,
+    FlushOc,
+    Finish,
+    FlushDone,
+}
+
+#[derive(LogicBlock, SmartDefault)]
+pub struct WriteEngine {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    // ---- jobs from the front end ----
+    pub bj_valid: Signal<In, Bit>,
+    pub bj_take: Signal<Out, Bit>,
+    pub bj_q: Signal<In, Bits<2>>,
+    pub bj_mode: Signal<In, Bits<2>>,
+    pub bj_status: Signal<In, Bits<16>>,
+    pub bj_cookie: Signal<In, Bits<64>>,
+    pub bj_bytes: Signal<In, Bits<32>>,
+    pub bj_tenant: Signal<In, Bits<4>>,
+    pub bj_dst: Signal<In, Bits<64>>,
+    pub bj_pos0: Signal<In, Bits<VPOS_BITS>>,
+    pub bj_end: Signal<In, Bits<VPOS_BITS>>,
+    pub bj_local: Signal<In, Bit>,
+    pub bj_id: Signal<In, Bit>,
+    /// Buffer space given back (the finished job's end).
+    pub free_pos: Signal<Out, Bits<VPOS_BITS>>,
+    /// The front end has nothing in progress (for the idle interrupt).
+    pub front_idle: Signal<In, Bit>,
+    // ---- the read engine ----
+    pub filled_pos: Signal<In, Bits<VPOS_BITS>>,
+    pub read_err: Signal<In, Bits<2>>,
+    pub err_clear: Signal<Out, Bit>,
+    pub err_clear_id: Signal<Out, Bit>,
+    // ---- registers (dma_regs) ----
+    pub bq: Signal<Out, Bits<2>>,
+    pub bq_cpl_base: Signal<In, Bits<64>>,
+    pub bq_head: Signal<In, Bits<12>>,
+    pub head_inc: Signal<Out, Bit>,
+    pub wrec_base: Signal<In, Bits<64>>,
+    pub wrec_log2: Signal<In, Bits<5>>,
+    pub wrec_prod: Signal<In, Bits<32>>,
+    pub wrec_cons: Signal<In, Bits<32>>,
+    pub wrec_timeout: Signal<In, Bits<32>>,
+    pub wb_addr: Signal<In, Bits<64>>,
+    pub irq_coalesce: Signal<In, Bits<16>>,
+    pub overflow: Signal<In, Bit>,
+    pub flush_pending: Signal<In, Bit>,
+    pub record_written: Signal<Out, Bit>,
+    pub overflow_set: Signal<Out, Bit>,
+    pub flush_done: Signal<Out, Bit>,
+    pub events: Signal<Out, Bits<NUM_EVENTS>>,
+    // ---- configuration ----
+    pub requester_id: Signal<In, Bits<16>>,
+    pub bus_master: Signal<In, Bit>,
+    pub max_payload: Signal<In, Bits<3>>,
+    // ---- requests to the host ----
+    pub tx_data: Signal<Out, Bits<64>>,
+    pub tx_keep: Signal<Out, Bits<2>>,
+    pub tx_sop: Signal<Out, Bit>,
+    pub tx_eop: Signal<Out, Bit>,
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_ready: Signal<In, Bit>,
+    // ---- the transfer buffer (one cycle read latency) ----
+    pub buf_rd_pos: Signal<Out, Bits<POS_BITS>>,
+    pub buf_rd_data: Signal<In, Bits<64>>,
+    // ---- frames to the network ----
+    pub ntx_data: Signal<Out, Bits<64>>,
+    pub ntx_bytes: Signal<Out, Bits<4>>,
+    pub ntx_last: Signal<Out, Bit>,
+    pub ntx_valid: Signal<Out, Bit>,
+    pub ntx_ready: Signal<In, Bit>,
+    pub ntx_tenant: Signal<Out, Bits<4>>,
+    pub ntx_len: Signal<Out, Bits<14>>,
+    /// One-cycle pulse: raise the MSI.
+    pub irq: Signal<Out, Bit>,
+    pub busy: Signal<Out, Bit>,
+
+    state: DFF<WriteState>,
+    // the job
+    j_q: DFF<Bits<2>>,
+    j_mode: DFF<Bits<2>>,
+    status: DFF<Bits<16>>,
+    j_cookie: DFF<Bits<64>>,
+    j_bytes: DFF<Bits<32>>,
+    j_tenant: DFF<Bits<4>>,
+    j_dst: DFF<Bits<64>>,
+    j_pos0: DFF<Bits<VPOS_BITS>>,
+    j_end: DFF<Bits<VPOS_BITS>>,
+    j_local: DFF<Bit>,
+    j_id: DFF<Bit>,
+    freed: DFF<Bits<VPOS_BITS>>,
+    // writes
+    l2w: DFF<Bits<4>>,
+    w_idx: DFF<Bits<10>>,
+    beat: DFF<Bits<7>>,
+    cur_pos: DFF<Bits<VPOS_BITS>>,
+    t_addr: DFF<Bits<64>>,
+    t_len_dw: DFF<Bits<10>>,
+    t_be: DFF<Bits<8>>,
+    t_4dw: DFF<Bit>,
+    t_nbeats: DFF<Bits<7>>,
+    t_lastkeep: DFF<Bits<2>>,
+    n_rem: DFF<Bits<17>>,
+    // open records
+    od_valid: DFF<Bit>,
+    od_iova: DFF<Bits<64>>,
+    od_len: DFF<Bits<32>>,
+    od_src: DFF<Bits<8>>,
+    oc_valid: DFF<Bit>,
+    oc_iova: DFF<Bits<64>>,
+    oc_len: DFF<Bits<32>>,
+    oc_src: DFF<Bits<8>>,
+    stall_count: DFF<Bits<32>>,
+    cpl_since_irq: DFF<Bits<16>>,
+    // small write (completion entry, record, producer write-back)
+    sw_addr: DFF<Bits<64>>,
+    sw_dw0: DFF<Bits<32>>,
+    sw_dw1: DFF<Bits<32>>,
+    sw_dw2: DFF<Bits<32>>,
+    sw_dw3: DFF<Bits<32>>,
+    sw_one: DFF<Bit>,
+    sw_kind: DFF<Bits<2>>,
+    sw_ret: DFF<WriteState>,
+
+    ev: Signal<Local, Bits<NUM_EVENTS>>,
+    xlen: Signal<Local, Bits<18>>,
+    w_mask: Signal<Local, Bits<9>>,
+    dst_lo: Signal<Local, Bits<18>>,
+    dend: Signal<Local, Bits<18>>,
+    nw: Signal<Local, Bits<10>>,
+    w_start: Signal<Local, Bits<18>>,
+    w_end: Signal<Local, Bits<18>>,
+    w_cend: Signal<Local, Bits<18>>,
+    w_exact: Signal<Local, Bits<64>>,
+    w_bytes: Signal<Local, Bits<32>>,
+    w_len_dw: Signal<Local, Bits<10>>,
+    w_fbe: Signal<Local, Bits<4>>,
+    w_lbe: Signal<Local, Bits<4>>,
+    w_4dw: Signal<Local, Bit>,
+    w_total_dw: Signal<Local, Bits<11>>,
+    base: Signal<Local, Bits<VPOS_BITS>>,
+    w_need: Signal<Local, Bits<VPOS_BITS>>,
+    w_gap: Signal<Local, Bits<VPOS_BITS>>,
+    w_have: Signal<Local, Bit>,
+    end_gap: Signal<Local, Bits<VPOS_BITS>>,
+    all_in: Signal<Local, Bit>,
+    job_err: Signal<Local, Bit>,
+    entries: Signal<Local, Bits<32>>,
+    used: Signal<Local, Bits<32>>,
+    has_space: Signal<Local, Bit>,
+    rec_on: Signal<Local, Bit>,
+    data_src: Signal<Local, Bits<8>>,
+    cpl_src: Signal<Local, Bits<8>>,
+    cpl_iova: Signal<Local, Bits<64>>,
+    slot_addr: Signal<Local, Bits<64>>,
+    hdr_dw0: Signal<Local, Bits<32>>,
+    hdr_dw1: Signal<Local, Bits<32>>,
+    sw_4dw: Signal<Local, Bit>,
+    sw_hdr0: Signal<Local, Bits<32>>,
+    stalling: Signal<Local, Bit>,
+    ntx_shift: Signal<Local, Bits<6>>,
+    ntx_lmask: Signal<Local, Bits<64>>,
+    #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
+    c_kind_cpl: Constant<Bits<8>>,
+    #[default(konst(1))]
+    c_one32: Constant<Bits<32>>,
+    #[default(konst(dma::QMODE_TX as u64))]
+    c_mode_tx: Constant<Bits<2>>,
+    #[default(konst(dma::QMODE_RX as u64))]
+    c_mode_rx: Constant<Bits<2>>,
+    #[default(konst(dma::CPL_STATUS_READ_ERROR as u64))]
+    c_st_read_err: Constant<Bits<16>>,
+    #[default(konst(1 << EV_DESC_DONE))]
+    k_ev_desc_done: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_DESC_ERROR))]
+    k_ev_desc_error: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_RECORDS))]
+    k_ev_records: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_COALESCED))]
+    k_ev_coalesced: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_STALL))]
+    k_ev_stall: Constant<Bits<NUM_EVENTS>>,
+    #[default(konst(1 << EV_TX_FRAMES))]
+    k_ev_tx_frames: Constant<Bits<NUM_EVENTS>>,
+}
+
+impl Logic for WriteEngine {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
+            freed, l2w, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
+            od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
+            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret
+        );
+        self.ev.next = 0.into();
+        self.irq.next = false;
+        self.bj_take.next = false;
+        self.bq.next = self.j_q.q.val();
+        self.head_inc.next = false;
+        self.record_written.next = false;
+        self.overflow_set.next = false;
+        self.flush_done.next = false;
+        self.err_clear.next = false;
+        self.err_clear_id.next = self.j_id.q.val();
+
+        // ---- write geometry (TLPs never cross a Max Payload Size boundary) ----
+        self.xlen.next = self.j_bytes.q.val().get_bits::<18>(0);
+        self.w_mask.next = (bit_cast::<9, 1>(1.into()) << self.l2w.q.val()) - 1;
+        self.dst_lo.next = bit_cast::<18, 9>(self.j_dst.q.val().get_bits::<9>(0) & self.w_mask.val());
+        self.dend.next = self.dst_lo.val() + self.xlen.val();
+        self.nw.next = bit_cast::<10, 18>((self.dend.val() - 1) >> self.l2w.q.val()) + 1;
+        self.w_start.next = bit_cast::<18, 10>(self.w_idx.q.val()) << self.l2w.q.val();
+        if self.w_start.val() < self.dst_lo.val() {
+            self.w_start.next = self.dst_lo.val();
+        }
+        self.w_cend.next = (bit_cast::<18, 10>(self.w_idx.q.val()) + 1) << self.l2w.q.val();
+        self.w_end.next = self.w_cend.val();
+        if self.dend.val() < self.w_cend.val() {
+            self.w_end.next = self.dend.val();
+        }
+        self.w_exact.next =
+            (self.j_dst.q.val() & !bit_cast::<64, 9>(self.w_mask.val())) + bit_cast::<64, 18>(self.w_start.val());
+        self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start.val());
+        self.w_len_dw.next =
+            bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start.val() >> 2);
+        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start.val().get_bits::<2>(0)) & 15;
+        self.w_lbe.next = 15.into();
+        if self.w_end.val().get_bits::<2>(0) == 1 {
+            self.w_lbe.next = 1.into();
+        } else if self.w_end.val().get_bits::<2>(0) == 2 {
+            self.w_lbe.next = 3.into();
+        } else if self.w_end.val().get_bits::<2>(0) == 3 {
+            self.w_lbe.next = 7.into();
+        }
+        if self.w_len_dw.val() == 1 {
+            self.w_fbe.next = self.w_fbe.val() & self.w_lbe.val();
+            self.w_lbe.next = 0.into();
+        }
+        self.w_4dw.next = self.w_exact.val().get_bits::<32>(32).any();
+        self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 3;
+        if self.w_4dw.val() {
+            self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 4;
+        }
+        // Byte k of the job is at buffer position pos0 + k; pos0 - dst[2:0]
+        // is beat aligned. A TLP may go once the buffer is filled past its
+        // last byte (positions compared across the wrap, as differences).
+        self.base.next = self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 3>(self.j_dst.q.val().get_bits::<3>(0));
+        self.w_need.next = self.j_pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.w_end.val() - self.dst_lo.val());
+        // (Differences into 20-bit signals first: they must wrap at 20 bits.)
+        self.w_gap.next = self.filled_pos.val() - self.w_need.val();
+        self.w_have.next = !self.w_gap.val().get_bit(19) | self.j_local.q.val();
+        self.end_gap.next = self.filled_pos.val() - self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 18>(self.xlen.val());
+        self.all_in.next = !self.end_gap.val().get_bit(19) | self.j_local.q.val();
+        self.job_err.next = self.read_err.val().get_bit(0) & !self.j_local.q.val();
+        if self.j_id.q.val() {
+            self.job_err.next = self.read_err.val().get_bit(1) & !self.j_local.q.val();
+        }
+
+        // ---- write records ----
+        self.entries.next = self.c_one32.val() << self.wrec_log2.val();
+        self.used.next = self.wrec_prod.val() - self.wrec_cons.val()
+            + bit_cast::<32, 1>(self.od_valid.q.val().into())
+            + bit_cast::<32, 1>(self.oc_valid.q.val().into());
+        self.has_space.next = self.used.val() < self.entries.val();
+        self.rec_on.next = (self.wrec_log2.val() != 0) & !self.overflow.val();
+        self.data_src.next = bit_cast::<8, 2>(self.j_q.q.val());
+        self.cpl_src.next = bit_cast::<8, 2>(self.j_q.q.val()) | self.c_kind_cpl.val();
+        self.cpl_iova.next = self.bq_cpl_base.val() + (bit_cast::<64, 12>(self.bq_head.val()) << 4);
+        self.slot_addr.next = self.wrec_base.val()
+            + (bit_cast::<64, 32>(self.wrec_prod.val() & (self.entries.val() - 1)) << 4);
+
+        // ---- TX defaults ----
+        self.tx_valid.next = false;
+        self.tx_sop.next = false;
+        self.tx_eop.next = false;
+        self.tx_keep.next = 3.into();
+        self.tx_data.next = 0.into();
+        self.buf_rd_pos.next = self.cur_pos.q.val().get_bits::<POS_BITS>(0);
+        self.sw_4dw.next = self.sw_addr.q.val().get_bits::<32>(32).any();
+        self.sw_hdr0.next = 0x4000_0004.into();
+        if self.sw_4dw.val() & self.sw_one.q.val() {
+            self.sw_hdr0.next = 0x6000_0001.into();
+        } else if self.sw_4dw.val() {
+            self.sw_hdr0.next = 0x6000_0004.into();
+        } else if self.sw_one.q.val() {
+            self.sw_hdr0.next = 0x4000_0001.into();
+        }
+        self.hdr_dw1.next = (bit_cast::<32, 16>(self.requester_id.val()) << 16) | 0x0000_00FF_u64;
+        self.hdr_dw0.next = 0.into();
+
+        // ---- network TX ----
+        self.ntx_valid.next = false;
+        self.ntx_last.next = false;
+        self.ntx_bytes.next = 0.into();
+        self.ntx_data.next = 0.into();
+        self.ntx_tenant.next = 0.into();
+        self.ntx_len.next = 0.into();
+        // Bytes past the frame's end in the last beat read as 0.
+        self.ntx_shift.next = bit_cast::<6, 3>(self.n_rem.q.val().get_bits::<3>(0)) << 3;
+        self.ntx_lmask.next = 0xFFFF_FFFF_FFFF_FFFF_u64.into();
+        if self.n_rem.q.val() < 8 {
+            self.ntx_lmask.next = (bit_cast::<64, 1>(1.into()) << self.ntx_shift.val()) - 1;
+        }
+
+        self.stalling.next = false;
+        match self.state.q.val() {
+            WriteState::Idle => {
+                if self.flush_pending.val() & self.od_valid.q.val() {
+                    self.sw_ret.d.next = WriteState::Idle;
+                    self.state.d.next = WriteState::FlushOd;
+                } else if self.flush_pending.val() & self.oc_valid.q.val() {
+                    self.sw_ret.d.next = WriteState::Idle;
+                    self.state.d.next = WriteState::FlushOc;
+                } else if self.flush_pending.val() {
+                    self.sw_addr.d.next = self.wb_addr.val();
+                    self.sw_dw0.d.next = self.wrec_prod.val();
+                    self.sw_one.d.next = true;
+                    self.sw_kind.d.next = 3.into();
+                    self.sw_ret.d.next = WriteState::FlushDone;
+                    if self.bus_master.val() {
+                        self.state.d.next = WriteState::SwH0;
+                    }
+                } else if self.bj_valid.val() {
+                    self.bj_take.next = true;
+                    self.j_q.d.next = self.bj_q.val();
+                    self.j_mode.d.next = self.bj_mode.val();
+                    self.status.d.next = self.bj_status.val();
+                    self.j_cookie.d.next = self.bj_cookie.val();
+                    self.j_bytes.d.next = self.bj_bytes.val();
+                    self.j_tenant.d.next = self.bj_tenant.val();
+                    self.j_dst.d.next = self.bj_dst.val();
+                    self.j_pos0.d.next = self.bj_pos0.val();
+                    self.j_end.d.next = self.bj_end.val();
+                    self.j_local.d.next = self.bj_local.val();
+                    self.j_id.d.next = self.bj_id.val();
+                    self.w_idx.d.next = 0.into();
+                    // MPS 128 or 256.
+                    self.l2w.d.next = 7.into();
+                    if self.max_payload.val() != 0 {
+                        self.l2w.d.next = 8.into();
+                    }
+                    if self.bj_status.val() != 0 {
+                        self.state.d.next = WriteState::CplSetup;
+                    } else if self.bj_mode.val() == self.c_mode_tx.val() {
+                        self.state.d.next = WriteState::NtxWait;
+                    } else {
+                        self.state.d.next = WriteState::WrSetup;
+                    }
+                } else if self.front_idle.val() & (self.cpl_since_irq.q.val() != 0) {
+                    self.irq.next = true;
+                    self.cpl_since_irq.d.next = 0.into();
+                }
+            }
+            WriteState::WrSetup => {
+                // Geometry of write TLP w_idx, then the record it needs.
+                self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
+                self.t_len_dw.d.next = self.w_len_dw.val();
+                self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
+                self.t_4dw.d.next = self.w_4dw.val();
+                self.t_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
+                self.t_lastkeep.d.next = 3.into();
+                if self.w_total_dw.val().get_bit(0) {
+                    self.t_lastkeep.d.next = 1.into();
+                }
+                self.beat.d.next = 0.into();
+                // Position of beat 0's lane 0 (header beats read don't-care
+                // data): the first payload DW is lane 1 of beat 1 (3-DW
+                // header) or lane 0 of beat 2 (4-DW header).
+                self.cur_pos.d.next = self.base.val()
+                    + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                    - 16;
+                if !self.w_4dw.val() {
+                    self.cur_pos.d.next = self.base.val()
+                        + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                        - 12;
+                }
+                if self.job_err.val() {
+                    // A read failed: no more writes; wait for the job's
+                    // other reads, then complete with the error.
+                    self.status.d.next = self.c_st_read_err.val();
+                    self.state.d.next = WriteState::ErrWait;
+                } else if !self.w_have.val() {
+                    // Its bytes are not all in yet.
+                } else if !self.rec_on.val() {
+                    self.state.d.next = WriteState::WrH0;
+                } else if self.od_valid.q.val()
+                    & (self.od_iova.q.val() + bit_cast::<64, 32>(self.od_len.q.val()) == self.w_exact.val())
+                    & (self.od_src.q.val() == self.data_src.val())
+                {
+                    self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
+                    self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
+                    self.state.d.next = WriteState::WrH0;
+                } else if self.od_valid.q.val() {
+                    self.sw_ret.d.next = WriteState::WrSetup;
+                    self.state.d.next = WriteState::FlushOd;
+                } else if self.has_space.val() {
+                    self.od_valid.d.next = true;
+                    self.od_iova.d.next = self.w_exact.val();
+                    self.od_len.d.next = self.w_bytes.val();
+                    self.od_src.d.next = self.data_src.val();
+                    self.stall_count.d.next = 0.into();
+                    self.state.d.next = WriteState::WrH0;
+                } else {
+                    // Ring full: the write waits for the host, up to the timeout.
+                    self.stalling.next = true;
+                }
+            }
+            WriteState::WrH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.hdr_dw0.next = 0x4000_0000_u64 | bit_cast::<32, 10>(self.t_len_dw.q.val());
+                if self.t_4dw.q.val() {
+                    self.hdr_dw0.next = 0x6000_0000_u64 | bit_cast::<32, 10>(self.t_len_dw.q.val());
+                }
+                self.tx_data.next = (bit_cast::<64, 32>(
+                    (bit_cast::<32, 16>(self.requester_id.val()) << 16) | bit_cast::<32, 8>(self.t_be.q.val()),
+                ) << 32)
+                    | bit_cast::<64, 32>(self.hdr_dw0.val());
+                if self.tx_ready.val() {
+                    self.buf_rd_pos.next = bit_cast::<POS_BITS, VPOS_BITS>(self.cur_pos.q.val() + 8);
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = 1.into();
+                    self.state.d.next = WriteState::WrH1;
+                }
+            }
+            WriteState::WrH1 => {
+                self.tx_valid.next = true;
+                if self.t_4dw.q.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(32));
+                } else {
+                    self.tx_data.next = (self.buf_rd_data.val() & 0xFFFF_FFFF_0000_0000_u64)
+                        | bit_cast::<64, 32>(self.t_addr.q.val().get_bits::<32>(0));
+                }
+                if self.t_nbeats.q.val() == 2 {
+                    self.tx_eop.next = true;
+                    self.tx_keep.next = self.t_lastkeep.q.val();
+                }
+                if self.tx_ready.val() {
+                    self.buf_rd_pos.next = bit_cast::<POS_BITS, VPOS_BITS>(self.cur_pos.q.val() + 8);
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = 2.into();
+                    if self.t_nbeats.q.val() == 2 {
+                        self.w_idx.d.next = self.w_idx.q.val() + 1;
+                        if self.w_idx.q.val() + 1 == self.nw.val() {
+                            self.state.d.next = WriteState::CplSetup;
+                        } else {
+                            self.state.d.next = WriteState::WrSetup;
+                        }
+                    } else {
+                        self.state.d.next = WriteState::WrPay;
+                    }
+                }
+            }
+            WriteState::WrPay => {
+                self.tx_valid.next = true;
+                self.tx_data.next = self.buf_rd_data.val();
+                if self.beat.q.val() + 1 == self.t_nbeats.q.val() {
+                    self.tx_eop.next = true;
+                    self.tx_keep.next = self.t_lastkeep.q.val();
+                }
+                if self.tx_ready.val() {
+                    self.buf_rd_pos.next = bit_cast::<POS_BITS, VPOS_BITS>(self.cur_pos.q.val() + 8);
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.beat.d.next = self.beat.q.val() + 1;
+                    if self.beat.q.val() + 1 == self.t_nbeats.q.val() {
+                        self.w_idx.d.next = self.w_idx.q.val() + 1;
+                        if self.w_idx.q.val() + 1 == self.nw.val() {
+                            self.state.d.next = WriteState::CplSetup;
+                        } else {
+                            self.state.d.next = WriteState::WrSetup;
+                        }
+                    }
+                }
+            }
+            WriteState::ErrWait => {
+                if self.all_in.val() {
+                    self.state.d.next = WriteState::CplSetup;
+                }
+            }
+            WriteState::NtxWait => {
+                // A frame goes out whole: wait for all of it.
+                if self.job_err.val() {
+                    self.status.d.next = self.c_st_read_err.val();
+                    self.state.d.next = WriteState::ErrWait;
+                } else if self.all_in.val() {
+                    self.state.d.next = WriteState::NtxSetup;
+                }
+            }
+            WriteState::NtxSetup => {
+                self.cur_pos.d.next = self.j_pos0.q.val();
+                self.buf_rd_pos.next = self.j_pos0.q.val().get_bits::<POS_BITS>(0);
+                self.n_rem.d.next = self.j_bytes.q.val().get_bits::<17>(0);
+                self.state.d.next = WriteState::NtxData;
+            }
+            WriteState::NtxData => {
+                self.ntx_valid.next = true;
+                self.ntx_data.next = self.buf_rd_data.val() & self.ntx_lmask.val();
+                self.ntx_tenant.next = self.j_tenant.q.val();
+                self.ntx_len.next = self.j_bytes.q.val().get_bits::<14>(0);
+                self.ntx_bytes.next = 8.into();
+                if self.n_rem.q.val() <= 8 {
+                    self.ntx_last.next = true;
+                    self.ntx_bytes.next = self.n_rem.q.val().get_bits::<4>(0);
+                }
+                if self.ntx_ready.val() {
+                    self.buf_rd_pos.next = bit_cast::<POS_BITS, VPOS_BITS>(self.cur_pos.q.val() + 8);
+                    self.cur_pos.d.next = self.cur_pos.q.val() + 8;
+                    self.n_rem.d.next = self.n_rem.q.val() - 8;
+                    if self.n_rem.q.val() <= 8 {
+                        self.ev.next = self.ev.val() | self.k_ev_tx_frames.val();
+                        self.state.d.next = WriteState::CplSetup;
+                    }
+                }
+            }
+            WriteState::CplSetup => {
+                // The completion entry is a write too: it needs its record.
+                if !self.rec_on.val()
+                    | (self.oc_valid.q.val()
+                        & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.cpl_iova.val())
+                        & (self.oc_src.q.val() == self.cpl_src.val()))
+                    | (!self.oc_valid.q.val() & self.has_space.val())
+                {
+                    if self.rec_on.val() & self.oc_valid.q.val() {
+                        self.oc_len.d.next = self.oc_len.q.val() + 16;
+                        self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
+                    } else if self.rec_on.val() {
+                        self.oc_valid.d.next = true;
+                        self.oc_iova.d.next = self.cpl_iova.val();
+                        self.oc_len.d.next = 16.into();
+                        self.oc_src.d.next = self.cpl_src.val();
+                    }
+                    self.stall_count.d.next = 0.into();
+                    self.sw_addr.d.next = self.cpl_iova.val();
+                    self.sw_dw0.d.next = self.j_cookie.q.val().get_bits::<32>(0);
+                    self.sw_dw1.d.next = self.j_cookie.q.val().get_bits::<32>(32);
+                    self.sw_dw2.d.next = 0.into();
+                    if (self.status.q.val() == 0) | (self.j_mode.q.val() == self.c_mode_rx.val()) {
+                        self.sw_dw2.d.next = self.j_bytes.q.val();
+                    }
+                    self.sw_dw3.d.next = bit_cast::<32, 16>(self.status.q.val())
+                        | (bit_cast::<32, 2>(self.j_q.q.val()) << 16)
+                        | 0x0100_0000_u64
+                        | (bit_cast::<32, 4>(self.j_tenant.q.val()) << 28);
+                    self.sw_one.d.next = false;
+                    self.sw_kind.d.next = 2.into();
+                    self.sw_ret.d.next = WriteState::Finish;
+                    self.state.d.next = WriteState::SwH0;
+                } else if self.oc_valid.q.val() {
+                    self.sw_ret.d.next = WriteState::CplSetup;
+                    self.state.d.next = WriteState::FlushOc;
+                } else {
+                    self.stalling.next = true;
+                }
+            }
+            WriteState::SwH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val()) << 32) | bit_cast::<64, 32>(self.sw_hdr0.val());
+                if self.sw_one.q.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val() & 0xFFFF_FF0F_u64) << 32)
+                        | bit_cast::<64, 32>(self.sw_hdr0.val());
+                }
+                if self.tx_ready.val() {
+                    self.state.d.next = WriteState::SwH1;
+                }
+            }
+            WriteState::SwH1 => {
+                self.tx_valid.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(32));
+                } else {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw0.q.val()) << 32)
+                        | bit_cast::<64, 32>(self.sw_addr.q.val().get_bits::<32>(0));
+                    self.tx_eop.next = self.sw_one.q.val();
+                }
+                if self.tx_ready.val() {
+                    if !self.sw_4dw.val() & self.sw_one.q.val() {
+                        self.state.d.next = WriteState::SwDone;
+                    } else {
+                        self.state.d.next = WriteState::SwD0;
+                    }
+                }
+            }
+            WriteState::SwD0 => {
+                self.tx_valid.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw1.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw0.q.val());
+                    if self.sw_one.q.val() {
+                        self.tx_keep.next = 1.into();
+                        self.tx_eop.next = true;
+                    }
+                } else {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw2.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw1.q.val());
+                }
+                if self.tx_ready.val() {
+                    if self.sw_4dw.val() & self.sw_one.q.val() {
+                        self.state.d.next = WriteState::SwDone;
+                    } else {
+                        self.state.d.next = WriteState::SwD1;
+                    }
+                }
+            }
+            WriteState::SwD1 => {
+                self.tx_valid.next = true;
+                self.tx_eop.next = true;
+                if self.sw_4dw.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw3.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw2.q.val());
+                } else {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.sw_dw3.q.val());
+                }
+                if self.tx_ready.val() {
+                    self.state.d.next = WriteState::SwDone;
+                }
+            }
+            WriteState::SwDone => {
+                if self.sw_kind.q.val() == 0 {
+                    self.od_valid.d.next = false;
+                    self.record_written.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_records.val();
+                } else if self.sw_kind.q.val() == 1 {
+                    self.oc_valid.d.next = false;
+                    self.record_written.next = true;
+                    self.ev.next = self.ev.val() | self.k_ev_records.val();
+                }
+                self.state.d.next = self.sw_ret.q.val();
+            }
+            WriteState::FlushOd => {
+                // Write the open data record into the next ring slot; the
+                // caller chose where to go next (sw_ret).
+                self.sw_addr.d.next = self.slot_addr.val();
+                self.sw_dw0.d.next = self.od_iova.q.val().get_bits::<32>(0);
+                self.sw_dw1.d.next = self.od_iova.q.val().get_bits::<32>(32);
+                self.sw_dw2.d.next = self.od_len.q.val();
+                self.sw_dw3.d.next = bit_cast::<32, 8>(self.od_src.q.val())
+                    | 0x100_u64
+                    | (bit_cast::<32, 16>(self.wrec_prod.val().get_bits::<16>(0)) << 16);
+                self.sw_one.d.next = false;
+                self.sw_kind.d.next = 0.into();
+                self.state.d.next = WriteState::SwH0;
+            }
+            WriteState::FlushOc => {
+                self.sw_addr.d.next = self.slot_addr.val();
+                self.sw_dw0.d.next = self.oc_iova.q.val().get_bits::<32>(0);
+                self.sw_dw1.d.next = self.oc_iova.q.val().get_bits::<32>(32);
+                self.sw_dw2.d.next = self.oc_len.q.val();
+                self.sw_dw3.d.next = bit_cast::<32, 8>(self.oc_src.q.val())
+                    | 0x100_u64
+                    | (bit_cast::<32, 16>(self.wrec_prod.val().get_bits::<16>(0)) << 16);
+                self.sw_one.d.next = false;
+                self.sw_kind.d.next = 1.into();
+                self.state.d.next = WriteState::SwH0;
+            }
+            WriteState::Finish => {
+                self.head_inc.next = true;
+                self.freed.d.next = self.j_end.q.val();
+                self.err_clear.next = true;
+                if self.status.q.val() == 0 {
+                    self.ev.next = self.ev.val() | self.k_ev_desc_done.val();
+                } else {
+                    self.ev.next = self.ev.val() | self.k_ev_desc_error.val();
+                }
+                if self.cpl_since_irq.q.val() + 1 >= self.irq_coalesce.val() {
+                    self.irq.next = true;
+                    self.cpl_since_irq.d.next = 0.into();
+                } else {
+                    self.cpl_since_irq.d.next = self.cpl_since_irq.q.val() + 1;
+                }
+                self.state.d.next = WriteState::Idle;
+            }
+            WriteState::FlushDone => {
+                self.flush_done.next = true;
+                self.state.d.next = WriteState::Idle;
+            }
+            _ => {
+                self.state.d.next = WriteState::Idle;
+            }
+        }
+        // A write waiting for a record slot: count it, tell the host on the
+        // first cycle (the ring needs draining), give up after the timeout.
+        if self.stalling.val() {
+            self.ev.next = self.ev.val() | self.k_ev_stall.val();
+            self.stall_count.d.next = self.stall_count.q.val() + 1;
+            if self.stall_count.q.val() == 0 {
+                self.irq.next = true;
+            }
+            if self.stall_count.q.val() >= self.wrec_timeout.val() {
+                self.overflow_set.next = true;
+                self.stall_count.d.next = 0.into();
+            }
+        }
+        self.events.next = self.ev.val();
+        self.free_pos.next = self.freed.q.val();
+        self.busy.next = self.state.q.val() != WriteState::Idle;
+        if self.reset.val() {
+            self.state.d.next = WriteState::Idle;
+            self.od_valid.d.next = false;
+            self.oc_valid.d.next = false;
+            self.cpl_since_irq.d.next = 0.into();
+            self.freed.d.next = 0.into();
+        }
+    }
+}
