@@ -94,7 +94,7 @@ pub struct DescFetch {
     pub rj_src: Signal<Out, Bits<64>>,
     pub rj_len: Signal<Out, Bits<18>>,
     pub rj_pos0: Signal<Out, Bits<VPOS_BITS>>,
-    pub rj_id: Signal<Out, Bit>,
+    pub rj_id: Signal<Out, Bits<2>>,
     // ---- the back end's job (held until taken) ----
     pub bj_valid: Signal<Out, Bit>,
     pub bj_take: Signal<In, Bit>,
@@ -111,7 +111,7 @@ pub struct DescFetch {
     pub bj_end: Signal<Out, Bits<VPOS_BITS>>,
     /// Its data came from the network (all in the buffer already).
     pub bj_local: Signal<Out, Bit>,
-    pub bj_id: Signal<Out, Bit>,
+    pub bj_id: Signal<Out, Bits<2>>,
     /// The back end gave buffer space back up to here.
     pub free_pos: Signal<In, Bits<VPOS_BITS>>,
     // ---- status ----
@@ -137,7 +137,7 @@ pub struct DescFetch {
     alloc: DFF<Bits<VPOS_BITS>>,
     pos0: DFF<Bits<VPOS_BITS>>,
     region_end: DFF<Bits<VPOS_BITS>>,
-    next_id: DFF<Bit>,
+    next_id: DFF<Bits<2>>,
     // the job slot
     j_valid: DFF<Bit>,
     j_q: DFF<Bits<2>>,
@@ -150,7 +150,7 @@ pub struct DescFetch {
     j_pos0: DFF<Bits<VPOS_BITS>>,
     j_end: DFF<Bits<VPOS_BITS>>,
     j_local: DFF<Bit>,
-    j_id: DFF<Bit>,
+    j_id: DFF<Bits<2>>,
 
     ev: Signal<Local, Bits<NUM_EVENTS>>,
     q_inflight: Signal<Local, Bits<3>>,
@@ -400,9 +400,10 @@ impl Logic for DescFetch {
                 }
             }
             FetchState::Alloc => {
-                // Buffer space, the back end's slot free (so at most two jobs
-                // hold space: the one written and this one), the read engine.
-                if self.space_ok.val() & !self.j_valid.q.val() {
+                // Buffer space and the read engine; the back end's slot may
+                // still hold the previous job (three jobs in flight: one
+                // written, one waiting, this one read).
+                if self.space_ok.val() {
                     if self.mode.q.val() == self.c_mode_rx.val() {
                         self.pos0.d.next = self.alloc.q.val() + self.dst_low.val();
                         self.rx_pos.d.next = self.alloc.q.val() + self.dst_low.val();
@@ -474,7 +475,7 @@ impl Logic for DescFetch {
                     self.j_end.d.next = self.region_end.q.val();
                     self.j_local.d.next = self.mode.q.val() == self.c_mode_rx.val();
                     self.j_id.d.next = self.next_id.q.val();
-                    self.next_id.d.next = !self.next_id.q.val();
+                    self.next_id.d.next = self.next_id.q.val() + 1;
                     if self.status.q.val() != 0 {
                         // No data: its (empty) space ends where the last
                         // job's does, so giving it back moves nothing.
@@ -524,7 +525,7 @@ impl Logic for DescFetch {
             self.prefer_rx.d.next = false;
             self.j_valid.d.next = false;
             self.alloc.d.next = 0.into();
-            self.next_id.d.next = false;
+            self.next_id.d.next = 0.into();
             for q in 0..NUM_QUEUES {
                 self.inflight[q].d.next = 0.into();
             }

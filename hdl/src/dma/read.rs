@@ -51,7 +51,9 @@ pub struct ReadEngine {
     pub job_len: Signal<In, Bits<18>>,
     /// Buffer position of the job's byte 0.
     pub job_pos0: Signal<In, Bits<VPOS_BITS>>,
-    pub job_id: Signal<In, Bit>,
+    /// Jobs are numbered mod 4 (at most three are in flight: written,
+    /// waiting, read), so a read error belongs to exactly one.
+    pub job_id: Signal<In, Bits<2>>,
     // ---- configuration ----
     pub requester_id: Signal<In, Bits<16>>,
     pub max_read_req: Signal<In, Bits<3>>,
@@ -76,9 +78,9 @@ pub struct ReadEngine {
     /// Every byte before this position is in the buffer (of read jobs).
     pub filled_pos: Signal<Out, Bits<VPOS_BITS>>,
     /// Job id `i` had a read error (bit i), until cleared.
-    pub err: Signal<Out, Bits<2>>,
+    pub err: Signal<Out, Bits<4>>,
     pub err_clear: Signal<In, Bit>,
-    pub err_clear_id: Signal<In, Bit>,
+    pub err_clear_id: Signal<In, Bits<2>>,
     /// No job and no read outstanding.
     pub idle: Signal<Out, Bit>,
 
@@ -86,19 +88,18 @@ pub struct ReadEngine {
     src: DFF<Bits<64>>,
     xlen: DFF<Bits<18>>,
     pos0: DFF<Bits<VPOS_BITS>>,
-    id: DFF<Bit>,
+    id: DFF<Bits<2>>,
     l2ch: DFF<Bits<4>>,
     chunk: DFF<Bits<10>>,
     issue_seq: DFF<Bits<5>>,
     done_seq: DFF<Bits<5>>,
     busy: DFF<Bits<DATA_TAGS>>,
     filled: DFF<Bits<VPOS_BITS>>,
-    /// Read error seen for job id 0 / 1.
-    err0: DFF<Bit>,
-    err1: DFF<Bit>,
+    /// Read error seen for job id i (bit i).
+    err_r: DFF<Bits<4>>,
     tt_start: [DFF<Bits<VPOS_BITS>>; DATA_TAGS],
     tt_end: [DFF<Bits<VPOS_BITS>>; DATA_TAGS],
-    tt_id: DFF<Bits<DATA_TAGS>>,
+    tt_id: [DFF<Bits<2>>; DATA_TAGS],
 
     // ---- geometry of chunk `chunk` (combinational) ----
     ch_mask: Signal<Local, Bits<13>>,
@@ -127,19 +128,25 @@ pub struct ReadEngine {
     c_one13: Constant<Bits<13>>,
     #[default(konst(1))]
     c_one16: Constant<Bits<DATA_TAGS>>,
+    #[default(konst(1))]
+    c_one4: Constant<Bits<4>>,
+    err_next: Signal<Local, Bits<4>>,
+    retire_id: Signal<Local, Bits<2>>,
 }
 
 impl Logic for ReadEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, src, xlen, pos0, id, l2ch, chunk, issue_seq, done_seq, busy, filled, err0, err1, tt_id
+            self, clock, state, src, xlen, pos0, id, l2ch, chunk, issue_seq, done_seq, busy, filled, err_r
         );
         for t in 0..DATA_TAGS {
             self.tt_start[t].clock.next = self.clock.val();
             self.tt_start[t].d.next = self.tt_start[t].q.val();
             self.tt_end[t].clock.next = self.clock.val();
             self.tt_end[t].d.next = self.tt_end[t].q.val();
+            self.tt_id[t].clock.next = self.clock.val();
+            self.tt_id[t].d.next = self.tt_id[t].q.val();
         }
 
         // ---- geometry (as docs/dma.md: chunks at MRRS-aligned addresses) ----
@@ -179,10 +186,7 @@ impl Logic for ReadEngine {
         // tag (number mod 16) is free and the sink's lookups are unambiguous.
         self.in_flight.next = self.issue_seq.q.val() - self.done_seq.q.val();
         self.in_window.next = self.in_flight.val() < 16;
-        self.aborted.next = self.err0.q.val();
-        if self.id.q.val() {
-            self.aborted.next = self.err1.q.val();
-        }
+        self.aborted.next = self.err_r.q.val().get_bit(self.id.q.val().index());
 
         // ---- the sink's view ----
         self.lookup_start.next = 0.into();
@@ -249,6 +253,7 @@ impl Logic for ReadEngine {
                         if self.i_tag.val().index() == t {
                             self.tt_start[t].d.next = self.pos0.q.val();
                             self.tt_end[t].d.next = self.pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.xlen.q.val());
+                            self.tt_id[t].d.next = self.id.q.val();
                         }
                     }
                     self.issue_seq.d.next = self.issue_seq.q.val() + 1;
@@ -274,6 +279,7 @@ impl Logic for ReadEngine {
                                 + bit_cast::<VPOS_BITS, 18>(self.i_start.val() - self.src_lo.val());
                             self.tt_end[t].d.next =
                                 self.pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.i_end.val() - self.src_lo.val());
+                            self.tt_id[t].d.next = self.id.q.val();
                         }
                     }
                     self.set_bit.next = self.c_one16.val() << self.i_tag.val();
@@ -311,25 +317,22 @@ impl Logic for ReadEngine {
             self.clr_bit.next = self.c_one16.val() << self.retire_tag.val();
         }
         self.busy.d.next = (self.busy.q.val() | self.set_bit.val()) & !self.clr_bit.val();
-        if self.set_bit.val().any() {
-            self.tt_id.d.next = (self.tt_id.q.val() & !self.set_bit.val())
-                | (bit_cast::<DATA_TAGS, 1>(self.id.q.val().into()) << self.i_tag.val());
+        self.err_next.next = self.err_r.q.val();
+        if self.err_clear.val() {
+            self.err_next.next = self.err_r.q.val() & !(self.c_one4.val() << self.err_clear_id.val());
         }
-        if self.err_clear.val() & !self.err_clear_id.val() {
-            self.err0.d.next = false;
-        }
-        if self.err_clear.val() & self.err_clear_id.val() {
-            self.err1.d.next = false;
-        }
-        if self.retire_valid.val() & !self.retire_ok.val() {
-            if self.tt_id.q.val().get_bit(self.retire_tag.val().index()) {
-                self.err1.d.next = true;
-            } else {
-                self.err0.d.next = true;
+        self.retire_id.next = 0.into();
+        for t in 0..DATA_TAGS {
+            if self.retire_tag.val().index() == t {
+                self.retire_id.next = self.tt_id[t].q.val();
             }
         }
+        if self.retire_valid.val() & !self.retire_ok.val() {
+            self.err_next.next = self.err_next.val() | (self.c_one4.val() << self.retire_id.val());
+        }
+        self.err_r.d.next = self.err_next.val();
         self.filled_pos.next = self.filled.q.val();
-        self.err.next = (bit_cast::<2, 1>(self.err1.q.val().into()) << 1) | bit_cast::<2, 1>(self.err0.q.val().into());
+        self.err.next = self.err_r.q.val();
         self.idle.next = (self.state.q.val() == ReadState::Idle) & (self.done_seq.q.val() == self.issue_seq.q.val());
         if self.reset.val() {
             self.state.d.next = ReadState::Idle;
@@ -337,8 +340,7 @@ impl Logic for ReadEngine {
             self.done_seq.d.next = 0.into();
             self.busy.d.next = 0.into();
             self.filled.d.next = 0.into();
-            self.err0.d.next = false;
-            self.err1.d.next = false;
+            self.err_r.d.next = 0.into();
         }
     }
 }

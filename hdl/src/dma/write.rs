@@ -66,16 +66,16 @@ pub struct WriteEngine {
     pub bj_pos0: Signal<In, Bits<VPOS_BITS>>,
     pub bj_end: Signal<In, Bits<VPOS_BITS>>,
     pub bj_local: Signal<In, Bit>,
-    pub bj_id: Signal<In, Bit>,
+    pub bj_id: Signal<In, Bits<2>>,
     /// Buffer space given back (the finished job's end).
     pub free_pos: Signal<Out, Bits<VPOS_BITS>>,
     /// The front end has nothing in progress (for the idle interrupt).
     pub front_idle: Signal<In, Bit>,
     // ---- the read engine ----
     pub filled_pos: Signal<In, Bits<VPOS_BITS>>,
-    pub read_err: Signal<In, Bits<2>>,
+    pub read_err: Signal<In, Bits<4>>,
     pub err_clear: Signal<Out, Bit>,
-    pub err_clear_id: Signal<Out, Bit>,
+    pub err_clear_id: Signal<Out, Bits<2>>,
     // ---- registers (dma_regs) ----
     pub bq: Signal<Out, Bits<2>>,
     pub bq_cpl_base: Signal<In, Bits<64>>,
@@ -132,7 +132,7 @@ pub struct WriteEngine {
     j_pos0: DFF<Bits<VPOS_BITS>>,
     j_end: DFF<Bits<VPOS_BITS>>,
     j_local: DFF<Bit>,
-    j_id: DFF<Bit>,
+    j_id: DFF<Bits<2>>,
     freed: DFF<Bits<VPOS_BITS>>,
     // writes
     l2w: DFF<Bits<4>>,
@@ -203,6 +203,12 @@ pub struct WriteEngine {
     sw_4dw: Signal<Local, Bit>,
     sw_hdr0: Signal<Local, Bits<32>>,
     stalling: Signal<Local, Bit>,
+    od_extends: Signal<Local, Bit>,
+    rec_ok: Signal<Local, Bit>,
+    /// A TLP's last beat goes this cycle.
+    last_beat: Signal<Local, Bit>,
+    /// Set up the next write TLP this cycle.
+    do_setup: Signal<Local, Bit>,
     ntx_shift: Signal<Local, Bits<6>>,
     ntx_lmask: Signal<Local, Bits<64>>,
     #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
@@ -297,10 +303,7 @@ impl Logic for WriteEngine {
         self.w_have.next = !self.w_gap.val().get_bit(19) | self.j_local.q.val();
         self.end_gap.next = self.filled_pos.val() - self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 18>(self.xlen.val());
         self.all_in.next = !self.end_gap.val().get_bit(19) | self.j_local.q.val();
-        self.job_err.next = self.read_err.val().get_bit(0) & !self.j_local.q.val();
-        if self.j_id.q.val() {
-            self.job_err.next = self.read_err.val().get_bit(1) & !self.j_local.q.val();
-        }
+        self.job_err.next = self.read_err.val().get_bit(self.j_id.q.val().index()) & !self.j_local.q.val();
 
         // ---- write records ----
         self.entries.next = self.c_one32.val() << self.wrec_log2.val();
@@ -312,6 +315,12 @@ impl Logic for WriteEngine {
         self.data_src.next = bit_cast::<8, 2>(self.j_q.q.val());
         self.cpl_src.next = bit_cast::<8, 2>(self.j_q.q.val()) | self.c_kind_cpl.val();
         self.cpl_iova.next = self.bq_cpl_base.val() + (bit_cast::<64, 12>(self.bq_head.val()) << 4);
+        // The open data record grows by the next write, or a new one opens
+        // in a free slot; otherwise the write waits (flush or free slot).
+        self.od_extends.next = self.od_valid.q.val()
+            & (self.od_iova.q.val() + bit_cast::<64, 32>(self.od_len.q.val()) == self.w_exact.val())
+            & (self.od_src.q.val() == self.data_src.val());
+        self.rec_ok.next = !self.rec_on.val() | self.od_extends.val() | (!self.od_valid.q.val() & self.has_space.val());
         self.slot_addr.next = self.wrec_base.val()
             + (bit_cast::<64, 32>(self.wrec_prod.val() & (self.entries.val() - 1)) << 4);
 
@@ -349,6 +358,8 @@ impl Logic for WriteEngine {
         }
 
         self.stalling.next = false;
+        self.last_beat.next = false;
+        self.do_setup.next = false;
         match self.state.q.val() {
             WriteState::Idle => {
                 if self.flush_pending.val() & self.od_valid.q.val() {
@@ -398,28 +409,6 @@ impl Logic for WriteEngine {
                 }
             }
             WriteState::WrSetup => {
-                // Geometry of write TLP w_idx, then the record it needs.
-                self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
-                self.t_len_dw.d.next = self.w_len_dw.val();
-                self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
-                self.t_4dw.d.next = self.w_4dw.val();
-                self.t_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
-                self.t_lastkeep.d.next = 3.into();
-                if self.w_total_dw.val().get_bit(0) {
-                    self.t_lastkeep.d.next = 1.into();
-                }
-                self.beat.d.next = 0.into();
-                // Position of beat 0's lane 0 (header beats read don't-care
-                // data): the first payload DW is lane 1 of beat 1 (3-DW
-                // header) or lane 0 of beat 2 (4-DW header).
-                self.cur_pos.d.next = self.base.val()
-                    + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
-                    - 16;
-                if !self.w_4dw.val() {
-                    self.cur_pos.d.next = self.base.val()
-                        + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
-                        - 12;
-                }
                 if self.job_err.val() {
                     // A read failed: no more writes; wait for the job's
                     // other reads, then complete with the error.
@@ -427,25 +416,11 @@ impl Logic for WriteEngine {
                     self.state.d.next = WriteState::ErrWait;
                 } else if !self.w_have.val() {
                     // Its bytes are not all in yet.
-                } else if !self.rec_on.val() {
-                    self.state.d.next = WriteState::WrH0;
-                } else if self.od_valid.q.val()
-                    & (self.od_iova.q.val() + bit_cast::<64, 32>(self.od_len.q.val()) == self.w_exact.val())
-                    & (self.od_src.q.val() == self.data_src.val())
-                {
-                    self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
-                    self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
-                    self.state.d.next = WriteState::WrH0;
+                } else if self.rec_ok.val() {
+                    self.do_setup.next = true;
                 } else if self.od_valid.q.val() {
                     self.sw_ret.d.next = WriteState::WrSetup;
                     self.state.d.next = WriteState::FlushOd;
-                } else if self.has_space.val() {
-                    self.od_valid.d.next = true;
-                    self.od_iova.d.next = self.w_exact.val();
-                    self.od_len.d.next = self.w_bytes.val();
-                    self.od_src.d.next = self.data_src.val();
-                    self.stall_count.d.next = 0.into();
-                    self.state.d.next = WriteState::WrH0;
                 } else {
                     // Ring full: the write waits for the host, up to the timeout.
                     self.stalling.next = true;
@@ -487,12 +462,7 @@ impl Logic for WriteEngine {
                     self.cur_pos.d.next = self.cur_pos.q.val() + 8;
                     self.beat.d.next = 2.into();
                     if self.t_nbeats.q.val() == 2 {
-                        self.w_idx.d.next = self.w_idx.q.val() + 1;
-                        if self.w_idx.q.val() + 1 == self.nw.val() {
-                            self.state.d.next = WriteState::CplSetup;
-                        } else {
-                            self.state.d.next = WriteState::WrSetup;
-                        }
+                        self.last_beat.next = true;
                     } else {
                         self.state.d.next = WriteState::WrPay;
                     }
@@ -510,12 +480,7 @@ impl Logic for WriteEngine {
                     self.cur_pos.d.next = self.cur_pos.q.val() + 8;
                     self.beat.d.next = self.beat.q.val() + 1;
                     if self.beat.q.val() + 1 == self.t_nbeats.q.val() {
-                        self.w_idx.d.next = self.w_idx.q.val() + 1;
-                        if self.w_idx.q.val() + 1 == self.nw.val() {
-                            self.state.d.next = WriteState::CplSetup;
-                        } else {
-                            self.state.d.next = WriteState::WrSetup;
-                        }
+                        self.last_beat.next = true;
                     }
                 }
             }
@@ -723,6 +688,55 @@ impl Logic for WriteEngine {
             _ => {
                 self.state.d.next = WriteState::Idle;
             }
+        }
+        // The last beat of a TLP went: the next one, if any, is set up in the
+        // same cycle when its bytes are in and its record needs no flush
+        // (the link carries writes back to back); else in WrSetup.
+        if self.last_beat.val() {
+            if self.w_idx.q.val() == self.nw.val() {
+                self.state.d.next = WriteState::CplSetup;
+            } else if self.w_have.val() & !self.job_err.val() & self.rec_ok.val() {
+                self.do_setup.next = true;
+            } else {
+                self.state.d.next = WriteState::WrSetup;
+            }
+        }
+        // Set up write TLP w_idx (its geometry is on the w_* signals): the
+        // header fields, where its data is, its write record.
+        if self.do_setup.val() {
+            self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
+            self.t_len_dw.d.next = self.w_len_dw.val();
+            self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
+            self.t_4dw.d.next = self.w_4dw.val();
+            self.t_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
+            self.t_lastkeep.d.next = 3.into();
+            if self.w_total_dw.val().get_bit(0) {
+                self.t_lastkeep.d.next = 1.into();
+            }
+            self.beat.d.next = 0.into();
+            // Position of beat 0's lane 0 (header beats read don't-care
+            // data): the first payload DW is lane 1 of beat 1 (3-DW header)
+            // or lane 0 of beat 2 (4-DW header).
+            self.cur_pos.d.next = self.base.val()
+                + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                - 16;
+            if !self.w_4dw.val() {
+                self.cur_pos.d.next = self.base.val()
+                    + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                    - 12;
+            }
+            if self.rec_on.val() & self.od_extends.val() {
+                self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
+                self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
+            } else if self.rec_on.val() {
+                self.od_valid.d.next = true;
+                self.od_iova.d.next = self.w_exact.val();
+                self.od_len.d.next = self.w_bytes.val();
+                self.od_src.d.next = self.data_src.val();
+                self.stall_count.d.next = 0.into();
+            }
+            self.w_idx.d.next = self.w_idx.q.val() + 1;
+            self.state.d.next = WriteState::WrH0;
         }
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
