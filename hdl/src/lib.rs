@@ -10,8 +10,11 @@ pub mod dma;
 pub mod tlp_mux;
 pub mod config_space;
 pub mod endpoint;
+pub mod encap;
 pub mod geneve_decap;
-pub mod geneve_encap;
+/// The encapsulation pipeline's top block by the name the card and the
+/// test benches use (`geneve_encap::GeneveEncap`); its stages are in [`encap`].
+pub use encap as geneve_encap;
 pub mod regfile;
 /// The register map and shared constants, defined in `offcard-regs` (one
 /// source for hardware, host and docs); `regmap` inside the HDL.
@@ -75,14 +78,21 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "tagged_cache" => gen(raw(tagged_cache::TaggedCache::default())),
         "rx_merge" => gen(raw(rx_merge::RxMerge::default())),
         "geneve_decap" => gen(raw(geneve_decap::GeneveDecap::default())),
-        "geneve_encap" => gen(raw(geneve_encap::GeneveEncap::default())),
+        "geneve_encap" => gen(raw(encap::GeneveEncap::default())),
+        "encap_writer" => gen(raw(encap::writer::EncapWriter::default())),
+        "encap_parser" => gen(raw(encap::parser::EncapParser::default())),
+        "encap_hash" => gen(raw(encap::hash::EncapHash::default())),
+        "encap_select" => gen(raw(encap::select::EncapSelect::default())),
+        "encap_lookup" => gen(raw(encap::lookup::EncapLookup::default())),
+        "encap_header" => gen(raw(encap::header::EncapHeader::default())),
+        "encap_output" => gen(raw(encap::output::EncapOutput::default())),
         _ => return None,
     })
 }
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -104,6 +114,13 @@ pub const SIM_BLOCKS: &[&str] = &[
     "tagged_cache",
     "geneve_decap",
     "geneve_encap",
+    "encap_writer",
+    "encap_parser",
+    "encap_hash",
+    "encap_select",
+    "encap_lookup",
+    "encap_header",
+    "encap_output",
     "rx_merge",
 ];
 

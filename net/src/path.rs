@@ -1,6 +1,6 @@
 //! Path selection for the outer UDP source port (the entropy the fabric's
 //! ECMP hashing sees), written the way the encapsulation pipeline
-//! (`hdl/src/geneve_encap.rs`) implements it, so the two agree packet for
+//! (`hdl/src/encap/`) implements it, so the two agree packet for
 //! packet:
 //!
 //! * the flow hash is Toeplitz with the RSS key over `FlowKey::bytes()`

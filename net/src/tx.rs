@@ -1,5 +1,5 @@
 //! The transmit pipeline as a plain function: what the card's encapsulation
-//! block (`hdl/src/geneve_encap.rs`) sends for one frame from a host queue,
+//! block (`hdl/src/encap/`) sends for one frame from a host queue,
 //! including how it treats a length field that disagrees with the data.
 
 use crate::geneve::{encapsulate, TunnelContext, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN};
