@@ -81,6 +81,15 @@ pub struct TaggedCache {
     cnt_fills: [DFF<Bits<32>>; TAGS],
     cnt_evict: [DFF<Bits<32>>; TAGS],
     occ: [DFF<Bits<32>>; TAGS],
+    // counter events, registered (see the counters' update)
+    ce_lookup: DFF<Bit>,
+    ce_hit: DFF<Bit>,
+    ce_tag: DFF<Bits<4>>,
+    ce_fill: DFF<Bit>,
+    ce_evict: DFF<Bit>,
+    ce_owner: DFF<Bits<4>>,
+    ce_kill: DFF<Bit>,
+    ce_kill_owner: DFF<Bits<4>>,
     cnt_miss_dropped: DFF<Bits<32>>,
     partition: DFF<Bit>,
     /// Reset values from the register map (`CACHE_CTRL`, `CACHE_MASK_BASE`).
@@ -237,7 +246,7 @@ impl Logic for TaggedCache {
             mask_old, mask_dropped, sweep, sweep_ctr, sw_valid, sw_set, sw_way, sw_last, op_key, op_value, op_pend,
             op_code, op_tag, res_done, res_hit, res_tag, res_value, s1_valid, s1_bar, s1_op, s1_tag, s1_key, s1_value,
             s1_set, lw_valid, lw_set, lw_way, lw_meta, lw_vwr, lw_val, lp_valid, lp_addr, lp_val, r_valid, r_op, r_tag,
-            r_key, r_hit, r_value
+            r_key, r_hit, r_value, ce_lookup, ce_hit, ce_tag, ce_fill, ce_evict, ce_owner, ce_kill, ce_kill_owner
         );
         for i in 0..TAGS {
             self.masks[i].clock.next = self.clock.val();
@@ -436,29 +445,37 @@ impl Logic for TaggedCache {
         self.lw_vwr.d.next = true;
         self.lw_val.d.next = self.s1_value.q.val();
 
-        // Counters of the requesting tag and of the evicted line's owner.
+        // Counters of the requesting tag and of the evicted line's owner,
+        // one cycle after the lookup (the events are registered first, so
+        // the counters' adders are not behind the tag compare: timing).
+        self.ce_lookup.d.next = self.s1_valid.q.val() & (self.s1_op.q.val() == self.k_op_lookup.val());
+        self.ce_hit.d.next = self.any_hit.val();
+        self.ce_tag.d.next = self.s1_tag.q.val();
+        self.ce_fill.d.next = self.fill_new.val();
+        self.ce_evict.d.next = self.evict.val();
+        self.ce_owner.d.next = self.evict_owner.val();
         for i in 0..TAGS {
-            if self.s1_valid.q.val() & (self.s1_tag.q.val().index() == i) & (self.s1_op.q.val() == self.k_op_lookup.val()) {
-                if self.any_hit.val() {
+            if self.ce_lookup.q.val() & (self.ce_tag.q.val().index() == i) {
+                if self.ce_hit.q.val() {
                     self.cnt_hits[i].d.next = self.cnt_hits[i].q.val() + 1;
                 } else {
                     self.cnt_misses[i].d.next = self.cnt_misses[i].q.val() + 1;
                 }
             }
-            if self.fill_new.val() & (self.s1_tag.q.val().index() == i) {
+            if self.ce_fill.q.val() & (self.ce_tag.q.val().index() == i) {
                 self.cnt_fills[i].d.next = self.cnt_fills[i].q.val() + 1;
             }
-            if self.evict.val() & (self.evict_owner.val().index() == i) {
+            if self.ce_evict.q.val() & (self.ce_owner.q.val().index() == i) {
                 self.cnt_evict[i].d.next = self.cnt_evict[i].q.val() + 1;
             }
             // Occupancy: +1 for the filler, -1 for the evicted owner (same tag: no change).
-            if self.fill_new.val() & (self.s1_tag.q.val().index() == i) & !(self.evict.val() & (self.evict_owner.val().index() == i)) {
+            if self.ce_fill.q.val() & (self.ce_tag.q.val().index() == i) & !(self.ce_evict.q.val() & (self.ce_owner.q.val().index() == i)) {
                 self.occ[i].d.next = self.occ[i].q.val() + 1;
             }
-            if self.evict.val() & (self.evict_owner.val().index() == i) & !(self.fill_new.val() & (self.s1_tag.q.val().index() == i)) {
+            if self.ce_evict.q.val() & (self.ce_owner.q.val().index() == i) & !(self.ce_fill.q.val() & (self.ce_tag.q.val().index() == i)) {
                 self.occ[i].d.next = self.occ[i].q.val() - 1;
             }
-            if self.sw_kill.val() & (self.sw_line.val().get_bits::<4>(32).index() == i) {
+            if self.ce_kill.q.val() & (self.ce_kill_owner.q.val().index() == i) {
                 self.occ[i].d.next = self.occ[i].q.val() - 1;
             }
         }
@@ -530,6 +547,8 @@ impl Logic for TaggedCache {
             & self.changed.val().get_bit(self.sw_way.q.val().index())
             & ((self.sw_line.val().get_bits::<4>(32) == self.mask_tag.q.val())
                 | self.mask_new.q.val().get_bit(self.sw_way.q.val().index()));
+        self.ce_kill.d.next = self.sw_kill.val();
+        self.ce_kill_owner.d.next = self.sw_line.val().get_bits::<4>(32);
         if self.sw_valid.q.val() {
             for w in 0..WAYS {
                 self.meta[w].write_address.next = self.sw_set.q.val();
@@ -665,6 +684,10 @@ impl Logic for TaggedCache {
         }
 
         if self.reset.val() {
+            self.ce_lookup.d.next = false;
+            self.ce_fill.d.next = false;
+            self.ce_evict.d.next = false;
+            self.ce_kill.d.next = false;
             self.init_busy.d.next = true;
             self.init_ctr.d.next = 0.into();
             self.s1_valid.d.next = false;

@@ -158,7 +158,7 @@ pub struct DescFetch {
     q_ok: Signal<Local, Bit>,
     fetch_idx: Signal<Local, Bits<12>>,
     take: Signal<Local, Bit>,
-    len: Signal<Local, Bits<32>>,
+    len: Signal<Local, Bits<18>>,
     dst_low: Signal<Local, Bits<VPOS_BITS>>,
     need: Signal<Local, Bits<VPOS_BITS>>,
     /// Buffer bytes held once this job has its space (wraps at 20 bits).
@@ -245,14 +245,14 @@ impl Logic for DescFetch {
         self.take.next = false;
 
         // ---- descriptor fields and buffer space ----
-        self.len.next = self.desc[4].q.val();
+        self.len.next = self.desc[4].q.val().get_bits::<18>(0);
         if self.mode.q.val() == self.c_mode_rx.val() {
-            self.len.next = bit_cast::<32, 14>(self.rx_len.q.val());
+            self.len.next = bit_cast::<18, 14>(self.rx_len.q.val());
         }
         self.dst_low.next = bit_cast::<VPOS_BITS, 3>(self.desc[2].q.val().get_bits::<3>(0));
         // Byte k of the job at alloc + dst[2:0] + k: the buffer has the
         // destination's alignment, so writes read whole beats.
-        self.need.next = (self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val().get_bits::<18>(0)) + 7) & 0xF_FFF8_u64;
+        self.need.next = (self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val()) + 7) & 0xF_FFF8_u64;
         self.held.next = self.alloc.q.val() + self.need.val() - self.free_pos.val();
         self.space_ok.next = self.held.val() <= self.c_buf_size.val();
         self.tenant.next = 0.into();

@@ -22,11 +22,6 @@ pub struct QueueRegs {
     pub ring_base: Signal<Out, Bits<64>>,
     pub cpl_base: Signal<Out, Bits<64>>,
     pub head: Signal<Out, Bits<12>>,
-    /// Enabled, no error, a descriptor waiting, and not in RX mode (RX
-    /// descriptors are taken only when a frame for the queue arrives).
-    pub ready: Signal<Out, Bit>,
-    /// In RX mode, enabled, no error, and a receive buffer posted.
-    pub rx_ready: Signal<Out, Bit>,
     /// `regmap::dma::QMODE_*`.
     pub mode: Signal<Out, Bits<2>>,
     /// The host's tail, the ring's index mask, and whether the queue may
@@ -44,7 +39,6 @@ pub struct QueueRegs {
     enabled: DFF<Bit>,
     error: DFF<Bit>,
     mode_r: DFF<Bits<2>>,
-    has_desc: Signal<Local, Bit>,
     merged: Signal<Local, Bits<32>>,
     entries_mask: Signal<Local, Bits<12>>,
     #[default(dw_index(dma::Q_RING_LO))]
@@ -70,8 +64,6 @@ pub struct QueueRegs {
     /// `Q_RING_LOG2`'s reset value, from the register map.
     #[default(konst(dma::Q_RING_LOG2_RESET as u64))]
     k_log2_reset: Constant<Bits<4>>,
-    #[default(konst(dma::QMODE_RX as u64))]
-    c_mode_rx: Constant<Bits<2>>,
     #[default(konst(1))]
     c_one: Constant<Bits<12>>,
 }
@@ -164,9 +156,6 @@ impl Logic for QueueRegs {
         self.ring_base.next = (bit_cast::<64, 32>(self.ring_hi.q.val()) << 32) | bit_cast::<64, 32>(self.ring_lo.q.val());
         self.cpl_base.next = (bit_cast::<64, 32>(self.cpl_hi.q.val()) << 32) | bit_cast::<64, 32>(self.cpl_lo.q.val());
         self.head.next = self.head_r.q.val();
-        self.has_desc.next = self.enabled.q.val() & !self.error.q.val() & (self.head_r.q.val() != self.tail.q.val());
-        self.ready.next = self.has_desc.val() & (self.mode_r.q.val() != self.c_mode_rx.val());
-        self.rx_ready.next = self.has_desc.val() & (self.mode_r.q.val() == self.c_mode_rx.val());
         self.mode.next = self.mode_r.q.val();
         self.tail_idx.next = self.tail.q.val();
         self.index_mask.next = self.entries_mask.val();

@@ -300,9 +300,9 @@ impl Logic for WriteEngine {
         self.w_need.next = self.j_pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.w_end.val() - self.dst_lo.val());
         // (Differences into 20-bit signals first: they must wrap at 20 bits.)
         self.w_gap.next = self.filled_pos.val() - self.w_need.val();
-        self.w_have.next = !self.w_gap.val().get_bit(19) | self.j_local.q.val();
+        self.w_have.next = (self.w_gap.val() < 0x8_0000) | self.j_local.q.val();
         self.end_gap.next = self.filled_pos.val() - self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 18>(self.xlen.val());
-        self.all_in.next = !self.end_gap.val().get_bit(19) | self.j_local.q.val();
+        self.all_in.next = (self.end_gap.val() < 0x8_0000) | self.j_local.q.val();
         self.job_err.next = self.read_err.val().get_bit(self.j_id.q.val().index()) & !self.j_local.q.val();
 
         // ---- write records ----
