@@ -43,6 +43,37 @@ named_ports!(offcard_hdl::dma::regs::DmaRegs, "dma_regs",
     out_bits: [reg_rd_data, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce,
         fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, bq_cpl_base, bq_head]);
 
+named_ports!(offcard_hdl::dma::read::ReadEngine, "dma_read",
+    in_bit: [reset, job_valid, tx_ready, retire_valid, retire_ok, err_clear],
+    in_bits: [job_src, job_len, job_pos0, job_id, requester_id, max_read_req, retire_tag, lookup_tag, err_clear_id],
+    out_bit: [job_ready, tx_sop, tx_eop, tx_valid, lookup_busy, idle],
+    out_bits: [tx_data, tx_keep, lookup_start, lookup_end, filled_pos, err]);
+
+named_ports!(offcard_hdl::dma::cpl_sink::CplSink, "dma_cpl_sink",
+    in_bit: [reset, cpl_sop, cpl_eop, cpl_valid, lookup_busy, desc_active],
+    in_bits: [cpl_data, cpl_keep, lookup_start, lookup_end],
+    out_bit: [cpl_ready, buf_wr_en, desc_we0, desc_we1, retire_valid, retire_desc, retire_ok, unexpected],
+    out_bits: [lookup_tag, buf_wr_pos, buf_wr_data, buf_wr_mask, desc_idx0, desc_idx1, desc_data, retire_tag]);
+
+named_ports!(offcard_hdl::dma::desc_fetch::DescFetch, "dma_desc_fetch",
+    in_bit: [reset, fq_active, head_inc, bus_master, tx_ready, desc_we0, desc_we1, desc_retire, desc_ok, nrx_last,
+        nrx_valid, sink_writing, rj_ready, bj_take],
+    in_bits: [fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, head_inc_q, requester_id, desc_idx0, desc_idx1,
+        desc_data, nrx_data, nrx_bytes, nrx_queue, nrx_tenant, nrx_len, free_pos],
+    out_bit: [tx_sop, tx_eop, tx_valid, desc_active, nrx_ready, buf_wr_en, rj_valid, bj_valid, bj_local, idle],
+    out_bits: [fq, tx_data, tx_keep, buf_wr_pos, buf_wr_data, buf_wr_mask, rj_src, rj_len, rj_pos0, rj_id, bj_q,
+        bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, events]);
+
+named_ports!(offcard_hdl::dma::write::WriteEngine, "dma_write",
+    in_bit: [reset, bj_valid, bj_local, front_idle, overflow, flush_pending, bus_master, tx_ready, ntx_ready],
+    in_bits: [bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, filled_pos,
+        read_err, bq_cpl_base, bq_head, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr,
+        irq_coalesce, requester_id, max_payload, buf_rd_data],
+    out_bit: [bj_take, err_clear, head_inc, record_written, overflow_set, flush_done, tx_sop, tx_eop, tx_valid,
+        ntx_last, ntx_valid, irq, busy],
+    out_bits: [free_pos, err_clear_id, bq, events, tx_data, tx_keep, buf_rd_pos, ntx_data, ntx_bytes, ntx_tenant,
+        ntx_len]);
+
 /// Drive block `name` in rust-hdl's simulator and in Verilator with the same
 /// inputs (`stimulus(cycle, set)` sets them each cycle) and compare every
 /// output after every evaluation. Returns the number of comparisons.
@@ -245,4 +276,140 @@ impl DmaRegsModel {
         let q = &self.q[q];
         q.enabled && !q.error && q.head != q.tail
     }
+}
+
+/// The inputs of block `name` (name, width), as its Verilated model has them.
+pub fn block_inputs(name: &str) -> &'static [(&'static str, u32)] {
+    VerilatedBlock::new(name).abi().inputs
+}
+
+/// A random value that fits `width` bits: often small, 0 or all ones, for
+/// differential runs (where corner values matter more than uniform ones).
+pub fn random_fit(rng: &mut impl rand::Rng, width: u32) -> u64 {
+    let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+    match rng.gen_range(0..8) {
+        0 => 0,
+        1 => mask,
+        2 | 3 => rng.gen_range(0..16) & mask,
+        _ => rng.gen::<u64>() & mask,
+    }
+}
+
+/// A TLP stream (64-bit beats, docs/tlp.md) as a sink sees it: collects the
+/// beats that move and checks the framing (`sop` on the first beat only,
+/// `keep` 11 on every beat but the last, which may be 01) and that a beat
+/// offered and not taken stays as it was (`stable_data`: its data too).
+#[derive(Default)]
+pub struct TlpStream {
+    dws: Vec<u32>,
+    in_tlp: bool,
+    /// Cycle in which the current TLP's first beat was first offered.
+    first_offered: Option<u64>,
+    held: Option<(u64, u64, bool, bool)>,
+    pub stable_data: bool,
+}
+
+/// A TLP taken from a stream.
+#[derive(Clone, Debug)]
+pub struct StreamTlp {
+    pub dws: Vec<u32>,
+    /// Cycle in which its first beat was first offered.
+    pub offered: u64,
+    /// Cycle in which its last beat moved.
+    pub done: u64,
+}
+
+impl TlpStream {
+    pub fn new(stable_data: bool) -> Self {
+        TlpStream { stable_data, ..Default::default() }
+    }
+
+    /// Nothing in the middle of a TLP.
+    pub fn idle(&self) -> bool {
+        !self.in_tlp
+    }
+
+    /// One cycle of the stream; returns the TLP whose last beat moved.
+    #[allow(clippy::too_many_arguments)]
+    pub fn cycle(
+        &mut self,
+        cycle: u64,
+        valid: bool,
+        ready: bool,
+        data: u64,
+        keep: u64,
+        sop: bool,
+        eop: bool,
+    ) -> Result<Option<StreamTlp>, String> {
+        if let Some((d, k, s, e)) = self.held.take() {
+            if !valid {
+                return Err(format!("cycle {cycle}: a beat offered and not taken was withdrawn"));
+            }
+            let same = k == keep && s == sop && e == eop && (!self.stable_data || d == data);
+            if !same {
+                return Err(format!(
+                    "cycle {cycle}: a beat offered and not taken changed ({d:#x} {k} {s} {e} -> {data:#x} {keep} {sop} {eop})"
+                ));
+            }
+        }
+        if !valid {
+            return Ok(None);
+        }
+        if !self.in_tlp && !sop {
+            return Err(format!("cycle {cycle}: beat outside a TLP (no sop)"));
+        }
+        if self.in_tlp && sop {
+            return Err(format!("cycle {cycle}: sop inside a TLP"));
+        }
+        if sop && self.first_offered.is_none() {
+            self.first_offered = Some(cycle);
+        }
+        if !(keep == 3 || (keep == 1 && eop)) {
+            return Err(format!("cycle {cycle}: keep {keep:02b} (eop {eop})"));
+        }
+        if !ready {
+            self.held = Some((data, keep, sop, eop));
+            return Ok(None);
+        }
+        self.in_tlp = true;
+        self.dws.push(data as u32);
+        if keep == 3 {
+            self.dws.push((data >> 32) as u32);
+        }
+        if !eop {
+            return Ok(None);
+        }
+        self.in_tlp = false;
+        let offered = self.first_offered.take().unwrap();
+        Ok(Some(StreamTlp { dws: std::mem::take(&mut self.dws), offered, done: cycle }))
+    }
+}
+
+/// The bytes `[start, end)` a memory request of `len_dw` DWs at DW address
+/// `addr` with byte enables `fbe`/`lbe` covers; the enables must be those of
+/// one contiguous range (1 DW: `lbe` 0, `fbe` contiguous and not 0; more:
+/// `fbe` ends at byte 3, `lbe` starts at byte 0, neither 0).
+pub fn request_span(addr: u64, len_dw: u16, fbe: u8, lbe: u8) -> Result<(u64, u64), String> {
+    if addr & 3 != 0 || fbe > 15 || lbe > 15 {
+        return Err(format!("address {addr:#x} not DW aligned or enables out of range"));
+    }
+    let contiguous = |be: u8| be != 0 && ((be >> be.trailing_zeros()) + 1).is_power_of_two();
+    if len_dw == 1 {
+        if lbe != 0 || !contiguous(fbe) {
+            return Err(format!("1-DW request with fbe {fbe:04b} lbe {lbe:04b}"));
+        }
+        return Ok((addr + fbe.trailing_zeros() as u64, addr + 8 - fbe.leading_zeros() as u64));
+    }
+    if ![0xf, 0xe, 0xc, 0x8].contains(&fbe) || ![0x1, 0x3, 0x7, 0xf].contains(&lbe) {
+        return Err(format!("{len_dw}-DW request with fbe {fbe:04b} lbe {lbe:04b} (not one contiguous range)"));
+    }
+    Ok((addr + fbe.trailing_zeros() as u64, addr + 4 * (len_dw as u64 - 1) + lbe.count_ones() as u64))
+}
+
+/// A byte of a test pattern: different for every (stream, offset).
+pub fn pattern_byte(stream: u64, off: u64) -> u8 {
+    let mut x = stream.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ off.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x ^ (x >> 32)) as u8
 }
