@@ -577,6 +577,9 @@ pub struct BlockReport {
     pub bitstream: Option<String>,
     pub harness_ffs: usize,
     pub seconds: f64,
+    /// fmax of further place-and-route runs of the same netlist with other
+    /// nextpnr seeds (`--seeds N`: seeds 2..=N), for the spread.
+    pub fmax_other_seeds: Vec<(u64, Option<f64>)>,
 }
 
 impl BlockReport {
@@ -605,6 +608,14 @@ impl BlockReport {
                 "routing_ns": (c.routing_ns * 1000.0).round() / 1000.0,
             })),
             "bitstream": self.bitstream,
+            "fmax_mhz_by_seed": (!self.fmax_other_seeds.is_empty()).then(|| {
+                let mut m = serde_json::Map::new();
+                m.insert("1".into(), json!(self.fmax_mhz.map(|f| (f * 100.0).round() / 100.0)));
+                for (seed, f) in &self.fmax_other_seeds {
+                    m.insert(seed.to_string(), json!(f.map(|f| (f * 100.0).round() / 100.0)));
+                }
+                Value::Object(m)
+            }),
             "harness_ffs": self.harness_ffs,
             "seconds": (self.seconds * 10.0).round() / 10.0,
         })
@@ -764,6 +775,18 @@ pub fn synth_block(
     block: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BlockReport> {
+    synth_block_seeds(board, block, 1, progress)
+}
+
+/// [`synth_block`], then nextpnr again on the same netlist with seeds
+/// `2..=seeds` (placement is seeded; the spread says how much of a figure
+/// is luck).
+pub fn synth_block_seeds(
+    board: Board,
+    block: &str,
+    seeds: u64,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BlockReport> {
     let start = Instant::now();
     let dir = build_dir().join(board.name()).join(block);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -789,6 +812,7 @@ pub fn synth_block(
         bitstream: None,
         harness_ffs: harness_ffs(&ports),
         seconds: 0.0,
+        fmax_other_seeds: Vec::new(),
     };
 
     let synth = match board {
@@ -911,6 +935,32 @@ pub fn synth_block(
         parse_nextpnr_report(board, &fs::read_to_string(dir.join("report.json"))?)?;
     report.fmax_mhz = fmax;
     report.pnr_cells = pnr_cells;
+    for seed in 2..=seeds {
+        let seed_args: Vec<String> = args
+            .iter()
+            .map(|a| match a.as_str() {
+                "report.json" => format!("report-seed{seed}.json"),
+                "nextpnr.log" => format!("nextpnr-seed{seed}.log"),
+                "pnr.config" => format!("pnr-seed{seed}.config"),
+                "pnr.asc" => format!("pnr-seed{seed}.asc"),
+                _ => a.clone(),
+            })
+            .collect();
+        let seed_args: Vec<String> = seed_args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| if i > 0 && seed_args[i - 1] == "--seed" { seed.to_string() } else { a.clone() })
+            .collect();
+        note(&format!("{}: place and route again with seed {seed}", board.nextpnr().name));
+        let ok = run_tool(board.nextpnr(), &seed_args, &dir, &dir.join(format!("nextpnr-seed{seed}.run.log")), &mut note)?;
+        let f = if ok {
+            parse_nextpnr_report(board, &fs::read_to_string(dir.join(format!("report-seed{seed}.json")))?)?.0
+        } else {
+            None
+        };
+        note(&format!("seed {seed}: fmax {} MHz", f.map(|f| format!("{f:.1}")).unwrap_or("?".into())));
+        report.fmax_other_seeds.push((seed, f));
+    }
     // Kept in the JSON either way; the Markdown and the table name it only on a miss.
     report.critical_path = crit;
     note(&format!(
@@ -1113,8 +1163,14 @@ pub fn summary_json(results: &[Value]) -> Value {
             "fmax_mhz": r["fmax_mhz"], "meets_target": r["meets_target"],
         });
     }
+    let card_seeds = results
+        .iter()
+        .find(|r| r["board"] == "versa" && r["block"] == "card")
+        .map(|r| r["fmax_mhz_by_seed"].clone())
+        .unwrap_or(Value::Null);
     json!({
         "card_fmax_mhz_ecp5": card_ecp5,
+        "card_fmax_mhz_ecp5_by_seed": card_seeds,
         "target_mhz": TARGET_MHZ,
         "card_meets_target_ecp5": card_ecp5.map(|f| f >= TARGET_MHZ),
         "blocks": blocks,
@@ -1224,6 +1280,24 @@ pub fn report_markdown(results: &[Value]) -> String {
             ));
         }
     }
+    let spreads: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            let m = r["fmax_mhz_by_seed"].as_object()?;
+            let figs: Vec<f64> = m.values().filter_map(|v| v.as_f64()).collect();
+            let (lo, hi) = figs.iter().fold((f64::MAX, f64::MIN), |(l, h), &f| (l.min(f), h.max(f)));
+            Some(format!(
+                "- **{} / {}**: {} (min {lo:.1}, max {hi:.1} MHz)\n",
+                r["board"].as_str().unwrap_or("?"),
+                r["block"].as_str().unwrap_or("?"),
+                m.iter().map(|(k, v)| format!("seed {k} {}", fmt_opt_f(v))).collect::<Vec<_>>().join(", ")
+            ))
+        })
+        .collect();
+    if !spreads.is_empty() {
+        s.push_str("\n### fmax over nextpnr seeds (`--seeds`)\n\n");
+        s.push_str(&spreads.concat());
+    }
     let bits: Vec<String> = results
         .iter()
         .filter_map(|r| r["bitstream"].as_str().map(|b| format!("`{b}`")))
@@ -1273,7 +1347,7 @@ pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> 
 // CLI
 // ---------------------------------------------------------------------------
 
-const USAGE: &str = "usage: offcard synth [--board versa|icebreaker] [--block card|endpoint|config_space|regfile] [--json]\n       offcard synth check      (CI: yosys synthesis of every block)\n       offcard synth report     (rewrite docs/synthesis.md from docs/synthesis.json)";
+const USAGE: &str = "usage: offcard synth [--board versa|icebreaker] [--block NAME] [--seeds N] [--json]\n       (--seeds N: also place and route with nextpnr seeds 2..N, fmax per seed in the report)\n       offcard synth check      (CI: yosys synthesis of every block)\n       offcard synth report     (rewrite docs/synthesis.md from docs/synthesis.json)";
 
 /// `offcard synth ...`: `args` are the words after `synth` (a leading "synth" is skipped).
 pub fn cli_main(args: &[String]) -> Result<()> {
@@ -1286,6 +1360,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
     let mut json_out = false;
     let mut check = false;
     let mut report_only = false;
+    let mut seeds = 1u64;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -1311,6 +1386,17 @@ pub fn cli_main(args: &[String]) -> Result<()> {
                 i += 1;
             }
             "--json" => json_out = true,
+            "--seeds" => {
+                let n = args
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow!("--seeds needs a number\n{USAGE}"))?;
+                seeds = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=10).contains(&n))
+                    .ok_or_else(|| anyhow!("--seeds {n:?}: a number from 1 to 10\n{USAGE}"))?;
+                i += 1;
+            }
             "check" => check = true,
             "report" => report_only = true,
             "-h" | "--help" => {
@@ -1370,7 +1456,7 @@ pub fn cli_main(args: &[String]) -> Result<()> {
                 board.name(),
                 board.device()
             ));
-            let r = synth_block(*board, block, &mut progress)?;
+            let r = synth_block_seeds(*board, block, seeds, &mut progress)?;
             progress(&format!("{}/{}: {}", board.name(), block, r.status));
             reports.push(r);
         }
@@ -1516,5 +1602,34 @@ mod tests {
         assert!(cli_main(&["--board".into(), "zed".into()]).is_err());
         assert!(cli_main(&["--block".into(), "nope".into()]).is_err());
         assert!(cli_main(&["--bogus".into()]).is_err());
+        assert!(cli_main(&["--seeds".into(), "0".into()]).is_err());
+        assert!(cli_main(&["--seeds".into(), "x".into()]).is_err());
+    }
+
+    #[test]
+    fn seed_spread_is_reported() {
+        let mut r = BlockReport {
+            board: Board::Versa,
+            block: "card".into(),
+            status: "ok".into(),
+            luts: 1,
+            ffs: 1,
+            brams: 0,
+            pnr_cells: Some((1, 2)),
+            fmax_mhz: Some(50.0),
+            critical_path: None,
+            bitstream: None,
+            harness_ffs: 0,
+            seconds: 1.0,
+            fmax_other_seeds: vec![],
+        };
+        assert!(r.to_json()["fmax_mhz_by_seed"].is_null(), "one seed: no spread");
+        r.fmax_other_seeds = vec![(2, Some(47.5)), (3, Some(52.25))];
+        let j = r.to_json();
+        assert_eq!(j["fmax_mhz_by_seed"]["3"], 52.25);
+        let md = report_markdown(&[j.clone()]);
+        assert!(md.contains("fmax over nextpnr seeds"), "{md}");
+        assert!(md.contains("min 47.5, max 52.2"), "{md}");
+        assert_eq!(summary_json(&[j])["card_fmax_mhz_ecp5_by_seed"]["2"], 47.5);
     }
 }
