@@ -9,6 +9,7 @@ pub mod dma_blocks;
 pub mod docs;
 pub mod driver_suite;
 pub mod encap_bench;
+pub mod encap_blocks;
 pub mod endpoint_model;
 pub mod harness;
 pub mod icarus;

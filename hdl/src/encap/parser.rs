@@ -101,20 +101,21 @@ impl Logic for EncapParser {
             self.cap[i].d.next = self.cap[i].q.val();
         }
         // ---- capture ----
-        if self.cap_first.val() {
-            for i in 1..CAPTURE_WORDS {
+        // A frame's first beat writes word 0 and clears the others (a short
+        // frame leaves the rest zero). Written as one if/else per word, the
+        // words synthesize to flip-flops with clear and enable; separate
+        // clear and write loops cost a multiplexer per bit.
+        for i in 0..CAPTURE_WORDS {
+            if self.cap_write.val() & (self.cap_index.val().index() == i) {
+                self.cap[i].d.next = self.cap_data.val();
+            } else if self.cap_first.val() {
                 self.cap[i].d.next = 0.into();
             }
+        }
+        if self.cap_first.val() {
             self.cap_tenant.d.next = self.frame_tenant.val();
             self.cap_len.d.next = self.frame_len.val();
             self.cap_time.d.next = self.now.val();
-        }
-        if self.cap_write.val() {
-            for i in 0..CAPTURE_WORDS {
-                if self.cap_index.val().index() == i {
-                    self.cap[i].d.next = self.cap_data.val();
-                }
-            }
         }
         if self.cap_done.val() {
             self.cap_full.d.next = true;
