@@ -209,6 +209,13 @@ pub struct WriteEngine {
     last_beat: Signal<Local, Bit>,
     /// Set up the next write TLP this cycle.
     do_setup: Signal<Local, Bit>,
+    /// The next TLP could be set up (its bytes in, no read error, its
+    /// record needs no flush), as of the previous cycle: registered so the
+    /// last beat's decision is not behind the link's ready (timing). A
+    /// cycle stale is safe: the buffer only fills, record space only frees,
+    /// the open record changes only here, and a read error is flagged
+    /// before the fill position passes the failed chunk.
+    next_ok: DFF<Bit>,
     ntx_shift: Signal<Local, Bits<6>>,
     ntx_lmask: Signal<Local, Bits<64>>,
     #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
@@ -240,7 +247,7 @@ impl Logic for WriteEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
-            freed, l2w, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
+            freed, next_ok, l2w, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret
         );
@@ -695,7 +702,7 @@ impl Logic for WriteEngine {
         if self.last_beat.val() {
             if self.w_idx.q.val() == self.nw.val() {
                 self.state.d.next = WriteState::CplSetup;
-            } else if self.w_have.val() & !self.job_err.val() & self.rec_ok.val() {
+            } else if self.next_ok.q.val() {
                 self.do_setup.next = true;
             } else {
                 self.state.d.next = WriteState::WrSetup;
@@ -738,6 +745,8 @@ impl Logic for WriteEngine {
             self.w_idx.d.next = self.w_idx.q.val() + 1;
             self.state.d.next = WriteState::WrH0;
         }
+        // (After a setup the geometry moves to the TLP after: not known yet.)
+        self.next_ok.d.next = self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.do_setup.val();
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
         if self.stalling.val() {
