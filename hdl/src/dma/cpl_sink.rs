@@ -91,6 +91,7 @@ pub struct CplSink {
     k_bc: Signal<Local, Bits<VPOS_BITS>>,
     k_la: Signal<Local, Bits<VPOS_BITS>>,
     k_last: Signal<Local, Bit>,
+    k_dgap: Signal<Local, Bits<12>>,
     k_didx: Signal<Local, Bits<6>>,
     pos_cur: Signal<Local, Bits<VPOS_BITS>>,
     didx_cur: Signal<Local, Bits<6>>,
@@ -136,7 +137,10 @@ impl Logic for CplSink {
             self.k_last.next = true;
         }
         // Descriptor: 32 bytes at an aligned address; the first data DW's index.
-        self.k_didx.next = (32 - bit_cast::<6, 12>(self.s_bc.q.val())) >> 2;
+        // (The difference goes through a 12-bit signal first, so rust-hdl
+        // and the Verilog wrap it the same way for a malformed byte count.)
+        self.k_dgap.next = 32 - self.s_bc.q.val();
+        self.k_didx.next = bit_cast::<6, 12>(self.k_dgap.val() >> 2);
         if self.k_take.val() {
             if self.cpl_sop.val() {
                 self.s_beat.d.next = 1.into();
