@@ -10,14 +10,13 @@
 //! test bench):
 //!
 //! ```text
-//!  in_* --> writer --ring words-----------------------------> output --> out_*
-//!             |                                                 ^
-//!          capture                                       header words
-//!             v                                                 |
-//!           parser --RSS input--> hash --hash--> select --port--+
-//!             |                                     ^           |
-//!             +--map key--> lookup --destination----|-------> header
-//!                             ^ map_*               +--policy---+
+//!  in_*   -> writer -> ring words -> output -> out_*
+//!            writer -> capture words -> parser
+//!  parser -> frame (tenant, length, time) -> header;  header -> take -> parser, hash, lookup
+//!  parser -> RSS input, 64 bits a step -> hash -> hash -> select
+//!  header -> tenant, time, policy, gap, bad paths, decide -> select -> port -> header
+//!  parser -> map key -> lookup <-> map_* (the cache);  lookup -> destination -> header
+//!  header -> header words (by index) -> output
 //! ```
 //!
 //! * [`writer`] (W) writes the frame, cut or padded to its length, into the
@@ -35,6 +34,13 @@
 //! The output is 50 bytes longer than the input, so the input stalls for
 //! about six cycles a frame; the ring (4 KiB) lets the writer run ahead
 //! through those cycles.
+//!
+//! No stage boundary adds a register (each signal that crosses one is a
+//! register output or a value of the same cycle), so the block behaves
+//! cycle for cycle as it did as one block. Every port of a stage is at
+//! most 64 bits wide, what the block models carry: the capture is written
+//! a word at a time, the RSS input leaves the parser 64 bits a step, and
+//! the output reads the finished header by word index.
 
 pub mod hash;
 pub mod header;

@@ -34,7 +34,7 @@ pub struct EncapSelect {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     pub tenant: Signal<In, Bits<4>>,
-    /// The flow hash's bits 8:0 (the base path [2:0] and the slot [8:3]).
+    /// The flow hash's bits 8:0 (the base path is bits 2:0, the slot bits 8:3).
     pub hash: Signal<In, Bits<9>>,
     pub frame_time: Signal<In, Bits<32>>,
     /// The tenant's `T_CONFIG` policy field, `T_FLOWLET_GAP`, `T_BAD_PATHS`.
