@@ -150,6 +150,12 @@ pub struct WriteEngine {
     od_valid: DFF<Bit>,
     od_iova: DFF<Bits<64>>,
     od_len: DFF<Bits<32>>,
+    /// od_iova + od_len, kept alongside.
+    od_end: DFF<Bits<64>>,
+    /// Address of write TLP w_idx (the job's destination, then each TLP's end).
+    w_addr: DFF<Bits<64>>,
+    /// The fill and read-error checks for TLP w_idx, a cycle stale (safe as for next_ok).
+    have_q: DFF<Bit>,
     od_src: DFF<Bits<8>>,
     oc_valid: DFF<Bit>,
     oc_iova: DFF<Bits<64>>,
@@ -177,6 +183,7 @@ pub struct WriteEngine {
     w_end: Signal<Local, Bits<18>>,
     w_cend: Signal<Local, Bits<18>>,
     w_exact: Signal<Local, Bits<64>>,
+    w_next_addr: Signal<Local, Bits<64>>,
     w_bytes: Signal<Local, Bits<32>>,
     w_len_dw: Signal<Local, Bits<10>>,
     w_fbe: Signal<Local, Bits<4>>,
@@ -248,7 +255,7 @@ impl Logic for WriteEngine {
         dff_setup!(
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
             freed, next_ok, l2w, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
-            od_iova, od_len, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
+            od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret
         );
         self.ev.next = 0.into();
@@ -277,9 +284,11 @@ impl Logic for WriteEngine {
         if self.dend.val() < self.w_cend.val() {
             self.w_end.next = self.dend.val();
         }
-        self.w_exact.next =
-            (self.j_dst.q.val() & !bit_cast::<64, 9>(self.w_mask.val())) + bit_cast::<64, 18>(self.w_start.val());
+        // The TLP's address: where the previous one ended (a register, so no
+        // 64-bit adder sits in front of the record compare: timing).
+        self.w_exact.next = self.w_addr.q.val();
         self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start.val());
+        self.w_next_addr.next = self.w_addr.q.val() + bit_cast::<64, 32>(self.w_bytes.val());
         self.w_len_dw.next =
             bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start.val() >> 2);
         self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start.val().get_bits::<2>(0)) & 15;
@@ -325,7 +334,7 @@ impl Logic for WriteEngine {
         // The open data record grows by the next write, or a new one opens
         // in a free slot; otherwise the write waits (flush or free slot).
         self.od_extends.next = self.od_valid.q.val()
-            & (self.od_iova.q.val() + bit_cast::<64, 32>(self.od_len.q.val()) == self.w_exact.val())
+            & (self.od_end.q.val() == self.w_exact.val())
             & (self.od_src.q.val() == self.data_src.val());
         self.rec_ok.next = !self.rec_on.val() | self.od_extends.val() | (!self.od_valid.q.val() & self.has_space.val());
         self.slot_addr.next = self.wrec_base.val()
@@ -398,6 +407,7 @@ impl Logic for WriteEngine {
                     self.j_local.d.next = self.bj_local.val();
                     self.j_id.d.next = self.bj_id.val();
                     self.w_idx.d.next = 0.into();
+                    self.w_addr.d.next = self.bj_dst.val();
                     // MPS 128 or 256.
                     self.l2w.d.next = 7.into();
                     if self.max_payload.val() != 0 {
@@ -421,8 +431,9 @@ impl Logic for WriteEngine {
                     // other reads, then complete with the error.
                     self.status.d.next = self.c_st_read_err.val();
                     self.state.d.next = WriteState::ErrWait;
-                } else if !self.w_have.val() {
-                    // Its bytes are not all in yet.
+                } else if !self.have_q.q.val() {
+                    // Its bytes are not all in yet (or this cycle's setup
+                    // moved on to the next TLP).
                 } else if self.rec_ok.val() {
                     self.do_setup.next = true;
                 } else if self.od_valid.q.val() {
@@ -734,19 +745,25 @@ impl Logic for WriteEngine {
             }
             if self.rec_on.val() & self.od_extends.val() {
                 self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
+                self.od_end.d.next = self.w_next_addr.val();
                 self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
             } else if self.rec_on.val() {
                 self.od_valid.d.next = true;
                 self.od_iova.d.next = self.w_exact.val();
                 self.od_len.d.next = self.w_bytes.val();
+                self.od_end.d.next = self.w_next_addr.val();
                 self.od_src.d.next = self.data_src.val();
                 self.stall_count.d.next = 0.into();
             }
             self.w_idx.d.next = self.w_idx.q.val() + 1;
+            self.w_addr.d.next = self.w_next_addr.val();
             self.state.d.next = WriteState::WrH0;
         }
         // (After a setup the geometry moves to the TLP after: not known yet.)
-        self.next_ok.d.next = self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.do_setup.val();
+        // (Nor when a new job is taken: its geometry shows next cycle.)
+        self.next_ok.d.next =
+            self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.do_setup.val() & !self.bj_take.val();
+        self.have_q.d.next = self.w_have.val() & !self.do_setup.val() & !self.bj_take.val();
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
         if self.stalling.val() {
