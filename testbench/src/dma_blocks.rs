@@ -329,6 +329,11 @@ impl TlpStream {
         !self.in_tlp
     }
 
+    /// A TLP's first beat is offered for the first time (call before `cycle`).
+    pub fn is_new_offer(&self, valid: bool, sop: bool) -> bool {
+        valid && sop && !self.in_tlp && self.held.is_none()
+    }
+
     /// One cycle of the stream; returns the TLP whose last beat moved.
     #[allow(clippy::too_many_arguments)]
     pub fn cycle(
