@@ -135,8 +135,13 @@ pub struct WriteEngine {
     j_id: DFF<Bits<2>>,
     freed: DFF<Bits<VPOS_BITS>>,
     // writes
-    l2w: DFF<Bits<4>>,
-    w_idx: DFF<Bits<10>>,
+    /// Max Payload Size - 1 (127 or 255), from the job's start.
+    wmask_q: DFF<Bits<9>>,
+    /// The next write TLP's first and the job's end byte, in MPS-window
+    /// coordinates (the destination's offset in its MPS block is byte 0's).
+    /// Registers stepped TLP by TLP, so no shifter sits in the geometry.
+    w_start_q: DFF<Bits<18>>,
+    dend_q: DFF<Bits<18>>,
     beat: DFF<Bits<7>>,
     cur_pos: DFF<Bits<VPOS_BITS>>,
     t_addr: DFF<Bits<64>>,
@@ -152,9 +157,9 @@ pub struct WriteEngine {
     od_len: DFF<Bits<32>>,
     /// od_iova + od_len, kept alongside.
     od_end: DFF<Bits<64>>,
-    /// Address of write TLP w_idx (the job's destination, then each TLP's end).
+    /// Address of write the next write TLP (the job's destination, then each TLP's end).
     w_addr: DFF<Bits<64>>,
-    /// The fill and read-error checks for TLP w_idx, a cycle stale (safe as for next_ok).
+    /// The fill and read-error checks for the next write TLP, a cycle stale (safe as for next_ok).
     have_q: DFF<Bit>,
     od_src: DFF<Bits<8>>,
     oc_valid: DFF<Bit>,
@@ -178,7 +183,6 @@ pub struct WriteEngine {
     w_mask: Signal<Local, Bits<9>>,
     dst_lo: Signal<Local, Bits<18>>,
     dend: Signal<Local, Bits<18>>,
-    nw: Signal<Local, Bits<10>>,
     w_start: Signal<Local, Bits<18>>,
     w_end: Signal<Local, Bits<18>>,
     w_cend: Signal<Local, Bits<18>>,
@@ -254,7 +258,7 @@ impl Logic for WriteEngine {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
-            freed, next_ok, l2w, w_idx, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
+            freed, next_ok, wmask_q, w_start_q, dend_q, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret
         );
@@ -271,15 +275,12 @@ impl Logic for WriteEngine {
 
         // ---- write geometry (TLPs never cross a Max Payload Size boundary) ----
         self.xlen.next = self.j_bytes.q.val().get_bits::<18>(0);
-        self.w_mask.next = (bit_cast::<9, 1>(1.into()) << self.l2w.q.val()) - 1;
+        self.w_mask.next = self.wmask_q.q.val();
         self.dst_lo.next = bit_cast::<18, 9>(self.j_dst.q.val().get_bits::<9>(0) & self.w_mask.val());
-        self.dend.next = self.dst_lo.val() + self.xlen.val();
-        self.nw.next = bit_cast::<10, 18>((self.dend.val() - 1) >> self.l2w.q.val()) + 1;
-        self.w_start.next = bit_cast::<18, 10>(self.w_idx.q.val()) << self.l2w.q.val();
-        if self.w_start.val() < self.dst_lo.val() {
-            self.w_start.next = self.dst_lo.val();
-        }
-        self.w_cend.next = (bit_cast::<18, 10>(self.w_idx.q.val()) + 1) << self.l2w.q.val();
+        self.dend.next = self.dend_q.q.val();
+        self.w_start.next = self.w_start_q.q.val();
+        // The TLP ends at the next MPS boundary or at the job's end.
+        self.w_cend.next = (self.w_start.val() | bit_cast::<18, 9>(self.w_mask.val())) + 1;
         self.w_end.next = self.w_cend.val();
         if self.dend.val() < self.w_cend.val() {
             self.w_end.next = self.dend.val();
@@ -406,13 +407,18 @@ impl Logic for WriteEngine {
                     self.j_end.d.next = self.bj_end.val();
                     self.j_local.d.next = self.bj_local.val();
                     self.j_id.d.next = self.bj_id.val();
-                    self.w_idx.d.next = 0.into();
-                    self.w_addr.d.next = self.bj_dst.val();
                     // MPS 128 or 256.
-                    self.l2w.d.next = 7.into();
+                    self.wmask_q.d.next = 0x7F.into();
+                    self.w_start_q.d.next = bit_cast::<18, 9>(self.bj_dst.val().get_bits::<9>(0) & 0x7F);
+                    self.dend_q.d.next =
+                        bit_cast::<18, 9>(self.bj_dst.val().get_bits::<9>(0) & 0x7F) + self.bj_bytes.val().get_bits::<18>(0);
                     if self.max_payload.val() != 0 {
-                        self.l2w.d.next = 8.into();
+                        self.wmask_q.d.next = 0xFF.into();
+                        self.w_start_q.d.next = bit_cast::<18, 9>(self.bj_dst.val().get_bits::<9>(0) & 0xFF);
+                        self.dend_q.d.next = bit_cast::<18, 9>(self.bj_dst.val().get_bits::<9>(0) & 0xFF)
+                            + self.bj_bytes.val().get_bits::<18>(0);
                     }
+                    self.w_addr.d.next = self.bj_dst.val();
                     if self.bj_status.val() != 0 {
                         self.state.d.next = WriteState::CplSetup;
                     } else if self.bj_mode.val() == self.c_mode_tx.val() {
@@ -711,7 +717,7 @@ impl Logic for WriteEngine {
         // same cycle when its bytes are in and its record needs no flush
         // (the link carries writes back to back); else in WrSetup.
         if self.last_beat.val() {
-            if self.w_idx.q.val() == self.nw.val() {
+            if self.w_start_q.q.val() == self.dend_q.q.val() {
                 self.state.d.next = WriteState::CplSetup;
             } else if self.next_ok.q.val() {
                 self.do_setup.next = true;
@@ -719,7 +725,7 @@ impl Logic for WriteEngine {
                 self.state.d.next = WriteState::WrSetup;
             }
         }
-        // Set up write TLP w_idx (its geometry is on the w_* signals): the
+        // Set up write the next write TLP (its geometry is on the w_* signals): the
         // header fields, where its data is, its write record.
         if self.do_setup.val() {
             self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
@@ -755,7 +761,7 @@ impl Logic for WriteEngine {
                 self.od_src.d.next = self.data_src.val();
                 self.stall_count.d.next = 0.into();
             }
-            self.w_idx.d.next = self.w_idx.q.val() + 1;
+            self.w_start_q.d.next = self.w_end.val();
             self.w_addr.d.next = self.w_next_addr.val();
             self.state.d.next = WriteState::WrH0;
         }
