@@ -253,6 +253,11 @@ impl Logic for DescFetch {
         // Byte k of the job at alloc + dst[2:0] + k: the buffer has the
         // destination's alignment, so writes read whole beats.
         self.need.next = (self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val()) + 7) & 0xF_FFF8_u64;
+        if self.mode.q.val() == self.c_mode_rx.val() {
+            // A frame's last beat that starts inside its announced length
+            // may run up to 7 bytes past it: room for that.
+            self.need.next = ((self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val()) + 7) & 0xF_FFF8_u64) + 8;
+        }
         self.held.next = self.alloc.q.val() + self.need.val() - self.free_pos.val();
         self.space_ok.next = self.held.val() <= self.c_buf_size.val();
         self.tenant.next = 0.into();
@@ -424,7 +429,9 @@ impl Logic for DescFetch {
             FetchState::RxData => {
                 self.nrx_ready.next = !self.sink_writing.val();
                 if self.nrx_valid.val() & !self.sink_writing.val() {
-                    self.buf_wr_en.next = true;
+                    // Only beats that start inside the announced length are
+                    // written: a runaway frame never leaves its own space.
+                    self.buf_wr_en.next = self.rx_cnt.q.val() < bit_cast::<15, 14>(self.rx_len.q.val());
                     self.rx_pos.d.next = self.rx_pos.q.val() + 8;
                     // Saturates above any valid length, so a runaway frame
                     // is a mismatch, not a wrap.
