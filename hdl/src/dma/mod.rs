@@ -103,6 +103,13 @@ pub struct DmaEngine {
     rd_arb: TxArbiter,
     /// Reads (a) and writes (b).
     tx_arb: TxArbiter,
+    // the TX skid buffer: a beat (data, keep, sop, eop) on the link and one behind it
+    m_valid: DFF<Bit>,
+    m_beat: DFF<Bits<68>>,
+    sk_valid: DFF<Bit>,
+    sk_beat: DFF<Bits<68>>,
+    in_beat: Signal<Local, Bits<68>>,
+    in_take: Signal<Local, Bit>,
     #[default(crate::konst(1 << regs::EV_UNEXPECTED_CPL))]
     k_ev_unexpected: Constant<Bits<{ regs::NUM_EVENTS }>>,
 }
@@ -111,6 +118,7 @@ impl Logic for DmaEngine {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, regs, front, reader, sink, back, xbuf, rd_arb, tx_arb);
+        dff_setup!(self, clock, m_valid, m_beat, sk_valid, sk_beat);
         self.regs.reset.next = self.reset.val();
         self.front.reset.next = self.reset.val();
         self.reader.reset.next = self.reset.val();
@@ -270,11 +278,36 @@ impl Logic for DmaEngine {
         self.tx_arb.b_eop.next = self.back.tx_eop.val();
         self.tx_arb.b_valid.next = self.back.tx_valid.val();
         self.back.tx_ready.next = self.tx_arb.b_ready.val();
-        self.tx_data.next = self.tx_arb.out_data.val();
-        self.tx_keep.next = self.tx_arb.out_keep.val();
-        self.tx_sop.next = self.tx_arb.out_sop.val();
-        self.tx_eop.next = self.tx_arb.out_eop.val();
-        self.tx_valid.next = self.tx_arb.out_valid.val();
-        self.tx_arb.out_ready.next = self.tx_ready.val();
+        // A skid buffer between the engine and the link: valid and ready
+        // both come from flops, so the link's ready does not run through the
+        // two arbiters into the engines in one cycle (timing). Full rate;
+        // one cycle of latency.
+        self.tx_arb.out_ready.next = !self.sk_valid.q.val();
+        self.tx_valid.next = self.m_valid.q.val();
+        self.tx_data.next = self.m_beat.q.val().get_bits::<64>(0);
+        self.tx_keep.next = self.m_beat.q.val().get_bits::<2>(64);
+        self.tx_sop.next = self.m_beat.q.val().get_bit(66);
+        self.tx_eop.next = self.m_beat.q.val().get_bit(67);
+        self.in_beat.next = bit_cast::<68, 64>(self.tx_arb.out_data.val())
+            | (bit_cast::<68, 2>(self.tx_arb.out_keep.val()) << 64)
+            | (bit_cast::<68, 1>(self.tx_arb.out_sop.val().into()) << 66)
+            | (bit_cast::<68, 1>(self.tx_arb.out_eop.val().into()) << 67);
+        self.in_take.next = self.tx_arb.out_valid.val() & !self.sk_valid.q.val();
+        if self.tx_ready.val() | !self.m_valid.q.val() {
+            if self.sk_valid.q.val() {
+                self.m_beat.d.next = self.sk_beat.q.val();
+                self.sk_valid.d.next = false;
+            } else {
+                self.m_valid.d.next = self.in_take.val();
+                self.m_beat.d.next = self.in_beat.val();
+            }
+        } else if self.in_take.val() {
+            self.sk_valid.d.next = true;
+            self.sk_beat.d.next = self.in_beat.val();
+        }
+        if self.reset.val() {
+            self.m_valid.d.next = false;
+            self.sk_valid.d.next = false;
+        }
     }
 }
