@@ -4,7 +4,9 @@
 //! (pinned, installed by `offcard-toolchain` on first use) turns it into
 //! C++, and the cc crate compiles it with a thin C ABI: hand-written for the
 //! card (`csrc/card_abi.cpp`), generated from Verilator's port list for the
-//! blocks. A model whose Verilog and flags have not changed since the last
+//! blocks. Every model is compiled with `csrc/fast_wide.h` force-included:
+//! faster, bit-exact versions of two of Verilator's wide-shift helpers (the
+//! card simulates twice as fast; see that file). A model whose Verilog and flags have not changed since the last
 //! build is reused (a stamp in OUT_DIR), so editing one block rebuilds only
 //! that block. Progress goes to the terminal while it runs (when there is
 //! one) and into cargo warnings with the timings at the end.
@@ -27,6 +29,8 @@ struct Ctx {
     out: PathBuf,
     verilator: offcard_toolchain::Verilator,
     waivers: PathBuf,
+    /// Force-included into every model's C++ (`csrc/fast_wide.h`).
+    fast_wide: PathBuf,
     verilate_s: f64,
     compile_s: f64,
     built: Vec<String>,
@@ -57,25 +61,28 @@ fn cxx(ctx: &Ctx, mdir: Option<&Path>, traced: bool) -> cc::Build {
     build
 }
 
-/// Verilate `vfile` (its first module is the top) as class `prefix`, compile it with
+/// Verilate `vfiles` (the first module of the first is the top) as class `prefix`, compile it with
 /// `abi_files` into static library `lib`, unless the stamp says nothing
 /// changed. Returns the model directory.
 fn model(
     ctx: &mut Ctx,
     prefix: &str,
-    vfile: &Path,
+    vfiles: &[&Path],
     traced: bool,
     abi_files: &[PathBuf],
     gen_abi: Option<&dyn Fn(&Path) -> PathBuf>,
     lib: &str,
 ) -> PathBuf {
-    let text = std::fs::read_to_string(vfile).unwrap();
-    let top = offcard_hdl::verilog_post::top_module(&text).unwrap_or_else(|| panic!("{} has no module", vfile.display())).to_string();
+    let texts: Vec<String> = vfiles.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let top = offcard_hdl::verilog_post::top_module(&texts[0])
+        .unwrap_or_else(|| panic!("{} has no module", vfiles[0].display()))
+        .to_string();
     let top = top.as_str();
     let mdir = ctx.out.join(format!("obj_{prefix}"));
     let mut h = DefaultHasher::new();
-    text.hash(&mut h);
+    texts.hash(&mut h);
     std::fs::read(&ctx.waivers).unwrap().hash(&mut h);
+    std::fs::read(&ctx.fast_wide).unwrap().hash(&mut h);
     for f in abi_files {
         std::fs::read(f).unwrap().hash(&mut h);
     }
@@ -99,14 +106,15 @@ fn model(
         .args(["--top-module", top, "--prefix", prefix, "--Mdir"])
         .arg(&mdir)
         .arg(&ctx.waivers)
-        .arg(vfile)
+        .args(vfiles)
         .status()
         .expect("run verilator");
-    assert!(status.success(), "verilator failed on the generated Verilog ({})", vfile.display());
+    assert!(status.success(), "verilator failed on the generated Verilog ({})", vfiles[0].display());
     ctx.verilate_s += t1.elapsed().as_secs_f64();
     // The ABI may be generated from the model's header: let the caller write it now.
     let t2 = Instant::now();
     let mut build = cxx(ctx, Some(&mdir), traced);
+    build.flag("-include").flag(ctx.fast_wide.to_str().expect("a UTF-8 path to csrc/fast_wide.h"));
     if traced {
         build.define("OFFCARD_TRACED", "1");
     }
@@ -207,22 +215,27 @@ fn main() {
         }
     };
     progress(&format!("verilator: {} ({})", verilator.bin.display(), verilator.origin));
-    let waivers = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("verilator.vlt");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let waivers = manifest.join("verilator.vlt");
+    let fast_wide = manifest.join("csrc/fast_wide.h");
     // Models live in target/<profile>/offcard-models, not in OUT_DIR: cargo
     // gives the build script a new OUT_DIR whenever a dependency's metadata
     // changes, and the stamps should survive that.
     let models = out.ancestors().nth(3).map(|p| p.join("offcard-models")).unwrap_or_else(|| out.clone());
     std::fs::create_dir_all(&models).expect("create the model cache folder");
     let mut ctx =
-        Ctx { out: models.clone(), verilator, waivers, verilate_s: 0.0, compile_s: 0.0, built: vec![], reused: vec![] };
+        Ctx { out: models.clone(), verilator, waivers, fast_wide, verilate_s: 0.0, compile_s: 0.0, built: vec![], reused: vec![] };
     let card_abi = PathBuf::from("csrc/card_abi.cpp");
+    // The card's models have a simulation top around the card (the card's
+    // reset from a flop the ABI loads: twice the speed; see the file).
+    let card_top = manifest.join("csrc/card_sim_top.v");
     let mut libs = Vec::new();
 
     // The card, twice: tracing support halves Verilator's speed even with
     // no trace open, so the fast model has none.
     for (prefix, traced) in [("Vtop", false), ("Vtopt", true)] {
         let lib = format!("offcard_card_model_{}", prefix.to_lowercase());
-        model(&mut ctx, prefix, &vfile, traced, std::slice::from_ref(&card_abi), None, &lib);
+        model(&mut ctx, prefix, &[card_top.as_path(), vfile.as_path()], traced, std::slice::from_ref(&card_abi), None, &lib);
         libs.push(lib);
     }
 
@@ -242,7 +255,7 @@ fn main() {
             std::fs::write(&abi_file, block_abi(&prefix, &ports(&mdir.join(format!("{prefix}.h"))))).unwrap();
             abi_file.clone()
         };
-        let mdir = model(&mut ctx, &prefix, &bfile, false, &[], Some(&gen), &lib);
+        let mdir = model(&mut ctx, &prefix, &[bfile.as_path()], false, &[], Some(&gen), &lib);
         libs.push(lib);
         let p = ports(&mdir.join(format!("{prefix}.h")));
         let ins: Vec<&(String, bool, u32)> = p.iter().filter(|x| x.1 && x.0 != "clock").collect();
@@ -272,20 +285,27 @@ fn main() {
     table.push_str("];\n");
     std::fs::write(out.join("block_models.rs"), rust + &table).unwrap();
 
-    // The Verilator runtime once (with the VCD writer the traced model needs), linked last.
+    // The Verilator runtime once (with the VCD writer the traced model needs), linked last,
+    // with the self-test of csrc/fast_wide.h against the runtime's own helpers.
     let rt_lib = "offcard_verilated_rt";
     {
         let inc = ctx.verilator.include_dir();
-        let files: Vec<PathBuf> =
+        let mut files: Vec<PathBuf> =
             ["verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"].iter().map(|f| inc.join(f)).collect();
+        let selftest = manifest.join("csrc/fast_wide_selftest.cpp");
+        files.push(selftest.clone());
         let stamp_file = models.join("rt.stamp");
-        let stamp = format!("{}-{}", ctx.verilator.bin.display(), 2);
+        let mut h = DefaultHasher::new();
+        std::fs::read(&ctx.fast_wide).unwrap().hash(&mut h);
+        std::fs::read(&selftest).unwrap().hash(&mut h);
+        let stamp = format!("{}-{}-{:016x}", ctx.verilator.bin.display(), 3, h.finish());
         if !(models.join(format!("lib{rt_lib}.a")).exists()
             && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()))
         {
             progress("compiling the Verilator runtime");
             let t = Instant::now();
             let mut b = cxx(&ctx, None, true);
+            b.include(manifest.join("csrc"));
             for f in &files {
                 b.file(f);
             }

@@ -1,5 +1,11 @@
 // Thin C ABI over the Verilated card (class Vtop), so Rust links it through
-// the cc crate. One call per clock cycle keeps the FFI cost out of the figures.
+// the cc crate: one call per clock cycle (`cycle`), or one call for a run of
+// cycles with the same inputs that stops at the first beat crossing the
+// card's boundary (`run`), for a root complex that has nothing to send.
+//
+// The model's top is csrc/card_sim_top.v around the card: the card's reset
+// comes from a flop the ABI loads (see that file), the other ports are the
+// card's.
 //
 // Compiled twice: once over the model verilated without tracing (Vtop,
 // functions offcard_card_*), the fast one, and once over the model
@@ -45,13 +51,21 @@ struct Card {
 };
 
 static inline void apply(MODEL* t, const CardIn* in) {
+    // The card's reset is a flop that takes `reset` at every clock edge; a
+    // cycle whose reset differs from it loads it first (and settles the
+    // logic behind it) without clocking the card.
+    t->reset = in->reset & 1;
+    if (t->reset != t->reset_state) {
+        t->reset_load = 1;
+        t->eval();
+        t->reset_load = 0;
+    }
     t->rx_data = in->rx_data;
     t->rx_keep = in->rx_keep;
     t->rx_sop = in->rx_sop;
     t->rx_eop = in->rx_eop;
     t->rx_valid = in->rx_valid;
     t->tx_ready = in->tx_ready;
-    t->reset = in->reset;
     t->net_rx_data = in->net_rx_data;
     t->net_rx_bytes = in->net_rx_bytes;
     t->net_rx_last = in->net_rx_last;
@@ -96,11 +110,10 @@ void FN(free)(Card* c) {
     delete c;
 }
 
-// Apply inputs with the clock low and report the outputs of this cycle (the
-// combinational outputs see the new inputs), then raise the clock.
-void FN(cycle)(Card* c, const CardIn* in, CardOut* out) {
-    MODEL* t = c->top.get();
-    apply(t, in);
+// One cycle with the inputs already applied: evaluate with the clock low and
+// report the outputs of this cycle (the combinational outputs see the
+// inputs), then raise the clock.
+static inline void clock_cycle(Card* c, MODEL* t, CardOut* out) {
     t->clock = 0;
     t->eval();
     sample(t, out);
@@ -114,6 +127,36 @@ void FN(cycle)(Card* c, const CardIn* in, CardOut* out) {
     if (c->vcd) c->vcd->dump(c->time);
 #endif
     c->time += 5;
+}
+
+// Apply inputs with the clock low and report the outputs of this cycle (the
+// combinational outputs see the new inputs), then raise the clock.
+void FN(cycle)(Card* c, const CardIn* in, CardOut* out) {
+    MODEL* t = c->top.get();
+    apply(t, in);
+    clock_cycle(c, t, out);
+}
+
+// Whether a beat crosses one of the card's four streams in a cycle with
+// these inputs and outputs (valid and ready both high).
+static inline bool transfer(const CardIn* in, const CardOut* o) {
+    return (o->tx_valid && in->tx_ready) || (o->net_tx_valid && in->net_tx_ready) || (in->rx_valid && o->rx_ready) ||
+           (in->net_rx_valid && o->net_rx_ready);
+}
+
+// Up to `max` cycles with the same inputs, each as `cycle` runs it (VCD
+// dumps included); stops after the first cycle in which a beat crosses
+// the boundary. Returns the cycles run; `out` gets the outputs of the last
+// one (untouched when max is 0). The cycles before the last carried nothing
+// across, so a caller that acts only on transfers misses nothing.
+uint64_t FN(run)(Card* c, const CardIn* in, CardOut* out, uint64_t max) {
+    MODEL* t = c->top.get();
+    apply(t, in);
+    for (uint64_t n = 1; n <= max; ++n) {
+        clock_cycle(c, t, out);
+        if (transfer(in, out)) return n;
+    }
+    return max;
 }
 
 // Evaluate with the clock low only: outputs for these inputs, no state change.

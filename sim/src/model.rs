@@ -47,21 +47,36 @@ extern "C" {
     fn offcard_card_new() -> *mut RawCard;
     fn offcard_card_free(c: *mut RawCard);
     fn offcard_card_cycle(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_card_run(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs, max: u64) -> u64;
     fn offcard_card_peek(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
     fn offcard_card_trace_open(c: *mut RawCard, path: *const std::os::raw::c_char) -> i32;
     fn offcard_card_trace_close(c: *mut RawCard);
     fn offcard_cardt_new() -> *mut RawCard;
     fn offcard_cardt_free(c: *mut RawCard);
     fn offcard_cardt_cycle(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
+    fn offcard_cardt_run(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs, max: u64) -> u64;
     fn offcard_cardt_peek(c: *mut RawCard, inp: *const CardInputs, out: *mut CardOutputs);
     fn offcard_cardt_trace_open(c: *mut RawCard, path: *const std::os::raw::c_char) -> i32;
     fn offcard_cardt_trace_close(c: *mut RawCard);
+    fn offcard_fast_wide_selftest(cases: *mut u64) -> u64;
+}
+
+/// Compares the wide-shift helpers every model is compiled with
+/// (`csrc/fast_wide.h`) against Verilator's own, bit for bit, over many
+/// widths, amounts and inputs. Returns (comparisons, mismatching words).
+pub fn fast_wide_selftest() -> (u64, u64) {
+    let mut cases = 0u64;
+    // SAFETY: a pure function of its own data; writes one u64 through the
+    // valid pointer it is given.
+    let bad = unsafe { offcard_fast_wide_selftest(&mut cases) };
+    (cases, bad)
 }
 
 /// The entry points of one of the two builds of the model.
 struct Abi {
     free: unsafe extern "C" fn(*mut RawCard),
     cycle: unsafe extern "C" fn(*mut RawCard, *const CardInputs, *mut CardOutputs),
+    run: unsafe extern "C" fn(*mut RawCard, *const CardInputs, *mut CardOutputs, u64) -> u64,
     peek: unsafe extern "C" fn(*mut RawCard, *const CardInputs, *mut CardOutputs),
     trace_open: unsafe extern "C" fn(*mut RawCard, *const std::os::raw::c_char) -> i32,
     trace_close: unsafe extern "C" fn(*mut RawCard),
@@ -70,6 +85,7 @@ struct Abi {
 static FAST: Abi = Abi {
     free: offcard_card_free,
     cycle: offcard_card_cycle,
+    run: offcard_card_run,
     peek: offcard_card_peek,
     trace_open: offcard_card_trace_open,
     trace_close: offcard_card_trace_close,
@@ -78,6 +94,7 @@ static FAST: Abi = Abi {
 static TRACED: Abi = Abi {
     free: offcard_cardt_free,
     cycle: offcard_cardt_cycle,
+    run: offcard_cardt_run,
     peek: offcard_cardt_peek,
     trace_open: offcard_cardt_trace_open,
     trace_close: offcard_cardt_trace_close,
@@ -89,6 +106,34 @@ pub trait CardSim {
     /// One clock cycle: apply inputs, return this cycle's outputs, clock.
     fn cycle(&mut self, inp: &CardInputs) -> CardOutputs;
     fn cycles(&self) -> u64;
+
+    /// Up to `max` cycles with the same inputs, stopping after the first
+    /// cycle in which a beat crosses one of the card's four streams (valid
+    /// and ready both high: `tx`, `net_tx`, `rx`, `net_rx`). Returns the
+    /// cycles run and the outputs of the last of them (default outputs when
+    /// `max` is 0). Cycle for cycle the same as calling `cycle` that many
+    /// times; the Verilated model does it in one call across the FFI.
+    fn run_until_beat(&mut self, inp: &CardInputs, max: u64) -> (u64, CardOutputs) {
+        let mut out = CardOutputs::default();
+        for n in 1..=max {
+            out = self.cycle(inp);
+            if out.transfers(inp) {
+                return (n, out);
+            }
+        }
+        (max, out)
+    }
+}
+
+impl CardOutputs {
+    /// Whether a beat crosses one of the card's streams in a cycle with
+    /// these inputs and outputs.
+    pub fn transfers(&self, inp: &CardInputs) -> bool {
+        (self.tx_valid != 0 && inp.tx_ready != 0)
+            || (self.net_tx_valid != 0 && inp.net_tx_ready != 0)
+            || (inp.rx_valid != 0 && self.rx_ready != 0)
+            || (inp.net_rx_valid != 0 && self.net_rx_ready != 0)
+    }
 }
 
 impl CardSim for CardModel {
@@ -97,6 +142,9 @@ impl CardSim for CardModel {
     }
     fn cycles(&self) -> u64 {
         CardModel::cycles(self)
+    }
+    fn run_until_beat(&mut self, inp: &CardInputs, max: u64) -> (u64, CardOutputs) {
+        CardModel::run_until_beat(self, inp, max)
     }
 }
 
@@ -134,6 +182,9 @@ pub struct CardModel {
     abi: &'static Abi,
     cycles: u64,
     tracing: bool,
+    /// Calls of `run_until_beat` and the cycles they ran.
+    runs: u64,
+    run_cycles: u64,
 }
 
 // SAFETY: the model is plain C++ state with no thread affinity; it is moved,
@@ -157,7 +208,7 @@ impl CardModel {
 
     fn make(raw: *mut RawCard, abi: &'static Abi) -> Self {
         assert!(!raw.is_null(), "Verilator model allocation failed");
-        let mut m = CardModel { raw, abi, cycles: 0, tracing: false };
+        let mut m = CardModel { raw, abi, cycles: 0, tracing: false, runs: 0, run_cycles: 0 };
         m.reset(4);
         m
     }
@@ -180,6 +231,25 @@ impl CardModel {
         unsafe { (self.abi.cycle)(self.raw, inp, &mut out) };
         self.cycles += 1;
         out
+    }
+
+    /// Up to `max` cycles with the same inputs in one call, stopping after
+    /// the first cycle in which a beat crosses the card's boundary (see
+    /// [`CardSim::run_until_beat`]): the cycles run and the last one's outputs.
+    pub fn run_until_beat(&mut self, inp: &CardInputs, max: u64) -> (u64, CardOutputs) {
+        let mut out = CardOutputs::default();
+        // SAFETY: as in `cycle`; the C ABI writes `out` only for cycles it runs.
+        let n = unsafe { (self.abi.run)(self.raw, inp, &mut out, max) };
+        self.cycles += n;
+        self.runs += 1;
+        self.run_cycles += n;
+        (n, out)
+    }
+
+    /// How many calls of [`run_until_beat`](Self::run_until_beat) there
+    /// were and how many cycles they ran (the rest went one call a cycle).
+    pub fn run_stats(&self) -> (u64, u64) {
+        (self.runs, self.run_cycles)
     }
 
     /// Outputs for `inp` in the current state, without clocking.

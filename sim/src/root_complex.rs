@@ -172,6 +172,10 @@ pub struct RootComplex<C: CardSim = CardModel> {
     pub max_payload: u64,
     /// The card's network ports.
     pub net: NetPort,
+    /// Clock every cycle with [`step`](Self::step), never in quiet runs
+    /// (see [`advance`](Self::advance)): the reference the runs are tested
+    /// against.
+    pub single_step: bool,
 }
 
 impl RootComplex<CardModel> {
@@ -206,6 +210,7 @@ impl<C: CardSim> RootComplex<C> {
             rcb: 64,
             max_payload: 256,
             net: NetPort::default(),
+            single_step: false,
         })
     }
 
@@ -245,22 +250,20 @@ impl<C: CardSim> RootComplex<C> {
             }
         }
         let mut inp = CardInputs::default();
-        let offer = match self.to_card.front() {
-            Some(b) if self.timing.rx_gap == 0.0 || !self.rng.gen_bool(self.timing.rx_gap) => {
+        if let Some(b) = self.to_card.front() {
+            if self.timing.rx_gap == 0.0 || !self.rng.gen_bool(self.timing.rx_gap) {
                 inp.rx_data = b.data;
                 inp.rx_keep = b.keep;
                 inp.rx_sop = b.sop as u8;
                 inp.rx_eop = b.eop as u8;
                 inp.rx_valid = 1;
-                true
             }
-            _ => false,
-        };
+        }
         let ready = self.timing.tx_stall == 0.0 || !self.rng.gen_bool(self.timing.tx_stall);
         inp.tx_ready = ready as u8;
         // network RX: the front frame's current beat
-        let net_offer = match self.net.to_card.front() {
-            Some(f) if self.net.rx_gap == 0.0 || !self.rng.gen_bool(self.net.rx_gap) => {
+        if let Some(f) = self.net.to_card.front() {
+            if self.net.rx_gap == 0.0 || !self.rng.gen_bool(self.net.rx_gap) {
                 let start = self.net.rx_beat * 8;
                 let end = (start + 8).min(f.bytes.len());
                 let mut w = [0u8; 8];
@@ -269,23 +272,27 @@ impl<C: CardSim> RootComplex<C> {
                 inp.net_rx_bytes = (end - start) as u8;
                 inp.net_rx_last = (end == f.bytes.len()) as u8;
                 inp.net_rx_valid = 1;
-                true
             }
-            _ => false,
-        };
+        }
         let net_ready = match &self.net.tx_ready_pattern {
             Some(p) if !p.is_empty() => p[(self.card.cycles() % p.len() as u64) as usize],
             _ => self.net.tx_stall == 0.0 || !self.rng.gen_bool(self.net.tx_stall),
         };
         inp.net_tx_ready = net_ready as u8;
         let out = self.card.cycle(&inp);
-        if offer && out.rx_ready != 0 {
+        self.after_cycle(&inp, &out);
+    }
+
+    /// What the root port does with a cycle's outputs: take the beats that
+    /// crossed (`inp` says what was offered and whether it was ready).
+    fn after_cycle(&mut self, inp: &CardInputs, out: &crate::model::CardOutputs) {
+        if inp.rx_valid != 0 && out.rx_ready != 0 {
             self.to_card.pop_front();
         }
-        if ready && out.tx_valid != 0 {
+        if inp.tx_ready != 0 && out.tx_valid != 0 {
             self.take_beat(out.tx_data, out.tx_keep, out.tx_sop != 0, out.tx_eop != 0);
         }
-        if net_offer && out.net_rx_ready != 0 {
+        if inp.net_rx_valid != 0 && out.net_rx_ready != 0 {
             if inp.net_rx_last != 0 {
                 self.net.to_card.pop_front();
                 self.net.rx_beat = 0;
@@ -294,8 +301,52 @@ impl<C: CardSim> RootComplex<C> {
                 self.net.rx_beat += 1;
             }
         }
-        if net_ready && out.net_tx_valid != 0 {
-            self.take_net_beat(&out);
+        if inp.net_tx_ready != 0 && out.net_tx_valid != 0 {
+            self.take_net_beat(out);
+        }
+    }
+
+    /// The inputs of the coming cycles while the root port has nothing to
+    /// offer and nothing random to draw, and how many cycles that lasts at
+    /// most: nothing queued for either stream, no stalls drawn at random,
+    /// no read completion due (their latency runs out at a known cycle).
+    /// `None` when the next cycle needs [`step`](Self::step).
+    fn quiet_inputs(&self) -> Option<(CardInputs, u64)> {
+        if !self.to_card.is_empty()
+            || !self.net.to_card.is_empty()
+            || self.timing.tx_stall != 0.0
+            || self.net.tx_stall != 0.0
+            || self.net.tx_ready_pattern.as_ref().is_some_and(|p| !p.is_empty())
+        {
+            return None;
+        }
+        let now = self.card.cycles();
+        let limit = match self.pending_cpl.values().filter_map(|q| q.front()).map(|c| c.0).min() {
+            Some(due) if due <= now => return None,
+            Some(due) => due - now,
+            None => u64::MAX,
+        };
+        Some((CardInputs { tx_ready: 1, net_tx_ready: 1, ..Default::default() }, limit))
+    }
+
+    /// Advance at least one and at most `max` cycles (none when `max` is 0),
+    /// cycle for cycle as [`step`](Self::step) would: while the root port is
+    /// quiet (see `quiet_inputs`) the card runs in one call until a beat
+    /// crosses its boundary, which ends the run. Returns the cycles run.
+    pub fn advance(&mut self, max: u64) -> u64 {
+        if max == 0 {
+            return 0;
+        }
+        match if self.single_step { None } else { self.quiet_inputs() } {
+            Some((inp, limit)) => {
+                let (n, out) = self.card.run_until_beat(&inp, max.min(limit));
+                self.after_cycle(&inp, &out);
+                n
+            }
+            None => {
+                self.step();
+                1
+            }
         }
     }
 
@@ -319,8 +370,9 @@ impl<C: CardSim> RootComplex<C> {
     }
 
     pub fn run(&mut self, cycles: u64) {
-        for _ in 0..cycles {
-            self.step();
+        let mut left = cycles;
+        while left > 0 {
+            left -= self.advance(left);
         }
     }
 
@@ -330,10 +382,17 @@ impl<C: CardSim> RootComplex<C> {
         let mut guard = 0u64;
         while idle < quiet && guard < 10_000_000 {
             let before = (self.to_card.len(), self.stats.tlps_received);
-            self.step();
-            guard += 1;
+            // A quiet run counts as that many idle steps: none of its cycles
+            // but the last moves a beat, so only the last can end the count.
+            let n = if before.0 == 0 && !self.in_packet {
+                self.advance((quiet - idle).min(10_000_000 - guard))
+            } else {
+                self.step();
+                1
+            };
+            guard += n;
             if self.to_card.is_empty() && before.0 == 0 && before.1 == self.stats.tlps_received && !self.in_packet {
-                idle += 1;
+                idle += n;
             } else {
                 idle = 0;
             }
@@ -484,10 +543,12 @@ impl<C: CardSim> RootComplex<C> {
             if let Some(c) = self.completions.remove(&tag) {
                 return Ok(c);
             }
-            if self.card.cycles() - start > self.timing.timeout_cycles {
+            let waited = self.card.cycles() - start;
+            if waited > self.timing.timeout_cycles {
                 return Err(SimError::Timeout { what: what.into(), tag, cycles: self.timing.timeout_cycles });
             }
-            self.step();
+            // A completion arrives only with a beat, which ends a quiet run.
+            self.advance(self.timing.timeout_cycles + 1 - waited);
         }
     }
 
@@ -583,10 +644,11 @@ impl<C: CardSim> RootComplex<C> {
     pub fn wait_msi(&mut self, seen: u64, cycles: u64) -> bool {
         let start = self.card.cycles();
         while self.msi_seen <= seen {
-            if self.card.cycles() - start >= cycles {
+            let waited = self.card.cycles() - start;
+            if waited >= cycles {
                 return false;
             }
-            self.step();
+            self.advance(cycles - waited);
         }
         true
     }

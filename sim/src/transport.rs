@@ -41,7 +41,12 @@ impl SimTransport {
 impl<C: CardSim> SimTransport<C> {
     /// The same around any card simulation (a recording wrapper, say).
     pub fn with_card(card: C, seed: u64, mem_bytes: usize) -> Result<Self> {
-        let mut rc = RootComplex::with_card(card, seed, mem_bytes)?;
+        SimTransport::with_root_complex(RootComplex::with_card(card, seed, mem_bytes)?)
+    }
+
+    /// Around a root complex set up by the caller (its timing knobs, say),
+    /// enumerated here.
+    pub fn with_root_complex(mut rc: RootComplex<C>) -> Result<Self> {
         let info = rc.enumerate(SIM_BAR0_ADDR).map_err(sim_err)?;
         Ok(SimTransport { rc, info, next_host_off: 0, next_iova: SIM_IOVA_BASE, msi_seen: 0 })
     }
