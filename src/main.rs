@@ -531,14 +531,24 @@ fn bench(args: &[String]) -> Result<()> {
             let b = offcard_testbench::bench::sim_bench(&mut |m| eprintln!("bench sim: {m}"));
             let ratio = b.verilator_cycles_per_s / b.rusthdl_cycles_per_s;
             println!("Verilator model:      {:>12.0} cycles/s (whole card, one core)", b.verilator_cycles_per_s);
+            if let Some(c) = b.verilator_cycles_per_cpu_s {
+                println!("                      {:>12.0} cycles per CPU second", c);
+            }
+            println!("root complex, idle:   {:>12.0} cycles/s (multi-cycle runs)", b.rc_idle_cycles_per_s);
             println!("rust-hdl simulator:   {:>12.0} cycles/s", b.rusthdl_cycles_per_s);
             println!("speed-up:             {:>12.0}x", ratio);
             println!("MMIO read round trip: {:>12} cycles", b.mmio_read_cycles);
             println!("MMIO write then read: {:>12} cycles", b.mmio_write_read_cycles);
             if json {
                 println!(
-                    "{{\"verilator_cycles_per_s\":{:.0},\"rusthdl_cycles_per_s\":{:.0},\"verilator_over_rusthdl\":{:.1},\"mmio_read_cycles\":{},\"mmio_write_read_cycles\":{}}}",
-                    b.verilator_cycles_per_s, b.rusthdl_cycles_per_s, ratio, b.mmio_read_cycles, b.mmio_write_read_cycles
+                    "{{\"verilator_cycles_per_s\":{:.0},\"verilator_cycles_per_cpu_s\":{},\"rc_idle_cycles_per_s\":{:.0},\"rusthdl_cycles_per_s\":{:.0},\"verilator_over_rusthdl\":{:.1},\"mmio_read_cycles\":{},\"mmio_write_read_cycles\":{}}}",
+                    b.verilator_cycles_per_s,
+                    b.verilator_cycles_per_cpu_s.map_or("null".to_string(), |c| format!("{c:.0}")),
+                    b.rc_idle_cycles_per_s,
+                    b.rusthdl_cycles_per_s,
+                    ratio,
+                    b.mmio_read_cycles,
+                    b.mmio_write_read_cycles
                 );
             }
             Ok(())

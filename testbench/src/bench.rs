@@ -31,8 +31,28 @@ fn stimulus(cycles: usize) -> Vec<CardInputs> {
     v
 }
 
+/// CPU time this thread has run (user + system), from /proc/thread-self/stat
+/// in USER_HZ ticks (100 a second on Linux), if readable: the benchmark's
+/// figure per CPU second depends less on what else the machine runs.
+fn thread_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is the
+    // first, utime and stime the 12th and 13th.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 pub struct SimBench {
+    /// Whole card, register traffic, one FFI call per cycle (wall clock).
     pub verilator_cycles_per_s: f64,
+    /// The same per second of this thread's CPU time (None without /proc).
+    pub verilator_cycles_per_cpu_s: Option<f64>,
+    /// The root complex and the enumerated card with nothing to do (as
+    /// when a driver waits): cycles per second through `RootComplex::run`,
+    /// which clocks quiet stretches in multi-cycle runs.
+    pub rc_idle_cycles_per_s: f64,
     pub rusthdl_cycles_per_s: f64,
     pub mmio_read_cycles: u64,
     pub mmio_write_read_cycles: u64,
@@ -43,6 +63,7 @@ pub fn sim_bench(progress: &mut dyn FnMut(&str)) -> SimBench {
     progress("Verilator model: 4M cycles of register traffic");
     let mut m = CardModel::new();
     let t = Instant::now();
+    let cpu0 = thread_cpu_s();
     let mut sink = 0u64;
     let total = 4_000_000usize;
     for i in 0..total {
@@ -50,6 +71,7 @@ pub fn sim_bench(progress: &mut dyn FnMut(&str)) -> SimBench {
         sink = sink.wrapping_add(o.tx_data);
     }
     let verilator = total as f64 / t.elapsed().as_secs_f64();
+    let verilator_cpu = cpu0.zip(thread_cpu_s()).map(|(a, b)| total as f64 / (b - a));
     progress("rust-hdl simulator: 20k cycles of the same traffic");
     let mut r = RustHdlCard::new();
     let t = Instant::now();
@@ -70,8 +92,15 @@ pub fn sim_bench(progress: &mut dyn FnMut(&str)) -> SimBench {
     rc.write32(info.bar0 + 0x10, 5);
     rc.read32(info.bar0 + 0x10).unwrap();
     let wr = rc.card.cycles() - c0;
+    progress("root complex and card, idle: 2M cycles");
+    let idle = 2_000_000u64;
+    let t = Instant::now();
+    rc.run(idle);
+    let rc_idle = idle as f64 / t.elapsed().as_secs_f64();
     SimBench {
         verilator_cycles_per_s: verilator,
+        verilator_cycles_per_cpu_s: verilator_cpu,
+        rc_idle_cycles_per_s: rc_idle,
         rusthdl_cycles_per_s: rusthdl,
         mmio_read_cycles: read,
         mmio_write_read_cycles: wr,
