@@ -228,7 +228,9 @@ fn main() {
     let card_abi = PathBuf::from("csrc/card_abi.cpp");
     // The card's models have a simulation top around the card (the card's
     // reset from a flop the ABI loads: twice the speed; see the file).
-    let card_top = manifest.join("csrc/card_sim_top.v");
+    let card_top = out.join("card_sim_top.v");
+    std::fs::write(&card_top, offcard_hdl::verilog_post::card_sim_top(&std::fs::read_to_string(&vfile).unwrap()))
+        .expect("write the simulation top");
     let mut libs = Vec::new();
 
     // The card, twice: tracing support halves Verilator's speed even with

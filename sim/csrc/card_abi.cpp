@@ -3,7 +3,7 @@
 // cycles with the same inputs that stops at the first beat crossing the
 // card's boundary (`run`), for a root complex that has nothing to send.
 //
-// The model's top is csrc/card_sim_top.v around the card: the card's reset
+// The model's top is a generated simulation top (offcard_hdl::verilog_post::card_sim_top) around the card: the card's reset
 // comes from a flop the ABI loads (see that file), the other ports are the
 // card's.
 //
