@@ -5,74 +5,27 @@
 
 use crate::rusthdl_block::{NamedPorts, RustHdlBlock};
 use offcard_hdl::regmap::dma;
-use offcard_hdl::rust_hdl::prelude::*;
 use offcard_sim::{BlockSim, VerilatedBlock};
 
-/// `NamedPorts` for a block from its port lists: one-bit inputs, wider
-/// inputs, one-bit outputs, wider outputs.
-macro_rules! named_ports {
-    ($t:ty, $name:literal, in_bit: [$($ib:ident),*], in_bits: [$($iv:ident),*], out_bit: [$($ob:ident),*], out_bits: [$($ov:ident),*]) => {
-        impl NamedPorts for $t {
-            const NAME: &'static str = $name;
-            fn set_port(&mut self, port: &str, v: u64) -> bool {
-                match port {
-                    $(stringify!($ib) => self.$ib.next = v != 0,)*
-                    $(stringify!($iv) => self.$iv.next = v.to_bits(),)*
-                    _ => return false,
-                }
-                true
-            }
-            fn get_port(&self, port: &str) -> Option<u64> {
-                match port {
-                    $(stringify!($ob) => Some(self.$ob.val() as u64),)*
-                    $(stringify!($ov) => Some(self.$ov.val().to_u64()),)*
-                    _ => None,
-                }
-            }
-            fn clock_signal(&mut self) -> &mut Signal<In, Clock> {
-                &mut self.clock
-            }
-        }
-    };
-}
+crate::named_ports!(offcard_hdl::dma::regs::DmaRegs, "dma_regs",
+    in: [reset, reg_wr_en, record_written, overflow_set, flush_done, engine_busy, head_inc, reg_addr, reg_wr_data, reg_wr_mask, events, fq, bq],
+    out: [overflow, flush_pending, fq_active, reg_rd_data, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce, fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, bq_cpl_base, bq_head]);
 
-named_ports!(offcard_hdl::dma::regs::DmaRegs, "dma_regs",
-    in_bit: [reset, reg_wr_en, record_written, overflow_set, flush_done, engine_busy, head_inc],
-    in_bits: [reg_addr, reg_wr_data, reg_wr_mask, events, fq, bq],
-    out_bit: [overflow, flush_pending, fq_active],
-    out_bits: [reg_rd_data, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce,
-        fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, bq_cpl_base, bq_head]);
+crate::named_ports!(offcard_hdl::dma::read::ReadEngine, "dma_read",
+    in: [reset, job_valid, tx_ready, retire_valid, retire_ok, err_clear, job_src, job_len, job_pos0, job_id, requester_id, max_read_req, retire_tag, lookup_tag, err_clear_id],
+    out: [job_ready, tx_sop, tx_eop, tx_valid, lookup_busy, idle, tx_data, tx_keep, lookup_start, lookup_end, filled_pos, err]);
 
-named_ports!(offcard_hdl::dma::read::ReadEngine, "dma_read",
-    in_bit: [reset, job_valid, tx_ready, retire_valid, retire_ok, err_clear],
-    in_bits: [job_src, job_len, job_pos0, job_id, requester_id, max_read_req, retire_tag, lookup_tag, err_clear_id],
-    out_bit: [job_ready, tx_sop, tx_eop, tx_valid, lookup_busy, idle],
-    out_bits: [tx_data, tx_keep, lookup_start, lookup_end, filled_pos, err]);
+crate::named_ports!(offcard_hdl::dma::cpl_sink::CplSink, "dma_cpl_sink",
+    in: [reset, cpl_sop, cpl_eop, cpl_valid, lookup_busy, desc_active, cpl_data, cpl_keep, lookup_start, lookup_end],
+    out: [cpl_ready, buf_wr_en, desc_we0, desc_we1, retire_valid, retire_desc, retire_ok, unexpected, lookup_tag, buf_wr_pos, buf_wr_data, buf_wr_mask, desc_idx0, desc_idx1, desc_data, retire_tag]);
 
-named_ports!(offcard_hdl::dma::cpl_sink::CplSink, "dma_cpl_sink",
-    in_bit: [reset, cpl_sop, cpl_eop, cpl_valid, lookup_busy, desc_active],
-    in_bits: [cpl_data, cpl_keep, lookup_start, lookup_end],
-    out_bit: [cpl_ready, buf_wr_en, desc_we0, desc_we1, retire_valid, retire_desc, retire_ok, unexpected],
-    out_bits: [lookup_tag, buf_wr_pos, buf_wr_data, buf_wr_mask, desc_idx0, desc_idx1, desc_data, retire_tag]);
+crate::named_ports!(offcard_hdl::dma::desc_fetch::DescFetch, "dma_desc_fetch",
+    in: [reset, fq_active, head_inc, bus_master, tx_ready, desc_we0, desc_we1, desc_retire, desc_ok, nrx_last, nrx_valid, sink_writing, rj_ready, bj_take, fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, head_inc_q, requester_id, desc_idx0, desc_idx1, desc_data, nrx_data, nrx_bytes, nrx_queue, nrx_tenant, nrx_len, free_pos],
+    out: [tx_sop, tx_eop, tx_valid, desc_active, nrx_ready, buf_wr_en, rj_valid, bj_valid, bj_local, idle, fq, tx_data, tx_keep, buf_wr_pos, buf_wr_data, buf_wr_mask, rj_src, rj_len, rj_pos0, rj_id, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, events]);
 
-named_ports!(offcard_hdl::dma::desc_fetch::DescFetch, "dma_desc_fetch",
-    in_bit: [reset, fq_active, head_inc, bus_master, tx_ready, desc_we0, desc_we1, desc_retire, desc_ok, nrx_last,
-        nrx_valid, sink_writing, rj_ready, bj_take],
-    in_bits: [fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, head_inc_q, requester_id, desc_idx0, desc_idx1,
-        desc_data, nrx_data, nrx_bytes, nrx_queue, nrx_tenant, nrx_len, free_pos],
-    out_bit: [tx_sop, tx_eop, tx_valid, desc_active, nrx_ready, buf_wr_en, rj_valid, bj_valid, bj_local, idle],
-    out_bits: [fq, tx_data, tx_keep, buf_wr_pos, buf_wr_data, buf_wr_mask, rj_src, rj_len, rj_pos0, rj_id, bj_q,
-        bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, events]);
-
-named_ports!(offcard_hdl::dma::write::WriteEngine, "dma_write",
-    in_bit: [reset, bj_valid, bj_local, front_idle, overflow, flush_pending, bus_master, tx_ready, ntx_ready],
-    in_bits: [bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, filled_pos,
-        read_err, bq_cpl_base, bq_head, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr,
-        irq_coalesce, requester_id, max_payload, buf_rd_data],
-    out_bit: [bj_take, err_clear, head_inc, record_written, overflow_set, flush_done, tx_sop, tx_eop, tx_valid,
-        ntx_last, ntx_valid, irq, busy],
-    out_bits: [free_pos, err_clear_id, bq, events, tx_data, tx_keep, buf_rd_pos, ntx_data, ntx_bytes, ntx_tenant,
-        ntx_len]);
+crate::named_ports!(offcard_hdl::dma::write::WriteEngine, "dma_write",
+    in: [reset, bj_valid, bj_local, front_idle, overflow, flush_pending, bus_master, tx_ready, ntx_ready, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, filled_pos, read_err, bq_cpl_base, bq_head, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce, requester_id, max_payload, buf_rd_data],
+    out: [bj_take, err_clear, head_inc, record_written, overflow_set, flush_done, tx_sop, tx_eop, tx_valid, ntx_last, ntx_valid, irq, busy, free_pos, err_clear_id, bq, events, tx_data, tx_keep, buf_rd_pos, ntx_data, ntx_bytes, ntx_tenant, ntx_len]);
 
 /// Drive block `name` in rust-hdl's simulator and in Verilator with the same
 /// inputs (`stimulus(cycle, set)` sets them each cycle) and compare every

@@ -9,87 +9,34 @@
 use crate::rusthdl_block::{NamedPorts, RustHdlBlock};
 use offcard_hdl::encap::{hash::EncapHash, header::EncapHeader, lookup::EncapLookup, output::EncapOutput};
 use offcard_hdl::encap::{parser::EncapParser, select::EncapSelect, writer::EncapWriter};
-use offcard_hdl::rust_hdl::prelude::*;
 use offcard_sim::{BlockSim, VerilatedBlock};
 
-/// A port's value as the `u64` the block models carry.
-trait PortValue {
-    fn from_port(v: u64) -> Self;
-    fn to_port(&self) -> u64;
-}
-
-impl PortValue for bool {
-    fn from_port(v: u64) -> Self {
-        v != 0
-    }
-    fn to_port(&self) -> u64 {
-        *self as u64
-    }
-}
-
-impl<const N: usize> PortValue for Bits<N> {
-    fn from_port(v: u64) -> Self {
-        v.to_bits()
-    }
-    fn to_port(&self) -> u64 {
-        self.to_u64()
-    }
-}
-
-/// `NamedPorts` from the block's input and output port names; `ignore`
-/// names inputs the block does not have but benches may set (`reset` of a
-/// block without one).
-macro_rules! stage_ports {
-    ($t:ty, $name:literal, in: [$($i:ident),* $(,)?], out: [$($o:ident),* $(,)?] $(, ignore: [$($x:literal),*])?) => {
-        impl NamedPorts for $t {
-            const NAME: &'static str = $name;
-            fn set_port(&mut self, port: &str, v: u64) -> bool {
-                match port {
-                    $(stringify!($i) => self.$i.next = PortValue::from_port(v),)*
-                    $($($x => {})*)?
-                    _ => return false,
-                }
-                true
-            }
-            fn get_port(&self, port: &str) -> Option<u64> {
-                match port {
-                    $(stringify!($o) => Some(self.$o.val().to_port()),)*
-                    _ => None,
-                }
-            }
-            fn clock_signal(&mut self) -> &mut Signal<In, Clock> {
-                &mut self.clock
-            }
-        }
-    };
-}
-
-stage_ports!(EncapWriter, "encap_writer",
+crate::named_ports!(EncapWriter, "encap_writer",
     in: [reset, in_data, in_bytes, in_last, in_valid, in_tenant, in_len, tenant_enable, capture_full, clearing, rptr],
     out: [in_ready, ring_write, ring_data, wptr, cap_first, cap_write, cap_index, cap_data, cap_done, frame_tenant,
         frame_len, ev_drop, ev_mismatch, ev_clamped]);
 
-stage_ports!(EncapParser, "encap_parser",
+crate::named_ports!(EncapParser, "encap_parser",
     in: [reset, cap_first, cap_write, cap_index, cap_data, cap_done, frame_tenant, frame_len, now, take, shift],
     out: [full, tenant, len, frame_time, map_key, is_ip, tuple_word]);
 
-stage_ports!(EncapHash, "encap_hash", in: [start, step, data], out: [hash], ignore: ["reset"]);
+crate::named_ports!(EncapHash, "encap_hash", in: [start, step, data], out: [hash], ignore: ["reset"]);
 
-stage_ports!(EncapSelect, "encap_select",
+crate::named_ports!(EncapSelect, "encap_select",
     in: [reset, tenant, hash, frame_time, policy, gap, bad, decide, path_write, path_tenant, path_word, path_data],
     out: [port, ev_repick, ev_avoided, clearing]);
 
-stage_ports!(EncapLookup, "encap_lookup",
+crate::named_ports!(EncapLookup, "encap_lookup",
     in: [reset, start, want, tag, key, map_req_ready, map_rsp_valid, map_rsp_hit, map_rsp_value],
     out: [pending, hit, value, map_req_valid, map_req_tag, map_req_key, map_req_op, map_req_value, ev_hit, ev_miss,
         ev_timeout]);
 
-stage_ports!(EncapHeader, "encap_header",
+crate::named_ports!(EncapHeader, "encap_header",
     in: [reset, next_valid, next_tenant, next_len, next_time, port, map_pending, map_hit, map_value, ctx_write,
         ctx_tenant, ctx_dw, ctx_data, hdr_index, hdr_release],
     out: [take, step, decide, tenant, frame_time, policy, gap, bad, hdr_valid, hdr_words, hdr_last_bytes, hdr_word]);
 
-stage_ports!(EncapOutput, "encap_output",
+crate::named_ports!(EncapOutput, "encap_output",
     in: [reset, hdr_valid, hdr_words, hdr_last_bytes, hdr_word, wptr, ring_data, out_ready],
     out: [hdr_index, hdr_release, rptr, out_data, out_bytes, out_last, out_valid, ev_frame]);
 

@@ -110,3 +110,57 @@ impl NamedPorts for offcard_hdl::geneve_decap::GeneveDecap {
         &mut self.clock
     }
 }
+
+/// A port's value as the `u64` the block models carry.
+pub trait PortValue {
+    fn from_port(v: u64) -> Self;
+    fn to_port(&self) -> u64;
+}
+
+impl PortValue for bool {
+    fn from_port(v: u64) -> Self {
+        v != 0
+    }
+    fn to_port(&self) -> u64 {
+        *self as u64
+    }
+}
+
+impl<const N: usize> PortValue for Bits<N> {
+    fn from_port(v: u64) -> Self {
+        v.to_bits()
+    }
+    fn to_port(&self) -> u64 {
+        self.to_u64()
+    }
+}
+
+/// `NamedPorts` from the block's input and output port names; `ignore`
+/// names inputs the block does not have but benches may set (`reset` of a
+/// block without one).
+#[macro_export]
+macro_rules! named_ports {
+    ($t:ty, $name:literal, in: [$($i:ident),* $(,)?], out: [$($o:ident),* $(,)?] $(, ignore: [$($x:literal),*])?) => {
+        impl $crate::rusthdl_block::NamedPorts for $t {
+            const NAME: &'static str = $name;
+            fn set_port(&mut self, port: &str, v: u64) -> bool {
+                match port {
+                    $(stringify!($i) => self.$i.next = $crate::rusthdl_block::PortValue::from_port(v),)*
+                    $($($x => {})*)?
+                    _ => return false,
+                }
+                true
+            }
+            fn get_port(&self, port: &str) -> Option<u64> {
+                match port {
+                    $(stringify!($o) => Some($crate::rusthdl_block::PortValue::to_port(&self.$o.val())),)*
+                    _ => None,
+                }
+            }
+            fn clock_signal(&mut self) -> &mut offcard_hdl::rust_hdl::prelude::Signal<offcard_hdl::rust_hdl::prelude::In, offcard_hdl::rust_hdl::prelude::Clock> {
+                &mut self.clock
+            }
+        }
+    };
+}
+
