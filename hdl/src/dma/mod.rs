@@ -110,6 +110,8 @@ pub struct DmaEngine {
     sk_beat: DFF<Bits<68>>,
     in_beat: Signal<Local, Bits<68>>,
     in_take: Signal<Local, Bit>,
+    /// The completion sink's event (an unexpected completion) as a counter bit.
+    sink_events: Signal<Local, Bits<{ regs::NUM_EVENTS }>>,
     #[default(crate::konst(1 << regs::EV_UNEXPECTED_CPL))]
     k_ev_unexpected: Constant<Bits<{ regs::NUM_EVENTS }>>,
 }
@@ -133,10 +135,11 @@ impl Logic for DmaEngine {
         self.regs.reg_wr_data.next = self.reg_wr_data.val();
         self.regs.reg_wr_mask.next = self.reg_wr_mask.val();
         self.reg_rd_data.next = self.regs.reg_rd_data.val();
-        self.regs.events.next = self.front.events.val() | self.back.events.val();
+        self.sink_events.next = 0.into();
         if self.sink.unexpected.val() {
-            self.regs.events.next = self.front.events.val() | self.back.events.val() | self.k_ev_unexpected.val();
+            self.sink_events.next = self.k_ev_unexpected.val();
         }
+        self.regs.events.next = self.front.events.val() | self.back.events.val() | self.sink_events.val();
         self.regs.record_written.next = self.back.record_written.val();
         self.regs.overflow_set.next = self.back.overflow_set.val();
         self.regs.flush_done.next = self.back.flush_done.val();

@@ -180,13 +180,9 @@ pub struct WriteEngine {
 
     ev: Signal<Local, Bits<NUM_EVENTS>>,
     xlen: Signal<Local, Bits<18>>,
-    w_mask: Signal<Local, Bits<9>>,
     dst_lo: Signal<Local, Bits<18>>,
-    dend: Signal<Local, Bits<18>>,
-    w_start: Signal<Local, Bits<18>>,
     w_end: Signal<Local, Bits<18>>,
     w_cend: Signal<Local, Bits<18>>,
-    w_exact: Signal<Local, Bits<64>>,
     w_next_addr: Signal<Local, Bits<64>>,
     w_bytes: Signal<Local, Bits<32>>,
     w_len_dw: Signal<Local, Bits<10>>,
@@ -275,24 +271,20 @@ impl Logic for WriteEngine {
 
         // ---- write geometry (TLPs never cross a Max Payload Size boundary) ----
         self.xlen.next = self.j_bytes.q.val().get_bits::<18>(0);
-        self.w_mask.next = self.wmask_q.q.val();
-        self.dst_lo.next = bit_cast::<18, 9>(self.j_dst.q.val().get_bits::<9>(0) & self.w_mask.val());
-        self.dend.next = self.dend_q.q.val();
-        self.w_start.next = self.w_start_q.q.val();
+        self.dst_lo.next = bit_cast::<18, 9>(self.j_dst.q.val().get_bits::<9>(0) & self.wmask_q.q.val());
         // The TLP ends at the next MPS boundary or at the job's end.
-        self.w_cend.next = (self.w_start.val() | bit_cast::<18, 9>(self.w_mask.val())) + 1;
+        self.w_cend.next = (self.w_start_q.q.val() | bit_cast::<18, 9>(self.wmask_q.q.val())) + 1;
         self.w_end.next = self.w_cend.val();
-        if self.dend.val() < self.w_cend.val() {
-            self.w_end.next = self.dend.val();
+        if self.dend_q.q.val() < self.w_cend.val() {
+            self.w_end.next = self.dend_q.q.val();
         }
-        // The TLP's address: where the previous one ended (a register, so no
-        // 64-bit adder sits in front of the record compare: timing).
-        self.w_exact.next = self.w_addr.q.val();
-        self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start.val());
+        // The TLP's address is w_addr: where the previous one ended (a
+        // register, so no 64-bit adder sits in front of the record compare).
+        self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start_q.q.val());
         self.w_next_addr.next = self.w_addr.q.val() + bit_cast::<64, 32>(self.w_bytes.val());
         self.w_len_dw.next =
-            bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start.val() >> 2);
-        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start.val().get_bits::<2>(0)) & 15;
+            bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start_q.q.val() >> 2);
+        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start_q.q.val().get_bits::<2>(0)) & 15;
         self.w_lbe.next = 15.into();
         if self.w_end.val().get_bits::<2>(0) == 1 {
             self.w_lbe.next = 1.into();
@@ -305,7 +297,7 @@ impl Logic for WriteEngine {
             self.w_fbe.next = self.w_fbe.val() & self.w_lbe.val();
             self.w_lbe.next = 0.into();
         }
-        self.w_4dw.next = self.w_exact.val().get_bits::<32>(32).any();
+        self.w_4dw.next = self.w_addr.q.val().get_bits::<32>(32).any();
         self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 3;
         if self.w_4dw.val() {
             self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 4;
@@ -335,7 +327,7 @@ impl Logic for WriteEngine {
         // The open data record grows by the next write, or a new one opens
         // in a free slot; otherwise the write waits (flush or free slot).
         self.od_extends.next = self.od_valid.q.val()
-            & (self.od_end.q.val() == self.w_exact.val())
+            & (self.od_end.q.val() == self.w_addr.q.val())
             & (self.od_src.q.val() == self.data_src.val());
         self.rec_ok.next = !self.rec_on.val() | self.od_extends.val() | (!self.od_valid.q.val() & self.has_space.val());
         self.slot_addr.next = self.wrec_base.val()
@@ -728,7 +720,7 @@ impl Logic for WriteEngine {
         // Set up write the next write TLP (its geometry is on the w_* signals): the
         // header fields, where its data is, its write record.
         if self.do_setup.val() {
-            self.t_addr.d.next = self.w_exact.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
+            self.t_addr.d.next = self.w_addr.q.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
             self.t_len_dw.d.next = self.w_len_dw.val();
             self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
             self.t_4dw.d.next = self.w_4dw.val();
@@ -742,11 +734,11 @@ impl Logic for WriteEngine {
             // data): the first payload DW is lane 1 of beat 1 (3-DW header)
             // or lane 0 of beat 2 (4-DW header).
             self.cur_pos.d.next = self.base.val()
-                + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
                 - 16;
             if !self.w_4dw.val() {
                 self.cur_pos.d.next = self.base.val()
-                    + bit_cast::<VPOS_BITS, 18>((self.w_start.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
+                    + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
                     - 12;
             }
             if self.rec_on.val() & self.od_extends.val() {
@@ -755,7 +747,7 @@ impl Logic for WriteEngine {
                 self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
             } else if self.rec_on.val() {
                 self.od_valid.d.next = true;
-                self.od_iova.d.next = self.w_exact.val();
+                self.od_iova.d.next = self.w_addr.q.val();
                 self.od_len.d.next = self.w_bytes.val();
                 self.od_end.d.next = self.w_next_addr.val();
                 self.od_src.d.next = self.data_src.val();
