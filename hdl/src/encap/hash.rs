@@ -4,8 +4,12 @@
 //!
 //! Toeplitz is linear: for every input bit that is 1, XOR in the 32-bit key
 //! window that starts at that bit's position. Here the key sits in a
-//! register whose top 32 bits are the current window; it shifts up one bit
-//! per input bit, so one step is 64 AND-XOR terms per hash bit and no table.
+//! register whose top 32 bits are the current step's first window; input
+//! bit n of a step takes the window n bits further down, a fixed slice of
+//! the register, and the register shifts up 64 bits per step. So one step
+//! is 64 AND-XOR terms per hash bit, no table, and no shifter: in hardware
+//! the slices are wires, and a cycle-based simulator evaluates 64 slices
+//! instead of 64 shifts of a 320-bit word.
 //! A 36-byte IPv6 tuple takes five steps; trailing zero bytes do not change
 //! the hash, so the input can be padded to whole steps.
 
@@ -27,7 +31,6 @@ pub struct EncapHash {
     /// The key, the current window in bits 319:288.
     key: DFF<Bits<320>>,
     acc: DFF<Bits<32>>,
-    kw: Signal<Local, Bits<320>>,
     hacc: Signal<Local, Bits<32>>,
 
     #[default(Constant::new(rss_key()))]
@@ -47,19 +50,18 @@ impl Logic for EncapHash {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, key, acc);
-        self.kw.next = self.key.q.val();
         self.hacc.next = self.acc.q.val();
         for j in 0..8 {
             for b in 0..8 {
+                // Input bit n = 8j + b of the step: window key[319-n : 288-n].
                 if self.data.val().get_bit(8 * j + 7 - b) {
-                    self.hacc.next = self.hacc.val() ^ bit_cast::<32, 320>(self.kw.val() >> 288);
+                    self.hacc.next = self.hacc.val() ^ self.key.q.val().get_bits::<32>(288 - 8 * j - b);
                 }
-                self.kw.next = self.kw.val() << 1;
             }
         }
         if self.step.val() {
             self.acc.d.next = self.hacc.val();
-            self.key.d.next = self.kw.val();
+            self.key.d.next = self.key.q.val() << 64;
         }
         if self.start.val() {
             self.key.d.next = self.c_key.val();
