@@ -34,6 +34,8 @@ pub const DATA_TAGS: usize = 16;
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum ReadState {
     Idle,
+    /// The job's constants (chunk mask, start offset, end) into registers.
+    Prep,
     Issue,
     Hdr0,
     Hdr1,
@@ -90,7 +92,26 @@ pub struct ReadEngine {
     pos0: DFF<Bits<VPOS_BITS>>,
     id: DFF<Bits<2>>,
     l2ch: DFF<Bits<4>>,
-    chunk: DFF<Bits<10>>,
+    // ---- the job's constants, registered in `Prep` ----
+    /// Chunk size - 1 (MRRS - 1).
+    ch_mask: DFF<Bits<13>>,
+    /// Offset of the first byte within its chunk.
+    src_lo: DFF<Bits<18>>,
+    /// End of the job, as an offset from its first chunk's start.
+    end_total: DFF<Bits<18>>,
+    /// The first chunk's address (source rounded down to MRRS).
+    src_base: DFF<Bits<64>>,
+    /// Start of the current chunk (a multiple of MRRS from `src_base`).
+    c_start: DFF<Bits<18>>,
+    // ---- the current chunk's request, registered in `Issue` ----
+    r_start: DFF<Bits<18>>,
+    r_end: DFF<Bits<18>>,
+    r_addr: DFF<Bits<64>>,
+    r_len_dw: DFF<Bits<11>>,
+    r_fbe: DFF<Bits<4>>,
+    r_lbe: DFF<Bits<4>>,
+    r_4dw: DFF<Bit>,
+    r_last: DFF<Bit>,
     issue_seq: DFF<Bits<5>>,
     done_seq: DFF<Bits<5>>,
     busy: DFF<Bits<DATA_TAGS>>,
@@ -101,11 +122,7 @@ pub struct ReadEngine {
     tt_end: [DFF<Bits<VPOS_BITS>>; DATA_TAGS],
     tt_id: [DFF<Bits<2>>; DATA_TAGS],
 
-    // ---- geometry of chunk `chunk` (combinational) ----
-    ch_mask: Signal<Local, Bits<13>>,
-    src_lo: Signal<Local, Bits<18>>,
-    end_total: Signal<Local, Bits<18>>,
-    nchunks: Signal<Local, Bits<10>>,
+    // ---- geometry of the chunk at `c_start` (registered into r_* in `Issue`) ----
     i_tag: Signal<Local, Bits<4>>,
     i_start: Signal<Local, Bits<18>>,
     i_cend: Signal<Local, Bits<18>>,
@@ -115,6 +132,8 @@ pub struct ReadEngine {
     i_fbe: Signal<Local, Bits<4>>,
     i_lbe: Signal<Local, Bits<4>>,
     i_4dw: Signal<Local, Bit>,
+    p_mask: Signal<Local, Bits<13>>,
+    p_src_lo: Signal<Local, Bits<18>>,
     hdr_dw0: Signal<Local, Bits<32>>,
     /// Chunks issued and not yet passed by the in-order retirement (5-bit wrap).
     in_flight: Signal<Local, Bits<5>>,
@@ -138,7 +157,8 @@ impl Logic for ReadEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, src, xlen, pos0, id, l2ch, chunk, issue_seq, done_seq, busy, filled, err_r
+            self, clock, state, src, xlen, pos0, id, l2ch, ch_mask, src_lo, end_total, src_base, c_start, r_start, r_end,
+            r_addr, r_len_dw, r_fbe, r_lbe, r_4dw, r_last, issue_seq, done_seq, busy, filled, err_r
         );
         for t in 0..DATA_TAGS {
             self.tt_start[t].clock.next = self.clock.val();
@@ -150,22 +170,22 @@ impl Logic for ReadEngine {
         }
 
         // ---- geometry (as docs/dma.md: chunks at MRRS-aligned addresses) ----
-        self.ch_mask.next = (self.c_one13.val() << self.l2ch.q.val()) - 1;
-        self.src_lo.next = bit_cast::<18, 13>(self.src.q.val().get_bits::<13>(0) & self.ch_mask.val());
-        self.end_total.next = self.src_lo.val() + self.xlen.q.val();
-        self.nchunks.next = bit_cast::<10, 18>((self.end_total.val() - 1) >> self.l2ch.q.val()) + 1;
+        // Two register stages keep the adders short: the job's constants
+        // once per job (`Prep`), then the next chunk's request while waiting
+        // for a tag (`Issue`); chunk starts step by the chunk size, no shifts.
+        self.p_mask.next = (self.c_one13.val() << self.l2ch.q.val()) - 1;
+        self.p_src_lo.next = bit_cast::<18, 13>(self.src.q.val().get_bits::<13>(0) & self.p_mask.val());
         self.i_tag.next = self.issue_seq.q.val().get_bits::<4>(0);
-        self.i_start.next = bit_cast::<18, 10>(self.chunk.q.val()) << self.l2ch.q.val();
-        if self.i_start.val() < self.src_lo.val() {
-            self.i_start.next = self.src_lo.val();
+        self.i_start.next = self.c_start.q.val();
+        if self.c_start.q.val() < self.src_lo.q.val() {
+            self.i_start.next = self.src_lo.q.val();
         }
-        self.i_cend.next = (bit_cast::<18, 10>(self.chunk.q.val()) + 1) << self.l2ch.q.val();
+        self.i_cend.next = self.c_start.q.val() + bit_cast::<18, 13>(self.ch_mask.q.val()) + 1;
         self.i_end.next = self.i_cend.val();
-        if self.end_total.val() < self.i_cend.val() {
-            self.i_end.next = self.end_total.val();
+        if self.end_total.q.val() < self.i_cend.val() {
+            self.i_end.next = self.end_total.q.val();
         }
-        self.i_addr.next =
-            (self.src.q.val() & !bit_cast::<64, 13>(self.ch_mask.val())) + bit_cast::<64, 18>(self.i_start.val());
+        self.i_addr.next = self.src_base.q.val() + bit_cast::<64, 18>(self.i_start.val());
         self.i_len_dw.next =
             bit_cast::<11, 18>((self.i_end.val() + 3) >> 2) - bit_cast::<11, 18>(self.i_start.val() >> 2);
         self.i_fbe.next = (bit_cast::<4, 4>(15.into()) << self.i_start.val().get_bits::<2>(0)) & 15;
@@ -220,9 +240,9 @@ impl Logic for ReadEngine {
         self.tx_data.next = 0.into();
         self.job_ready.next = false;
         self.set_bit.next = 0.into();
-        self.hdr_dw0.next = bit_cast::<32, 10>(self.i_len_dw.val().get_bits::<10>(0));
-        if self.i_4dw.val() {
-            self.hdr_dw0.next = 0x2000_0000_u64 | bit_cast::<32, 10>(self.i_len_dw.val().get_bits::<10>(0));
+        self.hdr_dw0.next = bit_cast::<32, 10>(self.r_len_dw.q.val().get_bits::<10>(0));
+        if self.r_4dw.q.val() {
+            self.hdr_dw0.next = 0x2000_0000_u64 | bit_cast::<32, 10>(self.r_len_dw.q.val().get_bits::<10>(0));
         }
         match self.state.q.val() {
             ReadState::Idle => {
@@ -232,7 +252,7 @@ impl Logic for ReadEngine {
                     self.xlen.d.next = self.job_len.val();
                     self.pos0.d.next = self.job_pos0.val();
                     self.id.d.next = self.job_id.val();
-                    self.chunk.d.next = 0.into();
+                    self.c_start.d.next = 0.into();
                     // Max_Read_Request_Size 128 << n (n <= 5).
                     self.l2ch.d.next = bit_cast::<4, 3>(self.max_read_req.val()) + 7;
                     if self.max_read_req.val() > 5 {
@@ -242,10 +262,25 @@ impl Logic for ReadEngine {
                     if self.done_seq.q.val() == self.issue_seq.q.val() {
                         self.filled.d.next = self.job_pos0.val();
                     }
-                    self.state.d.next = ReadState::Issue;
+                    self.state.d.next = ReadState::Prep;
                 }
             }
+            ReadState::Prep => {
+                self.ch_mask.d.next = self.p_mask.val();
+                self.src_lo.d.next = self.p_src_lo.val();
+                self.end_total.d.next = self.p_src_lo.val() + self.xlen.q.val();
+                self.src_base.d.next = self.src.q.val() & !bit_cast::<64, 13>(self.p_mask.val());
+                self.state.d.next = ReadState::Issue;
+            }
             ReadState::Issue => {
+                self.r_start.d.next = self.i_start.val();
+                self.r_end.d.next = self.i_end.val();
+                self.r_addr.d.next = self.i_addr.val();
+                self.r_len_dw.d.next = self.i_len_dw.val();
+                self.r_fbe.d.next = self.i_fbe.val();
+                self.r_lbe.d.next = self.i_lbe.val();
+                self.r_4dw.d.next = self.i_4dw.val();
+                self.r_last.d.next = self.end_total.q.val() <= self.i_cend.val();
                 if self.in_window.val() & self.aborted.val() {
                     // The job failed: one chunk with no request stands for
                     // the rest of it, already retired.
@@ -268,17 +303,17 @@ impl Logic for ReadEngine {
                 self.tx_data.next = (bit_cast::<64, 32>(
                     (bit_cast::<32, 16>(self.requester_id.val()) << 16)
                         | (bit_cast::<32, 4>(self.i_tag.val()) << 8)
-                        | (bit_cast::<32, 4>(self.i_lbe.val()) << 4)
-                        | bit_cast::<32, 4>(self.i_fbe.val()),
+                        | (bit_cast::<32, 4>(self.r_lbe.q.val()) << 4)
+                        | bit_cast::<32, 4>(self.r_fbe.q.val()),
                 ) << 32)
                     | bit_cast::<64, 32>(self.hdr_dw0.val());
                 if self.tx_ready.val() {
                     for t in 0..DATA_TAGS {
                         if self.i_tag.val().index() == t {
                             self.tt_start[t].d.next = self.pos0.q.val()
-                                + bit_cast::<VPOS_BITS, 18>(self.i_start.val() - self.src_lo.val());
+                                + bit_cast::<VPOS_BITS, 18>(self.r_start.q.val() - self.src_lo.q.val());
                             self.tt_end[t].d.next =
-                                self.pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.i_end.val() - self.src_lo.val());
+                                self.pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.r_end.q.val() - self.src_lo.q.val());
                             self.tt_id[t].d.next = self.id.q.val();
                         }
                     }
@@ -289,17 +324,17 @@ impl Logic for ReadEngine {
             ReadState::Hdr1 => {
                 self.tx_valid.next = true;
                 self.tx_eop.next = true;
-                if self.i_4dw.val() {
-                    self.tx_data.next = (bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64) << 32)
-                        | bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(32));
+                if self.r_4dw.q.val() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.r_addr.q.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64) << 32)
+                        | bit_cast::<64, 32>(self.r_addr.q.val().get_bits::<32>(32));
                 } else {
                     self.tx_keep.next = 1.into();
-                    self.tx_data.next = bit_cast::<64, 32>(self.i_addr.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64);
+                    self.tx_data.next = bit_cast::<64, 32>(self.r_addr.q.val().get_bits::<32>(0) & 0xFFFF_FFFC_u64);
                 }
                 if self.tx_ready.val() {
                     self.issue_seq.d.next = self.issue_seq.q.val() + 1;
-                    self.chunk.d.next = self.chunk.q.val() + 1;
-                    if self.chunk.q.val() + 1 == self.nchunks.val() {
+                    self.c_start.d.next = self.c_start.q.val() + bit_cast::<18, 13>(self.ch_mask.q.val()) + 1;
+                    if self.r_last.q.val() {
                         self.state.d.next = ReadState::Idle;
                     } else {
                         self.state.d.next = ReadState::Issue;
