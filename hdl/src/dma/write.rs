@@ -223,6 +223,24 @@ pub struct WriteEngine {
     /// the open record changes only here, and a read error is flagged
     /// before the fill position passes the failed chunk.
     next_ok: DFF<Bit>,
+    // ---- the next write TLP's geometry, registered (timing): computed
+    // from the geometry registers above, a cycle behind them ----
+    g_end: DFF<Bits<18>>,
+    g_bytes: DFF<Bits<32>>,
+    g_next_addr: DFF<Bits<64>>,
+    g_len_dw: DFF<Bits<10>>,
+    g_be: DFF<Bits<8>>,
+    g_4dw: DFF<Bit>,
+    g_nbeats: DFF<Bits<7>>,
+    g_lastkeep: DFF<Bits<2>>,
+    g_pos: DFF<Bits<VPOS_BITS>>,
+    g_need: DFF<Bits<VPOS_BITS>>,
+    /// The g_* registers describe the current geometry (nothing moved it
+    /// in the previous cycle).
+    g_cur: DFF<Bit>,
+    /// The geometry registers move this cycle (a TLP set up or a job taken).
+    geo_moves: Signal<Local, Bit>,
+    w_pos: Signal<Local, Bits<VPOS_BITS>>,
     ntx_shift: Signal<Local, Bits<6>>,
     ntx_lmask: Signal<Local, Bits<64>>,
     #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
@@ -256,7 +274,8 @@ impl Logic for WriteEngine {
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
             freed, next_ok, wmask_q, w_start_q, dend_q, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
-            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret
+            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
+            g_lastkeep, g_pos, g_need, g_cur
         );
         self.ev.next = 0.into();
         self.irq.next = false;
@@ -308,7 +327,7 @@ impl Logic for WriteEngine {
         self.base.next = self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 3>(self.j_dst.q.val().get_bits::<3>(0));
         self.w_need.next = self.j_pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.w_end.val() - self.dst_lo.val());
         // (Differences into 20-bit signals first: they must wrap at 20 bits.)
-        self.w_gap.next = self.filled_pos.val() - self.w_need.val();
+        self.w_gap.next = self.filled_pos.val() - self.g_need.q.val();
         self.w_have.next = (self.w_gap.val() < 0x8_0000) | self.j_local.q.val();
         self.end_gap.next = self.filled_pos.val() - self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 18>(self.xlen.val());
         self.all_in.next = (self.end_gap.val() < 0x8_0000) | self.j_local.q.val();
@@ -717,51 +736,64 @@ impl Logic for WriteEngine {
                 self.state.d.next = WriteState::WrSetup;
             }
         }
-        // Set up write the next write TLP (its geometry is on the w_* signals): the
+        // Set up the next write TLP (its geometry is in the g_* registers): the
         // header fields, where its data is, its write record.
         if self.do_setup.val() {
             self.t_addr.d.next = self.w_addr.q.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
-            self.t_len_dw.d.next = self.w_len_dw.val();
-            self.t_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
-            self.t_4dw.d.next = self.w_4dw.val();
-            self.t_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
-            self.t_lastkeep.d.next = 3.into();
-            if self.w_total_dw.val().get_bit(0) {
-                self.t_lastkeep.d.next = 1.into();
-            }
+            self.t_len_dw.d.next = self.g_len_dw.q.val();
+            self.t_be.d.next = self.g_be.q.val();
+            self.t_4dw.d.next = self.g_4dw.q.val();
+            self.t_nbeats.d.next = self.g_nbeats.q.val();
+            self.t_lastkeep.d.next = self.g_lastkeep.q.val();
             self.beat.d.next = 0.into();
-            // Position of beat 0's lane 0 (header beats read don't-care
-            // data): the first payload DW is lane 1 of beat 1 (3-DW header)
-            // or lane 0 of beat 2 (4-DW header).
-            self.cur_pos.d.next = self.base.val()
-                + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
-                - 16;
-            if !self.w_4dw.val() {
-                self.cur_pos.d.next = self.base.val()
-                    + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64))
-                    - 12;
-            }
+            self.cur_pos.d.next = self.g_pos.q.val();
             if self.rec_on.val() & self.od_extends.val() {
-                self.od_len.d.next = self.od_len.q.val() + self.w_bytes.val();
-                self.od_end.d.next = self.w_next_addr.val();
+                self.od_len.d.next = self.od_len.q.val() + self.g_bytes.q.val();
+                self.od_end.d.next = self.g_next_addr.q.val();
                 self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
             } else if self.rec_on.val() {
                 self.od_valid.d.next = true;
                 self.od_iova.d.next = self.w_addr.q.val();
-                self.od_len.d.next = self.w_bytes.val();
-                self.od_end.d.next = self.w_next_addr.val();
+                self.od_len.d.next = self.g_bytes.q.val();
+                self.od_end.d.next = self.g_next_addr.q.val();
                 self.od_src.d.next = self.data_src.val();
                 self.stall_count.d.next = 0.into();
             }
-            self.w_start_q.d.next = self.w_end.val();
-            self.w_addr.d.next = self.w_next_addr.val();
+            self.w_start_q.d.next = self.g_end.q.val();
+            self.w_addr.d.next = self.g_next_addr.q.val();
             self.state.d.next = WriteState::WrH0;
         }
         // (After a setup the geometry moves to the TLP after: not known yet.)
         // (Nor when a new job is taken: its geometry shows next cycle.)
+        // (Nor while the g_* registers lag the geometry.)
+        self.geo_moves.next = self.do_setup.val() | self.bj_take.val();
         self.next_ok.d.next =
-            self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.do_setup.val() & !self.bj_take.val();
-        self.have_q.d.next = self.w_have.val() & !self.do_setup.val() & !self.bj_take.val();
+            self.g_cur.q.val() & self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.geo_moves.val();
+        self.have_q.d.next = self.g_cur.q.val() & self.w_have.val() & !self.geo_moves.val();
+        self.g_cur.d.next = !self.geo_moves.val();
+        // The geometry of the TLP at w_start_q, registered: a cycle behind,
+        // which g_cur tracks (next_ok and have_q wait for it).
+        self.g_end.d.next = self.w_end.val();
+        self.g_bytes.d.next = self.w_bytes.val();
+        self.g_next_addr.d.next = self.w_next_addr.val();
+        self.g_len_dw.d.next = self.w_len_dw.val();
+        self.g_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
+        self.g_4dw.d.next = self.w_4dw.val();
+        self.g_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
+        self.g_lastkeep.d.next = 3.into();
+        if self.w_total_dw.val().get_bit(0) {
+            self.g_lastkeep.d.next = 1.into();
+        }
+        // Position of beat 0's lane 0 (header beats read don't-care
+        // data): the first payload DW is lane 1 of beat 1 (3-DW header)
+        // or lane 0 of beat 2 (4-DW header).
+        self.w_pos.next =
+            self.base.val() + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64));
+        self.g_pos.d.next = self.w_pos.val() - 16;
+        if !self.w_4dw.val() {
+            self.g_pos.d.next = self.w_pos.val() - 12;
+        }
+        self.g_need.d.next = self.w_need.val();
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
         if self.stalling.val() {
