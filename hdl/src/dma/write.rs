@@ -235,9 +235,27 @@ pub struct WriteEngine {
     g_lastkeep: DFF<Bits<2>>,
     g_pos: DFF<Bits<VPOS_BITS>>,
     g_need: DFF<Bits<VPOS_BITS>>,
-    /// The g_* registers describe the current geometry (nothing moved it
-    /// in the previous cycle).
+    /// Stage A of the geometry (the TLP's start and end offsets) and
+    /// stage B (length, byte count, byte enables, fill mark, position); the
+    /// g_* registers are stage C.
+    a_start: DFF<Bits<18>>,
+    a_end: DFF<Bits<18>>,
+    a_4dw: DFF<Bit>,
+    b_end: DFF<Bits<18>>,
+    b_bytes: DFF<Bits<32>>,
+    b_len_dw: DFF<Bits<10>>,
+    b_fbe: DFF<Bits<4>>,
+    b_lbe: DFF<Bits<4>>,
+    b_4dw: DFF<Bit>,
+    b_need: DFF<Bits<VPOS_BITS>>,
+    b_pos: DFF<Bits<VPOS_BITS>>,
+    /// Nothing moved the geometry registers in the last cycle (`cur_a`),
+    /// two cycles (`cur_b`), three cycles (`g_cur`): stage A, B, C current.
+    cur_a: DFF<Bit>,
+    cur_b: DFF<Bit>,
     g_cur: DFF<Bit>,
+    c_fbe: Signal<Local, Bits<4>>,
+    c_lbe: Signal<Local, Bits<4>>,
     /// The geometry registers move this cycle (a TLP set up or a job taken).
     geo_moves: Signal<Local, Bit>,
     w_pos: Signal<Local, Bits<VPOS_BITS>>,
@@ -275,7 +293,8 @@ impl Logic for WriteEngine {
             freed, next_ok, wmask_q, w_start_q, dend_q, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
-            g_lastkeep, g_pos, g_need, g_cur
+            g_lastkeep, g_pos, g_need, g_cur, a_start, a_end, a_4dw, b_end, b_bytes, b_len_dw, b_fbe, b_lbe, b_4dw, b_need,
+            b_pos, cur_a, cur_b
         );
         self.ev.next = 0.into();
         self.irq.next = false;
@@ -299,33 +318,37 @@ impl Logic for WriteEngine {
         }
         // The TLP's address is w_addr: where the previous one ended (a
         // register, so no 64-bit adder sits in front of the record compare).
-        self.w_bytes.next = bit_cast::<32, 18>(self.w_end.val() - self.w_start_q.q.val());
-        self.w_next_addr.next = self.w_addr.q.val() + bit_cast::<64, 32>(self.w_bytes.val());
+        // (Stage B, from stage A's start and end.)
+        self.w_bytes.next = bit_cast::<32, 18>(self.a_end.q.val() - self.a_start.q.val());
         self.w_len_dw.next =
-            bit_cast::<10, 18>((self.w_end.val() + 3) >> 2) - bit_cast::<10, 18>(self.w_start_q.q.val() >> 2);
-        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.w_start_q.q.val().get_bits::<2>(0)) & 15;
+            bit_cast::<10, 18>((self.a_end.q.val() + 3) >> 2) - bit_cast::<10, 18>(self.a_start.q.val() >> 2);
+        self.w_fbe.next = (bit_cast::<4, 4>(15.into()) << self.a_start.q.val().get_bits::<2>(0)) & 15;
         self.w_lbe.next = 15.into();
-        if self.w_end.val().get_bits::<2>(0) == 1 {
+        if self.a_end.q.val().get_bits::<2>(0) == 1 {
             self.w_lbe.next = 1.into();
-        } else if self.w_end.val().get_bits::<2>(0) == 2 {
+        } else if self.a_end.q.val().get_bits::<2>(0) == 2 {
             self.w_lbe.next = 3.into();
-        } else if self.w_end.val().get_bits::<2>(0) == 3 {
+        } else if self.a_end.q.val().get_bits::<2>(0) == 3 {
             self.w_lbe.next = 7.into();
         }
-        if self.w_len_dw.val() == 1 {
-            self.w_fbe.next = self.w_fbe.val() & self.w_lbe.val();
-            self.w_lbe.next = 0.into();
-        }
         self.w_4dw.next = self.w_addr.q.val().get_bits::<32>(32).any();
-        self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 3;
-        if self.w_4dw.val() {
-            self.w_total_dw.next = bit_cast::<11, 10>(self.w_len_dw.val()) + 4;
+        // (Stage C, from stage B.)
+        self.w_next_addr.next = self.w_addr.q.val() + bit_cast::<64, 32>(self.b_bytes.q.val());
+        self.c_fbe.next = self.b_fbe.q.val();
+        self.c_lbe.next = self.b_lbe.q.val();
+        if self.b_len_dw.q.val() == 1 {
+            self.c_fbe.next = self.b_fbe.q.val() & self.b_lbe.q.val();
+            self.c_lbe.next = 0.into();
+        }
+        self.w_total_dw.next = bit_cast::<11, 10>(self.b_len_dw.q.val()) + 3;
+        if self.b_4dw.q.val() {
+            self.w_total_dw.next = bit_cast::<11, 10>(self.b_len_dw.q.val()) + 4;
         }
         // Byte k of the job is at buffer position pos0 + k; pos0 - dst[2:0]
         // is beat aligned. A TLP may go once the buffer is filled past its
         // last byte (positions compared across the wrap, as differences).
         self.base.next = self.j_pos0.q.val() - bit_cast::<VPOS_BITS, 3>(self.j_dst.q.val().get_bits::<3>(0));
-        self.w_need.next = self.j_pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.w_end.val() - self.dst_lo.val());
+        self.w_need.next = self.j_pos0.q.val() + bit_cast::<VPOS_BITS, 18>(self.a_end.q.val() - self.dst_lo.val());
         // (Differences into 20-bit signals first: they must wrap at 20 bits.)
         self.w_gap.next = self.filled_pos.val() - self.g_need.q.val();
         self.w_have.next = (self.w_gap.val() < 0x8_0000) | self.j_local.q.val();
@@ -770,30 +793,46 @@ impl Logic for WriteEngine {
         self.next_ok.d.next =
             self.g_cur.q.val() & self.w_have.val() & !self.job_err.val() & self.rec_ok.val() & !self.geo_moves.val();
         self.have_q.d.next = self.g_cur.q.val() & self.w_have.val() & !self.geo_moves.val();
-        self.g_cur.d.next = !self.geo_moves.val();
-        // The geometry of the TLP at w_start_q, registered: a cycle behind,
-        // which g_cur tracks (next_ok and have_q wait for it).
-        self.g_end.d.next = self.w_end.val();
-        self.g_bytes.d.next = self.w_bytes.val();
+        self.cur_a.d.next = !self.geo_moves.val();
+        self.cur_b.d.next = self.cur_a.q.val() & !self.geo_moves.val();
+        self.g_cur.d.next = self.cur_b.q.val() & !self.geo_moves.val();
+        // The geometry of the TLP at w_start_q in three register stages
+        // (short adder chains: timing), three cycles behind, which g_cur
+        // tracks (next_ok and have_q wait for it). A: where the TLP ends.
+        self.a_start.d.next = self.w_start_q.q.val();
+        self.a_end.d.next = self.w_end.val();
+        self.a_4dw.d.next = self.w_4dw.val();
+        // B: its length, bytes, byte enables, fill mark and buffer position.
+        self.b_end.d.next = self.a_end.q.val();
+        self.b_bytes.d.next = self.w_bytes.val();
+        self.b_len_dw.d.next = self.w_len_dw.val();
+        self.b_fbe.d.next = self.w_fbe.val();
+        self.b_lbe.d.next = self.w_lbe.val();
+        self.b_4dw.d.next = self.a_4dw.q.val();
+        self.b_need.d.next = self.w_need.val();
+        // Position of beat 0's lane 0 (header beats read don't-care
+        // data): the first payload DW is lane 1 of beat 1 (3-DW header)
+        // or lane 0 of beat 2 (4-DW header).
+        self.w_pos.next =
+            self.base.val() + bit_cast::<VPOS_BITS, 18>((self.a_start.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64));
+        self.b_pos.d.next = self.w_pos.val() - 16;
+        if !self.a_4dw.q.val() {
+            self.b_pos.d.next = self.w_pos.val() - 12;
+        }
+        // C: the TLP's header fields, beats and next address.
+        self.g_end.d.next = self.b_end.q.val();
+        self.g_bytes.d.next = self.b_bytes.q.val();
         self.g_next_addr.d.next = self.w_next_addr.val();
-        self.g_len_dw.d.next = self.w_len_dw.val();
-        self.g_be.d.next = (bit_cast::<8, 4>(self.w_lbe.val()) << 4) | bit_cast::<8, 4>(self.w_fbe.val());
-        self.g_4dw.d.next = self.w_4dw.val();
+        self.g_len_dw.d.next = self.b_len_dw.q.val();
+        self.g_be.d.next = (bit_cast::<8, 4>(self.c_lbe.val()) << 4) | bit_cast::<8, 4>(self.c_fbe.val());
+        self.g_4dw.d.next = self.b_4dw.q.val();
         self.g_nbeats.d.next = bit_cast::<7, 11>((self.w_total_dw.val() + 1) >> 1);
         self.g_lastkeep.d.next = 3.into();
         if self.w_total_dw.val().get_bit(0) {
             self.g_lastkeep.d.next = 1.into();
         }
-        // Position of beat 0's lane 0 (header beats read don't-care
-        // data): the first payload DW is lane 1 of beat 1 (3-DW header)
-        // or lane 0 of beat 2 (4-DW header).
-        self.w_pos.next =
-            self.base.val() + bit_cast::<VPOS_BITS, 18>((self.w_start_q.q.val() & 0x3_FFFC_u64) - (self.dst_lo.val() & 0x3_FFF8_u64));
-        self.g_pos.d.next = self.w_pos.val() - 16;
-        if !self.w_4dw.val() {
-            self.g_pos.d.next = self.w_pos.val() - 12;
-        }
-        self.g_need.d.next = self.w_need.val();
+        self.g_pos.d.next = self.b_pos.q.val();
+        self.g_need.d.next = self.b_need.q.val();
         // A write waiting for a record slot: count it, tell the host on the
         // first cycle (the ring needs draining), give up after the timeout.
         if self.stalling.val() {
