@@ -37,6 +37,8 @@ pub enum WriteState {
     NtxWait,
     NtxSetup,
     NtxData,
+    /// A cycle for the completion's record checks to settle into registers.
+    CplPrep,
     CplSetup,
     SwH0,
     SwH1,
@@ -254,6 +256,11 @@ pub struct WriteEngine {
     cur_a: DFF<Bit>,
     cur_b: DFF<Bit>,
     g_cur: DFF<Bit>,
+    /// The completion entry's address and record checks, registered every
+    /// cycle; exact in CplSetup because CplPrep changes nothing (timing).
+    cpl_iova_q: DFF<Bits<64>>,
+    oc_extends_q: DFF<Bit>,
+    has_space_q: DFF<Bit>,
     c_fbe: Signal<Local, Bits<4>>,
     c_lbe: Signal<Local, Bits<4>>,
     /// The geometry registers move this cycle (a TLP set up or a job taken).
@@ -294,7 +301,7 @@ impl Logic for WriteEngine {
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
             g_lastkeep, g_pos, g_need, g_cur, a_start, a_end, a_4dw, b_end, b_bytes, b_len_dw, b_fbe, b_lbe, b_4dw, b_need,
-            b_pos, cur_a, cur_b
+            b_pos, cur_a, cur_b, cpl_iova_q, oc_extends_q, has_space_q
         );
         self.ev.next = 0.into();
         self.irq.next = false;
@@ -366,6 +373,11 @@ impl Logic for WriteEngine {
         self.data_src.next = bit_cast::<8, 2>(self.j_q.q.val());
         self.cpl_src.next = bit_cast::<8, 2>(self.j_q.q.val()) | self.c_kind_cpl.val();
         self.cpl_iova.next = self.bq_cpl_base.val() + (bit_cast::<64, 12>(self.bq_head.val()) << 4);
+        self.cpl_iova_q.d.next = self.cpl_iova.val();
+        self.oc_extends_q.d.next = self.oc_valid.q.val()
+            & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.cpl_iova.val())
+            & (self.oc_src.q.val() == self.cpl_src.val());
+        self.has_space_q.d.next = self.has_space.val();
         // The open data record grows by the next write, or a new one opens
         // in a free slot; otherwise the write waits (flush or free slot).
         self.od_extends.next = self.od_valid.q.val()
@@ -454,7 +466,7 @@ impl Logic for WriteEngine {
                     }
                     self.w_addr.d.next = self.bj_dst.val();
                     if self.bj_status.val() != 0 {
-                        self.state.d.next = WriteState::CplSetup;
+                        self.state.d.next = WriteState::CplPrep;
                     } else if self.bj_mode.val() == self.c_mode_tx.val() {
                         self.state.d.next = WriteState::NtxWait;
                     } else {
@@ -544,7 +556,7 @@ impl Logic for WriteEngine {
             }
             WriteState::ErrWait => {
                 if self.all_in.val() {
-                    self.state.d.next = WriteState::CplSetup;
+                    self.state.d.next = WriteState::CplPrep;
                 }
             }
             WriteState::NtxWait => {
@@ -578,29 +590,29 @@ impl Logic for WriteEngine {
                     self.n_rem.d.next = self.n_rem.q.val() - 8;
                     if self.n_rem.q.val() <= 8 {
                         self.ev.next = self.ev.val() | self.k_ev_tx_frames.val();
-                        self.state.d.next = WriteState::CplSetup;
+                        self.state.d.next = WriteState::CplPrep;
                     }
                 }
             }
+            WriteState::CplPrep => {
+                self.state.d.next = WriteState::CplSetup;
+            }
             WriteState::CplSetup => {
                 // The completion entry is a write too: it needs its record.
-                if !self.rec_on.val()
-                    | (self.oc_valid.q.val()
-                        & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.cpl_iova.val())
-                        & (self.oc_src.q.val() == self.cpl_src.val()))
-                    | (!self.oc_valid.q.val() & self.has_space.val())
-                {
+                // (Space only grows while waiting here: a cycle-old
+                // has_space_q is safe.)
+                if !self.rec_on.val() | self.oc_extends_q.q.val() | (!self.oc_valid.q.val() & self.has_space_q.q.val()) {
                     if self.rec_on.val() & self.oc_valid.q.val() {
                         self.oc_len.d.next = self.oc_len.q.val() + 16;
                         self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
                     } else if self.rec_on.val() {
                         self.oc_valid.d.next = true;
-                        self.oc_iova.d.next = self.cpl_iova.val();
+                        self.oc_iova.d.next = self.cpl_iova_q.q.val();
                         self.oc_len.d.next = 16.into();
                         self.oc_src.d.next = self.cpl_src.val();
                     }
                     self.stall_count.d.next = 0.into();
-                    self.sw_addr.d.next = self.cpl_iova.val();
+                    self.sw_addr.d.next = self.cpl_iova_q.q.val();
                     self.sw_dw0.d.next = self.j_cookie.q.val().get_bits::<32>(0);
                     self.sw_dw1.d.next = self.j_cookie.q.val().get_bits::<32>(32);
                     self.sw_dw2.d.next = 0.into();
@@ -616,7 +628,7 @@ impl Logic for WriteEngine {
                     self.sw_ret.d.next = WriteState::Finish;
                     self.state.d.next = WriteState::SwH0;
                 } else if self.oc_valid.q.val() {
-                    self.sw_ret.d.next = WriteState::CplSetup;
+                    self.sw_ret.d.next = WriteState::CplPrep;
                     self.state.d.next = WriteState::FlushOc;
                 } else {
                     self.stalling.next = true;
@@ -752,7 +764,7 @@ impl Logic for WriteEngine {
         // (the link carries writes back to back); else in WrSetup.
         if self.last_beat.val() {
             if self.w_start_q.q.val() == self.dend_q.q.val() {
-                self.state.d.next = WriteState::CplSetup;
+                self.state.d.next = WriteState::CplPrep;
             } else if self.next_ok.q.val() {
                 self.do_setup.next = true;
             } else {
