@@ -123,10 +123,12 @@ pub struct TlpEndpoint {
     /// Second half of the 64-bit access (data1 and the last-DW byte mask).
     acc_wdata1: DFF<Bits<32>>,
     acc_wmask1: DFF<Bits<32>>,
-    /// BAR0 reads take two cycles: the address goes out from a flop, the
-    /// blocks' read data comes back through a flop (in the card top for the
-    /// `ext_*` blocks, `regs_rd` here for the register file).
-    rd_wait: DFF<Bit>,
+    /// BAR0 reads take three cycles: the address goes out from a flop, a
+    /// block may register a first stage of its read multiplexer (the
+    /// tagged cache does), and the read data comes back through a flop (in
+    /// the card top for the `ext_*` blocks, `regs_rd` here for the register
+    /// file).
+    rd_wait: DFF<Bits<2>>,
     regs_rd: DFF<Bits<32>>,
 
     // ---- decode of the held TLP (combinational) ----
@@ -533,7 +535,7 @@ impl Logic for TlpEndpoint {
                 self.acc_wmask.d.next = self.mask_fbe.val();
                 self.acc_wdata1.d.next = self.data1.val();
                 self.acc_wmask1.d.next = self.mask_lbe.val();
-                self.rd_wait.d.next = false;
+                self.rd_wait.d.next = 0.into();
                 self.state.d.next = EpState::Dispatch;
             }
             EpState::Dispatch => {
@@ -559,8 +561,9 @@ impl Logic for TlpEndpoint {
                 }
             }
             EpState::ReadReg0 => {
-                self.rd_wait.d.next = !self.rd_wait.q.val();
-                if self.rd_wait.q.val() {
+                self.rd_wait.d.next = self.rd_wait.q.val() + 1;
+                if self.rd_wait.q.val() == 2 {
+                    self.rd_wait.d.next = 0.into();
                     self.rdata0.d.next = self.access_rd.val();
                     if self.q_two.q.val() {
                         self.acc_dw.d.next = self.acc_dw.q.val() + 1;
@@ -572,8 +575,9 @@ impl Logic for TlpEndpoint {
                 }
             }
             EpState::ReadReg1 => {
-                self.rd_wait.d.next = !self.rd_wait.q.val();
-                if self.rd_wait.q.val() {
+                self.rd_wait.d.next = self.rd_wait.q.val() + 1;
+                if self.rd_wait.q.val() == 2 {
+                    self.rd_wait.d.next = 0.into();
                     self.rdata1.d.next = self.access_rd.val();
                     self.state.d.next = EpState::Cpl0;
                 }

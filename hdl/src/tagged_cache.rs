@@ -236,6 +236,16 @@ pub struct TaggedCache {
     new_line: Signal<Local, Meta>,
     changed: Signal<Local, Bits<8>>,
     mask_rd: Signal<Local, Bits<8>>,
+    /// BAR0 read, first cycle: the addressed register (one-hot) and the
+    /// values behind the wide multiplexers.
+    rd_sel: Signal<Local, Bits<15>>,
+    rs_sel: DFF<Bits<15>>,
+    rs_mask: DFF<Bits<8>>,
+    rs_hits: DFF<Bits<32>>,
+    rs_misses: DFF<Bits<32>>,
+    rs_fills: DFF<Bits<32>>,
+    rs_evict: DFF<Bits<32>>,
+    rs_occ: DFF<Bits<32>>,
 }
 
 impl Logic for TaggedCache {
@@ -246,7 +256,8 @@ impl Logic for TaggedCache {
             mask_old, mask_dropped, sweep, sweep_ctr, sw_valid, sw_set, sw_way, sw_last, op_key, op_value, op_pend,
             op_code, op_tag, res_done, res_hit, res_tag, res_value, s1_valid, s1_bar, s1_op, s1_tag, s1_key, s1_value,
             s1_set, lw_valid, lw_set, lw_way, lw_meta, lw_vwr, lw_val, lp_valid, lp_addr, lp_val, r_valid, r_op, r_tag,
-            r_key, r_hit, r_value, ce_lookup, ce_hit, ce_tag, ce_fill, ce_evict, ce_owner, ce_kill, ce_kill_owner
+            r_key, r_hit, r_value, ce_lookup, ce_hit, ce_tag, ce_fill, ce_evict, ce_owner, ce_kill, ce_kill_owner,
+            rs_sel, rs_mask, rs_hits, rs_misses, rs_fills, rs_evict, rs_occ
         );
         for i in 0..TAGS {
             self.masks[i].clock.next = self.clock.val();
@@ -586,6 +597,11 @@ impl Logic for TaggedCache {
         }
 
         // ---- BAR0 ----
+        // Reads take two cycles (timing: the endpoint waits for them). The
+        // first registers which register the address selects (one-hot) and
+        // the values behind the wide multiplexers (the selected tag's
+        // counters, the addressed way mask); the second ORs the selected
+        // value into the read data.
         self.rd_rel.next = self.reg_addr.val() - self.k_mask_base.val();
         self.mask_rd.next = 0.into();
         for i in 0..TAGS {
@@ -593,61 +609,121 @@ impl Logic for TaggedCache {
                 self.mask_rd.next = self.masks[i].q.val();
             }
         }
-        self.reg_rd_data.next = 0.into();
+        self.rs_mask.d.next = self.mask_rd.val();
+        self.rs_hits.d.next = 0.into();
+        self.rs_misses.d.next = 0.into();
+        self.rs_fills.d.next = 0.into();
+        self.rs_evict.d.next = 0.into();
+        self.rs_occ.d.next = 0.into();
+        for i in 0..TAGS {
+            if self.cnt_sel.q.val().index() == i {
+                self.rs_hits.d.next = self.cnt_hits[i].q.val();
+                self.rs_misses.d.next = self.cnt_misses[i].q.val();
+                self.rs_fills.d.next = self.cnt_fills[i].q.val();
+                self.rs_evict.d.next = self.cnt_evict[i].q.val();
+                self.rs_occ.d.next = self.occ[i].q.val();
+            }
+        }
+        self.rd_sel.next = 0.into();
         if (self.reg_addr.val() >= self.k_first.val()) & (self.reg_addr.val() < self.k_end.val()) {
             if self.reg_addr.val() == self.k_geometry.val() {
-                self.reg_rd_data.next = self.k_geometry_value.val();
+                self.rd_sel.next = 1.into();
             }
             if self.reg_addr.val() == self.k_ctrl.val() {
-                self.reg_rd_data.next = bit_cast::<32, 1>(self.partition.q.val().into());
+                self.rd_sel.next = 2.into();
             }
             if self.reg_addr.val() == self.k_status.val() {
-                self.reg_rd_data.next = bit_cast::<32, 1>(self.busy.val().into())
-                    | bit_cast::<32, 1>(self.op_pend.q.val().into()) << 1
-                    | bit_cast::<32, 1>(self.mask_dropped.q.val().into()) << 2;
+                self.rd_sel.next = 4.into();
             }
             if self.reg_addr.val() == self.k_op_key.val() {
-                self.reg_rd_data.next = self.op_key.q.val();
+                self.rd_sel.next = 8.into();
             }
             if self.reg_addr.val() == self.k_op_value.val() {
-                self.reg_rd_data.next = self.op_value.q.val();
+                self.rd_sel.next = 16.into();
             }
             if self.reg_addr.val() == self.k_op_result.val() {
-                self.reg_rd_data.next = bit_cast::<32, 1>(self.res_done.q.val().into())
-                    | bit_cast::<32, 1>(self.res_hit.q.val().into()) << 1
-                    | bit_cast::<32, 4>(self.res_tag.q.val()) << 8;
+                self.rd_sel.next = 32.into();
             }
             if self.reg_addr.val() == self.k_op_result_value.val() {
-                self.reg_rd_data.next = self.res_value.q.val();
+                self.rd_sel.next = 64.into();
             }
             if self.reg_addr.val() == self.k_cnt_sel.val() {
-                self.reg_rd_data.next = bit_cast::<32, 4>(self.cnt_sel.q.val());
+                self.rd_sel.next = 128.into();
             }
-            for i in 0..TAGS {
-                if self.cnt_sel.q.val().index() == i {
-                    if self.reg_addr.val() == self.k_cnt_hits.val() {
-                        self.reg_rd_data.next = self.cnt_hits[i].q.val();
-                    }
-                    if self.reg_addr.val() == self.k_cnt_misses.val() {
-                        self.reg_rd_data.next = self.cnt_misses[i].q.val();
-                    }
-                    if self.reg_addr.val() == self.k_cnt_fills.val() {
-                        self.reg_rd_data.next = self.cnt_fills[i].q.val();
-                    }
-                    if self.reg_addr.val() == self.k_cnt_evict.val() {
-                        self.reg_rd_data.next = self.cnt_evict[i].q.val();
-                    }
-                    if self.reg_addr.val() == self.k_cnt_occ.val() {
-                        self.reg_rd_data.next = self.occ[i].q.val();
-                    }
-                }
+            if self.reg_addr.val() == self.k_cnt_hits.val() {
+                self.rd_sel.next = 256.into();
+            }
+            if self.reg_addr.val() == self.k_cnt_misses.val() {
+                self.rd_sel.next = 512.into();
+            }
+            if self.reg_addr.val() == self.k_cnt_fills.val() {
+                self.rd_sel.next = 1024.into();
+            }
+            if self.reg_addr.val() == self.k_cnt_evict.val() {
+                self.rd_sel.next = 2048.into();
+            }
+            if self.reg_addr.val() == self.k_cnt_occ.val() {
+                self.rd_sel.next = 4096.into();
             }
             if (self.reg_addr.val() >= self.k_mask_base.val()) & (self.rd_rel.val() < self.k_tags.val()) {
-                self.reg_rd_data.next = bit_cast::<32, 8>(self.mask_rd.val());
+                self.rd_sel.next = 8192.into();
             }
             if self.reg_addr.val() == self.k_cnt_miss_dropped.val() {
-                self.reg_rd_data.next = self.cnt_miss_dropped.q.val();
+                self.rd_sel.next = 16384.into();
             }
+        }
+        self.rs_sel.d.next = self.rd_sel.val();
+        self.reg_rd_data.next = 0.into();
+        if self.rs_sel.q.val().get_bit(0) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.k_geometry_value.val();
+        }
+        if self.rs_sel.q.val().get_bit(1) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 1>(self.partition.q.val().into());
+        }
+        if self.rs_sel.q.val().get_bit(2) {
+            self.reg_rd_data.next = self.reg_rd_data.val()
+                | bit_cast::<32, 1>(self.busy.val().into())
+                | bit_cast::<32, 1>(self.op_pend.q.val().into()) << 1
+                | bit_cast::<32, 1>(self.mask_dropped.q.val().into()) << 2;
+        }
+        if self.rs_sel.q.val().get_bit(3) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.op_key.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(4) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.op_value.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(5) {
+            self.reg_rd_data.next = self.reg_rd_data.val()
+                | bit_cast::<32, 1>(self.res_done.q.val().into())
+                | bit_cast::<32, 1>(self.res_hit.q.val().into()) << 1
+                | bit_cast::<32, 4>(self.res_tag.q.val()) << 8;
+        }
+        if self.rs_sel.q.val().get_bit(6) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.res_value.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(7) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 4>(self.cnt_sel.q.val());
+        }
+        if self.rs_sel.q.val().get_bit(8) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_hits.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(9) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_misses.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(10) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_fills.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(11) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_evict.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(12) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_occ.q.val();
+        }
+        if self.rs_sel.q.val().get_bit(13) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 8>(self.rs_mask.q.val());
+        }
+        if self.rs_sel.q.val().get_bit(14) {
+            self.reg_rd_data.next = self.reg_rd_data.val() | self.cnt_miss_dropped.q.val();
         }
         if self.reg_wr_en.val() {
             if self.reg_addr.val() == self.k_ctrl.val() {

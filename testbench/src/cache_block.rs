@@ -147,8 +147,11 @@ impl<S: BlockSim> CacheBlock<S> {
         s.set("reg_wr_en", 0);
     }
 
+    /// Reads take a cycle: the cache registers its first read stage.
     pub fn read_reg(&mut self, offset: u32) -> u32 {
         self.sim.set("reg_addr", (offset / 4) as u64);
+        self.sim.set("req_valid", 0);
+        self.sim.tick();
         self.sim.eval();
         self.sim.get("reg_rd_data") as u32
     }

@@ -409,8 +409,10 @@ impl EncapWithCache {
         self.cache.set("reg_wr_en", 0);
     }
 
+    /// Reads take a cycle: the cache registers its first read stage.
     pub fn cache_read_reg(&mut self, offset: u32) -> u32 {
         self.cache.set("reg_addr", (offset / 4) as u64);
+        self.tick();
         self.eval();
         self.cache.get("reg_rd_data") as u32
     }
