@@ -50,6 +50,7 @@ fn random_register_traffic_and_events_match_the_model() {
     let mut rng = SmallRng::seed_from_u64(0xd3a);
     let offs = offsets();
     let (mut reads, mut nonzero, mut pending_seen, mut errors) = (0, 0, 0, 0);
+    let mut prev_read: Option<(u32, u32)> = None;
     for cycle in 0..40_000u32 {
         let off = offs[rng.gen_range(0..offs.len())];
         let write = rng.gen_bool(0.4);
@@ -78,11 +79,15 @@ fn random_register_traffic_and_events_match_the_model() {
             hw.set(p, v);
         }
         hw.eval();
+        // Reads take two cycles: this cycle's read data answers the previous
+        // cycle's address, from the state as it was then.
+        if let Some((prev_off, want)) = prev_read {
+            assert_eq!(hw.get("reg_rd_data") as u32, want, "cycle {cycle}: read of {prev_off:#x} (previous cycle)");
+            reads += 1;
+            nonzero += (want != 0) as u32;
+        }
+        prev_read = Some((off, m.read(off, busy)));
         // Combinational outputs for this cycle's inputs, from the state so far.
-        let want = m.read(off, busy);
-        assert_eq!(hw.get("reg_rd_data") as u32, want, "cycle {cycle}: read of {off:#x}");
-        reads += 1;
-        nonzero += (want != 0) as u32;
         let q = &m.q[fq];
         assert_eq!(hw.get("fq_ring_base"), (q.ring[1] as u64) << 32 | q.ring[0] as u64, "cycle {cycle}: ring base");
         assert_eq!(

@@ -108,6 +108,11 @@ pub struct DmaRegs {
     is_queue: Signal<Local, Bit>,
     /// DW index relative to `DMA_BASE` (global registers and counters).
     goff: Signal<Local, Bits<14>>,
+    /// BAR0 read, first cycle: the global register's value, the addressed
+    /// queue's, and which of the two the address selects.
+    rd_g: DFF<Bits<32>>,
+    rd_q: DFF<Bits<32>>,
+    rd_from_q: DFF<Bit>,
     g_rd: Signal<Local, Bits<32>>,
     /// Counter index of the access (valid when `goff` is past the first).
     cnt_idx: Signal<Local, Bits<14>>,
@@ -153,7 +158,7 @@ impl Logic for DmaRegs {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wrec_lo, wrec_hi, wrec_log2_r, wrec_prod_r, wrec_cons_r, wrec_timeout_r, wb_lo, wb_hi,
-            irq_coalesce_r, overflow_r, flush_pending_r
+            irq_coalesce_r, overflow_r, flush_pending_r, rd_g, rd_q, rd_from_q
         );
         // ---- queues: address decode, per-queue fields, selections ----
         self.is_queue.next =
@@ -227,11 +232,20 @@ impl Logic for DmaRegs {
         } else if self.goff.val() == self.g_irq_coalesce.val() {
             self.g_rd.next = bit_cast::<32, 16>(self.irq_coalesce_r.q.val());
         }
-        self.reg_rd_data.next = self.g_rd.val();
+        // Reads take two cycles (timing; the endpoint waits for them): the
+        // first registers the global value and the addressed queue's
+        // value, the second picks one.
+        self.rd_g.d.next = self.g_rd.val();
+        self.rd_q.d.next = 0.into();
+        self.rd_from_q.d.next = self.is_queue.val();
         for q in 0..NUM_QUEUES {
             if self.queues[q].sel.val() {
-                self.reg_rd_data.next = self.queues[q].rd_data.val();
+                self.rd_q.d.next = self.queues[q].rd_data.val();
             }
+        }
+        self.reg_rd_data.next = self.rd_g.q.val();
+        if self.rd_from_q.q.val() {
+            self.reg_rd_data.next = self.rd_q.q.val();
         }
 
         // ---- global registers: write (host), then the engine's events ----
