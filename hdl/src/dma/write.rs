@@ -261,6 +261,12 @@ pub struct WriteEngine {
     cpl_iova_q: DFF<Bits<64>>,
     oc_extends_q: DFF<Bit>,
     has_space_q: DFF<Bit>,
+    /// The next write extends the open data record, registered (timing).
+    /// Exact whenever the state did not move in the previous cycle: in
+    /// WrSetup after its first cycle (`in_ws`), and for `next_ok`, which
+    /// waits three cycles after a setup anyway.
+    od_extends_q: DFF<Bit>,
+    in_ws: DFF<Bit>,
     c_fbe: Signal<Local, Bits<4>>,
     c_lbe: Signal<Local, Bits<4>>,
     /// The geometry registers move this cycle (a TLP set up or a job taken).
@@ -301,7 +307,7 @@ impl Logic for WriteEngine {
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
             sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
             g_lastkeep, g_pos, g_need, g_cur, a_start, a_end, a_4dw, b_end, b_bytes, b_len_dw, b_fbe, b_lbe, b_4dw, b_need,
-            b_pos, cur_a, cur_b, cpl_iova_q, oc_extends_q, has_space_q
+            b_pos, cur_a, cur_b, cpl_iova_q, oc_extends_q, has_space_q, od_extends_q, in_ws
         );
         self.ev.next = 0.into();
         self.irq.next = false;
@@ -383,7 +389,10 @@ impl Logic for WriteEngine {
         self.od_extends.next = self.od_valid.q.val()
             & (self.od_end.q.val() == self.w_addr.q.val())
             & (self.od_src.q.val() == self.data_src.val());
-        self.rec_ok.next = !self.rec_on.val() | self.od_extends.val() | (!self.od_valid.q.val() & self.has_space.val());
+        self.od_extends_q.d.next = self.od_extends.val();
+        self.rec_ok.next =
+            !self.rec_on.val() | self.od_extends_q.q.val() | (!self.od_valid.q.val() & self.has_space_q.q.val());
+        self.in_ws.d.next = self.state.q.val() == WriteState::WrSetup;
         self.slot_addr.next = self.wrec_base.val()
             + (bit_cast::<64, 32>(self.wrec_prod.val() & (self.entries.val() - 1)) << 4);
 
@@ -483,9 +492,10 @@ impl Logic for WriteEngine {
                     // other reads, then complete with the error.
                     self.status.d.next = self.c_st_read_err.val();
                     self.state.d.next = WriteState::ErrWait;
-                } else if !self.have_q.q.val() {
+                } else if !self.have_q.q.val() | !self.in_ws.q.val() {
                     // Its bytes are not all in yet (or this cycle's setup
-                    // moved on to the next TLP).
+                    // moved on to the next TLP), or the registered record
+                    // checks are a cycle old (first cycle here).
                 } else if self.rec_ok.val() {
                     self.do_setup.next = true;
                 } else if self.od_valid.q.val() {
@@ -782,7 +792,7 @@ impl Logic for WriteEngine {
             self.t_lastkeep.d.next = self.g_lastkeep.q.val();
             self.beat.d.next = 0.into();
             self.cur_pos.d.next = self.g_pos.q.val();
-            if self.rec_on.val() & self.od_extends.val() {
+            if self.rec_on.val() & self.od_extends_q.q.val() {
                 self.od_len.d.next = self.od_len.q.val() + self.g_bytes.q.val();
                 self.od_end.d.next = self.g_next_addr.q.val();
                 self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
