@@ -207,7 +207,7 @@ fn gen_verilog_help_and_bad_options_write_nothing() {
     assert!(!dir.exists(), "--help wrote Verilog");
     let out = offcard().args(["gen-verilog", "--bogus"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument \"--bogus\""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--bogus'"));
     let out = offcard().arg("--help").output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     for b in ["dma", "tagged_cache", "geneve_decap", "rx_demux"] {
@@ -218,4 +218,104 @@ fn gen_verilog_help_and_bad_options_write_nothing() {
     let v = std::fs::read_to_string(dir.join("dma.v")).unwrap();
     assert!(v.contains("module offcard_dma("), "unique module name");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The subcommand names in the "Commands:" section of a `--help` text.
+fn subcommands(help: &str) -> Vec<String> {
+    let mut names = vec![];
+    let mut inside = false;
+    for l in help.lines() {
+        if l == "Commands:" {
+            inside = true;
+        } else if inside && l.is_empty() {
+            break;
+        } else if inside && l.starts_with("  ") && !l.starts_with("   ") {
+            let name = l.split_whitespace().next().unwrap().to_string();
+            if name != "help" {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// Every command path of the CLI, found by walking the `--help` texts
+/// themselves (so a new subcommand is covered without editing this test).
+fn all_command_paths() -> Vec<Vec<String>> {
+    let mut todo = vec![vec![]];
+    let mut all = vec![];
+    while let Some(path) = todo.pop() {
+        let out = offcard().args(&path).arg("--help").output().unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "offcard {path:?} --help failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(s.contains("Usage: offcard"), "offcard {path:?} --help prints no usage: {s}");
+        for sub in subcommands(&s) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        all.push(path);
+    }
+    all
+}
+
+#[test]
+fn every_subcommand_has_help_and_rejects_unknown_options() {
+    let paths = all_command_paths();
+    // The tree as the README documents it: a lost subcommand fails here.
+    for expected in [
+        &["demo"][..],
+        &["gen-verilog"],
+        &["lint"],
+        &["regs"],
+        &["bench", "sim"],
+        &["bench", "dma"],
+        &["bench", "cache"],
+        &["bench", "encap"],
+        &["bench", "transport"],
+        &["bench", "mgmt"],
+        &["bench", "vm"],
+        &["synth"],
+        &["synth", "check"],
+        &["synth", "report"],
+        &["card"],
+        &["keygen"],
+        &["serve"],
+        &["mgmt", "read-counters"],
+        &["mgmt", "program-path-table"],
+        &["mgmt", "read-tag-counters"],
+        &["vm", "run"],
+        &["vm", "restore"],
+        &["vm", "fetch-assets"],
+        &["completions"],
+    ] {
+        assert!(paths.iter().any(|p| p == expected), "no subcommand {expected:?} in {paths:?}");
+    }
+    for path in paths.iter().filter(|p| !p.is_empty()) {
+        // An unknown option fails in parsing (exit 2, clap's message), before anything runs.
+        let out = offcard().args(path).arg("--no-such-option").output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "offcard {path:?} --no-such-option: {e}");
+        assert!(e.contains("unexpected argument '--no-such-option'"), "offcard {path:?}: {e}");
+    }
+    // An unknown command too.
+    let out = offcard().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
+    // A value outside the choices is named with the choices.
+    let out = offcard().args(["synth", "--board", "arty"]).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && e.contains("versa") && e.contains("icebreaker"), "{e}");
+}
+
+#[test]
+fn completions_cover_the_subcommands() {
+    let out = offcard().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for w in ["_offcard()", "gen-verilog", "program-path-table", "--read-latency-ns", "--pcap"] {
+        assert!(s.contains(w), "bash completion lacks {w}");
+    }
+    let out = offcard().args(["completions", "zsh"]).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("#compdef offcard"));
 }
