@@ -1,5 +1,6 @@
 //! `offcard demo`: the host's view of the card, end to end (see the README).
 
+use crate::pcap::{inner_frame, Capture, Proto, Recording};
 use crate::DemoArgs;
 use anyhow::{bail, Context, Result};
 use offcard_driver::{Card, CardTransport, VfioTransport, VfioUserTransport};
@@ -18,12 +19,78 @@ fn step(msg: &str) {
 /// `offcard demo`: on the simulated card (default), a real card through
 /// kernel VFIO (`--vfio`) or a card process over vfio-user (`--vfio-user`).
 pub fn run(a: &DemoArgs) -> Result<()> {
-    if a.pcap.is_some() || a.plots.is_some() {
-        bail!("--pcap and --plots are not implemented yet");
-    }
     println!("Offcard demo");
+    let mut capture = a.pcap.as_deref().map(Capture::create).transpose()?;
+    let mut figures = Figures::default();
+    let r = run_on(a, capture.as_mut(), &mut figures);
+    if let (Some(c), Some(path)) = (capture, &a.pcap) {
+        let n = c.finish()?;
+        println!("  pcap: {n} frames of the card's port written to {}", path.display());
+    }
+    r?;
+    if let Some(dir) = &a.plots {
+        for f in crate::plots::demo_plots(dir, &figures)? {
+            println!("  plot: {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+/// What the demo measured, for `--plots`.
+#[derive(Default)]
+pub struct Figures {
+    /// Per policy (its name): packets of one flow on each of the 8 fabric paths.
+    pub path_load: Vec<(String, Vec<u64>)>,
+    /// Shared or partitioned: (hit rate, occupancy) of tenants 1 and 2.
+    pub cache: Vec<(String, [(f64, u32); 2])>,
+}
+
+/// The demo's far end of the card's port, recorded to the capture if any.
+fn far_end<'a, P>(port: P, capture: Option<&'a mut Capture>) -> Recorded<'a, P> {
+    match capture {
+        Some(c) => Recorded::Yes(Recording { inner: port, capture: c, error: None }),
+        None => Recorded::No(port),
+    }
+}
+
+enum Recorded<'a, P> {
+    Yes(Recording<'a, P>),
+    No(P),
+}
+
+impl<T: CardTransport, P: FarEnd<T>> FarEnd<T> for Recorded<'_, P> {
+    fn inject(&mut self, dma: &mut offcard_driver::DmaCard<T>, frame: &[u8]) {
+        match self {
+            Recorded::Yes(r) => r.inject(dma, frame),
+            Recorded::No(p) => p.inject(dma, frame),
+        }
+    }
+    fn collect(&mut self, dma: &mut offcard_driver::DmaCard<T>, n: usize) -> Vec<Vec<u8>> {
+        match self {
+            Recorded::Yes(r) => r.collect(dma, n),
+            Recorded::No(p) => p.collect(dma, n),
+        }
+    }
+    fn idle(&mut self, dma: &mut offcard_driver::DmaCard<T>, cycles: u64) {
+        match self {
+            Recorded::Yes(r) => r.idle(dma, cycles),
+            Recorded::No(p) => p.idle(dma, cycles),
+        }
+    }
+}
+
+impl<P> Recorded<'_, P> {
+    fn error(&mut self) -> Option<anyhow::Error> {
+        match self {
+            Recorded::Yes(r) => r.error.take(),
+            Recorded::No(_) => None,
+        }
+    }
+}
+
+fn run_on(a: &DemoArgs, capture: Option<&mut Capture>, figures: &mut Figures) -> Result<()> {
     if let Some(socket) = &a.vfio_user {
-        return demo_vfio_user(socket, a.wire.as_deref());
+        return demo_vfio_user(socket, a.wire.as_deref(), capture, figures);
     }
     if let Some(bdf) = &a.vfio {
         let t = VfioTransport::open(bdf).context("opening the card through VFIO")?;
@@ -41,24 +108,24 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("  enumerated: {:04x}:{:04x} class {:06x}, BAR0 {} KiB at {:#x} (64-bit), MSI cap at {:#x}",
         t.info.vendor, t.info.device, t.info.class, t.info.bar0_size / 1024, t.info.bar0, t.info.msi_cap);
     let mut card = demo_on(t)?;
-    demo_cache(&mut card)?;
-    demo_dma(card, Some(&mut InProcessPort))
+    demo_cache(&mut card, figures)?;
+    demo_dma(card, Some(&mut far_end(InProcessPort, capture)), figures)
 }
 
 /// The demo against a card process over vfio-user; its Ethernet port is
 /// reached through the far end of `--wire PATH` when given.
-fn demo_vfio_user(socket: &Path, wire: Option<&Path>) -> Result<()> {
+fn demo_vfio_user(socket: &Path, wire: Option<&Path>, capture: Option<&mut Capture>, figures: &mut Figures) -> Result<()> {
     step(&format!("card process at {} (vfio-user)", socket.display()));
     let t = VfioUserTransport::connect(socket).context("attaching the card process")?;
     println!("ok");
     let mut card = demo_on(t)?;
-    demo_cache(&mut card)?;
+    demo_cache(&mut card, figures)?;
     match wire {
         Some(w) => {
             let end = offcard_sim::card_process::port::WireEnd::open(w).context("taking the far end of the wire")?;
-            demo_dma(card, Some(&mut WirePeer(end)))
+            demo_dma(card, Some(&mut far_end(WirePeer(end), capture)), figures)
         }
-        None => demo_dma::<_, WirePeer>(card, None),
+        None => demo_dma::<_, Recorded<WirePeer>>(card, None, figures),
     }
 }
 
@@ -66,7 +133,7 @@ fn demo_vfio_user(socket: &Path, wire: Option<&Path>) -> Result<()> {
 /// set, tenant 2 scans. Shared, the scan evicts tenant 1's lines; with
 /// partitioning (4 ways each) it cannot. Every operation is a BAR0 access
 /// through the driver.
-fn demo_cache<T: CardTransport>(card: &mut Card<T>) -> Result<()> {
+fn demo_cache<T: CardTransport>(card: &mut Card<T>, figures: &mut Figures) -> Result<()> {
     use offcard_testbench::cache_block::{two_tenant_workload, DriverCache};
     let mut cache = offcard_driver::CacheCtl::new(card)?;
     let g = cache.geometry();
@@ -95,13 +162,14 @@ fn demo_cache<T: CardTransport>(card: &mut Card<T>) -> Result<()> {
             c1.occupancy,
             c2.occupancy
         );
+        figures.cache.push((if partitioned { "partitioned" } else { "shared" }.into(), [(ha, c1.occupancy), (hb, c2.occupancy)]));
     }
     Ok(())
 }
 
 /// Move data through the card's DMA engine with dirty logging on, and show
 /// the pages the card's write records say it dirtied.
-fn demo_dma<T: CardTransport, P: FarEnd<T>>(card: Card<T>, port: Option<&mut P>) -> Result<()> {
+fn demo_dma<T: CardTransport, P: FarEnd<T>>(card: Card<T>, port: Option<&mut Recorded<P>>, figures: &mut Figures) -> Result<()> {
     use offcard_driver::dma::{DmaCard, DmaConfig, Descriptor};
     println!("  DMA with dirty logging:");
     let mut dma = DmaCard::new(card, DmaConfig::default())?;
@@ -146,37 +214,18 @@ fn demo_dma<T: CardTransport, P: FarEnd<T>>(card: Card<T>, port: Option<&mut P>)
     println!("    write records: {} ({} bytes described)", dma.stats.records, dma.stats.bytes_described);
     println!("demo: DMA and dirty logging passed");
     match port {
-        Some(p) => demo_net(&mut dma, p),
+        Some(p) => {
+            let r = demo_net(&mut dma, p, figures);
+            match p.error() {
+                Some(e) => Err(e.context("writing the pcap file")),
+                None => r,
+            }
+        }
         None => {
             println!("  overlay network: skipped (the card process has no port this demo can reach: start it with --net wire:PATH and pass --wire PATH)");
             Ok(())
         }
     }
-}
-
-/// An Ethernet/IPv4/UDP frame of `len` bytes (what a guest hands the card
-/// before encapsulation, and what decapsulation hands back).
-fn udp_frame(src_ip: [u8; 4], dst_ip: [u8; 4], len: usize) -> Vec<u8> {
-    let mut f = vec![0u8; len.max(42)];
-    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len = (f.len() - 14) as u16;
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&src_ip);
-    f[30..34].copy_from_slice(&dst_ip);
-    let c = offcard_net::geneve::internet_checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[34..36].copy_from_slice(&40000u16.to_be_bytes());
-    f[36..38].copy_from_slice(&7u16.to_be_bytes());
-    f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
-    for (i, b) in f[42..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    f
 }
 
 /// The overlay network: three tenants (per-flow, flowlet and spray path
@@ -186,7 +235,7 @@ fn udp_frame(src_ip: [u8; 4], dst_ip: [u8; 4], len: usize) -> Vec<u8> {
 /// each policy does to one flow. The peer then sends the packets back: the
 /// card decapsulates them into host RX buffers (tenant from the VNI), and
 /// malformed packets are dropped and counted per reason.
-fn demo_net<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>, port: &mut P) -> Result<()> {
+fn demo_net<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>, port: &mut P, figures: &mut Figures) -> Result<()> {
     use offcard_driver::NetCtl;
     use offcard_net::fabric::{discover_path_table, Fabric, FabricConfig};
     use offcard_net::path::Policy;
@@ -211,12 +260,17 @@ fn demo_net<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>
     }
     // One flow per tenant, 48 frames each, interleaved, in bursts with idle gaps between them.
     let per_tenant = 48;
+    // Tenant 2's flow is TCP, the others UDP; every inner checksum is real.
     let mut sent: Vec<(u8, Vec<u8>)> = vec![];
     let mut packets = vec![];
+    let mut seq = [0u32; 4];
     for burst in 0..per_tenant / 8 {
         for _ in 0..8 {
             for &(t, _, _) in &tenants {
-                let f = udp_frame([10, 0, t as u8, 1], [10, 0, t as u8, 2], 200 + 100 * t);
+                let (proto, hdrs) = if t == 2 { (Proto::Tcp, 54) } else { (Proto::Udp, 42) };
+                let len = 200 + 100 * t;
+                let f = inner_frame(proto, [10, 0, t as u8, 1], [10, 0, t as u8, 2], 40000, 7, seq[t], len);
+                seq[t] = seq[t].wrapping_add((len - hdrs) as u32);
                 dma.send_frame(1, t as u8, &f)?;
                 sent.push((t as u8, f));
             }
@@ -245,6 +299,7 @@ fn demo_net<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCard<T>
         let max = *load.iter().max().unwrap() as f64;
         let mean = per_tenant as f64 / 8.0;
         println!("    tenant {t} ({name:<8}) one flow, {per_tenant} packets, per-path load {load:?}, max/mean {:.2}", max / mean);
+        figures.path_load.push((name.to_string(), load.iter().map(|&n| n as u64).collect()));
     }
     // The peer sends everything back, paced to what the host drains.
     let mut got: Vec<(u8, Vec<u8>)> = vec![];
@@ -321,7 +376,7 @@ fn demo_mapping<T: CardTransport, P: FarEnd<T>>(dma: &mut offcard_driver::DmaCar
     let key = u32::from_be_bytes(dst);
     let vtep = [172, 16, 0, 44];
     let send = |dma: &mut offcard_driver::DmaCard<T>, port: &mut P, t: u8| -> Result<[u8; 4]> {
-        dma.send_frame(1, t, &udp_frame([10, 0, t, 1], dst, 120))?;
+        dma.send_frame(1, t, &inner_frame(Proto::Udp, [10, 0, t, 1], dst, 40000, 7, 0, 120))?;
         dma.complete_all(Duration::from_millis(5))?;
         let p = port.collect(dma, 1);
         let p = p.first().ok_or_else(|| anyhow::anyhow!("no packet"))?;

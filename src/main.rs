@@ -13,6 +13,8 @@ mod card_backend;
 mod demo;
 mod hdl_tools;
 mod mgmt;
+mod pcap;
+mod plots;
 mod progress;
 mod synth;
 mod vm;

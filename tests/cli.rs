@@ -53,8 +53,17 @@ fn bench_dma_ends_with_json_line() {
 
 #[test]
 fn bench_encap_ends_with_json_line() {
-    let out = offcard().args(["bench", "encap", "--json"]).output().unwrap();
+    let pcap = std::env::temp_dir().join(format!("offcard-encap-{}.pcap", std::process::id()));
+    let out = offcard().args(["bench", "encap", "--json", "--pcap"]).arg(&pcap).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The capture: both hardware runs (4000 packets each), every outer frame valid Geneve.
+    let frames = pcap_frames(&std::fs::read(&pcap).unwrap());
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(frames.len(), 8000);
+    for f in &frames {
+        let (proto, dport, _) = check_frame(f).unwrap();
+        assert_eq!((proto, dport), (17, 6081));
+    }
     let s = String::from_utf8_lossy(&out.stdout);
     let last = s.lines().last().unwrap();
     for k in ["beats_per_cycle_64", "beats_per_cycle_1500", "single_flow_max_mean_spray", "single_flow_max_mean_perflow", "single_flow_jain_spray", "single_flow_reordered_ratio_spray", "single_flow_reorder_buffer_spray", "small_flows_jain_perflow", "flows16_max_mean_spray"] {
@@ -361,4 +370,97 @@ fn mgmt_programs_a_path_table_on_the_card() {
     let audit = std::fs::read_to_string(home.join("audit.log")).unwrap();
     assert_eq!(audit.lines().filter(|l| l.contains("op=program-path-table") && l.contains("outcome=ok")).count(), 2, "{audit}");
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// Frames of a classic pcap file (little-endian, as `offcard` writes it).
+fn pcap_frames(b: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(&b[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    assert_eq!(u32::from_le_bytes(b[20..24].try_into().unwrap()), 1, "link type Ethernet");
+    let mut at = 24;
+    let mut out = vec![];
+    while at < b.len() {
+        let incl = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(b[at + 16..at + 16 + incl].to_vec());
+        at += 16 + incl;
+    }
+    assert_eq!(at, b.len(), "pcap ends inside a record");
+    out
+}
+
+/// The checksums of an Ethernet/IPv4 frame, checked with etherparse (an
+/// independent implementation): the IPv4 header's, and the UDP or TCP one
+/// (a zero UDP checksum means "none" and passes). Returns the transport
+/// protocol and its payload, or why the frame is not valid.
+fn check_frame(f: &[u8]) -> Result<(u8, u16, Vec<u8>), String> {
+    use etherparse::{Ethernet2Header, IpNumber, Ipv4Header, TcpHeader, UdpHeader};
+    let (eth, rest) = Ethernet2Header::from_slice(f).map_err(|e| format!("ethernet: {e}"))?;
+    if eth.ether_type != etherparse::EtherType::IPV4 {
+        return Err("not IPv4".into());
+    }
+    let (ip, rest) = Ipv4Header::from_slice(rest).map_err(|e| format!("ipv4: {e}"))?;
+    if ip.header_checksum != ip.calc_header_checksum() {
+        return Err("bad IPv4 header checksum".into());
+    }
+    let rest = &rest[..(ip.total_len as usize - ip.header_len()).min(rest.len())];
+    match ip.protocol {
+        IpNumber::UDP => {
+            let (u, payload) = UdpHeader::from_slice(rest).map_err(|e| format!("udp: {e}"))?;
+            if u.checksum != 0 && u.checksum != u.calc_checksum_ipv4(&ip, payload).unwrap() {
+                return Err("bad UDP checksum".into());
+            }
+            Ok((17, u.destination_port, payload.to_vec()))
+        }
+        IpNumber::TCP => {
+            let (t, payload) = TcpHeader::from_slice(rest).map_err(|e| format!("tcp: {e}"))?;
+            if t.checksum != t.calc_checksum_ipv4(&ip, payload).unwrap() {
+                return Err("bad TCP checksum".into());
+            }
+            Ok((6, t.destination_port, payload.to_vec()))
+        }
+        p => Err(format!("protocol {p:?}")),
+    }
+}
+
+/// `offcard demo --pcap FILE`: both directions of the card's port, every
+/// checksum valid (outer IPv4, outer UDP zero as RFC 8926 allows over IPv4,
+/// inner IPv4, inner UDP and TCP), except the three packets the demo makes
+/// malformed on purpose (the fourth, an unknown VNI, is well-formed).
+#[test]
+fn demo_pcap_has_valid_checksums() {
+    let path = std::env::temp_dir().join(format!("offcard-demo-{}.pcap", std::process::id()));
+    let out = offcard().args(["demo", "--pcap"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames = pcap_frames(&std::fs::read(&path).unwrap());
+    let _ = std::fs::remove_file(&path);
+    let (mut inner_udp, mut inner_tcp, mut outer_zero) = (0, 0, 0);
+    let mut bad = vec![];
+    for f in &frames {
+        let (proto, dport, payload) = match check_frame(f) {
+            Ok(x) => x,
+            Err(e) => {
+                bad.push(e);
+                continue;
+            }
+        };
+        if proto != 17 || dport != 6081 {
+            bad.push(format!("not Geneve: protocol {proto} port {dport}"));
+            continue;
+        }
+        outer_zero += (u16::from_be_bytes([f[40], f[41]]) == 0) as usize;
+        // Geneve: 8-byte header plus options (length in 4-byte words), then the tenant's frame.
+        let opt = (payload[0] & 0x3f) as usize * 4;
+        assert_eq!(u16::from_be_bytes([payload[2], payload[3]]), 0x6558, "Geneve carries Ethernet");
+        match check_frame(&payload[8 + opt..]) {
+            Ok((17, _, _)) => inner_udp += 1,
+            Ok((6, _, _)) => inner_tcp += 1,
+            other => panic!("inner frame: {other:?}"),
+        }
+    }
+    bad.sort();
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(bad[0].contains("bad IPv4 header checksum") && bad[1].starts_with("ipv4:") && bad[2].contains("port 6080"), "{bad:?}");
+    // Tenant 2's TCP flow, 48 segments out and back.
+    assert_eq!(inner_tcp, 96, "inner TCP segments");
+    assert!(inner_udp >= 2 * 96, "inner UDP datagrams: {inner_udp}");
+    assert_eq!(outer_zero, inner_udp + inner_tcp, "the card's outer UDP checksum is zero (docs/encap.md)");
 }

@@ -620,6 +620,12 @@ pub fn beats_per_cycle(len: usize, frames: usize) -> f64 {
 /// choice (the bench's full policy table uses the reference selector the
 /// block matches packet for packet).
 pub fn hardware_path_load(policy: Policy, packets: usize) -> Vec<f64> {
+    hardware_path_run(policy, packets).0
+}
+
+/// [`hardware_path_load`] and the packets the block sent (outer frames, in
+/// order), for a capture.
+pub fn hardware_path_run(policy: Policy, packets: usize) -> (Vec<f64>, Vec<Vec<u8>>) {
     use offcard_net::fabric::{discover_path_table, Fabric, FabricConfig};
     let fabric = Fabric::new(FabricConfig::default_8_paths());
     let mut cfg = test_tenant(0, policy);
@@ -634,5 +640,5 @@ pub fn hardware_path_load(policy: Policy, packets: usize) -> Vec<f64> {
     for p in &res.packets {
         load[fabric.path_of(p).expect("IPv4 outer packet")] += 1.0;
     }
-    load
+    (load, res.packets)
 }
