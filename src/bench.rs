@@ -3,7 +3,7 @@
 //! `--plots DIR`. Progress goes to stderr (bars, or plain lines when stdout is
 //! not a terminal).
 
-use crate::{progress, BenchCmd, BenchCommon};
+use crate::{plots, progress, BenchCmd, BenchCommon};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -58,7 +58,6 @@ fn sim(c: &BenchCommon) -> Result<()> {
 }
 
 fn dma(c: &BenchCommon, read_latency_ns: Option<u64>) -> Result<()> {
-    no_plots(c, "dma")?;
     let json = c.json;
     let latency_ns = read_latency_ns.unwrap_or(offcard_sim::root_complex::DEFAULT_READ_LATENCY_NS);
     let cycles = (latency_ns * offcard_regs::net::CARD_CLOCK_HZ).div_ceil(1_000_000_000);
@@ -71,6 +70,26 @@ fn dma(c: &BenchCommon, read_latency_ns: Option<u64>) -> Result<()> {
         let tag = match p.size { 64 => "64".to_string(), 256 => "256".into(), 1024 => "1k".into(), 4096 => "4k".into(), _ => "64k".into() };
         j.push(format!("\"dma_efficiency_{tag}\":{:.4},\"record_overhead_{tag}\":{:.5},\"copy_bytes_per_cycle_{tag}\":{:.3}", p.efficiency, p.record_overhead, p.copy_bytes_per_cycle));
     }
+    if let Some(dir) = &c.plots {
+        let sizes: Vec<String> = pts.iter().map(|p| if p.size >= 1024 { format!("{} KiB", p.size / 1024) } else { format!("{} B", p.size) }).collect();
+        let mut files = plots::bars(dir, "dma_efficiency", &plots::Bars {
+            title: format!("DMA writes: efficiency by transfer size (read latency {latency_ns} ns)"),
+            x_desc: "transfer size".into(),
+            y_desc: "payload / link bytes".into(),
+            groups: sizes.clone(),
+            series: vec![("write efficiency".into(), pts.iter().map(|p| p.efficiency).collect())],
+            y_max: Some(1.0),
+        })?;
+        files.extend(plots::bars(dir, "dma_record_overhead", &plots::Bars {
+            title: "Write records: overhead by transfer size".into(),
+            x_desc: "transfer size".into(),
+            y_desc: "record bytes / data bytes".into(),
+            groups: sizes,
+            series: vec![("record overhead".into(), pts.iter().map(|p| p.record_overhead).collect())],
+            y_max: None,
+        })?);
+        print_plots(&files);
+    }
     if json {
         println!("{{{}}}", j.join(","));
     }
@@ -78,7 +97,6 @@ fn dma(c: &BenchCommon, read_latency_ns: Option<u64>) -> Result<()> {
 }
 
 fn cache(c: &BenchCommon) -> Result<()> {
-    no_plots(c, "cache")?;
     let json = c.json;
     let f = offcard_testbench::cache_block::cache_bench(&mut |m| eprintln!("bench cache: {m}"));
     println!("tagged cache (Verilated block, 64 sets x 8 ways, 16 tags)");
@@ -88,6 +106,20 @@ fn cache(c: &BenchCommon) -> Result<()> {
     println!("  prime+probe ({} trials):    partitioned MI {:.4} bits (threshold {:.4}), shared MI {:.4} (threshold {:.4})",
         f.trials, f.mi_partitioned, f.mi_threshold_partitioned, f.mi_shared, f.mi_threshold_shared);
     println!("  leaked bits per trial:        partitioned {:.4}, shared {:.4}", f.leak_bits_partitioned, f.leak_bits_shared);
+    if let Some(dir) = &c.plots {
+        let files = plots::bars(dir, "cache_hit_rate", &plots::Bars {
+            title: "Tagged cache block: two tenants' hit rates".into(),
+            x_desc: "way allocation".into(),
+            y_desc: "hit rate".into(),
+            groups: vec!["partitioned".into(), "shared".into()],
+            series: vec![
+                ("tenant a".into(), vec![f.hit_rate_a_partitioned, f.hit_rate_a_shared]),
+                ("tenant b".into(), vec![f.hit_rate_b_partitioned, f.hit_rate_b_shared]),
+            ],
+            y_max: Some(1.0),
+        })?;
+        print_plots(&files);
+    }
     if json {
         println!(
             "{{\"lookups_per_cycle\":{:.4},\"lookup_latency_cycles\":{},\"hit_rate_a_partitioned\":{:.4},\"hit_rate_b_partitioned\":{:.4},\"hit_rate_a_shared\":{:.4},\"hit_rate_b_shared\":{:.4},\"hit_rate_partitioned\":{:.4},\"hit_rate_shared\":{:.4},\"leak_bits_partitioned\":{:.4},\"leak_bits_shared\":{:.4},\"mi_threshold\":{:.4}}}",
@@ -101,9 +133,6 @@ fn cache(c: &BenchCommon) -> Result<()> {
 }
 
 fn encap(c: &BenchCommon, pcap: Option<PathBuf>) -> Result<()> {
-    if c.plots.is_some() {
-        bail!("--plots is not implemented yet");
-    }
     let json = c.json;
     use offcard_net::workload::{figures_json, run_bench, BenchSpec, ReferenceSelector, RunConfig};
     eprintln!("bench encap: full-rate measurement on the Verilated encapsulation block");
@@ -140,6 +169,9 @@ fn encap(c: &BenchCommon, pcap: Option<PathBuf>) -> Result<()> {
         );
     }
     eprintln!("bench encap: fabric runs took {:.1} s", t.elapsed().as_secs_f64());
+    if let Some(dir) = &c.plots {
+        print_plots(&encap_plots(dir, &f)?);
+    }
     if json {
         let mut m = figures_json(&f);
         m.insert("beats_per_cycle_64".into(), serde_json::json!((b64 * 10000.0).round() / 10000.0));
@@ -201,4 +233,54 @@ fn vm(c: &BenchCommon, linux: bool, raw: bool) -> Result<()> {
         a.push("--json");
     }
     offcard_vmm::bench::bench_cli(&a)
+}
+
+/// Plots go to stderr's neighbour, stdout, before the JSON line.
+fn print_plots(files: &[PathBuf]) {
+    for f in files {
+        println!("plot: {}", f.display());
+    }
+}
+
+/// Per-path load per policy (the single elephant flow) and the reordered
+/// share per policy and workload.
+fn encap_plots(dir: &std::path::Path, f: &offcard_net::workload::BenchFigures) -> Result<Vec<PathBuf>> {
+    let single: Vec<_> = f.runs.iter().filter(|r| r.workload == "single_flow").collect();
+    let mut files = plots::bars(dir, "encap_path_load", &plots::Bars {
+        title: "One elephant flow over the 8-path ECMP fabric: bytes per path by policy".into(),
+        x_desc: "ECMP path".into(),
+        y_desc: "MB".into(),
+        groups: (0..f.paths).map(|p| format!("path {p}")).collect(),
+        series: single.iter().map(|r| (r.case.key().to_string(), r.path_bytes.iter().map(|&b| b as f64 / 1e6).collect())).collect(),
+        y_max: None,
+    })?;
+    let mut workloads: Vec<String> = vec![];
+    let mut cases: Vec<String> = vec![];
+    for r in &f.runs {
+        if !workloads.contains(&r.workload) {
+            workloads.push(r.workload.clone());
+        }
+        if !cases.contains(&r.case.key().to_string()) {
+            cases.push(r.case.key().to_string());
+        }
+    }
+    let series = cases
+        .iter()
+        .map(|c| {
+            let v = workloads
+                .iter()
+                .map(|w| f.runs.iter().find(|r| &r.workload == w && r.case.key() == c).map_or(0.0, |r| r.reordered_ratio))
+                .collect();
+            (c.clone(), v)
+        })
+        .collect();
+    files.extend(plots::bars(dir, "encap_reordering", &plots::Bars {
+        title: "Packets delivered out of order, by policy and workload".into(),
+        x_desc: "workload".into(),
+        y_desc: "reordered share".into(),
+        groups: workloads,
+        series,
+        y_max: None,
+    })?);
+    Ok(files)
 }

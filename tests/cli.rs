@@ -42,8 +42,12 @@ fn bench_sim_ends_with_json_line() {
 
 #[test]
 fn bench_dma_ends_with_json_line() {
-    let out = offcard().args(["bench", "dma", "--json"]).output().unwrap();
+    let dir = std::env::temp_dir().join(format!("offcard-dma-plots-{}", std::process::id()));
+    let out = offcard().args(["bench", "dma", "--json", "--plots"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check_plot(&dir, "dma_efficiency", "efficiency by transfer size");
+    check_plot(&dir, "dma_record_overhead", "overhead by transfer size");
+    let _ = std::fs::remove_dir_all(&dir);
     let s = String::from_utf8_lossy(&out.stdout);
     let last = s.lines().last().unwrap();
     for k in ["dma_efficiency_4k", "record_overhead_4k", "dma_efficiency_64k"] {
@@ -54,8 +58,12 @@ fn bench_dma_ends_with_json_line() {
 #[test]
 fn bench_encap_ends_with_json_line() {
     let pcap = std::env::temp_dir().join(format!("offcard-encap-{}.pcap", std::process::id()));
-    let out = offcard().args(["bench", "encap", "--json", "--pcap"]).arg(&pcap).output().unwrap();
+    let dir = std::env::temp_dir().join(format!("offcard-encap-plots-{}", std::process::id()));
+    let out = offcard().args(["bench", "encap", "--json", "--pcap"]).arg(&pcap).arg("--plots").arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check_plot(&dir, "encap_path_load", "bytes per path");
+    check_plot(&dir, "encap_reordering", "out of order");
+    let _ = std::fs::remove_dir_all(&dir);
     // The capture: both hardware runs (4000 packets each), every outer frame valid Geneve.
     let frames = pcap_frames(&std::fs::read(&pcap).unwrap());
     let _ = std::fs::remove_file(&pcap);
@@ -463,4 +471,28 @@ fn demo_pcap_has_valid_checksums() {
     assert_eq!(inner_tcp, 96, "inner TCP segments");
     assert!(inner_udp >= 2 * 96, "inner UDP datagrams: {inner_udp}");
     assert_eq!(outer_zero, inner_udp + inner_tcp, "the card's outer UDP checksum is zero (docs/encap.md)");
+}
+
+/// A plot pair written by `--plots`: a non-empty SVG with its title and
+/// bars, and a PNG of the expected size that is not one flat colour.
+fn check_plot(dir: &std::path::Path, stem: &str, title_word: &str) {
+    let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
+    assert!(svg.starts_with("<svg") && svg.contains(title_word), "{stem}.svg lacks its title");
+    assert!(svg.matches("<rect").count() > 3, "{stem}.svg has no bars");
+    let png = std::fs::read(dir.join(format!("{stem}.png"))).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png is not a PNG");
+    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert_eq!((w, h), (900, 500), "{stem}.png size");
+    assert!(png.len() > 5000, "{stem}.png is nearly empty ({} bytes)", png.len());
+}
+
+#[test]
+fn demo_writes_plots() {
+    let dir = std::env::temp_dir().join(format!("offcard-plots-{}", std::process::id()));
+    let out = offcard().args(["demo", "--plots"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    check_plot(&dir, "demo_path_load", "packets per fabric path");
+    check_plot(&dir, "demo_cache_hit_rate", "hit rate per tenant");
+    check_plot(&dir, "demo_cache_occupancy", "lines held");
+    let _ = std::fs::remove_dir_all(&dir);
 }
