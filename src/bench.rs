@@ -31,7 +31,9 @@ fn no_plots(c: &BenchCommon, name: &str) -> Result<()> {
 fn sim(c: &BenchCommon) -> Result<()> {
     no_plots(c, "sim")?;
     let json = c.json;
-    let b = offcard_testbench::bench::sim_bench(&mut |m| eprintln!("bench sim: {m}"));
+    let pb = progress::spinner("bench sim");
+    let b = offcard_testbench::bench::sim_bench(&mut |m| progress::note(&pb, &format!("bench sim: {m}")));
+    pb.finish_and_clear();
     let ratio = b.verilator_cycles_per_s / b.rusthdl_cycles_per_s;
     println!("Verilator model:      {:>12.0} cycles/s (whole card, one core)", b.verilator_cycles_per_s);
     if let Some(c) = b.verilator_cycles_per_cpu_s {
@@ -62,7 +64,9 @@ fn dma(c: &BenchCommon, read_latency_ns: Option<u64>) -> Result<()> {
     let latency_ns = read_latency_ns.unwrap_or(offcard_sim::root_complex::DEFAULT_READ_LATENCY_NS);
     let cycles = (latency_ns * offcard_regs::net::CARD_CLOCK_HZ).div_ceil(1_000_000_000);
     println!("host read-completion latency {latency_ns} ns ({cycles} card cycles at 125 MHz)");
-    let pts = offcard_testbench::bench::dma_bench(cycles, &mut |m| eprintln!("bench dma: {m}"));
+    let pb = progress::spinner("bench dma");
+    let pts = offcard_testbench::bench::dma_bench(cycles, &mut |m| progress::note(&pb, &format!("bench dma: {m}")));
+    pb.finish_and_clear();
     println!("{:>8} {:>11} {:>16} {:>18}", "size", "write eff.", "record overhead", "copy bytes/cycle");
     let mut j = vec![format!("\"read_latency_ns\":{latency_ns}")];
     for p in &pts {
@@ -98,7 +102,9 @@ fn dma(c: &BenchCommon, read_latency_ns: Option<u64>) -> Result<()> {
 
 fn cache(c: &BenchCommon) -> Result<()> {
     let json = c.json;
-    let f = offcard_testbench::cache_block::cache_bench(&mut |m| eprintln!("bench cache: {m}"));
+    let pb = progress::spinner("bench cache");
+    let f = offcard_testbench::cache_block::cache_bench(&mut |m| progress::note(&pb, &format!("bench cache: {m}")));
+    pb.finish_and_clear();
     println!("tagged cache (Verilated block, 64 sets x 8 ways, 16 tags)");
     println!("  lookups per cycle:            {:>8.4} (latency {} cycles)", f.lookups_per_cycle, f.lookup_latency_cycles);
     println!("  two tenants, hit rate a / b:  partitioned {:.3} / {:.3}, shared {:.3} / {:.3}",
@@ -135,12 +141,13 @@ fn cache(c: &BenchCommon) -> Result<()> {
 fn encap(c: &BenchCommon, pcap: Option<PathBuf>) -> Result<()> {
     let json = c.json;
     use offcard_net::workload::{figures_json, run_bench, BenchSpec, ReferenceSelector, RunConfig};
-    eprintln!("bench encap: full-rate measurement on the Verilated encapsulation block");
+    let pb = progress::spinner("bench encap");
+    progress::note(&pb, "bench encap: full-rate measurement on the Verilated encapsulation block");
     let b64 = offcard_testbench::encap_bench::beats_per_cycle(64, 4000);
     let b1500 = offcard_testbench::encap_bench::beats_per_cycle(1500, 600);
     let b9000 = offcard_testbench::encap_bench::beats_per_cycle(9000, 100);
     println!("encapsulation block, back-to-back frames: {b64:.4} beats/cycle at 64 B, {b1500:.4} at 1500 B, {b9000:.4} at 9000 B");
-    eprintln!("bench encap: one elephant flow through the Verilated block's own path selection, spray and per-flow");
+    progress::note(&pb, "bench encap: one elephant flow through the Verilated block's own path selection, spray and per-flow");
     let (spray, spray_pkts) = offcard_testbench::encap_bench::hardware_path_run(offcard_net::path::Policy::Spray, 4000);
     let (perflow, perflow_pkts) = offcard_testbench::encap_bench::hardware_path_run(offcard_net::path::Policy::PerFlow, 4000);
     if let Some(path) = &pcap {
@@ -157,10 +164,12 @@ fn encap(c: &BenchCommon, pcap: Option<PathBuf>) -> Result<()> {
     let (hs_mm, hs_j) = (offcard_net::metrics::max_over_mean(&spray), offcard_net::metrics::jain_index(&spray));
     let hp_mm = offcard_net::metrics::max_over_mean(&perflow);
     println!("hardware path choice, one flow, 4000 packets over 8 paths: spray load {spray:?} (max/mean {hs_mm:.3}, Jain {hs_j:.3}); per-flow max/mean {hp_mm:.3}");
-    eprintln!("bench encap: path policies through the 8-path ECMP fabric model (hardware-shaped selector)");
+    progress::note(&pb, "bench encap: path policies through the 8-path ECMP fabric model (hardware-shaped selector)");
     let t = Instant::now();
     let f = run_bench(BenchSpec::full(), &RunConfig::default(), &mut || Box::new(ReferenceSelector::default()))
-        .map_err(|e| anyhow::anyhow!("fabric bench: {e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("fabric bench: {e:?}"));
+    pb.finish_and_clear();
+    let f = f?;
     println!("{:<12} {:<19} {:>8} {:>6} {:>9} {:>9} {:>7}", "workload", "policy", "max/mean", "jain", "reordered", "rbuf pkts", "drops");
     for r in &f.runs {
         println!(
@@ -189,7 +198,9 @@ fn transport(c: &BenchCommon) -> Result<()> {
     no_plots(c, "transport")?;
     let json = c.json;
     let exe = std::env::current_exe()?;
-    let (inp, vu) = offcard_testbench::transport_bench::transport_bench(&exe, &mut |m| eprintln!("bench transport: {m}"));
+    let pb = progress::spinner("bench transport");
+    let (inp, vu) = offcard_testbench::transport_bench::transport_bench(&exe, &mut |m| progress::note(&pb, &format!("bench transport: {m}")));
+    pb.finish_and_clear();
     println!("carrier      MMIO read (wall)   1 MiB DMA copy (wall)");
     println!("in-process   {:>10.0} ns      {:>8.1} MiB/s", inp.mmio_read_ns, inp.dma_mib_per_s);
     println!("vfio-user    {:>10.0} ns      {:>8.1} MiB/s", vu.mmio_read_ns, vu.dma_mib_per_s);
@@ -221,6 +232,8 @@ fn mgmt(c: &BenchCommon) -> Result<()> {
 
 fn vm(c: &BenchCommon, linux: bool, raw: bool) -> Result<()> {
     no_plots(c, "vm")?;
+    // Guest boots take seconds to minutes; the bench prints its own lines as it goes.
+    let pb = progress::spinner("bench vm: booting, snapshotting and restoring guests");
     // The hypervisor's bench prints its own figures and ends with the JSON line.
     let mut a = vec![];
     if linux {
@@ -232,7 +245,9 @@ fn vm(c: &BenchCommon, linux: bool, raw: bool) -> Result<()> {
     if c.json {
         a.push("--json");
     }
-    offcard_vmm::bench::bench_cli(&a)
+    let r = offcard_vmm::bench::bench_cli(&a);
+    pb.finish_and_clear();
+    r
 }
 
 /// Plots go to stderr's neighbour, stdout, before the JSON line.

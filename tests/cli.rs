@@ -33,6 +33,13 @@ fn demo_vfio_fails_clearly_here() {
 fn bench_sim_ends_with_json_line() {
     let out = offcard().args(["bench", "sim", "--json"]).output().unwrap();
     assert!(out.status.success());
+    // Not a terminal: no progress bar, so no control characters anywhere,
+    // and the stage lines still reach stderr as plain text.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b), "terminal control characters in captured output: {err}");
+    assert!(err.contains("bench sim:"), "{err}");
+    let quiet = offcard().args(["bench", "sim", "--quiet"]).output().unwrap();
+    assert!(quiet.status.success() && !String::from_utf8_lossy(&quiet.stderr).contains("bench sim:"), "--quiet still prints progress");
     let s = String::from_utf8_lossy(&out.stdout);
     let last = s.lines().last().unwrap();
     for k in ["verilator_cycles_per_s", "rusthdl_cycles_per_s", "mmio_read_cycles"] {
