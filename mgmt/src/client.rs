@@ -1,11 +1,9 @@
 //! Client side: build and sign a request, then verify and open the response.
 
 use crate::envelope::{verify_envelope, EnvelopeError, Status};
-use crate::host::{now_ms, params_aad};
 use crate::keys::Identity;
-use crate::protocol::{request_digest, result_aad, Op, OpOutput, Params, ParamsMode, Request};
+use crate::protocol::{now_ms, params_aad, request_digest, result_aad, DecodeError, Op, OpOutput, Params, ParamsMode, Request};
 use crate::seal::{self, SealError};
-use crate::wire::DecodeError;
 use ed25519_dalek::VerifyingKey;
 use rand_core::RngCore;
 use std::fmt;

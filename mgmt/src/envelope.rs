@@ -10,7 +10,7 @@
 //! `verify_strict`, and the payload must contain exactly the expected keys in
 //! the expected order with the expected types.
 
-use crate::wire::DecodeError;
+use crate::protocol::DecodeError;
 use ciborium::value::Value;
 use coset::{
     iana, CoseSign1, CoseSign1Builder, Header, HeaderBuilder, ProtectedHeader,
@@ -22,7 +22,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 pub const MODULE_ID: &str = "offcard-mgmt";
 pub const PAYLOAD_VERSION: u64 = 1;
 /// Largest response a client will parse.
-pub const MAX_RESPONSE_BYTES: usize = crate::net::MAX_MESSAGE;
+pub const MAX_RESPONSE_BYTES: usize = crate::protocol::MAX_MESSAGE;
 
 /// Outcome carried by the envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@ use crate::auth::{AuthorizedKeys, TagScope};
 use crate::backend::PrivilegedBackend;
 use crate::envelope::{seal_envelope, ResponsePayload, Status};
 use crate::keys::Identity;
+pub use crate::protocol::{now_ms, params_aad};
 use crate::protocol::{
     request_digest, result_aad, Op, OpOutput, Params, ParamsMode, Request, MAX_REQUEST_BYTES,
 };
@@ -182,13 +183,6 @@ impl AuditLog {
     }
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time in milliseconds.
 pub fn format_utc(ms: u64) -> String {
     let secs = ms / 1000;
@@ -217,14 +211,6 @@ fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// Associated data for params sealed to the host: binds them to the op, the caller and the nonce.
-pub fn params_aad(op: Op, caller: &[u8; 32], nonce: &[u8]) -> Vec<u8> {
-    let mut a = vec![op.code()];
-    a.extend_from_slice(caller);
-    a.extend_from_slice(nonce);
-    a
 }
 
 /// The management host: keys, policy, replay state, audit, backend.

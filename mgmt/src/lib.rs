@@ -23,7 +23,6 @@ pub mod net;
 pub mod protocol;
 pub mod replay;
 pub mod seal;
-pub mod wire;
 
 pub use auth::{AuthorizedKeys, TagScope};
 pub use backend::{Call, MemoryBackend, PrivilegedBackend, TAG_COUNTER_NAMES};
@@ -31,4 +30,4 @@ pub use cli::cli_main;
 pub use client::{open_response, prepare, ClientError, PreparedRequest, RequestOptions};
 pub use host::{AuditLog, Host, HostConfig, Outcome, Reject};
 pub use keys::{Identity, PublicIdentity};
-pub use protocol::{Op, OpOutput, Params, Request};
+pub use protocol::{DecodeError, Op, OpOutput, Params, Request};

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Largest frame either side reads.
-pub const MAX_MESSAGE: usize = 1 << 20;
+pub use crate::protocol::MAX_MESSAGE;
 /// Most concurrent connections the server serves.
 pub const MAX_CONNECTIONS: usize = 64;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,25 +1,101 @@
 //! Request and result formats (see `docs/mgmt.md`).
 //!
-//! A request is a strict, length-prefixed big-endian binary message:
+//! A request is a tagged COSE_Sign1 (RFC 9052, tag 18), like the response:
 //!
 //! ```text
-//! magic "OFMQ" | version u8 (=1) | op u8 | timestamp_ms u64
-//! | nonce_len u8 (16..=64) | nonce | caller_ed25519 [32] | reply_x25519 [32]
-//! | params_mode u8 (0 plain, 1 sealed) | params_len u32 (<= MAX_PARAMS) | params
-//! | signature [64]
+//! 18([ protected: bstr .cbor {1: -8 (EdDSA), 4: caller Ed25519 key (32 bytes)},
+//!      unprotected: {},
+//!      payload: bstr .cbor {"module_id": "offcard-mgmt", "version": 2,
+//!                           "op": "program-way-mask", "timestamp": ms, "nonce": bstr (16..=64),
+//!                           "public_key": bstr (the caller's X25519 reply key),
+//!                           "params": {"tag": 7, "mask": 240}      ; in clear, or instead
+//!                           "sealed_params": bstr },               ; HPKE-sealed params map
+//!      signature: bstr (64) ])
 //! ```
 //!
-//! The Ed25519 signature covers `REQUEST_SIG_CONTEXT || everything before it`.
+//! The signature is COSE's (Sig_structure "Signature1", empty external AAD)
+//! by the key named in `kid`. Any COSE library can build a request; the host
+//! decodes strictly: the payload's keys in the order above, CBOR in its
+//! shortest form (what every encoder writes for these types), and the
+//! request must re-encode to exactly the bytes received.
 //! The request digest is SHA-256 over the whole message, signature included.
 
-use crate::wire::{derr, DecodeError, Reader, Writer};
+use ciborium::value::{Integer, Value};
+use coset::{iana, CoseSign1, CoseSign1Builder, HeaderBuilder, ProtectedHeader, TaggedCborSerializable};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
+use std::fmt;
 
-pub const REQUEST_MAGIC: &[u8; 4] = b"OFMQ";
-pub const PROTOCOL_VERSION: u8 = 1;
-/// Domain separation prefix of the request signature.
-pub const REQUEST_SIG_CONTEXT: &[u8] = b"offcard-mgmt/request/v1\0";
+/// A decoding failure, with what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed message: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn derr<T>(what: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError(what.into()))
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn uint(v: u64) -> Value {
+    Value::Integer(v.into())
+}
+
+fn to_cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(v, &mut out).expect("CBOR to a Vec cannot fail");
+    out
+}
+
+fn from_cbor(b: &[u8], what: &str) -> Result<Value, DecodeError> {
+    let v: Value = ciborium::de::from_reader(b).map_err(|_| DecodeError(format!("{what}: not CBOR")))?;
+    // One item, shortest form: anything else does not re-encode to the same bytes.
+    if to_cbor(&v) != b {
+        return derr(format!("{what}: not in canonical form (or trailing bytes)"));
+    }
+    Ok(v)
+}
+
+/// The entries of a map whose keys must be exactly `keys`, in that order.
+fn fields<'a>(v: &'a Value, keys: &[&str], what: &str) -> Result<Vec<&'a Value>, DecodeError> {
+    let Value::Map(m) = v else { return derr(format!("{what}: not a map")) };
+    if m.len() != keys.len() || m.iter().zip(keys).any(|((k, _), want)| k.as_text() != Some(want)) {
+        return derr(format!("{what}: fields must be exactly {keys:?} in that order"));
+    }
+    Ok(m.iter().map(|(_, v)| v).collect())
+}
+
+fn get_uint<T: TryFrom<u64>>(v: &Value, what: &str) -> Result<T, DecodeError> {
+    v.as_integer()
+        .and_then(|i: Integer| u64::try_from(i).ok())
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| DecodeError(format!("{what}: not an unsigned integer in range")))
+}
+
+fn get_bytes<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<u8>, DecodeError> {
+    v.as_bytes().ok_or_else(|| DecodeError(format!("{what}: not a byte string")))
+}
+
+fn get_text<'a>(v: &'a Value, what: &str) -> Result<&'a str, DecodeError> {
+    v.as_text().ok_or_else(|| DecodeError(format!("{what}: not a text string")))
+}
+
+/// `module_id` of a request's payload (the same as the response's).
+pub const MODULE_ID: &str = "offcard-mgmt";
+/// `version` of a request's payload (1 was the retired binary format).
+pub const PROTOCOL_VERSION: u64 = 2;
+/// Largest message (request or response) on the socket; a larger frame is
+/// refused before it is read.
+pub const MAX_MESSAGE: usize = 1 << 20;
 /// Largest encoded request the host accepts (checked before decoding).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Largest params field (plain or sealed).
@@ -100,6 +176,7 @@ pub enum Params {
     ReadTagCounters { tag: u16 },
 }
 
+
 impl Params {
     /// The cache tag a tag-scoped operation acts on (`None` for the others).
     pub fn tag(&self) -> Option<u16> {
@@ -120,67 +197,59 @@ impl Params {
         }
     }
 
-    /// Strict binary encoding of the parameters (without the op code).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
+    /// The parameters as a CBOR map (the op is the request's `op`).
+    pub fn to_value(&self) -> Value {
+        let m = |v: Vec<(&str, Value)>| Value::Map(v.into_iter().map(|(k, v)| (text(k), v)).collect());
         match self {
-            Params::ReadCounters => {}
-            Params::ProgramWayMask { tag, mask } => {
-                w.u16(*tag).u64(*mask);
-            }
-            Params::ProgramPathTable { tenant, entries } => {
-                w.u16(*tenant).u16(entries.len() as u16);
-                for e in entries {
-                    w.u16(*e);
-                }
-            }
-            Params::ReadWriteRecords { max } => {
-                w.u32(*max);
-            }
-            Params::ReadHostMemory { addr, len } => {
-                w.u64(*addr).u32(*len);
-            }
-            Params::ReadTagCounters { tag } => {
-                w.u16(*tag);
-            }
+            Params::ReadCounters => m(vec![]),
+            Params::ProgramWayMask { tag, mask } => m(vec![("tag", uint(*tag as u64)), ("mask", uint(*mask))]),
+            Params::ProgramPathTable { tenant, entries } => m(vec![
+                ("tenant", uint(*tenant as u64)),
+                ("entries", Value::Array(entries.iter().map(|e| uint(*e as u64)).collect())),
+            ]),
+            Params::ReadWriteRecords { max } => m(vec![("max", uint(*max as u64))]),
+            Params::ReadHostMemory { addr, len } => m(vec![("addr", uint(*addr)), ("len", uint(*len as u64))]),
+            Params::ReadTagCounters { tag } => m(vec![("tag", uint(*tag as u64))]),
         }
-        w.buf
     }
 
-    /// Decodes and range-checks the parameters of `op`. Rejects trailing bytes.
-    pub fn decode(op: Op, b: &[u8]) -> Result<Params, DecodeError> {
-        let mut r = Reader::new(b);
+    /// The CBOR encoding of [`Params::to_value`] (what is sealed, or carried in clear).
+    pub fn encode(&self) -> Vec<u8> {
+        to_cbor(&self.to_value())
+    }
+
+    /// Decodes and range-checks the parameters of `op` from a CBOR map.
+    pub fn from_value(op: Op, v: &Value) -> Result<Params, DecodeError> {
         let p = match op {
-            Op::ReadCounters => Params::ReadCounters,
-            Op::ProgramWayMask => Params::ProgramWayMask {
-                tag: r.u16("tag")?,
-                mask: r.u64("mask")?,
-            },
+            Op::ReadCounters => {
+                fields(v, &[], "params")?;
+                Params::ReadCounters
+            }
+            Op::ProgramWayMask => {
+                let f = fields(v, &["tag", "mask"], "params")?;
+                Params::ProgramWayMask { tag: get_uint(f[0], "tag")?, mask: get_uint(f[1], "mask")? }
+            }
             Op::ProgramPathTable => {
-                let tenant = r.u16("tenant")?;
-                let n = r.u16("entry count")? as usize;
-                if n > MAX_PATH_ENTRIES {
-                    return derr(format!("{n} path entries > {MAX_PATH_ENTRIES}"));
+                let f = fields(v, &["tenant", "entries"], "params")?;
+                let Value::Array(a) = f[1] else { return derr("entries: not an array") };
+                if a.len() > MAX_PATH_ENTRIES {
+                    return derr(format!("{} path entries > {MAX_PATH_ENTRIES}", a.len()));
                 }
-                if r.remaining() < 2 * n {
-                    return derr("truncated path entries");
-                }
-                let mut entries = Vec::with_capacity(n);
-                for _ in 0..n {
-                    entries.push(r.u16("path entry")?);
-                }
-                Params::ProgramPathTable { tenant, entries }
+                let entries = a.iter().map(|e| get_uint(e, "path entry")).collect::<Result<Vec<u16>, _>>()?;
+                Params::ProgramPathTable { tenant: get_uint(f[0], "tenant")?, entries }
             }
             Op::ReadWriteRecords => {
-                let max = r.u32("max")?;
+                let f = fields(v, &["max"], "params")?;
+                let max: u32 = get_uint(f[0], "max")?;
                 if max > MAX_WRITE_RECORDS {
                     return derr(format!("max {max} > {MAX_WRITE_RECORDS} records"));
                 }
                 Params::ReadWriteRecords { max }
             }
             Op::ReadHostMemory => {
-                let addr = r.u64("addr")?;
-                let len = r.u32("len")?;
+                let f = fields(v, &["addr", "len"], "params")?;
+                let addr: u64 = get_uint(f[0], "addr")?;
+                let len: u32 = get_uint(f[1], "len")?;
                 if len > MAX_MEMORY_READ {
                     return derr(format!("len {len} > {MAX_MEMORY_READ}"));
                 }
@@ -189,28 +258,38 @@ impl Params {
                 }
                 Params::ReadHostMemory { addr, len }
             }
-            Op::ReadTagCounters => Params::ReadTagCounters { tag: r.u16("tag")? },
+            Op::ReadTagCounters => {
+                let f = fields(v, &["tag"], "params")?;
+                Params::ReadTagCounters { tag: get_uint(f[0], "tag")? }
+            }
         };
-        r.finish("params")?;
         Ok(p)
+    }
+
+    /// Decodes and range-checks the parameters of `op` from their CBOR
+    /// encoding (canonical, nothing after the map).
+    pub fn decode(op: Op, b: &[u8]) -> Result<Params, DecodeError> {
+        Params::from_value(op, &from_cbor(b, "params")?)
     }
 }
 
-/// How the params field is carried.
+/// How the params are carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamsMode {
-    /// Params in clear (still signed).
+    /// `params`: the map in clear (still signed).
     Plain = 0,
-    /// Params sealed with HPKE to the host's X25519 key (`enc || ciphertext`).
+    /// `sealed_params`: the map's CBOR sealed with HPKE to the host's X25519 key (`enc || ciphertext`).
     Sealed = 1,
 }
 
-/// A decoded request. `params` is the raw field: plain encoding or a sealed blob.
+/// A decoded request. `params` is the CBOR of the params map (plain) or the
+/// sealed blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
     pub timestamp_ms: u64,
     pub nonce: Vec<u8>,
+    /// The signer's Ed25519 key (the protected header's `kid`).
     pub caller: [u8; 32],
     pub reply_key: [u8; 32],
     pub params_mode: ParamsMode,
@@ -218,114 +297,143 @@ pub struct Request {
     pub signature: [u8; 64],
 }
 
+const PAYLOAD_KEYS_PLAIN: [&str; 7] = ["module_id", "version", "op", "timestamp", "nonce", "public_key", "params"];
+const PAYLOAD_KEYS_SEALED: [&str; 7] = ["module_id", "version", "op", "timestamp", "nonce", "public_key", "sealed_params"];
+
+fn protected_for(caller: &[u8; 32]) -> coset::Header {
+    HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).key_id(caller.to_vec()).build()
+}
+
 impl Request {
-    /// Encodes everything that the signature covers (all but the signature).
+    /// The COSE payload: the request's fields as a CBOR map.
     pub fn encode_body(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.bytes(REQUEST_MAGIC)
-            .u8(PROTOCOL_VERSION)
-            .u8(self.op.code())
-            .u64(self.timestamp_ms)
-            .u8(self.nonce.len() as u8)
-            .bytes(&self.nonce)
-            .bytes(&self.caller)
-            .bytes(&self.reply_key)
-            .u8(self.params_mode as u8)
-            .u32(self.params.len() as u32)
-            .bytes(&self.params);
-        w.buf
+        let params = match self.params_mode {
+            // A plain params field that is not CBOR cannot be carried; an
+            // empty map stands in (only a test would build one).
+            ParamsMode::Plain => ("params", ciborium::de::from_reader(self.params.as_slice()).unwrap_or(Value::Map(vec![]))),
+            ParamsMode::Sealed => ("sealed_params", Value::Bytes(self.params.clone())),
+        };
+        to_cbor(&Value::Map(vec![
+            (text("module_id"), text(MODULE_ID)),
+            (text("version"), uint(PROTOCOL_VERSION)),
+            (text("op"), text(self.op.name())),
+            (text("timestamp"), uint(self.timestamp_ms)),
+            (text("nonce"), Value::Bytes(self.nonce.clone())),
+            (text("public_key"), Value::Bytes(self.reply_key.to_vec())),
+            (text(params.0), params.1),
+        ]))
     }
 
-    /// The message the signature is computed over.
-    pub fn signed_message(body: &[u8]) -> Vec<u8> {
-        let mut m = Vec::with_capacity(REQUEST_SIG_CONTEXT.len() + body.len());
-        m.extend_from_slice(REQUEST_SIG_CONTEXT);
-        m.extend_from_slice(body);
-        m
+    fn cose(&self) -> CoseSign1 {
+        CoseSign1Builder::new()
+            .protected(protected_for(&self.caller))
+            .payload(self.encode_body())
+            .signature(self.signature.to_vec())
+            .build()
+    }
+
+    /// The bytes the signature covers: COSE's Sig_structure
+    /// `["Signature1", protected, h'', payload]`.
+    pub fn to_be_signed(&self) -> Vec<u8> {
+        self.cose().tbs_data(b"")
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = self.encode_body();
-        b.extend_from_slice(&self.signature);
-        b
+        self.cose().to_tagged_vec().expect("COSE encoding cannot fail")
     }
 
     /// Signs the request in place with `key`, setting `caller` to its public key.
     pub fn sign(&mut self, key: &SigningKey) {
         self.caller = key.verifying_key().to_bytes();
-        let sig: Signature = key.sign(&Self::signed_message(&self.encode_body()));
+        let sig: Signature = key.sign(&self.to_be_signed());
         self.signature = sig.to_bytes();
     }
 
-    /// Strict decoder: size limits, field ranges, no trailing bytes. Does not
-    /// check the signature (see [`Request::verify_signature`]).
+    /// Strict decoder: size limit, the COSE structure and headers, the
+    /// payload's fields and ranges, canonical bytes. Does not check the
+    /// signature (see [`Request::verify_signature`]).
     pub fn decode(b: &[u8]) -> Result<Request, DecodeError> {
         if b.len() > MAX_REQUEST_BYTES {
-            return derr(format!(
-                "request of {} bytes > {MAX_REQUEST_BYTES}",
-                b.len()
-            ));
+            return derr(format!("request of {} bytes > {MAX_REQUEST_BYTES}", b.len()));
         }
-        let mut r = Reader::new(b);
-        if r.bytes(4, "magic")? != REQUEST_MAGIC {
-            return derr("bad magic");
+        let cose = CoseSign1::from_tagged_slice(b).map_err(|e| DecodeError(format!("not a tagged COSE_Sign1: {e}")))?;
+        if !cose.unprotected.is_empty() {
+            return derr("unprotected header must be empty");
         }
-        let v = r.u8("version")?;
-        if v != PROTOCOL_VERSION {
-            return derr(format!("unsupported version {v}"));
+        let h = &cose.protected.header;
+        let caller: [u8; 32] =
+            h.key_id.as_slice().try_into().map_err(|_| DecodeError("kid must be the caller's 32-byte Ed25519 key".into()))?;
+        let canonical = ProtectedHeader { original_data: None, header: protected_for(&caller) }
+            .cbor_bstr()
+            .map_err(|_| DecodeError("protected header".into()))?;
+        if cose.protected.original_data.as_deref() != canonical.as_bytes().map(|v| v.as_slice()) {
+            return derr("protected header must be exactly {alg: EdDSA, kid}");
         }
-        let opc = r.u8("op")?;
-        let op = match Op::from_code(opc) {
-            Some(op) => op,
-            None => return derr(format!("unknown op code {opc}")),
+        let signature: [u8; 64] =
+            cose.signature.as_slice().try_into().map_err(|_| DecodeError("signature must be 64 bytes".into()))?;
+        let payload = cose.payload.as_deref().ok_or_else(|| DecodeError("missing payload".into()))?;
+        if payload.len() > MAX_PARAMS + 512 {
+            return derr("payload too large");
+        }
+        let v = from_cbor(payload, "payload")?;
+        let sealed = matches!(&v, Value::Map(m) if m.len() == 7 && m[6].0.as_text() == Some("sealed_params"));
+        let f = fields(&v, if sealed { &PAYLOAD_KEYS_SEALED } else { &PAYLOAD_KEYS_PLAIN }, "payload")?;
+        if get_text(f[0], "module_id")? != MODULE_ID {
+            return derr("wrong module_id");
+        }
+        let version: u64 = get_uint(f[1], "version")?;
+        if version != PROTOCOL_VERSION {
+            return derr(format!("unsupported version {version}"));
+        }
+        let name = get_text(f[2], "op")?;
+        let op = Op::from_name(name).ok_or_else(|| DecodeError(format!("unknown op {name:?}")))?;
+        let timestamp_ms = get_uint(f[3], "timestamp")?;
+        let nonce = get_bytes(f[4], "nonce")?.clone();
+        if !(MIN_NONCE..=MAX_NONCE).contains(&nonce.len()) {
+            return derr(format!("nonce length {} not in {MIN_NONCE}..={MAX_NONCE}", nonce.len()));
+        }
+        let reply_key: [u8; 32] =
+            get_bytes(f[5], "public_key")?.as_slice().try_into().map_err(|_| DecodeError("public_key must be 32 bytes".into()))?;
+        let (params_mode, params) = if sealed {
+            let p = get_bytes(f[6], "sealed_params")?;
+            if p.len() > MAX_PARAMS {
+                return derr(format!("sealed params of {} bytes > {MAX_PARAMS}", p.len()));
+            }
+            (ParamsMode::Sealed, p.clone())
+        } else {
+            // Plain params are validated at decode time so malformed ones never reach a check.
+            Params::from_value(op, f[6])?;
+            (ParamsMode::Plain, to_cbor(f[6]))
         };
-        let timestamp_ms = r.u64("timestamp")?;
-        let nl = r.u8("nonce length")? as usize;
-        if !(MIN_NONCE..=MAX_NONCE).contains(&nl) {
-            return derr(format!(
-                "nonce length {nl} not in {MIN_NONCE}..={MAX_NONCE}"
-            ));
-        }
-        let nonce = r.bytes(nl, "nonce")?.to_vec();
-        let caller = r.array::<32>("caller key")?;
-        let reply_key = r.array::<32>("reply key")?;
-        let params_mode = match r.u8("params mode")? {
-            0 => ParamsMode::Plain,
-            1 => ParamsMode::Sealed,
-            m => return derr(format!("unknown params mode {m}")),
-        };
-        let pl = r.u32("params length")? as usize;
-        if pl > MAX_PARAMS {
-            return derr(format!("params of {pl} bytes > {MAX_PARAMS}"));
-        }
-        let params = r.bytes(pl, "params")?.to_vec();
-        let signature = r.array::<64>("signature")?;
-        r.finish("signature")?;
-        let req = Request {
-            op,
-            timestamp_ms,
-            nonce,
-            caller,
-            reply_key,
-            params_mode,
-            params,
-            signature,
-        };
-        // Plain params are validated at decode time so malformed ones never reach a check.
-        if req.params_mode == ParamsMode::Plain {
-            Params::decode(op, &req.params)?;
+        let req = Request { op, timestamp_ms, nonce, caller, reply_key, params_mode, params, signature };
+        if req.encode() != b {
+            return derr("non-canonical encoding");
         }
         Ok(req)
     }
 
     /// Strict Ed25519 verification (`verify_strict`: rejects small-order keys
-    /// and non-canonical signatures) against the embedded caller key.
+    /// and non-canonical signatures) against the key in `kid`.
     pub fn verify_signature(&self) -> Result<VerifyingKey, ed25519_dalek::SignatureError> {
         let vk = VerifyingKey::from_bytes(&self.caller)?;
         let sig = Signature::from_bytes(&self.signature);
-        vk.verify_strict(&Self::signed_message(&self.encode_body()), &sig)?;
+        vk.verify_strict(&self.to_be_signed(), &sig)?;
         Ok(vk)
     }
+}
+
+/// Associated data for params sealed to the host: binds them to the op, the
+/// caller and the nonce (`op name || 0 || caller || nonce`).
+pub fn params_aad(op: Op, caller: &[u8; 32], nonce: &[u8]) -> Vec<u8> {
+    let mut a = op.name().as_bytes().to_vec();
+    a.push(0);
+    a.extend_from_slice(caller);
+    a.extend_from_slice(nonce);
+    a
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// SHA-256 of the full encoded request (signature included).
@@ -353,67 +461,44 @@ pub enum OpOutput {
     Failed(String),
 }
 
-const OUT_COUNTERS: u8 = 0;
-const OUT_DONE: u8 = 1;
-const OUT_BYTES: u8 = 2;
-const OUT_FAILED: u8 = 3;
 const MAX_COUNTERS: usize = 4096;
 
 impl OpOutput {
+    /// CBOR: `{"counters": [[name, value], ...]}`, `{"done": true}`,
+    /// `{"bytes": bstr}` or `{"failed": text}`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        match self {
+        let (k, v) = match self {
             OpOutput::Counters(cs) => {
-                w.u8(OUT_COUNTERS).u32(cs.len() as u32);
-                for (n, v) in cs {
-                    let n = &n.as_bytes()[..n.len().min(u16::MAX as usize)];
-                    w.u16(n.len() as u16).bytes(n).u64(*v);
-                }
+                ("counters", Value::Array(cs.iter().map(|(n, v)| Value::Array(vec![text(n), uint(*v)])).collect()))
             }
-            OpOutput::Done => {
-                w.u8(OUT_DONE);
-            }
-            OpOutput::Bytes(b) => {
-                w.u8(OUT_BYTES).u32(b.len() as u32).bytes(b);
-            }
-            OpOutput::Failed(m) => {
-                w.u8(OUT_FAILED).u32(m.len() as u32).bytes(m.as_bytes());
-            }
-        }
-        w.buf
+            OpOutput::Done => ("done", Value::Bool(true)),
+            OpOutput::Bytes(b) => ("bytes", Value::Bytes(b.clone())),
+            OpOutput::Failed(m) => ("failed", text(m)),
+        };
+        to_cbor(&Value::Map(vec![(text(k), v)]))
     }
 
     pub fn decode(b: &[u8]) -> Result<OpOutput, DecodeError> {
-        let mut r = Reader::new(b);
-        let out = match r.u8("output kind")? {
-            OUT_COUNTERS => {
-                let n = r.u32("counter count")? as usize;
-                if n > MAX_COUNTERS || n * 10 > r.remaining() {
+        let v = from_cbor(b, "output")?;
+        let Value::Map(m) = &v else { return derr("output: not a map") };
+        let [(k, v)] = m.as_slice() else { return derr("output: one field expected") };
+        Ok(match (k.as_text(), v) {
+            (Some("counters"), Value::Array(a)) => {
+                if a.len() > MAX_COUNTERS {
                     return derr("bad counter count");
                 }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let l = r.u16("name length")? as usize;
-                    let name = std::str::from_utf8(r.bytes(l, "name")?)
-                        .map_err(|_| DecodeError("counter name not UTF-8".into()))?;
-                    v.push((name.to_string(), r.u64("counter")?));
+                let mut out = Vec::with_capacity(a.len());
+                for c in a {
+                    let Value::Array(pair) = c else { return derr("counter: not a pair") };
+                    let [n, v] = pair.as_slice() else { return derr("counter: not a pair") };
+                    out.push((get_text(n, "counter name")?.to_string(), get_uint(v, "counter")?));
                 }
-                OpOutput::Counters(v)
+                OpOutput::Counters(out)
             }
-            OUT_DONE => OpOutput::Done,
-            OUT_BYTES => {
-                let l = r.u32("bytes length")? as usize;
-                OpOutput::Bytes(r.bytes(l, "bytes")?.to_vec())
-            }
-            OUT_FAILED => {
-                let l = r.u32("message length")? as usize;
-                let m = std::str::from_utf8(r.bytes(l, "message")?)
-                    .map_err(|_| DecodeError("message not UTF-8".into()))?;
-                OpOutput::Failed(m.to_string())
-            }
-            k => return derr(format!("unknown output kind {k}")),
-        };
-        r.finish("output")?;
-        Ok(out)
+            (Some("done"), Value::Bool(true)) => OpOutput::Done,
+            (Some("bytes"), Value::Bytes(b)) => OpOutput::Bytes(b.clone()),
+            (Some("failed"), Value::Text(m)) => OpOutput::Failed(m.clone()),
+            _ => return derr("unknown output"),
+        })
     }
 }

@@ -108,7 +108,7 @@ fn unsigned_request_rejected() {
     stripped.bytes.truncate(stripped.bytes.len() - 64);
     stripped.digest = request_digest(&stripped.bytes);
     let (o, c) = send(&f, &f.caller, &stripped);
-    assert_rejected(&f, &o, &c, "malformed", "truncated signature");
+    assert_rejected(&f, &o, &c, "malformed", "COSE_Sign1");
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn wrongly_signed_requests_rejected() {
     // Signed by the stranger but claiming to be the authorized caller.
     let req = prepare(&f.caller, &WAY, &RequestOptions::default()).unwrap();
     let forged = reencode(&req, |r| {
-        let body = Request::signed_message(&r.encode_body());
+        let body = r.to_be_signed();
         r.signature = f.stranger.ed25519.sign(&body).to_bytes();
     });
     let (o, c) = send(&f, &f.caller, &forged);
@@ -276,10 +276,11 @@ fn oversized_request_rejected_before_decoding() {
     // A well-formed, validly signed request whose params exceed the limit.
     let huge = Params::ProgramPathTable {
         tenant: 1,
-        entries: vec![1; 4096],
+        entries: vec![50000; 4096],
     };
     let mut r = Request::decode(&req.bytes).unwrap();
     r.op = offcard_mgmt::Op::ProgramPathTable;
+    r.params_mode = offcard_mgmt::protocol::ParamsMode::Sealed;
     r.params = huge.encode().repeat(9);
     r.sign(&f.caller.ed25519);
     let bytes = r.encode();
@@ -339,7 +340,7 @@ fn signing_key_must_match_claimed_caller_even_if_authorized() {
     let forged = reencode(&req, |r| {
         let sk: &SigningKey = &f.reader.ed25519;
         r.signature = sk
-            .sign(&Request::signed_message(&r.encode_body()))
+            .sign(&r.to_be_signed())
             .to_bytes();
     });
     let (o, _) = send(&f, &f.caller, &forged);

@@ -387,10 +387,14 @@ fn read_tag_counters_wire_and_cli() {
     assert!(Op::ReadTagCounters.is_tag_scoped() && Op::ProgramWayMask.is_tag_scoped());
     assert!(Op::ALL.iter().filter(|o| o.is_tag_scoped()).count() == 2);
     let p = Params::ReadTagCounters { tag: 0x0102 };
-    assert_eq!(p.encode(), vec![1, 2]);
-    assert_eq!(Params::decode(Op::ReadTagCounters, &[1, 2]).unwrap(), p);
-    assert!(Params::decode(Op::ReadTagCounters, &[1]).is_err());
-    assert!(Params::decode(Op::ReadTagCounters, &[1, 2, 3]).is_err());
+    // CBOR {"tag": 258}: map(1), text(3) "tag", uint16 0x0102.
+    let cbor = vec![0xa1, 0x63, b't', b'a', b'g', 0x19, 1, 2];
+    assert_eq!(p.encode(), cbor);
+    assert_eq!(Params::decode(Op::ReadTagCounters, &cbor).unwrap(), p);
+    assert!(Params::decode(Op::ReadTagCounters, &cbor[..7]).is_err());
+    assert!(Params::decode(Op::ReadTagCounters, &[&cbor[..], &[0]].concat()).is_err());
+    // 0x10000 does not fit a tag.
+    assert!(Params::decode(Op::ReadTagCounters, &[0xa1, 0x63, b't', b'a', b'g', 0x1a, 0, 1, 0, 0]).is_err());
     let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     assert_eq!(
         cli::parse_op(&w("read-tag-counters 5")).unwrap(),
