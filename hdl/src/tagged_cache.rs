@@ -7,11 +7,15 @@
 //! only; here hits and replacement state are partitioned too, which is what
 //! closes the prime-and-probe channel.
 //!
-//! Pipeline (one request per cycle): stage 0 presents the set to the line
-//! RAMs (synchronous read); stage 1 compares the eight ways, picks the
-//! victim and writes back; the response leaves one cycle later. A write in
-//! stage 1 lands in the RAM at the same edge the next request reads it, so
-//! the last write is kept in registers and bypassed into stage 1.
+//! Pipeline (one lookup per cycle): stage 0 presents the set to the line
+//! RAMs (synchronous read); stage 1 compares the eight ways; stage 2 picks
+//! the victim and writes back; the response leaves one cycle later (three
+//! cycles after the request is accepted). A write from stage 2 lands in the
+//! RAM at the same edge the next request reads it, so the last write is
+//! kept in registers and bypassed into stage 1; and no request is taken in
+//! the cycle after a fill (a fill is in stage 1), so no request is in stage
+//! 1 while the write it would need is still being decided in stage 2 (a
+//! bubble per fill: timing, instead of a bypass from the victim choice).
 //!
 //! Way reassignment follows a safe order: a mask write stops requests,
 //! drains stage 1, sweeps every (set, way) invalidating the tag's lines in
@@ -50,7 +54,7 @@ pub struct TaggedCache {
     pub req_tag: Signal<In, Bits<4>>,
     pub req_key: Signal<In, Bits<32>>,
     pub req_value: Signal<In, Bits<32>>,
-    // Response, two cycles after the request is accepted; never back-pressured.
+    // Response, three cycles after the request is accepted; never back-pressured.
     pub rsp_valid: Signal<Out, Bit>,
     pub rsp_op: Signal<Out, Bits<2>>,
     pub rsp_tag: Signal<Out, Bits<4>>,
@@ -131,6 +135,20 @@ pub struct TaggedCache {
     s1_key: DFF<Bits<32>>,
     s1_value: DFF<Bits<32>>,
     s1_set: DFF<Bits<6>>,
+    // stage 2
+    s2_valid: DFF<Bit>,
+    s2_bar: DFF<Bit>,
+    s2_op: DFF<Bits<2>>,
+    s2_tag: DFF<Bits<4>>,
+    s2_key: DFF<Bits<32>>,
+    s2_value: DFF<Bits<32>>,
+    s2_set: DFF<Bits<6>>,
+    s2_emask: DFF<Bits<8>>,
+    s2_hitv: DFF<Bits<8>>,
+    s2_invv: DFF<Bits<8>>,
+    s2_ptr: DFF<Bits<3>>,
+    s2_line: [DFF<Meta>; WAYS],
+    s2_lval: [DFF<Bits<32>>; WAYS],
     // last line write (bypass into stage 1)
     lw_valid: DFF<Bit>,
     lw_set: DFF<Bits<6>>,
@@ -200,6 +218,7 @@ pub struct TaggedCache {
 
     // ---- combinational ----
     busy: Signal<Local, Bit>,
+    fill_in_s1: Signal<Local, Bit>,
     in_fire: Signal<Local, Bit>,
     in_op: Signal<Local, Bits<2>>,
     in_tag: Signal<Local, Bits<4>>,
@@ -257,7 +276,8 @@ impl Logic for TaggedCache {
             op_code, op_tag, res_done, res_hit, res_tag, res_value, s1_valid, s1_bar, s1_op, s1_tag, s1_key, s1_value,
             s1_set, lw_valid, lw_set, lw_way, lw_meta, lw_vwr, lw_val, lp_valid, lp_addr, lp_val, r_valid, r_op, r_tag,
             r_key, r_hit, r_value, ce_lookup, ce_hit, ce_tag, ce_fill, ce_evict, ce_owner, ce_kill, ce_kill_owner,
-            rs_sel, rs_mask, rs_hits, rs_misses, rs_fills, rs_evict, rs_occ
+            rs_sel, rs_mask, rs_hits, rs_misses, rs_fills, rs_evict, rs_occ, s2_valid, s2_bar, s2_op, s2_tag, s2_key,
+            s2_value, s2_set, s2_emask, s2_hitv, s2_invv, s2_ptr
         );
         for i in 0..TAGS {
             self.masks[i].clock.next = self.clock.val();
@@ -298,8 +318,12 @@ impl Logic for TaggedCache {
             self.in_key.next = self.op_key.q.val();
             self.in_value.next = self.op_value.q.val();
         }
-        self.in_fire.next = !self.busy.val() & (self.op_pend.q.val() | self.req_valid.val());
-        self.req_ready.next = !self.busy.val() & !self.op_pend.q.val();
+        // A fill in stage 1 writes its set from stage 2 next cycle, after the
+        // request behind it has read the RAM: take none behind a fill (one
+        // bubble), so the last-write bypass covers every write.
+        self.fill_in_s1.next = self.s1_valid.q.val() & (self.s1_op.q.val() == self.k_op_fill.val());
+        self.in_fire.next = !self.busy.val() & !self.fill_in_s1.val() & (self.op_pend.q.val() | self.req_valid.val());
+        self.req_ready.next = !self.busy.val() & !self.fill_in_s1.val() & !self.op_pend.q.val();
         // The set: the key XOR-folded to six bits (regmap::cache::set_of).
         self.in_set.next = self.in_key.val().get_bits::<6>(0)
             ^ self.in_key.val().get_bits::<6>(6)
@@ -371,11 +395,40 @@ impl Logic for TaggedCache {
             | bit_cast::<8, 1>(self.inv[5].val().into()) << 5
             | bit_cast::<8, 1>(self.inv[6].val().into()) << 6
             | bit_cast::<8, 1>(self.inv[7].val().into()) << 7;
+        // The tag's round-robin pointer, with the last pointer write bypassed.
+        self.ptr.next = self.rrp.read_data.val();
+        if self.lp_valid.q.val()
+            & (self.lp_addr.q.val() == (bit_cast::<10, 4>(self.s1_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s1_set.q.val())))
+        {
+            self.ptr.next = self.lp_val.q.val();
+        }
+
+        // ---- into stage 2 (timing: the compare and the victim choice are
+        // a cycle apart) ----
+        self.s2_valid.d.next = self.s1_valid.q.val();
+        self.s2_bar.d.next = self.s1_bar.q.val();
+        self.s2_op.d.next = self.s1_op.q.val();
+        self.s2_tag.d.next = self.s1_tag.q.val();
+        self.s2_key.d.next = self.s1_key.q.val();
+        self.s2_value.d.next = self.s1_value.q.val();
+        self.s2_set.d.next = self.s1_set.q.val();
+        self.s2_emask.d.next = self.emask.val();
+        self.s2_hitv.d.next = self.hitv.val();
+        self.s2_invv.d.next = self.invv.val();
+        self.s2_ptr.d.next = self.ptr.val();
+        for w in 0..WAYS {
+            self.s2_line[w].clock.next = self.clock.val();
+            self.s2_line[w].d.next = self.line[w].val();
+            self.s2_lval[w].clock.next = self.clock.val();
+            self.s2_lval[w].d.next = self.lval[w].val();
+        }
+
+        // ---- stage 2: victim, line and pointer writes, counters, response ----
         // Lowest hit and lowest invalid way (isolate the lowest set bit, encode it).
-        self.hit1.next = self.hitv.val() & (!self.hitv.val() + 1);
-        self.inv1.next = self.invv.val() & (!self.invv.val() + 1);
-        self.any_hit.next = self.hitv.val().any();
-        self.any_inv.next = self.invv.val().any();
+        self.hit1.next = self.s2_hitv.q.val() & (!self.s2_hitv.q.val() + 1);
+        self.inv1.next = self.s2_invv.q.val() & (!self.s2_invv.q.val() + 1);
+        self.any_hit.next = self.s2_hitv.q.val().any();
+        self.any_inv.next = self.s2_invv.q.val().any();
         self.hit_way.next = bit_cast::<3, 1>((self.hit1.val() & 0xAA).any().into())
             | bit_cast::<3, 1>((self.hit1.val() & 0xCC).any().into()) << 1
             | bit_cast::<3, 1>((self.hit1.val() & 0xF0).any().into()) << 2;
@@ -385,83 +438,77 @@ impl Logic for TaggedCache {
         self.hit_val.next = 0.into();
         for w in 0..WAYS {
             if self.hit_way.val().index() == w {
-                self.hit_val.next = self.lval[w].val();
+                self.hit_val.next = self.s2_lval[w].q.val();
             }
         }
         // Round-robin: the first way of the mask after the tag's pointer.
-        self.ptr.next = self.rrp.read_data.val();
-        if self.lp_valid.q.val()
-            & (self.lp_addr.q.val() == (bit_cast::<10, 4>(self.s1_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s1_set.q.val())))
-        {
-            self.ptr.next = self.lp_val.q.val();
-        }
-        self.rot.next = (bit_cast::<16, 8>(self.emask.val()) << 8 | bit_cast::<16, 8>(self.emask.val()))
-            >> (bit_cast::<4, 3>(self.ptr.val()) + 1);
+        self.rot.next = (bit_cast::<16, 8>(self.s2_emask.q.val()) << 8 | bit_cast::<16, 8>(self.s2_emask.q.val()))
+            >> (bit_cast::<4, 3>(self.s2_ptr.q.val()) + 1);
         self.rot1.next = self.rot.val().get_bits::<8>(0) & (!self.rot.val().get_bits::<8>(0) + 1);
         self.rr_off.next = bit_cast::<3, 1>((self.rot1.val() & 0xAA).any().into())
             | bit_cast::<3, 1>((self.rot1.val() & 0xCC).any().into()) << 1
             | bit_cast::<3, 1>((self.rot1.val() & 0xF0).any().into()) << 2;
-        self.victim.next = self.ptr.val() + 1 + self.rr_off.val();
+        self.victim.next = self.s2_ptr.q.val() + 1 + self.rr_off.val();
         if self.any_inv.val() {
             self.victim.next = self.inv_way.val();
         }
         self.victim_line.next = 0.into();
         for w in 0..WAYS {
             if self.victim.val().index() == w {
-                self.victim_line.next = self.line[w].val();
+                self.victim_line.next = self.s2_line[w].q.val();
             }
         }
-        self.lookup_miss.next = self.s1_valid.q.val() & (self.s1_op.q.val() == self.k_op_lookup.val()) & !self.any_hit.val();
-        self.fill_new.next = self.s1_valid.q.val()
-            & (self.s1_op.q.val() == self.k_op_fill.val())
+        self.lookup_miss.next = self.s2_valid.q.val() & (self.s2_op.q.val() == self.k_op_lookup.val()) & !self.any_hit.val();
+        self.fill_new.next = self.s2_valid.q.val()
+            & (self.s2_op.q.val() == self.k_op_fill.val())
             & !self.any_hit.val()
-            & self.emask.val().any();
+            & self.s2_emask.q.val().any();
         self.evict.next = self.fill_new.val() & self.victim_line.val().get_bit(36);
         self.evict_owner.next = self.victim_line.val().get_bits::<4>(32);
 
         self.new_line.next =
-            self.k_valid.val() | bit_cast::<37, 4>(self.s1_tag.q.val()) << 32 | bit_cast::<37, 32>(self.s1_key.q.val());
+            self.k_valid.val() | bit_cast::<37, 4>(self.s2_tag.q.val()) << 32 | bit_cast::<37, 32>(self.s2_key.q.val());
         // Line writes: the fill (or a value update on a fill that hits).
         for w in 0..WAYS {
-            self.meta[w].write_address.next = self.s1_set.q.val();
+            self.meta[w].write_address.next = self.s2_set.q.val();
             self.meta[w].write_data.next = self.new_line.val();
             self.meta[w].write_enable.next = self.fill_new.val() & (self.victim.val().index() == w);
-            self.vals[w].write_address.next = self.s1_set.q.val();
-            self.vals[w].write_data.next = self.s1_value.q.val();
+            self.vals[w].write_address.next = self.s2_set.q.val();
+            self.vals[w].write_data.next = self.s2_value.q.val();
             self.vals[w].write_enable.next = (self.fill_new.val() & (self.victim.val().index() == w))
-                | (self.s1_valid.q.val()
-                    & (self.s1_op.q.val() == self.k_op_fill.val())
+                | (self.s2_valid.q.val()
+                    & (self.s2_op.q.val() == self.k_op_fill.val())
                     & self.any_hit.val()
                     & (self.hit_way.val().index() == w));
         }
-        self.rrp.write_address.next = bit_cast::<10, 4>(self.s1_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s1_set.q.val());
+        self.rrp.write_address.next = bit_cast::<10, 4>(self.s2_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s2_set.q.val());
         self.rrp.write_data.next = self.victim.val();
         self.rrp.write_enable.next = self.fill_new.val() & !self.any_inv.val();
         self.lp_valid.d.next = self.fill_new.val() & !self.any_inv.val();
-        self.lp_addr.d.next = bit_cast::<10, 4>(self.s1_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s1_set.q.val());
+        self.lp_addr.d.next = bit_cast::<10, 4>(self.s2_tag.q.val()) << 6 | bit_cast::<10, 6>(self.s2_set.q.val());
         self.lp_val.d.next = self.victim.val();
-        self.lw_valid.d.next = self.s1_valid.q.val() & (self.s1_op.q.val() == self.k_op_fill.val()) & (self.any_hit.val() | self.fill_new.val());
-        self.lw_set.d.next = self.s1_set.q.val();
+        self.lw_valid.d.next = self.s2_valid.q.val() & (self.s2_op.q.val() == self.k_op_fill.val()) & (self.any_hit.val() | self.fill_new.val());
+        self.lw_set.d.next = self.s2_set.q.val();
         self.lw_way.d.next = self.victim.val();
         self.lw_meta.d.next = self.new_line.val();
         if self.any_hit.val() {
             self.lw_way.d.next = self.hit_way.val();
-            self.lw_meta.d.next = self.line[0].val();
+            self.lw_meta.d.next = self.s2_line[0].q.val();
             for w in 0..WAYS {
                 if self.hit_way.val().index() == w {
-                    self.lw_meta.d.next = self.line[w].val();
+                    self.lw_meta.d.next = self.s2_line[w].q.val();
                 }
             }
         }
         self.lw_vwr.d.next = true;
-        self.lw_val.d.next = self.s1_value.q.val();
+        self.lw_val.d.next = self.s2_value.q.val();
 
         // Counters of the requesting tag and of the evicted line's owner,
         // one cycle after the lookup (the events are registered first, so
         // the counters' adders are not behind the tag compare: timing).
-        self.ce_lookup.d.next = self.s1_valid.q.val() & (self.s1_op.q.val() == self.k_op_lookup.val());
+        self.ce_lookup.d.next = self.s2_valid.q.val() & (self.s2_op.q.val() == self.k_op_lookup.val());
         self.ce_hit.d.next = self.any_hit.val();
-        self.ce_tag.d.next = self.s1_tag.q.val();
+        self.ce_tag.d.next = self.s2_tag.q.val();
         self.ce_fill.d.next = self.fill_new.val();
         self.ce_evict.d.next = self.evict.val();
         self.ce_owner.d.next = self.evict_owner.val();
@@ -492,10 +539,10 @@ impl Logic for TaggedCache {
         }
 
         // Misses to the host; a full queue drops (and counts) rather than stall lookups.
-        self.missq.data_in.next = bit_cast::<36, 4>(self.s1_tag.q.val()) << 32 | bit_cast::<36, 32>(self.s1_key.q.val());
+        self.missq.data_in.next = bit_cast::<36, 4>(self.s2_tag.q.val()) << 32 | bit_cast::<36, 32>(self.s2_key.q.val());
         // Only data-path misses: the driver learns about its own BAR0 lookups directly.
-        self.missq.write.next = self.lookup_miss.val() & !self.s1_bar.q.val() & !self.missq.full.val();
-        if self.lookup_miss.val() & !self.s1_bar.q.val() & self.missq.full.val() {
+        self.missq.write.next = self.lookup_miss.val() & !self.s2_bar.q.val() & !self.missq.full.val();
+        if self.lookup_miss.val() & !self.s2_bar.q.val() & self.missq.full.val() {
             self.cnt_miss_dropped.d.next = self.cnt_miss_dropped.q.val() + 1;
         }
         self.miss_valid.next = !self.missq.empty.val();
@@ -505,10 +552,10 @@ impl Logic for TaggedCache {
 
         // Response (stage 2) and the BAR0 operation's result.
         // BAR0 operations answer in CACHE_OP_RESULT only, never on the data path's port.
-        self.r_valid.d.next = self.s1_valid.q.val() & !self.s1_bar.q.val();
-        self.r_op.d.next = self.s1_op.q.val();
-        self.r_tag.d.next = self.s1_tag.q.val();
-        self.r_key.d.next = self.s1_key.q.val();
+        self.r_valid.d.next = self.s2_valid.q.val() & !self.s2_bar.q.val();
+        self.r_op.d.next = self.s2_op.q.val();
+        self.r_tag.d.next = self.s2_tag.q.val();
+        self.r_key.d.next = self.s2_key.q.val();
         self.r_hit.d.next = self.any_hit.val();
         self.r_value.d.next = self.hit_val.val();
         self.rsp_valid.next = self.r_valid.q.val();
@@ -517,15 +564,15 @@ impl Logic for TaggedCache {
         self.rsp_key.next = self.r_key.q.val();
         self.rsp_hit.next = self.r_hit.q.val();
         self.rsp_value.next = self.r_value.q.val();
-        if self.s1_valid.q.val() & self.s1_bar.q.val() {
+        if self.s2_valid.q.val() & self.s2_bar.q.val() {
             self.res_done.d.next = true;
             self.res_hit.d.next = self.any_hit.val();
-            self.res_tag.d.next = self.s1_tag.q.val();
+            self.res_tag.d.next = self.s2_tag.q.val();
             self.res_value.d.next = self.hit_val.val();
         }
 
         // ---- mask reassignment: drain, sweep, then grant ----
-        if self.mask_pend.q.val() & !self.s1_valid.q.val() & !self.sweep.q.val() & !self.sw_valid.q.val() {
+        if self.mask_pend.q.val() & !self.s1_valid.q.val() & !self.s2_valid.q.val() & !self.sweep.q.val() & !self.sw_valid.q.val() {
             self.mask_pend.d.next = false;
             self.sweep.d.next = true;
             self.sweep_ctr.d.next = 0.into();
@@ -767,6 +814,7 @@ impl Logic for TaggedCache {
             self.init_busy.d.next = true;
             self.init_ctr.d.next = 0.into();
             self.s1_valid.d.next = false;
+            self.s2_valid.d.next = false;
             self.op_pend.d.next = false;
             self.mask_pend.d.next = false;
             self.sweep.d.next = false;

@@ -17,7 +17,7 @@ pub struct Request {
     pub value: u32,
 }
 
-/// A response: two cycles after its request was accepted.
+/// A response: three cycles after its request was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Response {
     pub op: u32,

@@ -76,7 +76,7 @@ pub struct RunResult {
 
 /// A stand-in for the mapping cache's request port (for the block alone):
 /// accepts a request in a cycle with probability `ready_prob` and answers
-/// from `table` exactly two cycles later, as `TaggedCache` does.
+/// from `table` exactly three cycles later, as `TaggedCache` does.
 pub struct MapResponder {
     pub table: HashMap<(u8, u32), u32>,
     pub ready_prob: f64,
@@ -229,7 +229,7 @@ impl<S: BlockSim> EncapBench<S> {
                     let (tag, key) = (self.sim.get("map_req_tag") as u8, self.sim.get("map_req_key") as u32);
                     assert_eq!(self.sim.get("map_req_op") as u32, cache::OP_LOOKUP);
                     let v = m.table.get(&(tag, key)).copied();
-                    m.pending.push_back((cycle + 2, v.is_some(), v.unwrap_or(0)));
+                    m.pending.push_back((cycle + 3, v.is_some(), v.unwrap_or(0)));
                     m.lookups.push((tag, key));
                 }
             }

@@ -3,7 +3,7 @@
 //! `CONFIG_USE_MAPPING`, key `offcard_net::tx::mapping_key`, tag the tenant.
 //!
 //! The request is registered and offered from the cycle after `start`; the
-//! cache answers two cycles after it accepts, in order, never
+//! cache answers three cycles after it accepts, in order, never
 //! back-pressured. On a hit `value` is the outer IPv4 destination. While the
 //! cache refuses (`map_req_ready` low, e.g. while it reassigns ways) the
 //! request waits, at most `MAP_READY_TIMEOUT` cycles: then it is withdrawn
