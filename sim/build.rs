@@ -260,6 +260,10 @@ fn main() {
         let mdir = model(&mut ctx, &prefix, &[bfile.as_path()], false, &[], Some(&gen), &lib);
         libs.push(lib);
         let p = ports(&mdir.join(format!("{prefix}.h")));
+        let mut names: Vec<String> = p.iter().map(|x| offcard_hdl::bus::port_name(&x.0)).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), p.len(), "block {name}: two ports have the same test-facing name");
         let ins: Vec<&(String, bool, u32)> = p.iter().filter(|x| x.1 && x.0 != "clock").collect();
         let outs: Vec<&(String, bool, u32)> = p.iter().filter(|x| !x.1).collect();
         for fun in ["new", "free", "set", "get", "eval"] {
@@ -272,8 +276,13 @@ fn main() {
             };
             writeln!(rust, "    fn offcard_blk_{name}_{fun}{sig};").unwrap();
         }
+        // Tests reach ports by name: a bundle's member (`rx$data` in Verilog,
+        // `rx__024data` in Verilator's C++) is `rx_data` there.
         let list = |v: &[&(String, bool, u32)]| {
-            v.iter().map(|(n, _, w)| format!("(\"{n}\", {w})")).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|(n, _, w)| format!("(\"{}\", {w})", offcard_hdl::bus::port_name(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         writeln!(
             table,

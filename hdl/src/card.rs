@@ -1,8 +1,14 @@
 //! The card top: everything between the PCIe hard block's TLP stream and the
 //! rest of the board. Completions go to the DMA engine, requests to the
 //! endpoint; both send TLPs through one arbiter. The DMA engine's registers
-//! are the BAR0 region from 0x1000 (the endpoint's `ext_*` port), the tagged
+//! are the BAR0 region from 0x1000 (the endpoint's `ext` bus), the tagged
 //! cache's from 0x3000.
+//!
+//! Blocks meet through the bundles of [`crate::bus`]: a TLP stream
+//! ([`TlpSource`] into [`TlpSink`](crate::bus::TlpSink)) and the BAR0 register bus
+//! ([`RegBusController`] into [`RegBusTarget`]), each connected with one
+//! `join`. The card's own ports stay flat (`rx_*`, `tx_*`, `net_*`: the
+//! simulators' C ABI and the synthesis harness use those names).
 //!
 //! The network side is an Ethernet port (`net_tx_*` out, `net_rx_*` in;
 //! frames without FCS, 64-bit beats). Frames of the DMA engine's TX queues
@@ -12,6 +18,7 @@
 //! tagged cache's miss records into the DMA engine's receive port. BAR0:
 //! encapsulation 0x2000, decapsulation 0x2800, cache 0x3000.
 
+use crate::bus::{RegBusController, RegBusTarget, TlpSource};
 use crate::dma::DmaEngine;
 use crate::endpoint::TlpEndpoint;
 use crate::geneve_decap::GeneveDecap;
@@ -55,21 +62,13 @@ pub struct OffcardTop {
     encap: GeneveEncap,
     decap: GeneveDecap,
     rxm: RxMerge,
-    /// Each block's BAR0 read data, registered: the blocks decode the
-    /// endpoint's (registered) address and mux their registers in one
-    /// cycle, the OR of the four flops reaches the endpoint in the next
-    /// (the endpoint waits for it: two cycles per DW read).
-    rd_dma: DFF<Bits<32>>,
-    rd_cache: DFF<Bits<32>>,
-    rd_encap: DFF<Bits<32>>,
-    rd_decap: DFF<Bits<32>>,
+    bar0: Bar0Split,
 }
 
 impl Logic for OffcardTop {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, endpoint, dma, demux, arb, cache, encap, decap, rxm);
-        dff_setup!(self, clock, rd_dma, rd_cache, rd_encap, rd_decap);
+        clock!(self, clock, endpoint, dma, demux, arb, cache, encap, decap, rxm, bar0);
         self.endpoint.reset.next = self.reset.val();
         self.dma.reset.next = self.reset.val();
         self.demux.reset.next = self.reset.val();
@@ -79,66 +78,30 @@ impl Logic for OffcardTop {
         self.decap.reset.next = self.reset.val();
         self.rxm.reset.next = self.reset.val();
         // RX: one stream, two consumers
-        self.demux.in_data.next = self.rx_data.val();
-        self.demux.in_sop.next = self.rx_sop.val();
-        self.demux.in_eop.next = self.rx_eop.val();
-        self.demux.in_valid.next = self.rx_valid.val();
-        self.rx_ready.next = self.demux.in_ready.val();
-        self.endpoint.rx_data.next = self.rx_data.val();
-        self.endpoint.rx_keep.next = self.rx_keep.val();
-        self.endpoint.rx_sop.next = self.rx_sop.val();
-        self.endpoint.rx_eop.next = self.rx_eop.val();
-        self.endpoint.rx_valid.next = self.demux.ep_valid.val();
-        self.demux.ep_ready.next = self.endpoint.rx_ready.val();
-        self.dma.cpl_data.next = self.rx_data.val();
-        self.dma.cpl_keep.next = self.rx_keep.val();
-        self.dma.cpl_sop.next = self.rx_sop.val();
-        self.dma.cpl_eop.next = self.rx_eop.val();
-        self.dma.cpl_valid.next = self.demux.dma_valid.val();
-        self.demux.dma_ready.next = self.dma.cpl_ready.val();
+        self.demux.rx.data.next = self.rx_data.val();
+        self.demux.rx.keep.next = self.rx_keep.val();
+        self.demux.rx.sop.next = self.rx_sop.val();
+        self.demux.rx.eop.next = self.rx_eop.val();
+        self.demux.rx.valid.next = self.rx_valid.val();
+        self.rx_ready.next = self.demux.rx.ready.val();
+        TlpSource::join(&mut self.demux.ep, &mut self.endpoint.rx);
+        TlpSource::join(&mut self.demux.dma, &mut self.dma.cpl);
         // TX: endpoint (a) and DMA (b) share the link
-        self.arb.a_data.next = self.endpoint.tx_data.val();
-        self.arb.a_keep.next = self.endpoint.tx_keep.val();
-        self.arb.a_sop.next = self.endpoint.tx_sop.val();
-        self.arb.a_eop.next = self.endpoint.tx_eop.val();
-        self.arb.a_valid.next = self.endpoint.tx_valid.val();
-        self.endpoint.tx_ready.next = self.arb.a_ready.val();
-        self.arb.b_data.next = self.dma.tx_data.val();
-        self.arb.b_keep.next = self.dma.tx_keep.val();
-        self.arb.b_sop.next = self.dma.tx_sop.val();
-        self.arb.b_eop.next = self.dma.tx_eop.val();
-        self.arb.b_valid.next = self.dma.tx_valid.val();
-        self.dma.tx_ready.next = self.arb.b_ready.val();
-        self.tx_data.next = self.arb.out_data.val();
-        self.tx_keep.next = self.arb.out_keep.val();
-        self.tx_sop.next = self.arb.out_sop.val();
-        self.tx_eop.next = self.arb.out_eop.val();
-        self.tx_valid.next = self.arb.out_valid.val();
-        self.arb.out_ready.next = self.tx_ready.val();
-        // BAR0 from 0x1000 is the DMA engine's
-        self.dma.reg_addr.next = self.endpoint.ext_addr.val();
-        self.dma.reg_wr_en.next = self.endpoint.ext_wr_en.val();
-        self.dma.reg_wr_data.next = self.endpoint.ext_wr_data.val();
-        self.dma.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        // Each block decodes its own BAR0 range and reads 0 outside it.
-        self.cache.reg_addr.next = self.endpoint.ext_addr.val();
-        self.cache.reg_wr_en.next = self.endpoint.ext_wr_en.val();
-        self.cache.reg_wr_data.next = self.endpoint.ext_wr_data.val();
-        self.cache.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.encap.reg_addr.next = self.endpoint.ext_addr.val();
-        self.encap.reg_wr_en.next = self.endpoint.ext_wr_en.val();
-        self.encap.reg_wr_data.next = self.endpoint.ext_wr_data.val();
-        self.encap.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.decap.reg_addr.next = self.endpoint.ext_addr.val();
-        self.decap.reg_wr_en.next = self.endpoint.ext_wr_en.val();
-        self.decap.reg_wr_data.next = self.endpoint.ext_wr_data.val();
-        self.decap.reg_wr_mask.next = self.endpoint.ext_wr_mask.val();
-        self.rd_dma.d.next = self.dma.reg_rd_data.val();
-        self.rd_cache.d.next = self.cache.reg_rd_data.val();
-        self.rd_encap.d.next = self.encap.reg_rd_data.val();
-        self.rd_decap.d.next = self.decap.reg_rd_data.val();
-        self.endpoint.ext_rd_data.next =
-            self.rd_dma.q.val() | self.rd_cache.q.val() | self.rd_encap.q.val() | self.rd_decap.q.val();
+        TlpSource::join(&mut self.endpoint.tx, &mut self.arb.a);
+        TlpSource::join(&mut self.dma.tx, &mut self.arb.b);
+        self.tx_data.next = self.arb.out.data.val();
+        self.tx_keep.next = self.arb.out.keep.val();
+        self.tx_sop.next = self.arb.out.sop.val();
+        self.tx_eop.next = self.arb.out.eop.val();
+        self.tx_valid.next = self.arb.out.valid.val();
+        self.arb.out.ready.next = self.tx_ready.val();
+        // BAR0 from 0x1000: the endpoint's bus to the four blocks. Each
+        // block decodes its own range and reads 0 outside it.
+        RegBusController::join(&mut self.endpoint.ext, &mut self.bar0.host);
+        RegBusController::join(&mut self.bar0.dma, &mut self.dma.bar);
+        RegBusController::join(&mut self.bar0.cache, &mut self.cache.bar);
+        RegBusController::join(&mut self.bar0.encap, &mut self.encap.bar);
+        RegBusController::join(&mut self.bar0.decap, &mut self.decap.bar);
         // The cache's data-path client: the encapsulation pipeline looks up
         // each frame's inner destination (tagged by tenant) for its outer one.
         self.cache.req_valid.next = self.encap.map_req_valid.val();
@@ -194,5 +157,52 @@ impl Logic for OffcardTop {
         self.dma.nrx_tenant.next = self.rxm.out_tenant.val();
         self.dma.nrx_len.next = self.rxm.out_len.val();
         self.rxm.out_ready.next = self.dma.nrx_ready.val();
+    }
+}
+
+/// The BAR0 bus from the endpoint (`host`) to the blocks behind it: the
+/// endpoint's address, write enable, data and mask go to all four; each
+/// block's read data is registered (the blocks decode the endpoint's
+/// registered address and mux their registers, the OR of the four flops
+/// reaches the endpoint a cycle later: the endpoint waits for it).
+#[derive(LogicBlock, Default)]
+pub struct Bar0Split {
+    pub clock: Signal<In, Clock>,
+    pub host: RegBusTarget,
+    pub dma: RegBusController,
+    pub cache: RegBusController,
+    pub encap: RegBusController,
+    pub decap: RegBusController,
+    rd_dma: DFF<Bits<32>>,
+    rd_cache: DFF<Bits<32>>,
+    rd_encap: DFF<Bits<32>>,
+    rd_decap: DFF<Bits<32>>,
+}
+
+impl Logic for Bar0Split {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, rd_dma, rd_cache, rd_encap, rd_decap);
+        self.dma.addr.next = self.host.addr.val();
+        self.dma.wr_en.next = self.host.wr_en.val();
+        self.dma.wr_data.next = self.host.wr_data.val();
+        self.dma.wr_mask.next = self.host.wr_mask.val();
+        self.cache.addr.next = self.host.addr.val();
+        self.cache.wr_en.next = self.host.wr_en.val();
+        self.cache.wr_data.next = self.host.wr_data.val();
+        self.cache.wr_mask.next = self.host.wr_mask.val();
+        self.encap.addr.next = self.host.addr.val();
+        self.encap.wr_en.next = self.host.wr_en.val();
+        self.encap.wr_data.next = self.host.wr_data.val();
+        self.encap.wr_mask.next = self.host.wr_mask.val();
+        self.decap.addr.next = self.host.addr.val();
+        self.decap.wr_en.next = self.host.wr_en.val();
+        self.decap.wr_data.next = self.host.wr_data.val();
+        self.decap.wr_mask.next = self.host.wr_mask.val();
+        self.rd_dma.d.next = self.dma.rd_data.val();
+        self.rd_cache.d.next = self.cache.rd_data.val();
+        self.rd_encap.d.next = self.encap.rd_data.val();
+        self.rd_decap.d.next = self.decap.rd_data.val();
+        self.host.rd_data.next = self.rd_dma.q.val() | self.rd_cache.q.val() | self.rd_encap.q.val() | self.rd_decap.q.val();
     }
 }

@@ -17,6 +17,7 @@
 //! as truncated (it is still answered if it was a non-posted request whose
 //! requester ID and tag arrived), so no framing error can wedge the receiver.
 
+use crate::bus::{RegBusController, TlpSink, TlpSource};
 use crate::config_space::ConfigSpace;
 use crate::regfile::Bar0RegFile;
 use crate::regmap::tlp;
@@ -52,25 +53,11 @@ pub struct TlpEndpoint {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     // ---- RX: TLPs from the host (root complex) ----
-    pub rx_data: Signal<In, Bits<64>>,
-    pub rx_keep: Signal<In, Bits<2>>,
-    pub rx_sop: Signal<In, Bit>,
-    pub rx_eop: Signal<In, Bit>,
-    pub rx_valid: Signal<In, Bit>,
-    pub rx_ready: Signal<Out, Bit>,
+    pub rx: TlpSink,
     // ---- TX: TLPs to the host ----
-    pub tx_data: Signal<Out, Bits<64>>,
-    pub tx_keep: Signal<Out, Bits<2>>,
-    pub tx_sop: Signal<Out, Bit>,
-    pub tx_eop: Signal<Out, Bit>,
-    pub tx_valid: Signal<Out, Bit>,
-    pub tx_ready: Signal<In, Bit>,
+    pub tx: TlpSource,
     // ---- BAR0 region from offset 0x1000, served by other blocks ----
-    pub ext_addr: Signal<Out, Bits<14>>,
-    pub ext_wr_en: Signal<Out, Bit>,
-    pub ext_wr_data: Signal<Out, Bits<32>>,
-    pub ext_wr_mask: Signal<Out, Bits<32>>,
-    pub ext_rd_data: Signal<In, Bits<32>>,
+    pub ext: RegBusController,
     // ---- configuration state other blocks need ----
     pub completer_id: Signal<Out, Bits<16>>,
     pub bus_master: Signal<Out, Bit>,
@@ -126,8 +113,8 @@ pub struct TlpEndpoint {
     /// BAR0 reads take three cycles: the address goes out from a flop, a
     /// block may register a first stage of its read multiplexer (the
     /// tagged cache does), and the read data comes back through a flop (in
-    /// the card top for the `ext_*` blocks, `regs_rd` here for the register
-    /// file).
+    /// the card's `Bar0Split` for the blocks on the `ext` bus, `regs_rd`
+    /// here for the register file).
     rd_wait: DFF<Bits<2>>,
     regs_rd: DFF<Bits<32>>,
 
@@ -218,8 +205,8 @@ impl Logic for TlpEndpoint {
         self.regs.reset.next = self.reset.val();
 
         // ---- field extraction -----------------------------------------
-        self.keep_count.next = bit_cast::<12, 1>(self.rx_keep.val().get_bits::<1>(0))
-            + bit_cast::<12, 1>(self.rx_keep.val().get_bits::<1>(1));
+        self.keep_count.next = bit_cast::<12, 1>(self.rx.keep.val().get_bits::<1>(0))
+            + bit_cast::<12, 1>(self.rx.keep.val().get_bits::<1>(1));
         self.fmt.next = self.dw0.q.val().get_bits::<3>(29);
         self.typ.next = self.dw0.q.val().get_bits::<5>(24);
         self.td.next = self.dw0.q.val().get_bit(15);
@@ -401,14 +388,14 @@ impl Logic for TlpEndpoint {
         self.regs.wr_data.next = self.acc_wdata.q.val();
         self.regs.wr_mask.next = self.acc_wmask.q.val();
         self.regs.wr_en.next = false;
-        self.ext_addr.next = self.acc_dw.q.val();
-        self.ext_wr_data.next = self.acc_wdata.q.val();
-        self.ext_wr_mask.next = self.acc_wmask.q.val();
-        self.ext_wr_en.next = false;
+        self.ext.addr.next = self.acc_dw.q.val();
+        self.ext.wr_data.next = self.acc_wdata.q.val();
+        self.ext.wr_mask.next = self.acc_wmask.q.val();
+        self.ext.wr_en.next = false;
         self.regs_rd.d.next = self.regs.rd_data.val();
         self.access_rd.next = self.regs_rd.q.val();
         if self.acc_ext.q.val() {
-            self.access_rd.next = self.ext_rd_data.val();
+            self.access_rd.next = self.ext.rd_data.val();
         }
         self.cfg.addr.next = (bit_cast::<10, 4>(self.dw2.q.val().get_bits::<4>(8)) << 6)
             | bit_cast::<10, 6>(self.dw2.q.val().get_bits::<6>(2));
@@ -442,12 +429,12 @@ impl Logic for TlpEndpoint {
         self.msi_dw1.next = (bit_cast::<32, 16>(self.cfg.completer_id.val()) << 16) | 0x0000_000F;
 
         // ---- defaults for outputs and events ---------------------------
-        self.rx_ready.next = false;
-        self.tx_valid.next = false;
-        self.tx_sop.next = false;
-        self.tx_eop.next = false;
-        self.tx_keep.next = 3.into();
-        self.tx_data.next = 0.into();
+        self.rx.ready.next = false;
+        self.tx.valid.next = false;
+        self.tx.sop.next = false;
+        self.tx.eop.next = false;
+        self.tx.keep.next = 3.into();
+        self.tx.data.next = 0.into();
         self.regs.msi_sent.next = false;
         self.regs.irq_request.next = self.irq_request.val();
         self.regs.inc_rx_tlp.next = false;
@@ -460,12 +447,12 @@ impl Logic for TlpEndpoint {
 
         match self.state.q.val() {
             EpState::Idle => {
-                self.rx_ready.next = !self.msi_go.val();
+                self.rx.ready.next = !self.msi_go.val();
                 if self.msi_go.val() {
                     self.state.d.next = EpState::Msi0;
-                } else if self.rx_valid.val() & self.rx_sop.val() {
-                    self.dw0.d.next = self.rx_data.val().get_bits::<32>(0);
-                    self.dw1.d.next = self.rx_data.val().get_bits::<32>(32);
+                } else if self.rx.valid.val() & self.rx.sop.val() {
+                    self.dw0.d.next = self.rx.data.val().get_bits::<32>(0);
+                    self.dw1.d.next = self.rx.data.val().get_bits::<32>(32);
                     self.dw2.d.next = 0.into();
                     self.dw3.d.next = 0.into();
                     self.dw4.d.next = 0.into();
@@ -473,28 +460,28 @@ impl Logic for TlpEndpoint {
                     self.dwcount.d.next = self.keep_count.val();
                     self.beat.d.next = 1.into();
                     self.truncated.d.next = false;
-                    if self.rx_eop.val() {
+                    if self.rx.eop.val() {
                         self.state.d.next = EpState::Decode;
                     } else {
                         self.state.d.next = EpState::Recv;
                     }
-                } else if self.rx_valid.val() {
+                } else if self.rx.valid.val() {
                     // A beat outside any TLP: consumed and counted.
                     self.regs.inc_malformed.next = true;
                 }
             }
             EpState::Recv => {
-                self.rx_ready.next = !(self.rx_valid.val() & self.rx_sop.val());
-                if self.rx_valid.val() & self.rx_sop.val() {
+                self.rx.ready.next = !(self.rx.valid.val() & self.rx.sop.val());
+                if self.rx.valid.val() & self.rx.sop.val() {
                     self.truncated.d.next = true;
                     self.state.d.next = EpState::Decode;
-                } else if self.rx_valid.val() {
+                } else if self.rx.valid.val() {
                     if self.beat.q.val() == 1 {
-                        self.dw2.d.next = self.rx_data.val().get_bits::<32>(0);
-                        self.dw3.d.next = self.rx_data.val().get_bits::<32>(32);
+                        self.dw2.d.next = self.rx.data.val().get_bits::<32>(0);
+                        self.dw3.d.next = self.rx.data.val().get_bits::<32>(32);
                     } else if self.beat.q.val() == 2 {
-                        self.dw4.d.next = self.rx_data.val().get_bits::<32>(0);
-                        self.dw5.d.next = self.rx_data.val().get_bits::<32>(32);
+                        self.dw4.d.next = self.rx.data.val().get_bits::<32>(0);
+                        self.dw5.d.next = self.rx.data.val().get_bits::<32>(32);
                     }
                     if self.beat.q.val() != 3 {
                         self.beat.d.next = self.beat.q.val() + 1;
@@ -502,7 +489,7 @@ impl Logic for TlpEndpoint {
                     if self.dwcount.q.val() < 4000 {
                         self.dwcount.d.next = self.dwcount.q.val() + self.keep_count.val();
                     }
-                    if self.rx_eop.val() {
+                    if self.rx.eop.val() {
                         self.state.d.next = EpState::Decode;
                     }
                 }
@@ -584,7 +571,7 @@ impl Logic for TlpEndpoint {
             }
             EpState::WriteReg0 => {
                 self.regs.wr_en.next = !self.acc_ext.q.val();
-                self.ext_wr_en.next = self.acc_ext.q.val();
+                self.ext.wr_en.next = self.acc_ext.q.val();
                 if self.q_two.q.val() {
                     self.acc_dw.d.next = self.acc_dw.q.val() + 1;
                     self.acc_ext.d.next = (self.acc_dw.q.val() + 1) >= self.ext_first.val();
@@ -597,7 +584,7 @@ impl Logic for TlpEndpoint {
             }
             EpState::WriteReg1 => {
                 self.regs.wr_en.next = !self.acc_ext.q.val();
-                self.ext_wr_en.next = self.acc_ext.q.val();
+                self.ext.wr_en.next = self.acc_ext.q.val();
                 self.state.d.next = EpState::Idle;
             }
             EpState::CfgRead => {
@@ -610,24 +597,24 @@ impl Logic for TlpEndpoint {
                 self.state.d.next = EpState::Cpl0;
             }
             EpState::Cpl0 => {
-                self.tx_valid.next = true;
-                self.tx_sop.next = true;
-                self.tx_data.next = (bit_cast::<64, 16>(self.cfg.completer_id.val()) << 48)
+                self.tx.valid.next = true;
+                self.tx.sop.next = true;
+                self.tx.data.next = (bit_cast::<64, 16>(self.cfg.completer_id.val()) << 48)
                     | (bit_cast::<64, 32>(self.q_cpl_dw1.q.val()) << 32)
                     | bit_cast::<64, 32>(self.q_cpl_dw0.q.val());
-                if self.tx_ready.val() {
+                if self.tx.ready.val() {
                     self.state.d.next = EpState::Cpl1;
                 }
             }
             EpState::Cpl1 => {
-                self.tx_valid.next = true;
-                self.tx_data.next = (bit_cast::<64, 32>(self.rdata0.q.val()) << 32) | bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
+                self.tx.valid.next = true;
+                self.tx.data.next = (bit_cast::<64, 32>(self.rdata0.q.val()) << 32) | bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
                 if !self.q_cpl_data.q.val() {
-                    self.tx_keep.next = 1.into();
-                    self.tx_data.next = bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
+                    self.tx.keep.next = 1.into();
+                    self.tx.data.next = bit_cast::<64, 32>(self.q_cpl_dw2.q.val());
                 }
-                self.tx_eop.next = !self.q_cpl_len2.q.val();
-                if self.tx_ready.val() {
+                self.tx.eop.next = !self.q_cpl_len2.q.val();
+                if self.tx.ready.val() {
                     if self.q_cpl_len2.q.val() {
                         self.state.d.next = EpState::Cpl2;
                     } else {
@@ -637,36 +624,36 @@ impl Logic for TlpEndpoint {
                 }
             }
             EpState::Cpl2 => {
-                self.tx_valid.next = true;
-                self.tx_keep.next = 1.into();
-                self.tx_eop.next = true;
-                self.tx_data.next = bit_cast::<64, 32>(self.rdata1.q.val());
-                if self.tx_ready.val() {
+                self.tx.valid.next = true;
+                self.tx.keep.next = 1.into();
+                self.tx.eop.next = true;
+                self.tx.data.next = bit_cast::<64, 32>(self.rdata1.q.val());
+                if self.tx.ready.val() {
                     self.regs.inc_tx_tlp.next = true;
                     self.state.d.next = EpState::Idle;
                 }
             }
             EpState::Msi0 => {
-                self.tx_valid.next = true;
-                self.tx_sop.next = true;
-                self.tx_data.next = (bit_cast::<64, 32>(self.msi_dw1.val()) << 32) | bit_cast::<64, 32>(self.msi_dw0.val());
-                if self.tx_ready.val() {
+                self.tx.valid.next = true;
+                self.tx.sop.next = true;
+                self.tx.data.next = (bit_cast::<64, 32>(self.msi_dw1.val()) << 32) | bit_cast::<64, 32>(self.msi_dw0.val());
+                if self.tx.ready.val() {
                     self.state.d.next = EpState::Msi1;
                 }
             }
             EpState::Msi1 => {
-                self.tx_valid.next = true;
+                self.tx.valid.next = true;
                 if self.msi_4dw.val() {
-                    self.tx_data.next = (bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(0)) << 32)
+                    self.tx.data.next = (bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(0)) << 32)
                         | bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(32));
-                    if self.tx_ready.val() {
+                    if self.tx.ready.val() {
                         self.state.d.next = EpState::Msi2;
                     }
                 } else {
-                    self.tx_eop.next = true;
-                    self.tx_data.next = (bit_cast::<64, 16>(self.cfg.msi_data.val()) << 32)
+                    self.tx.eop.next = true;
+                    self.tx.data.next = (bit_cast::<64, 16>(self.cfg.msi_data.val()) << 32)
                         | bit_cast::<64, 32>(self.cfg.msi_addr.val().get_bits::<32>(0));
-                    if self.tx_ready.val() {
+                    if self.tx.ready.val() {
                         self.regs.msi_sent.next = true;
                         self.regs.inc_tx_tlp.next = true;
                         self.state.d.next = EpState::Idle;
@@ -674,11 +661,11 @@ impl Logic for TlpEndpoint {
                 }
             }
             EpState::Msi2 => {
-                self.tx_valid.next = true;
-                self.tx_keep.next = 1.into();
-                self.tx_eop.next = true;
-                self.tx_data.next = bit_cast::<64, 16>(self.cfg.msi_data.val());
-                if self.tx_ready.val() {
+                self.tx.valid.next = true;
+                self.tx.keep.next = 1.into();
+                self.tx.eop.next = true;
+                self.tx.data.next = bit_cast::<64, 16>(self.cfg.msi_data.val());
+                if self.tx.ready.val() {
                     self.regs.msi_sent.next = true;
                     self.regs.inc_tx_tlp.next = true;
                     self.state.d.next = EpState::Idle;

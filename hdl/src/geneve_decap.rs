@@ -31,6 +31,7 @@
 use crate::regfile::EventCounter;
 use crate::regmap::decap;
 use crate::{dw_index, konst};
+use crate::bus::RegBusTarget;
 use rust_hdl::prelude::*;
 use smart_default::SmartDefault;
 
@@ -57,11 +58,7 @@ pub struct GeneveDecap {
     pub out_queue: Signal<Out, Bits<2>>,
     pub out_len: Signal<Out, Bits<14>>,
     /// BAR0 register port (see regfile.rs / dma.rs).
-    pub reg_addr: Signal<In, Bits<14>>,
-    pub reg_wr_en: Signal<In, Bit>,
-    pub reg_wr_data: Signal<In, Bits<32>>,
-    pub reg_wr_mask: Signal<In, Bits<32>>,
-    pub reg_rd_data: Signal<Out, Bits<32>>,
+    pub bar: RegBusTarget,
     /// Frame buffer: 2048 words of 8 bytes, circular; a header word then the data words of each frame.
     fbuf: RAM<Bits<64>, 11>,
     cnt_frames: EventCounter,
@@ -730,8 +727,8 @@ impl Logic for GeneveDecap {
 
         // ================= registers =================
         self.tbl_sel.next =
-            (self.reg_addr.val() >= self.a_vni_table.val()) & (self.reg_addr.val() < self.a_vni_end.val());
-        self.tbl_idx.next = self.reg_addr.val().get_bits::<4>(0);
+            (self.bar.addr.val() >= self.a_vni_table.val()) & (self.bar.addr.val() < self.a_vni_end.val());
+        self.tbl_idx.next = self.bar.addr.val().get_bits::<4>(0);
         self.tbl_rd.next = 0.into();
         if self.tbl_idx.val() == 0 {
             self.tbl_rd.next = self.vte0.q.val();
@@ -782,74 +779,74 @@ impl Logic for GeneveDecap {
             self.tbl_rd.next = self.vte15.q.val();
         }
         self.rd.next = 0.into();
-        if self.reg_addr.val() == self.a_max_frame.val() {
+        if self.bar.addr.val() == self.a_max_frame.val() {
             self.rd.next = self.k_max_frame32.val();
-        } else if self.reg_addr.val() == self.a_buf_size.val() {
+        } else if self.bar.addr.val() == self.a_buf_size.val() {
             self.rd.next = self.k_buf_bytes.val();
-        } else if self.reg_addr.val() == self.a_buf_used.val() {
+        } else if self.bar.addr.val() == self.a_buf_used.val() {
             self.rd.next = bit_cast::<32, 12>(self.commit.q.val() - self.cur.q.val()) << 3;
-        } else if self.reg_addr.val() == self.a_cnt_bytes.val() {
+        } else if self.bar.addr.val() == self.a_cnt_bytes.val() {
             self.rd.next = self.cnt_bytes.q.val();
-        } else if self.reg_addr.val() == self.a_cnt_frames.val() {
+        } else if self.bar.addr.val() == self.a_cnt_frames.val() {
             self.rd.next = self.cnt_frames.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_trunc.val() {
+        } else if self.bar.addr.val() == self.a_cnt_trunc.val() {
             self.rd.next = self.cnt_trunc.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_not_ipv4.val() {
+        } else if self.bar.addr.val() == self.a_cnt_not_ipv4.val() {
             self.rd.next = self.cnt_not_ipv4.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_bad_ip.val() {
+        } else if self.bar.addr.val() == self.a_cnt_bad_ip.val() {
             self.rd.next = self.cnt_bad_ip.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_bad_ck.val() {
+        } else if self.bar.addr.val() == self.a_cnt_bad_ck.val() {
             self.rd.next = self.cnt_bad_ck.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_not_geneve.val() {
+        } else if self.bar.addr.val() == self.a_cnt_not_geneve.val() {
             self.rd.next = self.cnt_not_geneve.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_bad_len.val() {
+        } else if self.bar.addr.val() == self.a_cnt_bad_len.val() {
             self.rd.next = self.cnt_bad_len.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_bad_geneve.val() {
+        } else if self.bar.addr.val() == self.a_cnt_bad_geneve.val() {
             self.rd.next = self.cnt_bad_geneve.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_too_long.val() {
+        } else if self.bar.addr.val() == self.a_cnt_too_long.val() {
             self.rd.next = self.cnt_too_long.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_unknown_vni.val() {
+        } else if self.bar.addr.val() == self.a_cnt_unknown_vni.val() {
             self.rd.next = self.cnt_unknown_vni.count.val();
-        } else if self.reg_addr.val() == self.a_cnt_no_space.val() {
+        } else if self.bar.addr.val() == self.a_cnt_no_space.val() {
             self.rd.next = self.cnt_no_space.count.val();
         } else if self.tbl_sel.val() {
             self.rd.next = self.tbl_rd.val();
         }
-        self.reg_rd_data.next = self.rd.val();
+        self.bar.rd_data.next = self.rd.val();
         self.merged.next =
-            (self.rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
-        if self.reg_wr_en.val() {
-            if self.reg_addr.val() == self.a_cnt_frames.val() {
+            (self.rd.val() & !self.bar.wr_mask.val()) | (self.bar.wr_data.val() & self.bar.wr_mask.val());
+        if self.bar.wr_en.val() {
+            if self.bar.addr.val() == self.a_cnt_frames.val() {
                 self.cnt_frames.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_trunc.val() {
+            if self.bar.addr.val() == self.a_cnt_trunc.val() {
                 self.cnt_trunc.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_not_ipv4.val() {
+            if self.bar.addr.val() == self.a_cnt_not_ipv4.val() {
                 self.cnt_not_ipv4.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_bad_ip.val() {
+            if self.bar.addr.val() == self.a_cnt_bad_ip.val() {
                 self.cnt_bad_ip.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_bad_ck.val() {
+            if self.bar.addr.val() == self.a_cnt_bad_ck.val() {
                 self.cnt_bad_ck.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_not_geneve.val() {
+            if self.bar.addr.val() == self.a_cnt_not_geneve.val() {
                 self.cnt_not_geneve.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_bad_len.val() {
+            if self.bar.addr.val() == self.a_cnt_bad_len.val() {
                 self.cnt_bad_len.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_bad_geneve.val() {
+            if self.bar.addr.val() == self.a_cnt_bad_geneve.val() {
                 self.cnt_bad_geneve.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_too_long.val() {
+            if self.bar.addr.val() == self.a_cnt_too_long.val() {
                 self.cnt_too_long.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_unknown_vni.val() {
+            if self.bar.addr.val() == self.a_cnt_unknown_vni.val() {
                 self.cnt_unknown_vni.clear.next = true;
             }
-            if self.reg_addr.val() == self.a_cnt_no_space.val() {
+            if self.bar.addr.val() == self.a_cnt_no_space.val() {
                 self.cnt_no_space.clear.next = true;
             }
             if self.tbl_sel.val() {
@@ -903,7 +900,7 @@ impl Logic for GeneveDecap {
                 }
             }
         }
-        if self.reg_wr_en.val() & (self.reg_addr.val() == self.a_cnt_bytes.val()) {
+        if self.bar.wr_en.val() & (self.bar.addr.val() == self.a_cnt_bytes.val()) {
             self.cnt_bytes.d.next = 0.into();
         }
 

@@ -4,6 +4,7 @@
 //! definition of the register map and constants that the HDL, the simulator,
 //! the driver and the docs use.
 
+pub mod bus;
 pub mod byte_buffer;
 pub mod card;
 pub mod dma;

@@ -30,6 +30,7 @@
 
 use crate::regmap::cache as c;
 use crate::{dw_index, konst};
+use crate::bus::RegBusTarget;
 use rust_hdl::prelude::*;
 use smart_default::SmartDefault;
 
@@ -67,11 +68,7 @@ pub struct TaggedCache {
     pub miss_tag: Signal<Out, Bits<4>>,
     pub miss_key: Signal<Out, Bits<32>>,
     // BAR0 (DW index, absolute).
-    pub reg_addr: Signal<In, Bits<14>>,
-    pub reg_wr_en: Signal<In, Bit>,
-    pub reg_wr_data: Signal<In, Bits<32>>,
-    pub reg_wr_mask: Signal<In, Bits<32>>,
-    pub reg_rd_data: Signal<Out, Bits<32>>,
+    pub bar: RegBusTarget,
 
     meta: [RAM<Meta, 6>; WAYS],
     vals: [RAM<Bits<32>, 6>; WAYS],
@@ -649,7 +646,7 @@ impl Logic for TaggedCache {
         // the values behind the wide multiplexers (the selected tag's
         // counters, the addressed way mask); the second ORs the selected
         // value into the read data.
-        self.rd_rel.next = self.reg_addr.val() - self.k_mask_base.val();
+        self.rd_rel.next = self.bar.addr.val() - self.k_mask_base.val();
         self.mask_rd.next = 0.into();
         for i in 0..TAGS {
             if self.rd_rel.val().index() == i {
@@ -672,136 +669,136 @@ impl Logic for TaggedCache {
             }
         }
         self.rd_sel.next = 0.into();
-        if (self.reg_addr.val() >= self.k_first.val()) & (self.reg_addr.val() < self.k_end.val()) {
-            if self.reg_addr.val() == self.k_geometry.val() {
+        if (self.bar.addr.val() >= self.k_first.val()) & (self.bar.addr.val() < self.k_end.val()) {
+            if self.bar.addr.val() == self.k_geometry.val() {
                 self.rd_sel.next = 1.into();
             }
-            if self.reg_addr.val() == self.k_ctrl.val() {
+            if self.bar.addr.val() == self.k_ctrl.val() {
                 self.rd_sel.next = 2.into();
             }
-            if self.reg_addr.val() == self.k_status.val() {
+            if self.bar.addr.val() == self.k_status.val() {
                 self.rd_sel.next = 4.into();
             }
-            if self.reg_addr.val() == self.k_op_key.val() {
+            if self.bar.addr.val() == self.k_op_key.val() {
                 self.rd_sel.next = 8.into();
             }
-            if self.reg_addr.val() == self.k_op_value.val() {
+            if self.bar.addr.val() == self.k_op_value.val() {
                 self.rd_sel.next = 16.into();
             }
-            if self.reg_addr.val() == self.k_op_result.val() {
+            if self.bar.addr.val() == self.k_op_result.val() {
                 self.rd_sel.next = 32.into();
             }
-            if self.reg_addr.val() == self.k_op_result_value.val() {
+            if self.bar.addr.val() == self.k_op_result_value.val() {
                 self.rd_sel.next = 64.into();
             }
-            if self.reg_addr.val() == self.k_cnt_sel.val() {
+            if self.bar.addr.val() == self.k_cnt_sel.val() {
                 self.rd_sel.next = 128.into();
             }
-            if self.reg_addr.val() == self.k_cnt_hits.val() {
+            if self.bar.addr.val() == self.k_cnt_hits.val() {
                 self.rd_sel.next = 256.into();
             }
-            if self.reg_addr.val() == self.k_cnt_misses.val() {
+            if self.bar.addr.val() == self.k_cnt_misses.val() {
                 self.rd_sel.next = 512.into();
             }
-            if self.reg_addr.val() == self.k_cnt_fills.val() {
+            if self.bar.addr.val() == self.k_cnt_fills.val() {
                 self.rd_sel.next = 1024.into();
             }
-            if self.reg_addr.val() == self.k_cnt_evict.val() {
+            if self.bar.addr.val() == self.k_cnt_evict.val() {
                 self.rd_sel.next = 2048.into();
             }
-            if self.reg_addr.val() == self.k_cnt_occ.val() {
+            if self.bar.addr.val() == self.k_cnt_occ.val() {
                 self.rd_sel.next = 4096.into();
             }
-            if (self.reg_addr.val() >= self.k_mask_base.val()) & (self.rd_rel.val() < self.k_tags.val()) {
+            if (self.bar.addr.val() >= self.k_mask_base.val()) & (self.rd_rel.val() < self.k_tags.val()) {
                 self.rd_sel.next = 8192.into();
             }
-            if self.reg_addr.val() == self.k_cnt_miss_dropped.val() {
+            if self.bar.addr.val() == self.k_cnt_miss_dropped.val() {
                 self.rd_sel.next = 16384.into();
             }
         }
         self.rs_sel.d.next = self.rd_sel.val();
-        self.reg_rd_data.next = 0.into();
+        self.bar.rd_data.next = 0.into();
         if self.rs_sel.q.val().get_bit(0) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.k_geometry_value.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.k_geometry_value.val();
         }
         if self.rs_sel.q.val().get_bit(1) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 1>(self.partition.q.val().into());
+            self.bar.rd_data.next = self.bar.rd_data.val() | bit_cast::<32, 1>(self.partition.q.val().into());
         }
         if self.rs_sel.q.val().get_bit(2) {
-            self.reg_rd_data.next = self.reg_rd_data.val()
+            self.bar.rd_data.next = self.bar.rd_data.val()
                 | bit_cast::<32, 1>(self.busy.val().into())
                 | bit_cast::<32, 1>(self.op_pend.q.val().into()) << 1
                 | bit_cast::<32, 1>(self.mask_dropped.q.val().into()) << 2;
         }
         if self.rs_sel.q.val().get_bit(3) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.op_key.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.op_key.q.val();
         }
         if self.rs_sel.q.val().get_bit(4) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.op_value.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.op_value.q.val();
         }
         if self.rs_sel.q.val().get_bit(5) {
-            self.reg_rd_data.next = self.reg_rd_data.val()
+            self.bar.rd_data.next = self.bar.rd_data.val()
                 | bit_cast::<32, 1>(self.res_done.q.val().into())
                 | bit_cast::<32, 1>(self.res_hit.q.val().into()) << 1
                 | bit_cast::<32, 4>(self.res_tag.q.val()) << 8;
         }
         if self.rs_sel.q.val().get_bit(6) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.res_value.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.res_value.q.val();
         }
         if self.rs_sel.q.val().get_bit(7) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 4>(self.cnt_sel.q.val());
+            self.bar.rd_data.next = self.bar.rd_data.val() | bit_cast::<32, 4>(self.cnt_sel.q.val());
         }
         if self.rs_sel.q.val().get_bit(8) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_hits.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.rs_hits.q.val();
         }
         if self.rs_sel.q.val().get_bit(9) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_misses.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.rs_misses.q.val();
         }
         if self.rs_sel.q.val().get_bit(10) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_fills.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.rs_fills.q.val();
         }
         if self.rs_sel.q.val().get_bit(11) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_evict.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.rs_evict.q.val();
         }
         if self.rs_sel.q.val().get_bit(12) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.rs_occ.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.rs_occ.q.val();
         }
         if self.rs_sel.q.val().get_bit(13) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | bit_cast::<32, 8>(self.rs_mask.q.val());
+            self.bar.rd_data.next = self.bar.rd_data.val() | bit_cast::<32, 8>(self.rs_mask.q.val());
         }
         if self.rs_sel.q.val().get_bit(14) {
-            self.reg_rd_data.next = self.reg_rd_data.val() | self.cnt_miss_dropped.q.val();
+            self.bar.rd_data.next = self.bar.rd_data.val() | self.cnt_miss_dropped.q.val();
         }
-        if self.reg_wr_en.val() {
-            if self.reg_addr.val() == self.k_ctrl.val() {
-                self.partition.d.next = self.reg_wr_data.val().get_bit(0);
+        if self.bar.wr_en.val() {
+            if self.bar.addr.val() == self.k_ctrl.val() {
+                self.partition.d.next = self.bar.wr_data.val().get_bit(0);
             }
-            if self.reg_addr.val() == self.k_status.val() {
+            if self.bar.addr.val() == self.k_status.val() {
                 self.mask_dropped.d.next = false;
             }
-            if self.reg_addr.val() == self.k_op_key.val() {
-                self.op_key.d.next = (self.op_key.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+            if self.bar.addr.val() == self.k_op_key.val() {
+                self.op_key.d.next = (self.op_key.q.val() & !self.bar.wr_mask.val()) | (self.bar.wr_data.val() & self.bar.wr_mask.val());
             }
-            if self.reg_addr.val() == self.k_op_value.val() {
+            if self.bar.addr.val() == self.k_op_value.val() {
                 self.op_value.d.next =
-                    (self.op_value.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+                    (self.op_value.q.val() & !self.bar.wr_mask.val()) | (self.bar.wr_data.val() & self.bar.wr_mask.val());
             }
-            if (self.reg_addr.val() == self.k_op.val()) & !self.op_pend.q.val() {
+            if (self.bar.addr.val() == self.k_op.val()) & !self.op_pend.q.val() {
                 self.op_pend.d.next = true;
-                self.op_code.d.next = self.reg_wr_data.val().get_bits::<2>(0);
-                self.op_tag.d.next = self.reg_wr_data.val().get_bits::<4>(8);
+                self.op_code.d.next = self.bar.wr_data.val().get_bits::<2>(0);
+                self.op_tag.d.next = self.bar.wr_data.val().get_bits::<4>(8);
                 self.res_done.d.next = false;
             }
-            if self.reg_addr.val() == self.k_cnt_sel.val() {
-                self.cnt_sel.d.next = self.reg_wr_data.val().get_bits::<4>(0);
+            if self.bar.addr.val() == self.k_cnt_sel.val() {
+                self.cnt_sel.d.next = self.bar.wr_data.val().get_bits::<4>(0);
             }
-            if (self.reg_addr.val() >= self.k_mask_base.val()) & (self.rd_rel.val() < self.k_tags.val()) {
+            if (self.bar.addr.val() >= self.k_mask_base.val()) & (self.rd_rel.val() < self.k_tags.val()) {
                 if self.busy.val() {
                     self.mask_dropped.d.next = true;
                 } else {
                     self.mask_pend.d.next = true;
                     self.mask_tag.d.next = self.rd_rel.val().get_bits::<4>(0);
-                    self.mask_new.d.next = self.reg_wr_data.val().get_bits::<8>(0);
+                    self.mask_new.d.next = self.bar.wr_data.val().get_bits::<8>(0);
                 }
             }
         }

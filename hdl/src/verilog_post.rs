@@ -312,6 +312,17 @@ endmodule
     }
 
     #[test]
+    fn bundle_members_are_variables_and_joins_stay() {
+        // rust-hdl names a bundle's member `bundle$member` and writes a
+        // `join` as a one-line `always @(*)`, which is single already.
+        let v = "module m(rx$data,ep$data);\n    input wire  [3:0] rx$data;\n    output reg  [3:0] ep$data;\n    reg  [3:0] a$b;\n    always @(*) begin\n        ep$data = 4'h0;\n        ep$data = rx$data;\n    end\n    always @(*) a$b = ep$data;\nendmodule\n";
+        let s = single_assignment(v);
+        assert!(s.contains("reg [3:0] ep$data__sa;") && s.contains("ep$data__sa = rx$data;"), "{s}");
+        assert_eq!(s.matches("        ep$data = ep$data__sa;").count(), 1, "{s}");
+        assert!(s.contains("    always @(*) a$b = ep$data;\n"), "{s}");
+    }
+
+    #[test]
     fn literals_are_not_identifiers() {
         let mut set = std::collections::HashSet::new();
         identifiers("q = 1'h0 | 32'hff & h1;", &mut set);

@@ -59,7 +59,7 @@ impl Default for CacheBlock<VerilatedBlock> {
 impl<S: BlockSim> CacheBlock<S> {
     pub fn with_sim(sim: S) -> Self {
         let mut b = CacheBlock { sim, misses: Vec::new(), drain_misses: true };
-        b.sim.set("reg_wr_mask", 0xffff_ffff);
+        b.sim.set("bar_wr_mask", 0xffff_ffff);
         b.wait_idle();
         b
     }
@@ -139,21 +139,21 @@ impl<S: BlockSim> CacheBlock<S> {
 
     pub fn write_reg(&mut self, offset: u32, value: u32) {
         let s = &mut self.sim;
-        s.set("reg_addr", (offset / 4) as u64);
-        s.set("reg_wr_data", value as u64);
-        s.set("reg_wr_en", 1);
+        s.set("bar_addr", (offset / 4) as u64);
+        s.set("bar_wr_data", value as u64);
+        s.set("bar_wr_en", 1);
         s.set("req_valid", 0);
         s.tick();
-        s.set("reg_wr_en", 0);
+        s.set("bar_wr_en", 0);
     }
 
     /// Reads take a cycle: the cache registers its first read stage.
     pub fn read_reg(&mut self, offset: u32) -> u32 {
-        self.sim.set("reg_addr", (offset / 4) as u64);
+        self.sim.set("bar_addr", (offset / 4) as u64);
         self.sim.set("req_valid", 0);
         self.sim.tick();
         self.sim.eval();
-        self.sim.get("reg_rd_data") as u32
+        self.sim.get("bar_rd_data") as u32
     }
 
     /// Wait while the cache clears its RAMs or reassigns ways.
@@ -239,10 +239,10 @@ impl crate::rusthdl_block::NamedPorts for offcard_hdl::tagged_cache::TaggedCache
             "req_key" => u.req_key.next = v.to_bits(),
             "req_value" => u.req_value.next = v.to_bits(),
             "miss_ready" => u.miss_ready.next = v != 0,
-            "reg_addr" => u.reg_addr.next = v.to_bits(),
-            "reg_wr_en" => u.reg_wr_en.next = v != 0,
-            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
-            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            "bar_addr" => u.bar.addr.next = v.to_bits(),
+            "bar_wr_en" => u.bar.wr_en.next = v != 0,
+            "bar_wr_data" => u.bar.wr_data.next = v.to_bits(),
+            "bar_wr_mask" => u.bar.wr_mask.next = v.to_bits(),
             _ => return false,
         }
         true
@@ -260,7 +260,7 @@ impl crate::rusthdl_block::NamedPorts for offcard_hdl::tagged_cache::TaggedCache
             "miss_valid" => Some(u.miss_valid.val() as u64),
             "miss_tag" => Some(u.miss_tag.val().to_u64()),
             "miss_key" => Some(u.miss_key.val().to_u64()),
-            "reg_rd_data" => Some(u.reg_rd_data.val().to_u64()),
+            "bar_rd_data" => Some(u.bar.rd_data.val().to_u64()),
             _ => None,
         }
     }
@@ -272,7 +272,7 @@ impl crate::rusthdl_block::NamedPorts for offcard_hdl::tagged_cache::TaggedCache
 /// Output ports compared by the differential test.
 pub const OUTPUTS: &[&str] = &[
     "req_ready", "rsp_valid", "rsp_op", "rsp_tag", "rsp_key", "rsp_hit", "rsp_value", "miss_valid", "miss_tag",
-    "miss_key", "reg_rd_data",
+    "miss_key", "bar_rd_data",
 ];
 
 /// The cache through the driver (BAR0 operations over the simulated card or

@@ -123,8 +123,8 @@ impl<S: BlockSim> EncapBench<S> {
             "in_bytes",
             "in_tenant",
             "in_len",
-            "reg_wr_en",
-            "reg_wr_data",
+            "bar_wr_en",
+            "bar_wr_data",
             "map_req_ready",
             "map_rsp_valid",
             "map_rsp_hit",
@@ -133,7 +133,7 @@ impl<S: BlockSim> EncapBench<S> {
             sim.set(p, 0);
         }
         sim.set("out_ready", 1);
-        sim.set("reg_wr_mask", 0xFFFF_FFFF);
+        sim.set("bar_wr_mask", 0xFFFF_FFFF);
         let mut b = EncapBench { sim, keep_trace: false, map: None };
         let mut n = 0;
         while b.read_reg(encap::STATUS) & encap::STATUS_CLEARING != 0 {
@@ -145,18 +145,18 @@ impl<S: BlockSim> EncapBench<S> {
     }
 
     pub fn write_reg(&mut self, offset: u32, value: u32) {
-        self.sim.set("reg_addr", reg_dw(offset));
-        self.sim.set("reg_wr_data", value as u64);
-        self.sim.set("reg_wr_en", 1);
+        self.sim.set("bar_addr", reg_dw(offset));
+        self.sim.set("bar_wr_data", value as u64);
+        self.sim.set("bar_wr_en", 1);
         self.sim.tick();
-        self.sim.set("reg_wr_en", 0);
+        self.sim.set("bar_wr_en", 0);
     }
 
     /// Reads are combinational: the value for the address this cycle.
     pub fn read_reg(&mut self, offset: u32) -> u32 {
-        self.sim.set("reg_addr", reg_dw(offset));
+        self.sim.set("bar_addr", reg_dw(offset));
         self.sim.eval();
-        self.sim.get("reg_rd_data") as u32
+        self.sim.get("bar_rd_data") as u32
     }
 
     /// Write tenant `t`'s row of the mapping table and its enable bit (the
@@ -186,7 +186,7 @@ impl<S: BlockSim> EncapBench<S> {
         let mut last_out = 0u64;
         let mut bubbles_since_last = 0u64;
         let mut after = 0u32;
-        self.sim.set("reg_addr", reg_dw(encap::NOW));
+        self.sim.set("bar_addr", reg_dw(encap::NOW));
         let mut cycle = 0u64;
         loop {
             let presenting = fi < frames.len() && gap == 0 && !rng.gen_bool(opts.in_idle);
@@ -235,7 +235,7 @@ impl<S: BlockSim> EncapBench<S> {
             }
             let in_ready = self.sim.get("in_ready");
             let out_valid = self.sim.get("out_valid");
-            let now = self.sim.get("reg_rd_data") as u32;
+            let now = self.sim.get("bar_rd_data") as u32;
             if self.keep_trace {
                 let mv = self.sim.get("map_req_valid");
                 res.map_trace.push((
@@ -396,25 +396,25 @@ impl EncapWithCache {
             cache: VerilatedBlock::new("tagged_cache"),
             misses: vec![],
         };
-        s.cache.set("reg_wr_mask", 0xFFFF_FFFF);
+        s.cache.set("bar_wr_mask", 0xFFFF_FFFF);
         s.cache.set("miss_ready", 1);
         s
     }
 
     pub fn cache_write_reg(&mut self, offset: u32, value: u32) {
-        self.cache.set("reg_addr", (offset / 4) as u64);
-        self.cache.set("reg_wr_data", value as u64);
-        self.cache.set("reg_wr_en", 1);
+        self.cache.set("bar_addr", (offset / 4) as u64);
+        self.cache.set("bar_wr_data", value as u64);
+        self.cache.set("bar_wr_en", 1);
         self.tick();
-        self.cache.set("reg_wr_en", 0);
+        self.cache.set("bar_wr_en", 0);
     }
 
     /// Reads take a cycle: the cache registers its first read stage.
     pub fn cache_read_reg(&mut self, offset: u32) -> u32 {
-        self.cache.set("reg_addr", (offset / 4) as u64);
+        self.cache.set("bar_addr", (offset / 4) as u64);
         self.tick();
         self.eval();
-        self.cache.get("reg_rd_data") as u32
+        self.cache.get("bar_rd_data") as u32
     }
 
     /// Wait while the cache clears its RAMs after reset (or reassigns ways).
@@ -559,10 +559,10 @@ impl crate::rusthdl_block::NamedPorts for GeneveEncap {
             "in_tenant" => u.in_tenant.next = v.to_bits(),
             "in_len" => u.in_len.next = v.to_bits(),
             "out_ready" => u.out_ready.next = v != 0,
-            "reg_addr" => u.reg_addr.next = v.to_bits(),
-            "reg_wr_en" => u.reg_wr_en.next = v != 0,
-            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
-            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            "bar_addr" => u.bar.addr.next = v.to_bits(),
+            "bar_wr_en" => u.bar.wr_en.next = v != 0,
+            "bar_wr_data" => u.bar.wr_data.next = v.to_bits(),
+            "bar_wr_mask" => u.bar.wr_mask.next = v.to_bits(),
             "map_req_ready" => u.map_req_ready.next = v != 0,
             "map_rsp_valid" => u.map_rsp_valid.next = v != 0,
             "map_rsp_hit" => u.map_rsp_hit.next = v != 0,
@@ -579,7 +579,7 @@ impl crate::rusthdl_block::NamedPorts for GeneveEncap {
             "out_bytes" => Some(u.out_bytes.val().to_u64()),
             "out_last" => Some(u.out_last.val() as u64),
             "out_valid" => Some(u.out_valid.val() as u64),
-            "reg_rd_data" => Some(u.reg_rd_data.val().to_u64()),
+            "bar_rd_data" => Some(u.bar.rd_data.val().to_u64()),
             "map_req_valid" => Some(u.map_req_valid.val() as u64),
             "map_req_tag" => Some(u.map_req_tag.val().to_u64()),
             "map_req_key" => Some(u.map_req_key.val().to_u64()),

@@ -83,10 +83,10 @@ impl NamedPorts for offcard_hdl::geneve_decap::GeneveDecap {
             "in_last" => u.in_last.next = v != 0,
             "in_valid" => u.in_valid.next = v != 0,
             "out_ready" => u.out_ready.next = v != 0,
-            "reg_addr" => u.reg_addr.next = v.to_bits(),
-            "reg_wr_en" => u.reg_wr_en.next = v != 0,
-            "reg_wr_data" => u.reg_wr_data.next = v.to_bits(),
-            "reg_wr_mask" => u.reg_wr_mask.next = v.to_bits(),
+            "bar_addr" => u.bar.addr.next = v.to_bits(),
+            "bar_wr_en" => u.bar.wr_en.next = v != 0,
+            "bar_wr_data" => u.bar.wr_data.next = v.to_bits(),
+            "bar_wr_mask" => u.bar.wr_mask.next = v.to_bits(),
             _ => return false,
         }
         true
@@ -102,7 +102,7 @@ impl NamedPorts for offcard_hdl::geneve_decap::GeneveDecap {
             "out_tenant" => Some(u.out_tenant.val().to_u64()),
             "out_queue" => Some(u.out_queue.val().to_u64()),
             "out_len" => Some(u.out_len.val().to_u64()),
-            "reg_rd_data" => Some(u.reg_rd_data.val().to_u64()),
+            "bar_rd_data" => Some(u.bar.rd_data.val().to_u64()),
             _ => None,
         }
     }

@@ -61,7 +61,7 @@ const OUTPUTS: &[&str] = &[
     "out_tenant",
     "out_queue",
     "out_len",
-    "reg_rd_data",
+    "bar_rd_data",
 ];
 
 fn beats_of(pkt: &[u8]) -> Vec<(u64, u8, bool)> {
@@ -90,7 +90,7 @@ impl<B: BlockSim> Bench<B> {
             bubbles: 0,
             trace: None,
         };
-        s.b.set("reg_wr_mask", 0xffff_ffff);
+        s.b.set("bar_wr_mask", 0xffff_ffff);
         s
     }
 
@@ -179,18 +179,18 @@ impl<B: BlockSim> Bench<B> {
     }
 
     fn write(&mut self, off: u32, val: u32) {
-        self.b.set("reg_addr", (off >> 2) as u64);
-        self.b.set("reg_wr_data", val as u64);
-        self.b.set("reg_wr_en", 1);
+        self.b.set("bar_addr", (off >> 2) as u64);
+        self.b.set("bar_wr_data", val as u64);
+        self.b.set("bar_wr_en", 1);
         self.cycle();
-        self.b.set("reg_wr_en", 0);
+        self.b.set("bar_wr_en", 0);
     }
 
     /// Registers read combinationally (the endpoint samples in the same cycle).
     fn read(&mut self, off: u32) -> u32 {
-        self.b.set("reg_addr", (off >> 2) as u64);
+        self.b.set("bar_addr", (off >> 2) as u64);
         self.b.eval();
-        self.b.get("reg_rd_data") as u32
+        self.b.get("bar_rd_data") as u32
     }
 
     fn program(&mut self, table: &[Entry]) {
@@ -630,8 +630,8 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
     while after < 500 {
         after += v.beats.is_empty() as u32;
         let a = regs[cycle % regs.len()];
-        v.b.set("reg_addr", (a >> 2) as u64);
-        r.b.set("reg_addr", (a >> 2) as u64);
+        v.b.set("bar_addr", (a >> 2) as u64);
+        r.b.set("bar_addr", (a >> 2) as u64);
         v.cycle();
         r.cycle();
         let (tv, tr) = (v.trace.as_ref().unwrap(), r.trace.as_ref().unwrap());

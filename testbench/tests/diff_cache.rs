@@ -27,18 +27,18 @@ fn rusthdl_and_verilator_agree_cycle_by_cycle() {
             ("req_key", x >> 16 & 15),
             ("req_value", x >> 32 & 0xffff),
             ("miss_ready", (x >> 20 & 1)),
-            ("reg_addr", [c::CACHE_STATUS, c::CACHE_CNT_HITS, c::CACHE_CNT_OCCUPANCY, c::CACHE_MASK_BASE + 4][(x >> 24 & 3) as usize] as u64 / 4),
-            ("reg_wr_en", (cycle == 1500) as u64),
-            ("reg_wr_data", 0x3c),
-            ("reg_wr_mask", 0xffff_ffff),
+            ("bar_addr", [c::CACHE_STATUS, c::CACHE_CNT_HITS, c::CACHE_CNT_OCCUPANCY, c::CACHE_MASK_BASE + 4][(x >> 24 & 3) as usize] as u64 / 4),
+            ("bar_wr_en", (cycle == 1500) as u64),
+            ("bar_wr_data", 0x3c),
+            ("bar_wr_mask", 0xffff_ffff),
         ];
         for (p, v) in inputs {
             a.set(p, v);
             b.set(p, v);
         }
         if cycle == 1500 {
-            a.set("reg_addr", (c::CACHE_MASK_BASE + 4) as u64 / 4);
-            b.set("reg_addr", (c::CACHE_MASK_BASE + 4) as u64 / 4);
+            a.set("bar_addr", (c::CACHE_MASK_BASE + 4) as u64 / 4);
+            b.set("bar_addr", (c::CACHE_MASK_BASE + 4) as u64 / 4);
         }
         a.eval();
         b.eval();

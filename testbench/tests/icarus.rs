@@ -168,11 +168,12 @@ fn every_verilated_block_in_icarus_matches_verilator() {
                     _ => (rng.gen::<u64>() & ((1u64 << p.width) - 1)) as u128,
                 })
                 .collect();
+            // Verilog's `rx$data` (a bundle's member) is the model's `rx_data`.
             for (p, x) in ins.iter().zip(&v) {
-                b.set(&p.name, *x as u64);
+                b.set(&offcard_hdl::bus::port_name(&p.name), *x as u64);
             }
             b.eval();
-            want.push(outs.iter().map(|p| b.get(&p.name) as u128).collect::<Values>());
+            want.push(outs.iter().map(|p| b.get(&offcard_hdl::bus::port_name(&p.name)) as u128).collect::<Values>());
             b.tick();
             stim.push(v);
         }

@@ -32,6 +32,7 @@ pub mod read;
 pub mod regs;
 pub mod write;
 
+use crate::bus::{RegBusTarget, TlpSink, TlpSource};
 use crate::byte_buffer::ByteBuffer;
 use crate::tlp_mux::TxArbiter;
 use cpl_sink::CplSink;
@@ -46,25 +47,11 @@ pub struct DmaEngine {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
     // BAR0 registers from offset 0x1000 (DW index from the endpoint)
-    pub reg_addr: Signal<In, Bits<14>>,
-    pub reg_wr_en: Signal<In, Bit>,
-    pub reg_wr_data: Signal<In, Bits<32>>,
-    pub reg_wr_mask: Signal<In, Bits<32>>,
-    pub reg_rd_data: Signal<Out, Bits<32>>,
+    pub bar: RegBusTarget,
     // completions from the host
-    pub cpl_data: Signal<In, Bits<64>>,
-    pub cpl_keep: Signal<In, Bits<2>>,
-    pub cpl_sop: Signal<In, Bit>,
-    pub cpl_eop: Signal<In, Bit>,
-    pub cpl_valid: Signal<In, Bit>,
-    pub cpl_ready: Signal<Out, Bit>,
+    pub cpl: TlpSink,
     // requests to the host
-    pub tx_data: Signal<Out, Bits<64>>,
-    pub tx_keep: Signal<Out, Bits<2>>,
-    pub tx_sop: Signal<Out, Bit>,
-    pub tx_eop: Signal<Out, Bit>,
-    pub tx_valid: Signal<Out, Bit>,
-    pub tx_ready: Signal<In, Bit>,
+    pub tx: TlpSource,
     // from configuration space
     pub requester_id: Signal<In, Bits<16>>,
     pub bus_master: Signal<In, Bit>,
@@ -130,11 +117,11 @@ impl Logic for DmaEngine {
         self.tx_arb.reset.next = self.reset.val();
 
         // ---- registers ----
-        self.regs.reg_addr.next = self.reg_addr.val();
-        self.regs.reg_wr_en.next = self.reg_wr_en.val();
-        self.regs.reg_wr_data.next = self.reg_wr_data.val();
-        self.regs.reg_wr_mask.next = self.reg_wr_mask.val();
-        self.reg_rd_data.next = self.regs.reg_rd_data.val();
+        self.regs.reg_addr.next = self.bar.addr.val();
+        self.regs.reg_wr_en.next = self.bar.wr_en.val();
+        self.regs.reg_wr_data.next = self.bar.wr_data.val();
+        self.regs.reg_wr_mask.next = self.bar.wr_mask.val();
+        self.bar.rd_data.next = self.regs.reg_rd_data.val();
         self.sink_events.next = 0.into();
         if self.sink.unexpected.val() {
             self.sink_events.next = self.k_ev_unexpected.val();
@@ -193,12 +180,12 @@ impl Logic for DmaEngine {
         self.reader.lookup_tag.next = self.sink.lookup_tag.val();
         self.reader.err_clear.next = self.back.err_clear.val();
         self.reader.err_clear_id.next = self.back.err_clear_id.val();
-        self.sink.cpl_data.next = self.cpl_data.val();
-        self.sink.cpl_keep.next = self.cpl_keep.val();
-        self.sink.cpl_sop.next = self.cpl_sop.val();
-        self.sink.cpl_eop.next = self.cpl_eop.val();
-        self.sink.cpl_valid.next = self.cpl_valid.val();
-        self.cpl_ready.next = self.sink.cpl_ready.val();
+        self.sink.cpl_data.next = self.cpl.data.val();
+        self.sink.cpl_keep.next = self.cpl.keep.val();
+        self.sink.cpl_sop.next = self.cpl.sop.val();
+        self.sink.cpl_eop.next = self.cpl.eop.val();
+        self.sink.cpl_valid.next = self.cpl.valid.val();
+        self.cpl.ready.next = self.sink.cpl_ready.val();
         self.sink.lookup_start.next = self.reader.lookup_start.val();
         self.sink.lookup_end.next = self.reader.lookup_end.val();
         self.sink.lookup_busy.next = self.reader.lookup_busy.val();
@@ -257,46 +244,41 @@ impl Logic for DmaEngine {
         self.xbuf.rd_pos.next = self.back.buf_rd_pos.val();
 
         // ---- requests to the host ----
-        self.rd_arb.a_data.next = self.front.tx_data.val();
-        self.rd_arb.a_keep.next = self.front.tx_keep.val();
-        self.rd_arb.a_sop.next = self.front.tx_sop.val();
-        self.rd_arb.a_eop.next = self.front.tx_eop.val();
-        self.rd_arb.a_valid.next = self.front.tx_valid.val();
-        self.front.tx_ready.next = self.rd_arb.a_ready.val();
-        self.rd_arb.b_data.next = self.reader.tx_data.val();
-        self.rd_arb.b_keep.next = self.reader.tx_keep.val();
-        self.rd_arb.b_sop.next = self.reader.tx_sop.val();
-        self.rd_arb.b_eop.next = self.reader.tx_eop.val();
-        self.rd_arb.b_valid.next = self.reader.tx_valid.val();
-        self.reader.tx_ready.next = self.rd_arb.b_ready.val();
-        self.tx_arb.a_data.next = self.rd_arb.out_data.val();
-        self.tx_arb.a_keep.next = self.rd_arb.out_keep.val();
-        self.tx_arb.a_sop.next = self.rd_arb.out_sop.val();
-        self.tx_arb.a_eop.next = self.rd_arb.out_eop.val();
-        self.tx_arb.a_valid.next = self.rd_arb.out_valid.val();
-        self.rd_arb.out_ready.next = self.tx_arb.a_ready.val();
-        self.tx_arb.b_data.next = self.back.tx_data.val();
-        self.tx_arb.b_keep.next = self.back.tx_keep.val();
-        self.tx_arb.b_sop.next = self.back.tx_sop.val();
-        self.tx_arb.b_eop.next = self.back.tx_eop.val();
-        self.tx_arb.b_valid.next = self.back.tx_valid.val();
-        self.back.tx_ready.next = self.tx_arb.b_ready.val();
+        self.rd_arb.a.data.next = self.front.tx_data.val();
+        self.rd_arb.a.keep.next = self.front.tx_keep.val();
+        self.rd_arb.a.sop.next = self.front.tx_sop.val();
+        self.rd_arb.a.eop.next = self.front.tx_eop.val();
+        self.rd_arb.a.valid.next = self.front.tx_valid.val();
+        self.front.tx_ready.next = self.rd_arb.a.ready.val();
+        self.rd_arb.b.data.next = self.reader.tx_data.val();
+        self.rd_arb.b.keep.next = self.reader.tx_keep.val();
+        self.rd_arb.b.sop.next = self.reader.tx_sop.val();
+        self.rd_arb.b.eop.next = self.reader.tx_eop.val();
+        self.rd_arb.b.valid.next = self.reader.tx_valid.val();
+        self.reader.tx_ready.next = self.rd_arb.b.ready.val();
+        TlpSource::join(&mut self.rd_arb.out, &mut self.tx_arb.a);
+        self.tx_arb.b.data.next = self.back.tx_data.val();
+        self.tx_arb.b.keep.next = self.back.tx_keep.val();
+        self.tx_arb.b.sop.next = self.back.tx_sop.val();
+        self.tx_arb.b.eop.next = self.back.tx_eop.val();
+        self.tx_arb.b.valid.next = self.back.tx_valid.val();
+        self.back.tx_ready.next = self.tx_arb.b.ready.val();
         // A skid buffer between the engine and the link: valid and ready
         // both come from flops, so the link's ready does not run through the
         // two arbiters into the engines in one cycle (timing). Full rate;
         // one cycle of latency.
-        self.tx_arb.out_ready.next = !self.sk_valid.q.val();
-        self.tx_valid.next = self.m_valid.q.val();
-        self.tx_data.next = self.m_beat.q.val().get_bits::<64>(0);
-        self.tx_keep.next = self.m_beat.q.val().get_bits::<2>(64);
-        self.tx_sop.next = self.m_beat.q.val().get_bit(66);
-        self.tx_eop.next = self.m_beat.q.val().get_bit(67);
-        self.in_beat.next = bit_cast::<68, 64>(self.tx_arb.out_data.val())
-            | (bit_cast::<68, 2>(self.tx_arb.out_keep.val()) << 64)
-            | (bit_cast::<68, 1>(self.tx_arb.out_sop.val().into()) << 66)
-            | (bit_cast::<68, 1>(self.tx_arb.out_eop.val().into()) << 67);
-        self.in_take.next = self.tx_arb.out_valid.val() & !self.sk_valid.q.val();
-        if self.tx_ready.val() | !self.m_valid.q.val() {
+        self.tx_arb.out.ready.next = !self.sk_valid.q.val();
+        self.tx.valid.next = self.m_valid.q.val();
+        self.tx.data.next = self.m_beat.q.val().get_bits::<64>(0);
+        self.tx.keep.next = self.m_beat.q.val().get_bits::<2>(64);
+        self.tx.sop.next = self.m_beat.q.val().get_bit(66);
+        self.tx.eop.next = self.m_beat.q.val().get_bit(67);
+        self.in_beat.next = bit_cast::<68, 64>(self.tx_arb.out.data.val())
+            | (bit_cast::<68, 2>(self.tx_arb.out.keep.val()) << 64)
+            | (bit_cast::<68, 1>(self.tx_arb.out.sop.val().into()) << 66)
+            | (bit_cast::<68, 1>(self.tx_arb.out.eop.val().into()) << 67);
+        self.in_take.next = self.tx_arb.out.valid.val() & !self.sk_valid.q.val();
+        if self.tx.ready.val() | !self.m_valid.q.val() {
             if self.sk_valid.q.val() {
                 self.m_beat.d.next = self.sk_beat.q.val();
                 self.sk_valid.d.next = false;

@@ -53,6 +53,7 @@ pub mod writer;
 use crate::regfile::EventCounter;
 use crate::regmap::encap;
 use crate::{dw_index, konst};
+use crate::bus::RegBusTarget;
 use rust_hdl::prelude::*;
 use smart_default::SmartDefault;
 
@@ -90,11 +91,7 @@ pub struct GeneveEncap {
     pub out_valid: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
     // BAR0 0x2000-0x27FF (DW index, absolute)
-    pub reg_addr: Signal<In, Bits<14>>,
-    pub reg_wr_en: Signal<In, Bit>,
-    pub reg_wr_data: Signal<In, Bits<32>>,
-    pub reg_wr_mask: Signal<In, Bits<32>>,
-    pub reg_rd_data: Signal<Out, Bits<32>>,
+    pub bar: RegBusTarget,
     // Mapping cache request port (to `TaggedCache` req_*/rsp_*): one lookup
     // per IP frame of a tenant with `CONFIG_USE_MAPPING`, issued while the
     // parser runs. The cache answers 2 cycles after accepting, in order.
@@ -337,48 +334,48 @@ impl Logic for GeneveEncap {
         self.cnt_map_timeout.clear.next = false;
 
         // ---- register port ----
-        self.in_block.next = self.reg_addr.val().get_bits::<5>(9) == self.c_block.val();
-        self.in_tenants.next = self.in_block.val() & !self.reg_addr.val().get_bit(8);
-        self.reg_dw.next = self.reg_addr.val().get_bits::<4>(0);
-        self.reg_tenant.next = self.reg_addr.val().get_bits::<4>(4);
-        self.reg_masked.next = self.reg_wr_data.val() & self.reg_wr_mask.val();
-        self.reg_rd_data.next = 0.into();
-        if self.reg_addr.val() == self.c_g_enable.val() {
-            self.reg_rd_data.next = bit_cast::<32, 16>(self.tenant_enable.q.val());
-        } else if self.reg_addr.val() == self.c_g_status.val() {
-            self.reg_rd_data.next = bit_cast::<32, 1>(self.select.clearing.val().into());
-        } else if self.reg_addr.val() == self.c_g_now.val() {
-            self.reg_rd_data.next = self.now.q.val();
-        } else if self.reg_addr.val() == self.c_g_frames.val() {
-            self.reg_rd_data.next = self.cnt_frames.count.val();
-        } else if self.reg_addr.val() == self.c_g_drop.val() {
-            self.reg_rd_data.next = self.cnt_drop.count.val();
-        } else if self.reg_addr.val() == self.c_g_mismatch.val() {
-            self.reg_rd_data.next = self.cnt_mismatch.count.val();
-        } else if self.reg_addr.val() == self.c_g_clamped.val() {
-            self.reg_rd_data.next = self.cnt_clamped.count.val();
-        } else if self.reg_addr.val() == self.c_g_repick.val() {
-            self.reg_rd_data.next = self.cnt_repick.count.val();
-        } else if self.reg_addr.val() == self.c_g_avoided.val() {
-            self.reg_rd_data.next = self.cnt_avoided.count.val();
-        } else if self.reg_addr.val() == self.c_g_last_hash.val() {
-            self.reg_rd_data.next = self.last_hash.q.val();
-        } else if self.reg_addr.val() == self.c_g_map_hit.val() {
-            self.reg_rd_data.next = self.cnt_map_hit.count.val();
-        } else if self.reg_addr.val() == self.c_g_map_miss.val() {
-            self.reg_rd_data.next = self.cnt_map_miss.count.val();
-        } else if self.reg_addr.val() == self.c_g_map_timeout.val() {
-            self.reg_rd_data.next = self.cnt_map_timeout.count.val();
+        self.in_block.next = self.bar.addr.val().get_bits::<5>(9) == self.c_block.val();
+        self.in_tenants.next = self.in_block.val() & !self.bar.addr.val().get_bit(8);
+        self.reg_dw.next = self.bar.addr.val().get_bits::<4>(0);
+        self.reg_tenant.next = self.bar.addr.val().get_bits::<4>(4);
+        self.reg_masked.next = self.bar.wr_data.val() & self.bar.wr_mask.val();
+        self.bar.rd_data.next = 0.into();
+        if self.bar.addr.val() == self.c_g_enable.val() {
+            self.bar.rd_data.next = bit_cast::<32, 16>(self.tenant_enable.q.val());
+        } else if self.bar.addr.val() == self.c_g_status.val() {
+            self.bar.rd_data.next = bit_cast::<32, 1>(self.select.clearing.val().into());
+        } else if self.bar.addr.val() == self.c_g_now.val() {
+            self.bar.rd_data.next = self.now.q.val();
+        } else if self.bar.addr.val() == self.c_g_frames.val() {
+            self.bar.rd_data.next = self.cnt_frames.count.val();
+        } else if self.bar.addr.val() == self.c_g_drop.val() {
+            self.bar.rd_data.next = self.cnt_drop.count.val();
+        } else if self.bar.addr.val() == self.c_g_mismatch.val() {
+            self.bar.rd_data.next = self.cnt_mismatch.count.val();
+        } else if self.bar.addr.val() == self.c_g_clamped.val() {
+            self.bar.rd_data.next = self.cnt_clamped.count.val();
+        } else if self.bar.addr.val() == self.c_g_repick.val() {
+            self.bar.rd_data.next = self.cnt_repick.count.val();
+        } else if self.bar.addr.val() == self.c_g_avoided.val() {
+            self.bar.rd_data.next = self.cnt_avoided.count.val();
+        } else if self.bar.addr.val() == self.c_g_last_hash.val() {
+            self.bar.rd_data.next = self.last_hash.q.val();
+        } else if self.bar.addr.val() == self.c_g_map_hit.val() {
+            self.bar.rd_data.next = self.cnt_map_hit.count.val();
+        } else if self.bar.addr.val() == self.c_g_map_miss.val() {
+            self.bar.rd_data.next = self.cnt_map_miss.count.val();
+        } else if self.bar.addr.val() == self.c_g_map_timeout.val() {
+            self.bar.rd_data.next = self.cnt_map_timeout.count.val();
         }
-        if self.reg_wr_en.val() & (self.reg_addr.val() == self.c_g_enable.val()) {
+        if self.bar.wr_en.val() & (self.bar.addr.val() == self.c_g_enable.val()) {
             self.tenant_enable.d.next = bit_cast::<16, 32>(
-                (bit_cast::<32, 16>(self.tenant_enable.q.val()) & !self.reg_wr_mask.val()) | self.reg_masked.val(),
+                (bit_cast::<32, 16>(self.tenant_enable.q.val()) & !self.bar.wr_mask.val()) | self.reg_masked.val(),
             );
         }
         // A T_CONFIG write also sets the tenant's copy of the mapping enable
         // (the RAM stores the masked data, so the copy takes the masked bit).
         self.map_sel.next = self.c_one16.val() << self.reg_tenant.val();
-        if self.reg_wr_en.val() & self.in_tenants.val() & (self.reg_dw.val() == 0) {
+        if self.bar.wr_en.val() & self.in_tenants.val() & (self.reg_dw.val() == 0) {
             self.map_en.d.next = self.map_en.q.val() & !self.map_sel.val();
             if self.reg_masked.val().get_bit(10) {
                 self.map_en.d.next = self.map_en.q.val() | self.map_sel.val();
@@ -387,12 +384,12 @@ impl Logic for GeneveEncap {
         // The tenant rows (context and path table) are write-only: they live
         // in RAMs in the header and select stages.
         self.header.ctx_write.next =
-            self.reg_wr_en.val() & self.in_tenants.val() & (self.reg_dw.val() < self.c_ctx_dws.val());
+            self.bar.wr_en.val() & self.in_tenants.val() & (self.reg_dw.val() < self.c_ctx_dws.val());
         self.header.ctx_tenant.next = self.reg_tenant.val();
         self.header.ctx_dw.next = self.reg_dw.val();
         self.header.ctx_data.next = self.reg_masked.val();
         self.path_dw.next = self.reg_dw.val() - self.c_paths_dw.val();
-        self.select.path_write.next = self.reg_wr_en.val()
+        self.select.path_write.next = self.bar.wr_en.val()
             & self.in_tenants.val()
             & (self.reg_dw.val() >= self.c_paths_dw.val())
             & (self.reg_dw.val() < self.c_paths_dw.val() + 4);
