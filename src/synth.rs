@@ -87,25 +87,7 @@ fn full(a: &SynthArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string(&offcard_synth::summary_json(&results))?);
     } else {
-        println!("{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  status", "board", "block", "LUTs", "FFs", "BRAM", "fmax MHz");
-        for r in &reports {
-            println!(
-                "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  {}",
-                r.board.name(),
-                r.block,
-                r.luts,
-                r.ffs,
-                r.brams,
-                r.fmax_mhz.map(|f| format!("{f:.1}")).unwrap_or("–".into()),
-                r.status
-            );
-            if let (Some(false), Some(c)) = (r.meets_target(), &r.critical_path) {
-                println!(
-                    "    misses {} MHz; critical path {} -> {} ({:.2} ns, {} logic levels, {} in carry chains)",
-                    offcard_synth::TARGET_MHZ, c.from, c.to, c.delay_ns, c.logic_levels, c.carry_steps
-                );
-            }
-        }
+        print!("{}", offcard_synth::results_table(&reports));
     }
     let failed: Vec<String> =
         reports.iter().filter(|r| r.status.starts_with("failed")).map(|r| format!("{}/{}", r.board.name(), r.block)).collect();

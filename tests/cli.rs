@@ -332,6 +332,28 @@ fn every_subcommand_has_help_and_rejects_unknown_options() {
     assert!(out.status.code() == Some(2) && e.contains("versa") && e.contains("icebreaker"), "{e}");
 }
 
+/// `offcard synth` rejects a bad board, block or seed count in parsing (exit
+/// 2, before any tool is installed or run); the synthesis library has no
+/// parser of its own, so these are its only checks.
+#[test]
+fn synth_rejects_bad_board_block_and_seeds() {
+    for (args, says) in [
+        (&["--board", "zed"][..], "'zed'"),
+        (&["--block", "nope"], "'nope'"),
+        (&["--seeds", "0"], "'0'"),
+        (&["--seeds", "11"], "'11'"),
+        (&["--seeds", "x"], "'x'"),
+        (&["--seeds"], "--seeds"),
+        (&["--bogus"], "'--bogus'"),
+    ] {
+        let out = offcard().arg("synth").args(args).output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "offcard synth {args:?}: {e}");
+        assert!(e.contains(says), "offcard synth {args:?}: {e}");
+        assert!(out.stdout.is_empty(), "offcard synth {args:?} ran: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
 #[test]
 fn completions_cover_the_subcommands() {
     let out = offcard().args(["completions", "bash"]).output().unwrap();

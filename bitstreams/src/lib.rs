@@ -2,10 +2,12 @@
 //! Trellis / IceStorm packers, all from pinned YoWASP wheels that the project
 //! installs into `<project>/.tools/pip` (see `offcard-toolchain`).
 //!
-//! * [`cli_main`] is `offcard synth [--board versa|icebreaker] [--block X] [--json]`:
-//!   generate the Verilog of a block, wrap it in the I/O harness, synthesize,
-//!   place and route, pack a bitstream into `build/bitstreams/`, and write the
-//!   report to `docs/synthesis.md` and `docs/synthesis.json`.
+//! * [`synth_block_seeds`], [`write_docs`] and [`results_table`] are what
+//!   `offcard synth [--board versa|icebreaker] [--block X] [--seeds N] [--json]`
+//!   runs (the `offcard` binary parses the command line): generate the Verilog
+//!   of a block, wrap it in the I/O harness, synthesize, place and route, pack a
+//!   bitstream into `build/bitstreams/`, and write the report to
+//!   `docs/synthesis.md` and `docs/synthesis.json`.
 //! * [`quick_check`] is the CI check: generic yosys synthesis of every block.
 //!
 //! The harness ([`harness_verilog`]) stands in for the PCIe core: the block's
@@ -1344,170 +1346,41 @@ pub fn write_docs(reports: &[BlockReport], command: &str) -> Result<Vec<Value>> 
 }
 
 // ---------------------------------------------------------------------------
-// CLI
+// Result table
 // ---------------------------------------------------------------------------
 
-const USAGE: &str = "usage: offcard synth [--board versa|icebreaker] [--block NAME] [--seeds N] [--json]\n       (--seeds N: also place and route with nextpnr seeds 2..N, fmax per seed in the report)\n       offcard synth check      (CI: yosys synthesis of every block)\n       offcard synth report     (rewrite docs/synthesis.md from docs/synthesis.json)";
-
-/// `offcard synth ...`: `args` are the words after `synth` (a leading "synth" is skipped).
-pub fn cli_main(args: &[String]) -> Result<()> {
-    let mut args: &[String] = args;
-    if args.first().map(|a| a == "synth").unwrap_or(false) {
-        args = &args[1..];
-    }
-    let mut boards: Vec<Board> = Board::ALL.to_vec();
-    let mut blocks: Vec<String> = offcard_hdl::BLOCKS.iter().map(|s| s.to_string()).collect();
-    let mut json_out = false;
-    let mut check = false;
-    let mut report_only = false;
-    let mut seeds = 1u64;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--board" => {
-                let b = args
-                    .get(i + 1)
-                    .ok_or_else(|| anyhow!("--board needs a value\n{USAGE}"))?;
-                boards =
-                    vec![Board::parse(b).ok_or_else(|| anyhow!("unknown board {b:?}\n{USAGE}"))?];
-                i += 1;
-            }
-            "--block" => {
-                let b = args
-                    .get(i + 1)
-                    .ok_or_else(|| anyhow!("--block needs a value\n{USAGE}"))?;
-                if !offcard_hdl::BLOCKS.contains(&b.as_str()) {
-                    bail!(
-                        "unknown block {b:?}; blocks: {}\n{USAGE}",
-                        offcard_hdl::BLOCKS.join(", ")
-                    );
-                }
-                blocks = vec![b.clone()];
-                i += 1;
-            }
-            "--json" => json_out = true,
-            "--seeds" => {
-                let n = args
-                    .get(i + 1)
-                    .ok_or_else(|| anyhow!("--seeds needs a number\n{USAGE}"))?;
-                seeds = n
-                    .parse()
-                    .ok()
-                    .filter(|&n| (1..=10).contains(&n))
-                    .ok_or_else(|| anyhow!("--seeds {n:?}: a number from 1 to 10\n{USAGE}"))?;
-                i += 1;
-            }
-            "check" => check = true,
-            "report" => report_only = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-        i += 1;
-    }
-    let mut progress = |s: &str| eprintln!("[synth] {s}");
-    if check {
-        let r = quick_check_with(&mut progress)?;
-        for (b, n) in &r {
-            println!("{b}: {n} cells");
-        }
-        if json_out {
-            let m: serde_json::Map<String, Value> =
-                r.iter().map(|(b, n)| (b.clone(), json!(n))).collect();
-            println!("{}", json!({ "check": "ok", "cells": m }));
-        }
-        return Ok(());
-    }
-    if report_only {
-        // Re-render docs/synthesis.md (and the summary) from the stored results.
-        let results = write_docs(&[], "offcard synth report")?;
-        progress(&format!(
-            "rewrote docs/synthesis.md and docs/synthesis.json from {} stored results",
-            results.len()
-        ));
-        if json_out {
-            println!("{}", serde_json::to_string(&summary_json(&results))?);
-        }
-        return Ok(());
-    }
-    let command = {
-        let mut c = String::from("offcard synth");
-        for a in args {
-            if a != "--json" {
-                c.push(' ');
-                c.push_str(a);
-            }
-        }
-        c
-    };
-    let t0 = Instant::now();
-    install_tools(&mut progress)?;
-    let mut reports = Vec::new();
-    let total = boards.len() * blocks.len();
-    for board in &boards {
-        for block in &blocks {
-            progress(&format!(
-                "({}/{}) {} on {} ({})",
-                reports.len() + 1,
-                total,
-                block,
-                board.name(),
-                board.device()
-            ));
-            let r = synth_block_seeds(*board, block, seeds, &mut progress)?;
-            progress(&format!("{}/{}: {}", board.name(), block, r.status));
-            reports.push(r);
-        }
-    }
-    let results = write_docs(&reports, &command)?;
-    progress(&format!(
-        "wrote docs/synthesis.md and docs/synthesis.json in {:.0} s",
-        t0.elapsed().as_secs_f64()
-    ));
-    if !json_out {
-        println!(
-            "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  status",
-            "board", "block", "LUTs", "FFs", "BRAM", "fmax MHz"
+/// The table `offcard synth` prints after a run: one line per board and
+/// block (LUTs, FFs, BRAM, fmax, status), and under a block that misses
+/// [`TARGET_MHZ`] its critical path (signal names without the cell suffixes).
+/// The command line itself is parsed by the `offcard` binary (clap).
+pub fn results_table(reports: &[BlockReport]) -> String {
+    let mut t = format!(
+        "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  status\n",
+        "board", "block", "LUTs", "FFs", "BRAM", "fmax MHz"
+    );
+    for r in reports {
+        t += &format!(
+            "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  {}\n",
+            r.board.name(),
+            r.block,
+            r.luts,
+            r.ffs,
+            r.brams,
+            r.fmax_mhz.map(|f| format!("{f:.1}")).unwrap_or("–".into()),
+            r.status
         );
-        for r in &reports {
-            println!(
-                "{:<11} {:<13} {:>7} {:>7} {:>5} {:>9}  {}",
-                r.board.name(),
-                r.block,
-                r.luts,
-                r.ffs,
-                r.brams,
-                r.fmax_mhz.map(|f| format!("{f:.1}")).unwrap_or("–".into()),
-                r.status
+        if let (Some(false), Some(c)) = (r.meets_target(), &r.critical_path) {
+            t += &format!(
+                "    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels, {} in carry chains)\n",
+                signal_of(&c.from),
+                signal_of(&c.to),
+                c.delay_ns,
+                c.logic_levels,
+                c.carry_steps
             );
-            if r.meets_target() == Some(false) {
-                if let Some(c) = &r.critical_path {
-                    println!("    misses {TARGET_MHZ} MHz; critical path {} -> {} ({:.2} ns, {} logic levels, {} in carry chains)", signal_of(&c.from), signal_of(&c.to), c.delay_ns, c.logic_levels, c.carry_steps);
-                }
-            }
         }
-    } else {
-        println!("{}", serde_json::to_string(&summary_json(&results))?);
     }
-    let failed: Vec<&BlockReport> = reports
-        .iter()
-        .filter(|r| r.status.starts_with("failed"))
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "{} of {} runs failed: {}",
-            failed.len(),
-            reports.len(),
-            failed
-                .iter()
-                .map(|r| format!("{}/{}", r.board.name(), r.block))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
+    t
 }
 
 #[cfg(test)]
@@ -1598,15 +1471,6 @@ mod tests {
     }
 
     #[test]
-    fn cli_rejects_unknown() {
-        assert!(cli_main(&["--board".into(), "zed".into()]).is_err());
-        assert!(cli_main(&["--block".into(), "nope".into()]).is_err());
-        assert!(cli_main(&["--bogus".into()]).is_err());
-        assert!(cli_main(&["--seeds".into(), "0".into()]).is_err());
-        assert!(cli_main(&["--seeds".into(), "x".into()]).is_err());
-    }
-
-    #[test]
     fn seed_spread_is_reported() {
         let mut r = BlockReport {
             board: Board::Versa,
@@ -1631,5 +1495,41 @@ mod tests {
         assert!(md.contains("fmax over nextpnr seeds"), "{md}");
         assert!(md.contains("min 47.5, max 52.2"), "{md}");
         assert_eq!(summary_json(&[j])["card_fmax_mhz_ecp5_by_seed"]["2"], 47.5);
+    }
+
+    #[test]
+    fn results_table_names_the_critical_path_of_a_miss() {
+        let mut r = BlockReport {
+            board: Board::Versa,
+            block: "card".into(),
+            status: "ok".into(),
+            luts: 1234,
+            ffs: 567,
+            brams: 2,
+            pnr_cells: Some((1, 2)),
+            fmax_mhz: Some(TARGET_MHZ + 10.0),
+            critical_path: Some(CriticalPath {
+                from: "dut.cache$set_TRELLIS_FF_Q".into(),
+                to: "dut.cache$we_LUT4_A_1_Z".into(),
+                delay_ns: 18.1,
+                logic_levels: 7,
+                carry_steps: 2,
+                routing_ns: 9.0,
+            }),
+            bitstream: None,
+            harness_ffs: 0,
+            seconds: 1.0,
+            fmax_other_seeds: vec![],
+        };
+        let t = results_table(std::slice::from_ref(&r));
+        assert!(t.lines().next().unwrap().starts_with("board"), "{t}");
+        assert!(t.contains("versa") && t.contains("1234") && t.contains("567"), "{t}");
+        assert!(!t.contains("misses"), "meets the target: no path line\n{t}");
+        r.fmax_mhz = Some(TARGET_MHZ - 10.0);
+        let t = results_table(&[r]);
+        assert!(
+            t.contains("critical path dut.cache$set -> dut.cache$we (18.10 ns, 7 logic levels, 2 in carry chains)"),
+            "{t}"
+        );
     }
 }
