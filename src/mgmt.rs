@@ -5,8 +5,7 @@
 use crate::card_backend::CardBackend;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use offcard_mgmt::cli::{self as lib, MgmtOptions, ServeOptions};
-use offcard_mgmt::keys::{PublicIdentity, PUBLIC_FILE};
+use offcard_mgmt::commands::{self as lib, KeygenOptions, MgmtOptions, ServeOptions};
 use offcard_mgmt::protocol::OpOutput;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -108,21 +107,14 @@ impl MgmtOp {
 }
 
 pub fn keygen(a: &KeygenArgs) -> Result<()> {
-    let dir = a.dir.clone().unwrap_or_else(lib::default_keys_dir);
-    // Check the line before generating anything, so a typo in --ops or
-    // --tags leaves no half-done key directory behind.
-    let probe = offcard_mgmt::Identity::generate().ed25519.verifying_key().to_bytes();
-    lib::authorized_line(&probe, &a.ops, a.tags.as_deref(), "")?;
-    let p = if a.show {
-        PublicIdentity::load(&dir.join(PUBLIC_FILE))?
-    } else {
-        let p = lib::run_keygen(&dir, a.force)?;
-        println!("wrote keys to {}", dir.display());
-        p
+    let o = KeygenOptions {
+        dir: a.dir.clone().unwrap_or_else(lib::default_keys_dir),
+        force: a.force,
+        show: a.show,
+        ops: a.ops.clone(),
+        tags: a.tags.clone(),
     };
-    print!("{}", p.to_text());
-    println!("authorized_keys line (edit the ops; program-way-mask and read-tag-counters also need tags=<t>[,<t>...] or tags=*, none without it):");
-    println!("{}", lib::authorized_line(&p.ed25519.to_bytes(), &a.ops, a.tags.as_deref(), "this key")?);
+    print!("{}", lib::keygen(&o)?);
     Ok(())
 }
 

@@ -8,14 +8,15 @@
 //! sealed with HPKE (RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256),
 //! HKDF-SHA256, ChaCha20Poly1305) to the caller. See `docs/mgmt.md`.
 //!
-//! Entry points for the `offcard` binary: [`cli::cli_main`] (also re-exported
-//! at the crate root), or the individual `run_*` functions in [`cli`].
+//! The `offcard` binary parses the command line (clap) and calls the
+//! functions of [`commands`] (`run_serve`, `run_mgmt`, `keygen`, `parse_op`);
+//! this crate has no command-line parser of its own.
 
 pub mod auth;
 pub mod backend;
 pub mod bench;
-pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod envelope;
 pub mod host;
 pub mod keys;
@@ -26,7 +27,6 @@ pub mod seal;
 
 pub use auth::{AuthorizedKeys, TagScope};
 pub use backend::{Call, MemoryBackend, PrivilegedBackend, TAG_COUNTER_NAMES};
-pub use cli::cli_main;
 pub use client::{open_response, prepare, ClientError, PreparedRequest, RequestOptions};
 pub use host::{AuditLog, Host, HostConfig, Outcome, Reject};
 pub use keys::{Identity, PublicIdentity};

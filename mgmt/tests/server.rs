@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use offcard_mgmt::cli::{self, ServeOptions};
+use offcard_mgmt::commands::{self as cli, KeygenOptions, MgmtOptions, ServeOptions};
 use offcard_mgmt::client::{open_response, prepare, ClientError, RequestOptions};
 use offcard_mgmt::keys::{ED25519_FILE, PUBLIC_FILE, X25519_FILE};
 use offcard_mgmt::net::{self, Connection};
@@ -130,16 +130,14 @@ fn keygen_permissions_and_no_overwrite() {
     let e = cli::run_keygen(&kd, false).unwrap_err();
     assert!(e.to_string().contains("refusing to overwrite"), "{e}");
     assert_eq!(Identity::load(&kd).unwrap().public(), p);
-    // Through the CLI as well.
-    let args: Vec<String> = ["keygen", "--dir", kd.to_str().unwrap()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert!(cli::cli_main(&args).is_err());
+    // Through the keygen command as well.
+    let o = KeygenOptions {
+        dir: kd.clone(),
+        ..KeygenOptions::default()
+    };
+    assert!(cli::keygen(&o).is_err());
     // --force replaces them, with the same safe modes.
-    let mut forced = args.clone();
-    forced.push("--force".into());
-    cli::cli_main(&forced).unwrap();
+    cli::keygen(&KeygenOptions { force: true, ..o }).unwrap();
     assert_ne!(Identity::load(&kd).unwrap().public(), p);
     assert_eq!(mode(ED25519_FILE), 0o600);
     // A secret readable by others is refused.
@@ -229,48 +227,31 @@ fn cli_mgmt_against_a_running_server() {
         })
     });
     ready_rx.recv().unwrap();
-    let s = |v: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = v.iter().map(|s| s.to_string()).collect();
-        a.extend(
-            [
-                "--socket",
-                opts.socket.to_str().unwrap(),
-                "--keys",
-                client_keys.to_str().unwrap(),
-                "--host-pub",
-                host_keys.join(PUBLIC_FILE).to_str().unwrap(),
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
-        a
+    // What `offcard mgmt <op> [args] --socket .. --keys .. --host-pub .. [--seal-params]` runs.
+    let mo = MgmtOptions {
+        socket: opts.socket.clone(),
+        keys: client_keys.clone(),
+        host_pub: Some(host_keys.join(PUBLIC_FILE)),
+        seal_params: false,
     };
-    cli::cli_main(&s(&["mgmt", "read-counters"])).unwrap();
-    cli::cli_main(&s(&[
-        "mgmt",
-        "program-path-table",
-        "7",
-        "1,2,0x10",
-        "--seal-params",
-    ]))
-    .unwrap();
+    let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let out = cli::run_mgmt(&mo, &cli::parse_op(&w("read-counters")).unwrap()).unwrap();
+    assert!(cli::format_output(&out).lines().count() > 0, "{out:?}");
+    let sealed = MgmtOptions { seal_params: true, ..mo.clone() };
+    let out = cli::run_mgmt(&sealed, &cli::parse_op(&w("program-path-table 7 1,2,0x10")).unwrap()).unwrap();
+    assert_eq!(cli::format_output(&out), "ok\n");
     assert_eq!(backend.path_table(7), Some(vec![1, 2, 16]));
-    let e = cli::cli_main(&s(&["mgmt", "program-way-mask", "1", "0xff"])).unwrap_err();
+    let e = cli::run_mgmt(&mo, &cli::parse_op(&w("program-way-mask 1 0xff")).unwrap()).unwrap_err();
     assert!(format!("{e:#}").contains("[unauthorized]"), "{e:#}");
     assert_eq!(backend.way_mask(1), None);
     // Wrong host public key: the client refuses the answer.
-    let e = cli::cli_main(&{
-        let mut a = s(&["mgmt", "read-counters"]);
-        let n = a.len();
-        a[n - 1] = client_keys.join(PUBLIC_FILE).to_str().unwrap().to_string();
-        a
-    })
-    .unwrap_err();
+    let wrong = MgmtOptions { host_pub: Some(client_keys.join(PUBLIC_FILE)), ..mo.clone() };
+    let e = cli::run_mgmt(&wrong, &cli::parse_op(&w("read-counters")).unwrap()).unwrap_err();
     assert!(
         format!("{e:#}").contains("not signed by the expected host key"),
         "{e:#}"
     );
-    assert!(cli::cli_main(&s(&["mgmt", "no-such-op"])).is_err());
+    assert!(cli::parse_op(&w("no-such-op")).is_err());
     tx.send(()).unwrap();
     server.join().unwrap().unwrap();
     let audit = std::fs::read_to_string(d.join("audit.log")).unwrap();

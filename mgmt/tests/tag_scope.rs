@@ -6,8 +6,9 @@
 mod common;
 use common::*;
 use offcard_mgmt::client::{open_response, prepare, ClientError, PreparedRequest, RequestOptions};
+use offcard_mgmt::commands::{self, KeygenOptions};
 use offcard_mgmt::{
-    cli, AuditLog, AuthorizedKeys, Call, Host, HostConfig, Identity, MemoryBackend, Op, OpOutput,
+    AuditLog, AuthorizedKeys, Call, Host, HostConfig, Identity, MemoryBackend, Op, OpOutput,
     Outcome, Params, PrivilegedBackend, TagScope, TAG_COUNTER_NAMES,
 };
 use std::sync::Arc;
@@ -397,11 +398,11 @@ fn read_tag_counters_wire_and_cli() {
     assert!(Params::decode(Op::ReadTagCounters, &[0xa1, 0x63, b't', b'a', b'g', 0x1a, 0, 1, 0, 0]).is_err());
     let w = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     assert_eq!(
-        cli::parse_op(&w("read-tag-counters 5")).unwrap(),
+        commands::parse_op(&w("read-tag-counters 5")).unwrap(),
         Params::ReadTagCounters { tag: 5 }
     );
     assert_eq!(
-        cli::parse_op(&w("read-tag-counters 0x0f")).unwrap(),
+        commands::parse_op(&w("read-tag-counters 0x0f")).unwrap(),
         Params::ReadTagCounters { tag: 15 }
     );
     for bad in [
@@ -410,14 +411,14 @@ fn read_tag_counters_wire_and_cli() {
         "read-tag-counters 70000",
         "read-tag-counters x",
     ] {
-        assert!(cli::parse_op(&w(bad)).is_err(), "{bad}");
+        assert!(commands::parse_op(&w(bad)).is_err(), "{bad}");
     }
 }
 
 #[test]
 fn keygen_line_carries_the_tags_field() {
     let k = Identity::generate().ed25519.verifying_key().to_bytes();
-    let l = cli::authorized_line(
+    let l = commands::authorized_line(
         &k,
         "read-counters,read-tag-counters",
         Some("1,2"),
@@ -428,41 +429,45 @@ fn keygen_line_carries_the_tags_field() {
         l.ends_with(" read-counters,read-tag-counters tags=1,2 # this key"),
         "{l}"
     );
-    let l = cli::authorized_line(&k, "*", Some("*"), "").unwrap();
+    let l = commands::authorized_line(&k, "*", Some("*"), "").unwrap();
     assert!(l.ends_with(" tags=*"), "{l}");
     assert_eq!(
         AuthorizedKeys::parse(&l).unwrap().tag_scope(&k),
         Some(&TagScope::All)
     );
-    let l = cli::authorized_line(&k, "read-counters", None, "this key").unwrap();
+    let l = commands::authorized_line(&k, "read-counters", None, "this key").unwrap();
     assert!(!l.contains("tags="), "{l}");
-    assert!(cli::authorized_line(&k, "read-counter", None, "").is_err());
-    assert!(cli::authorized_line(&k, "read-counters", Some("1,x"), "").is_err());
+    assert!(commands::authorized_line(&k, "read-counter", None, "").is_err());
+    assert!(commands::authorized_line(&k, "read-counters", Some("1,x"), "").is_err());
 
     // The keygen command prints it, and --show prints it for the existing key.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("k").to_str().unwrap().to_string();
-    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    cli::cli_main(&s(&[
-        "keygen",
-        "--dir",
-        &d,
-        "--ops",
-        "read-tag-counters",
-        "--tags",
-        "3",
-    ]))
+    let o = KeygenOptions {
+        dir: dir.path().join("k"),
+        ops: "read-tag-counters".into(),
+        tags: Some("3".into()),
+        ..KeygenOptions::default()
+    };
+    let out = commands::keygen(&o).unwrap();
+    assert!(out.contains("wrote keys to"), "{out}");
+    assert!(out.trim_end().ends_with(" read-tag-counters tags=3 # this key"), "{out}");
+    let shown = commands::keygen(&KeygenOptions {
+        show: true,
+        tags: Some("4,5".into()),
+        ..o.clone()
+    })
     .unwrap();
-    cli::cli_main(&s(&["keygen", "--dir", &d, "--show", "--tags", "4,5"])).unwrap();
+    assert!(!shown.contains("wrote keys"), "{shown}");
+    assert!(shown.trim_end().ends_with(" read-tag-counters tags=4,5 # this key"), "{shown}");
+    // --show takes no --force.
+    assert!(commands::keygen(&KeygenOptions { show: true, force: true, ..o.clone() }).is_err());
     // A bad --tags generates nothing.
     let d2 = dir.path().join("k2");
-    assert!(cli::cli_main(&s(&[
-        "keygen",
-        "--dir",
-        d2.to_str().unwrap(),
-        "--tags",
-        "x"
-    ]))
+    assert!(commands::keygen(&KeygenOptions {
+        dir: d2.clone(),
+        tags: Some("x".into()),
+        ..KeygenOptions::default()
+    })
     .is_err());
     assert!(!d2.exists());
 }

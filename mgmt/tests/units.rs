@@ -1,7 +1,7 @@
 //! Smaller pieces: replay cache bounds and expiry, time formatting, CLI op
 //! parsing, canonical round trips.
 
-use offcard_mgmt::cli::parse_op;
+use offcard_mgmt::commands::parse_op;
 use offcard_mgmt::host::format_utc;
 use offcard_mgmt::protocol::{OpOutput, Params, MAX_PATH_ENTRIES};
 use offcard_mgmt::replay::{NonceCache, NonceCheck};

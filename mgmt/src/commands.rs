@@ -1,17 +1,20 @@
-//! Command-line entry points, called by the `offcard` binary.
+//! What the `offcard` binary's management commands run. The binary parses
+//! the command line (clap); this module has no parser of its own, only the
+//! operations, their option structs and [`parse_op`] (an operation's words,
+//! already split by the binary, into [`Params`] with the host's range checks):
 //!
 //! ```text
-//! serve [--socket P] [--keys DIR] [--authorized FILE] [--audit FILE] [--window SECS]
-//! mgmt <op> [op args] [--socket P] [--keys DIR] [--host-pub FILE] [--seal-params]
-//! keygen [--dir D] [--force] [--ops OPS] [--tags TAGS] [--show]
-//! bench-mgmt [--json]          (also: bench mgmt [--json])
+//! offcard serve  -> ServeOptions  -> run_serve
+//! offcard mgmt   -> parse_op, MgmtOptions -> run_mgmt, format_output
+//! offcard keygen -> KeygenOptions -> keygen
+//! offcard bench mgmt -> crate::bench::run_bench
 //! ```
 //!
 //! Defaults live under `$OFFCARD_HOME` (default `$HOME/.offcard`): `keys/`,
 //! `authorized_keys`, `audit.log`, `mgmt.sock`.
 
 use crate::auth::AuthorizedKeys;
-use crate::backend::{MemoryBackend, PrivilegedBackend};
+use crate::backend::PrivilegedBackend;
 use crate::client::RequestOptions;
 use crate::host::{AuditLog, Host, HostConfig};
 use crate::keys::{Identity, PublicIdentity, PUBLIC_FILE};
@@ -20,22 +23,6 @@ use crate::protocol::{Op, OpOutput, Params};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub const USAGE: &str = "\
-usage:
-  offcard serve [--socket P] [--keys DIR] [--authorized FILE] [--audit FILE] [--window SECS]
-  offcard mgmt <op> [args] [--socket P] [--keys DIR] [--host-pub FILE] [--seal-params]
-      ops: read-counters
-           program-way-mask <tag> <mask>
-           program-path-table <tenant> <entry,entry,...>
-           read-write-records [max]
-           read-host-memory <addr> <len>
-           read-tag-counters <tag>
-  offcard keygen [--dir D] [--force] [--ops OP,OP,..|*] [--tags T,T,..|*] [--show]
-      prints the key's authorized_keys line (--show: of the existing key, generates nothing);
-      tag-scoped ops (program-way-mask, read-tag-counters) need tags= (none by default)
-  offcard bench mgmt [--json]     (or: bench-mgmt)
-defaults are under $OFFCARD_HOME (default ~/.offcard): keys/, authorized_keys, audit.log, mgmt.sock";
 
 /// Base directory for defaults.
 pub fn offcard_home() -> PathBuf {
@@ -105,55 +92,6 @@ impl Default for MgmtOptions {
     }
 }
 
-/// Simple flag parser: `--name value` options, `--flag` switches, positionals.
-struct Args {
-    positional: Vec<String>,
-    opts: Vec<(String, Option<String>)>,
-}
-
-impl Args {
-    fn parse(args: &[String], valued: &[&str], switches: &[&str]) -> Result<Args> {
-        let mut positional = Vec::new();
-        let mut opts = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                let (name, inline) = match name.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
-                    None => (name, None),
-                };
-                if valued.contains(&name) {
-                    let v = match inline {
-                        Some(v) => v,
-                        None => it
-                            .next()
-                            .ok_or_else(|| anyhow!("--{name} needs a value"))?
-                            .clone(),
-                    };
-                    opts.push((name.to_string(), Some(v)));
-                } else if switches.contains(&name) && inline.is_none() {
-                    opts.push((name.to_string(), None));
-                } else {
-                    bail!("unknown option --{name}\n{USAGE}");
-                }
-            } else {
-                positional.push(a.clone());
-            }
-        }
-        Ok(Args { positional, opts })
-    }
-    fn get(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-    fn has(&self, name: &str) -> bool {
-        self.opts.iter().any(|(n, _)| n == name)
-    }
-}
-
 fn parse_u64(s: &str) -> Result<u64> {
     let r = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u64::from_str_radix(&h.replace('_', ""), 16)
@@ -169,15 +107,21 @@ fn parse_n<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T> {
     T::try_from(parse_u64(s)?).map_err(|_| anyhow!("{what} {s:?} out of range"))
 }
 
-/// Parses `<op> [args]` into [`Params`].
+fn op_names() -> String {
+    Op::ALL.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// `<op> [args]` (the words the binary collected) into [`Params`]; numbers
+/// may be decimal, `0x` hex or `0b` binary.
 pub fn parse_op(words: &[String]) -> Result<Params> {
     let (op, rest) = words
         .split_first()
-        .ok_or_else(|| anyhow!("missing operation\n{USAGE}"))?;
-    let op = Op::from_name(op).ok_or_else(|| anyhow!("unknown operation {op:?}\n{USAGE}"))?;
+        .ok_or_else(|| anyhow!("missing operation; operations: {}", op_names()))?;
+    let op = Op::from_name(op)
+        .ok_or_else(|| anyhow!("unknown operation {op:?}; operations: {}", op_names()))?;
     let need = |n: usize| -> Result<()> {
         if rest.len() != n {
-            bail!("{op} takes {n} argument(s), got {}\n{USAGE}", rest.len());
+            bail!("{op} takes {n} argument(s), got {}", rest.len());
         }
         Ok(())
     };
@@ -317,7 +261,8 @@ pub fn reload_authorized(host: &Host, path: &Path) -> Result<usize> {
 
 /// `serve`: runs the management host on a Unix socket until Ctrl-C
 /// (SIGINT); SIGHUP reloads the authorized-keys file.
-/// The card glue passes its own backend; the CLI uses a [`MemoryBackend`].
+/// The `offcard` binary passes the simulated card; tests pass a
+/// [`MemoryBackend`](crate::backend::MemoryBackend).
 pub fn run_serve(opts: &ServeOptions, backend: Arc<dyn PrivilegedBackend>) -> Result<()> {
     let host = Arc::new(load_host(opts, backend)?);
     let rt = runtime()?;
@@ -387,134 +332,54 @@ pub fn format_output(out: &OpOutput) -> String {
     }
 }
 
-const SUBCOMMANDS: [&str; 6] = ["serve", "mgmt", "keygen", "bench-mgmt", "bench", "help"];
-
-/// Entry point: `args` are the words after the program name, starting with
-/// the subcommand (a leading program name is tolerated and skipped).
-pub fn cli_main(args: &[String]) -> Result<()> {
-    cli_main_with_backend(args, &|| Ok(Arc::new(MemoryBackend::new())))
+/// Options of `keygen`.
+#[derive(Debug, Clone)]
+pub struct KeygenOptions {
+    /// Key directory.
+    pub dir: PathBuf,
+    /// Overwrite an existing key.
+    pub force: bool,
+    /// Print the existing key's line, generate nothing.
+    pub show: bool,
+    /// Operations of the printed authorized-keys line (`OP,OP,..` or `*`).
+    pub ops: String,
+    /// Tags of the printed line (`T,T,..` or `*`); none without it.
+    pub tags: Option<String>,
 }
 
-/// [`cli_main`] with the backend `serve` uses supplied by the caller (the
-/// `offcard` binary passes the card).
-pub fn cli_main_with_backend(
-    args: &[String],
-    backend: &dyn Fn() -> Result<Arc<dyn PrivilegedBackend>>,
-) -> Result<()> {
-    let args = match args {
-        [first, second, ..]
-            if !SUBCOMMANDS.contains(&first.as_str()) && SUBCOMMANDS.contains(&second.as_str()) =>
-        {
-            &args[1..]
+impl Default for KeygenOptions {
+    fn default() -> Self {
+        KeygenOptions {
+            dir: default_keys_dir(),
+            force: false,
+            show: false,
+            ops: "read-counters".into(),
+            tags: None,
         }
-        _ => args,
-    };
-    let Some((cmd, rest)) = args.split_first() else {
-        bail!("{USAGE}")
-    };
-    match cmd.as_str() {
-        "serve" => {
-            let a = Args::parse(
-                rest,
-                &["socket", "keys", "authorized", "audit", "window"],
-                &[],
-            )?;
-            if !a.positional.is_empty() {
-                bail!("serve takes no positional arguments\n{USAGE}");
-            }
-            let mut o = ServeOptions::default();
-            if let Some(v) = a.get("socket") {
-                o.socket = v.into();
-            }
-            if let Some(v) = a.get("keys") {
-                o.keys = v.into();
-            }
-            if let Some(v) = a.get("authorized") {
-                o.authorized = v.into();
-            }
-            if let Some(v) = a.get("audit") {
-                o.audit = v.into();
-            }
-            if let Some(v) = a.get("window") {
-                o.window_secs = parse_u64(v)?;
-            }
-            run_serve(&o, backend()?)
-        }
-        "mgmt" => {
-            let a = Args::parse(rest, &["socket", "keys", "host-pub"], &["seal-params"])?;
-            let params = parse_op(&a.positional)?;
-            let mut o = MgmtOptions::default();
-            if let Some(v) = a.get("socket") {
-                o.socket = v.into();
-            }
-            if let Some(v) = a.get("keys") {
-                o.keys = v.into();
-            }
-            o.host_pub = a.get("host-pub").map(PathBuf::from);
-            o.seal_params = a.has("seal-params");
-            let out = run_mgmt(&o, &params)?;
-            print!("{}", format_output(&out));
-            if let OpOutput::Failed(m) = out {
-                bail!("operation failed on the host: {m}");
-            }
-            Ok(())
-        }
-        "keygen" => {
-            let a = Args::parse(rest, &["dir", "ops", "tags"], &["force", "show"])?;
-            if !a.positional.is_empty() {
-                bail!("keygen takes no positional arguments\n{USAGE}");
-            }
-            let dir = a
-                .get("dir")
-                .map(PathBuf::from)
-                .unwrap_or_else(default_keys_dir);
-            let ops = a.get("ops").unwrap_or("read-counters");
-            let tags = a.get("tags");
-            // Check the line before generating anything, so a typo in --ops or
-            // --tags leaves no half-done key directory behind.
-            let probe = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
-            authorized_line(&probe.to_bytes(), ops, tags, "")?;
-            let p = if a.has("show") {
-                if a.has("force") {
-                    bail!("keygen --show prints the existing key's line; it takes no --force");
-                }
-                PublicIdentity::load(&dir.join(PUBLIC_FILE))?
-            } else {
-                let p = run_keygen(&dir, a.has("force"))?;
-                println!("wrote keys to {}", dir.display());
-                p
-            };
-            print!("{}", p.to_text());
-            println!(
-                "authorized_keys line (edit the ops; program-way-mask and read-tag-counters also need tags=<t>[,<t>...] or tags=*, none without it):"
-            );
-            println!(
-                "{}",
-                authorized_line(&p.ed25519.to_bytes(), ops, tags, "this key")?
-            );
-            Ok(())
-        }
-        "bench" | "bench-mgmt" => {
-            let rest = if cmd == "bench" {
-                match rest.split_first() {
-                    Some((w, r)) if w == "mgmt" => r,
-                    _ => bail!("usage: bench mgmt [--json]"),
-                }
-            } else {
-                rest
-            };
-            let a = Args::parse(rest, &[], &["json"])?;
-            let r = crate::bench::run_bench(crate::bench::BenchConfig::default())?;
-            print!("{}", r.human());
-            if a.has("json") {
-                println!("{}", r.json());
-            }
-            Ok(())
-        }
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => bail!("unknown command {other:?}\n{USAGE}"),
     }
+}
+
+/// `keygen`: writes a new identity to `o.dir` (or with `show` loads the
+/// existing one) and returns the text to print: the public key and its
+/// authorized-keys line. `ops` and `tags` are checked before anything is
+/// generated, so a typo leaves no half-done key directory behind.
+pub fn keygen(o: &KeygenOptions) -> Result<String> {
+    let probe = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+    authorized_line(&probe.to_bytes(), &o.ops, o.tags.as_deref(), "")?;
+    let mut out = String::new();
+    let p = if o.show {
+        if o.force {
+            bail!("keygen --show prints the existing key's line; it takes no --force");
+        }
+        PublicIdentity::load(&o.dir.join(PUBLIC_FILE))?
+    } else {
+        let p = run_keygen(&o.dir, o.force)?;
+        out += &format!("wrote keys to {}\n", o.dir.display());
+        p
+    };
+    out += &p.to_text();
+    out += "authorized_keys line (edit the ops; program-way-mask and read-tag-counters also need tags=<t>[,<t>...] or tags=*, none without it):\n";
+    out += &authorized_line(&p.ed25519.to_bytes(), &o.ops, o.tags.as_deref(), "this key")?;
+    out += "\n";
+    Ok(out)
 }
