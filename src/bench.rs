@@ -234,18 +234,10 @@ fn vm(c: &BenchCommon, linux: bool, raw: bool) -> Result<()> {
     no_plots(c, "vm")?;
     // Guest boots take seconds to minutes; the bench prints its own lines as it goes.
     let pb = progress::spinner("bench vm: booting, snapshotting and restoring guests");
-    // The hypervisor's bench prints its own figures and ends with the JSON line.
-    let mut a = vec![];
-    if linux {
-        a.push("--linux");
-    }
-    if raw {
-        a.push("--raw");
-    }
-    if c.json {
-        a.push("--json");
-    }
-    let r = offcard_vmm::bench::bench_cli(&a);
+    // The hypervisor's bench prints its own figures and ends with the JSON line
+    // (with or without --json).
+    let guest = if linux { Some(true) } else if raw { Some(false) } else { None };
+    let r = offcard_vmm::bench::bench_vm(guest);
     pb.finish_and_clear();
     r
 }

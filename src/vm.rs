@@ -1,8 +1,10 @@
-//! `offcard vm ...`: the KVM hypervisor (docs/vmm.md). clap checks the
-//! arguments here; the hypervisor library runs them.
+//! `offcard vm ...`: the KVM hypervisor (docs/vmm.md). clap parses the
+//! arguments here into the library's option structs; `offcard_vmm::commands`
+//! runs them.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use offcard_vmm::commands::{self as lib, Checkpoint, VmRestoreOptions, VmRunOptions};
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -49,53 +51,41 @@ pub struct VmRunArgs {
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
     /// Pause when the console prints TEXT and snapshot into DIR (first full, then diffs); repeatable
-    #[arg(long, value_name = "TEXT=DIR")]
-    checkpoint: Vec<String>,
+    #[arg(long, value_name = "TEXT=DIR", value_parser = checkpoint)]
+    checkpoint: Vec<Checkpoint>,
     /// Back guest RAM with this named file (e.g. /dev/shm/guest) instead of a memfd
     #[arg(long, value_name = "PATH")]
     mem_file: Option<PathBuf>,
 }
 
-fn push(a: &mut Vec<String>, name: &str, v: Option<impl ToString>) {
-    if let Some(v) = v {
-        a.push(name.into());
-        a.push(v.to_string());
-    }
+fn checkpoint(s: &str) -> Result<Checkpoint, String> {
+    lib::parse_checkpoint(s).map_err(|e| e.to_string())
 }
 
-/// The hypervisor library's entry takes its words; they are rebuilt here
-/// from checked values, so what it sees is always well-formed.
 pub fn run(cmd: VmCmd, quiet: bool) -> Result<()> {
-    let mut a: Vec<String> = vec!["vm".into()];
-    let p = |p: &PathBuf| p.display().to_string();
+    let d = VmRunOptions::default();
     match cmd {
-        VmCmd::Run(r) => {
-            a.push("run".into());
-            push(&mut a, "--kernel", r.kernel.as_ref().map(p));
-            push(&mut a, "--initrd", r.initrd.as_ref().map(p));
-            push(&mut a, "--mem", r.mem);
-            push(&mut a, "--vcpus", r.vcpus);
-            push(&mut a, "--cmdline", r.cmdline);
-            push(&mut a, "--script", r.script);
-            push(&mut a, "--timeout", r.timeout);
-            for c in r.checkpoint {
-                push(&mut a, "--checkpoint", Some(c));
-            }
-            push(&mut a, "--mem-file", r.mem_file.as_ref().map(p));
-        }
-        VmCmd::Restore { snapshot, timeout, mem_file } => {
-            a.push("restore".into());
-            push(&mut a, "--snapshot", Some(p(&snapshot)));
-            push(&mut a, "--timeout", timeout);
-            push(&mut a, "--mem-file", mem_file.as_ref().map(p));
-        }
+        VmCmd::Run(r) => lib::vm_run(&VmRunOptions {
+            kernel: r.kernel,
+            initrd: r.initrd,
+            mem_mib: r.mem.unwrap_or(d.mem_mib),
+            vcpus: r.vcpus.unwrap_or(d.vcpus),
+            cmdline: r.cmdline,
+            script: r.script,
+            timeout_secs: r.timeout.unwrap_or(d.timeout_secs),
+            checkpoints: r.checkpoint,
+            mem_file: r.mem_file,
+            quiet,
+        }),
+        VmCmd::Restore { snapshot, timeout, mem_file } => lib::vm_restore(&VmRestoreOptions {
+            snapshot,
+            timeout_secs: timeout.unwrap_or(d.timeout_secs),
+            mem_file,
+            quiet,
+        }),
         VmCmd::FetchAssets { dir } => {
-            a.push("fetch-assets".into());
-            push(&mut a, "--dir", dir.as_ref().map(p));
+            print!("{}", lib::fetch_assets(dir.as_deref())?);
+            Ok(())
         }
     }
-    if quiet && matches!(a[1].as_str(), "run" | "restore") {
-        a.push("--quiet".into());
-    }
-    offcard_vmm::cli::cli_main(&a)
 }

@@ -39,17 +39,13 @@ pub fn counter_program(limit: u32) -> Vec<u8> {
     c
 }
 
-/// `bench-vm [--json] [--linux|--raw]`. Default: the Linux guest, except on software KVM
+/// `offcard bench vm [--linux|--raw]`: `linux` Some(true) for the Linux guest,
+/// Some(false) for the raw one. Default (None): the Linux guest, except on software KVM
 /// (PVM host, see docs/vmm.md) where booting Linux takes minutes: there the raw guest
 /// (a 64-bit counter program) gives the VMM-side figures and `boot_to_init_ms` is null.
-pub fn bench_cli(args: &[&str]) -> Result<()> {
-    let linux = if args.contains(&"--linux") {
-        true
-    } else if args.contains(&"--raw") {
-        false
-    } else {
-        !crate::x86::software_kvm()
-    };
+/// The figures end with one JSON line either way.
+pub fn bench_vm(linux: Option<bool>) -> Result<()> {
+    let linux = linux.unwrap_or_else(|| !crate::x86::software_kvm());
     if linux {
         bench_main(true)
     } else {

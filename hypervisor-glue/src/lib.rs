@@ -2,11 +2,13 @@
 //! a real Linux guest with guest RAM in a shared file mapping, a 16550 serial
 //! console, KVM dirty logging in the card's DMA-logging shape, and snapshot/restore.
 //!
-//! Entry point for the root binary: [`cli_main`]. See docs/vmm.md.
+//! The `offcard` binary parses `offcard vm ...` and `offcard bench vm` (clap) and
+//! calls [`commands`] and [`bench::bench_vm`]; this crate has no command-line
+//! parser of its own. See docs/vmm.md.
 
 pub mod assets;
 pub mod bench;
-pub mod cli;
+pub mod commands;
 pub mod devices;
 pub mod dirty;
 pub mod initramfs;
@@ -17,7 +19,6 @@ pub mod vm;
 pub mod x86;
 
 pub use assets::GuestAssets;
-pub use cli::cli_main;
 pub use dirty::{bitmap_to_pages, DirtyRange, DirtyTracker};
 pub use memory::GuestMem;
 pub use snapshot::SnapshotInfo;
