@@ -164,6 +164,15 @@ pub struct DescFetch {
     /// Buffer bytes held once this job has its space (wraps at 20 bits).
     held: Signal<Local, Bits<VPOS_BITS>>,
     space_ok: Signal<Local, Bit>,
+    /// The job's buffer need and the space check, registered (timing: the
+    /// length, alignment and space adders are not behind one another or
+    /// in front of the allocation). Alloc acts on them from its third
+    /// cycle (`al1`, `al2`: the state was Alloc one and two cycles ago),
+    /// when both reflect the job; space only grows meanwhile.
+    need_q: DFF<Bits<VPOS_BITS>>,
+    space_ok_q: DFF<Bit>,
+    al1: DFF<Bit>,
+    al2: DFF<Bit>,
     rx_mask: Signal<Local, Bits<8>>,
     rx_sum: Signal<Local, Bits<15>>,
     rx_beat_bad: Signal<Local, Bit>,
@@ -205,7 +214,7 @@ impl Logic for DescFetch {
         dff_setup!(
             self, clock, state, rr, prefer_rx, cur_q, mode, desc_addr, rd_error, status, rx_tenant, rx_len, rx_pos,
             rx_cnt, rx_bad, drop_to_cpl, alloc, pos0, region_end, next_id, j_valid, j_q, j_mode, j_status, j_cookie,
-            j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id
+            j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id, need_q, space_ok_q, al1, al2
         );
         for i in 0..8 {
             self.desc[i].clock.next = self.clock.val();
@@ -258,8 +267,12 @@ impl Logic for DescFetch {
             // may run up to 7 bytes past it: room for that.
             self.need.next = ((self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val()) + 7) & 0xF_FFF8_u64) + 8;
         }
-        self.held.next = self.alloc.q.val() + self.need.val() - self.free_pos.val();
+        self.need_q.d.next = self.need.val();
+        self.held.next = self.alloc.q.val() + self.need_q.q.val() - self.free_pos.val();
         self.space_ok.next = self.held.val() <= self.c_buf_size.val();
+        self.space_ok_q.d.next = self.space_ok.val();
+        self.al1.d.next = self.state.q.val() == FetchState::Alloc;
+        self.al2.d.next = self.al1.q.val() & (self.state.q.val() == FetchState::Alloc);
         self.tenant.next = 0.into();
         if self.mode.q.val() == self.c_mode_tx.val() {
             self.tenant.next = self.desc[5].q.val().get_bits::<4>(0);
@@ -408,20 +421,20 @@ impl Logic for DescFetch {
                 // Buffer space and the read engine; the back end's slot may
                 // still hold the previous job (three jobs in flight: one
                 // written, one waiting, this one read).
-                if self.space_ok.val() {
+                if self.al2.q.val() & self.space_ok_q.q.val() {
                     if self.mode.q.val() == self.c_mode_rx.val() {
                         self.pos0.d.next = self.alloc.q.val() + self.dst_low.val();
                         self.rx_pos.d.next = self.alloc.q.val() + self.dst_low.val();
                         self.rx_cnt.d.next = 0.into();
                         self.rx_bad.d.next = false;
-                        self.region_end.d.next = self.alloc.q.val() + self.need.val();
-                        self.alloc.d.next = self.alloc.q.val() + self.need.val();
+                        self.region_end.d.next = self.alloc.q.val() + self.need_q.q.val();
+                        self.alloc.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.state.d.next = FetchState::RxData;
                     } else if self.rj_ready.val() {
                         self.rj_valid.next = true;
                         self.pos0.d.next = self.alloc.q.val() + self.dst_low.val();
-                        self.region_end.d.next = self.alloc.q.val() + self.need.val();
-                        self.alloc.d.next = self.alloc.q.val() + self.need.val();
+                        self.region_end.d.next = self.alloc.q.val() + self.need_q.q.val();
+                        self.alloc.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.state.d.next = FetchState::Push;
                     }
                 }
