@@ -40,7 +40,11 @@ pub struct TlpSink {
 /// The BAR0 register bus, driven by the endpoint: `addr` is a DW index into
 /// BAR0, a write happens in the cycle `wr_en` is high (`wr_mask` selects
 /// the bits of `wr_data` that change), and `rd_data` is the addressed
-/// register (a block reads 0 outside its range, so the card ORs them).
+/// register (a block reads 0 outside its range, so the card ORs them). The
+/// endpoint holds a read's `addr` for three cycles and samples in the third;
+/// the card registers each block's `rd_data` once, so a block may register
+/// one stage of its read multiplexer (the tagged cache and the DMA engine
+/// do: timing, docs/tlp.md).
 #[derive(LogicInterface, Default)]
 #[join = "RegBusTarget"]
 pub struct RegBusController {
