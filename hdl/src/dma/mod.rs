@@ -33,7 +33,7 @@ pub mod regs;
 pub mod write;
 
 use crate::bus::{RegBusTarget, TlpSink, TlpSource};
-use crate::byte_buffer::ByteBuffer;
+use crate::byte_buffer::{ByteBuffer, POS_BITS};
 use crate::tlp_mux::TxArbiter;
 use cpl_sink::CplSink;
 use desc_fetch::DescFetch;
@@ -94,6 +94,17 @@ pub struct DmaEngine {
     m_valid: DFF<Bit>,
     m_beat: DFF<Bits<68>>,
     sk_valid: DFF<Bit>,
+    /// The transfer buffer's write port, registered (timing: the choice
+    /// between the completion sink and a frame, and their own byte-mask
+    /// logic, are not in front of the block RAMs). A write lands a cycle
+    /// later; nothing reads a position that soon after it is written (the
+    /// back end learns of filled bytes through the read engine's registered
+    /// fill mark and waits for its staged geometry; frames pass through a
+    /// job hand-off first).
+    bw_en: DFF<Bit>,
+    bw_pos: DFF<Bits<POS_BITS>>,
+    bw_data: DFF<Bits<64>>,
+    bw_mask: DFF<Bits<8>>,
     sk_beat: DFF<Bits<68>>,
     in_beat: Signal<Local, Bits<68>>,
     in_take: Signal<Local, Bit>,
@@ -107,7 +118,7 @@ impl Logic for DmaEngine {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, regs, front, reader, sink, back, xbuf, rd_arb, tx_arb);
-        dff_setup!(self, clock, m_valid, m_beat, sk_valid, sk_beat);
+        dff_setup!(self, clock, m_valid, m_beat, sk_valid, sk_beat, bw_en, bw_pos, bw_data, bw_mask);
         self.regs.reset.next = self.reset.val();
         self.front.reset.next = self.reset.val();
         self.reader.reset.next = self.reset.val();
@@ -232,15 +243,22 @@ impl Logic for DmaEngine {
         self.irq.next = self.back.irq.val();
 
         // ---- the transfer buffer: the sink writes first, frames when it does not ----
-        self.xbuf.wr_en.next = self.sink.buf_wr_en.val() | self.front.buf_wr_en.val();
-        self.xbuf.wr_pos.next = self.front.buf_wr_pos.val();
-        self.xbuf.wr_data.next = self.front.buf_wr_data.val();
-        self.xbuf.wr_mask.next = self.front.buf_wr_mask.val();
+        self.bw_en.d.next = self.sink.buf_wr_en.val() | self.front.buf_wr_en.val();
+        self.bw_pos.d.next = self.front.buf_wr_pos.val();
+        self.bw_data.d.next = self.front.buf_wr_data.val();
+        self.bw_mask.d.next = self.front.buf_wr_mask.val();
         if self.sink.buf_wr_en.val() {
-            self.xbuf.wr_pos.next = self.sink.buf_wr_pos.val();
-            self.xbuf.wr_data.next = self.sink.buf_wr_data.val();
-            self.xbuf.wr_mask.next = self.sink.buf_wr_mask.val();
+            self.bw_pos.d.next = self.sink.buf_wr_pos.val();
+            self.bw_data.d.next = self.sink.buf_wr_data.val();
+            self.bw_mask.d.next = self.sink.buf_wr_mask.val();
         }
+        if self.reset.val() {
+            self.bw_en.d.next = false;
+        }
+        self.xbuf.wr_en.next = self.bw_en.q.val();
+        self.xbuf.wr_pos.next = self.bw_pos.q.val();
+        self.xbuf.wr_data.next = self.bw_data.q.val();
+        self.xbuf.wr_mask.next = self.bw_mask.q.val();
         self.xbuf.rd_pos.next = self.back.buf_rd_pos.val();
 
         // ---- requests to the host ----
