@@ -255,8 +255,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Mgmt(a) => mgmt::mgmt(&a),
         Command::Vm(v) => vm::run(v, cli.quiet),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut command(), "offcard", &mut std::io::stdout());
-            Ok(())
+            // Into a buffer first: clap_complete panics on a write error, and
+            // `offcard completions bash | head` closes the pipe early.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command(), "offcard", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => Ok(r?),
+            }
         }
     }
 }
