@@ -56,8 +56,13 @@ pub struct EncapSelect {
     pub path_word: Signal<In, Bits<2>>,
     pub path_data: Signal<In, Bits<32>>,
 
-    /// Path table: two entropy values per word, address {tenant, path[2:1]}.
-    paths: RAM<Bits<32>, 6>,
+    /// Path table: RAM `w` holds paths 2w and 2w+1 (two entropy values a
+    /// word), address = tenant. Four RAMs read in parallel by tenant, not one
+    /// read at {tenant, chosen path}: the RAM address then does not wait for
+    /// the choice (it was the card's critical path), and the chosen path
+    /// picks among the four words the cycle after, as the half word was
+    /// picked before.
+    paths: [RAM<Bits<32>, 4>; 4],
     /// Flow table: {last time [34:3], path offset [2:0]}, address {tenant, slot}.
     flows: RAM<Bits<35>, 10>,
     /// The path chosen at the last decision (its bit 0 picks the half word).
@@ -90,13 +95,16 @@ impl Logic for EncapSelect {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, chosen_r, clearing_r, clear_idx);
-        self.paths.read_clock.next = self.clock.val();
-        self.paths.write_clock.next = self.clock.val();
         self.flows.read_clock.next = self.clock.val();
         self.flows.write_clock.next = self.clock.val();
-        self.paths.write_address.next = (bit_cast::<6, 4>(self.path_tenant.val()) << 2) | bit_cast::<6, 2>(self.path_word.val());
-        self.paths.write_data.next = self.path_data.val();
-        self.paths.write_enable.next = self.path_write.val();
+        for w in 0..4 {
+            self.paths[w].read_clock.next = self.clock.val();
+            self.paths[w].write_clock.next = self.clock.val();
+            self.paths[w].write_address.next = self.path_tenant.val();
+            self.paths[w].write_data.next = self.path_data.val();
+            self.paths[w].write_enable.next = self.path_write.val() & (self.path_word.val().index() == w);
+            self.paths[w].read_address.next = self.tenant.val();
+        }
 
         // The slot is read every cycle for the frame presented.
         self.flow_slot.next = (bit_cast::<10, 4>(self.tenant.val()) << 6) | bit_cast::<10, 6>(self.hash.val().get_bits::<6>(3));
@@ -134,13 +142,16 @@ impl Logic for EncapSelect {
         if self.decide.val() {
             self.chosen_r.d.next = self.chosen.val();
         }
-        // The entropy value is read with the path chosen this cycle and
-        // taken from the right half the next.
-        self.paths.read_address.next =
-            (bit_cast::<6, 4>(self.tenant.val()) << 2) | bit_cast::<6, 2>(self.chosen.val().get_bits::<2>(1));
-        self.port.next = self.paths.read_data.val().get_bits::<16>(0);
-        if self.chosen_r.q.val().get_bit(0) {
-            self.port.next = self.paths.read_data.val().get_bits::<16>(16);
+        // The tenant's eight entropy values are read every cycle; the one
+        // chosen at the last decision is picked the cycle after it.
+        self.port.next = 0.into();
+        for w in 0..4 {
+            if self.chosen_r.q.val().get_bits::<2>(1).index() == w {
+                self.port.next = self.paths[w].read_data.val().get_bits::<16>(0);
+                if self.chosen_r.q.val().get_bit(0) {
+                    self.port.next = self.paths[w].read_data.val().get_bits::<16>(16);
+                }
+            }
         }
 
         // ---- flow-table clear after reset ----
