@@ -9,6 +9,7 @@ pub mod byte_buffer;
 pub mod card;
 pub mod dma;
 pub mod tlp_mux;
+pub mod tlp_skid;
 pub mod config_space;
 pub mod endpoint;
 pub mod encap;
@@ -76,6 +77,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "byte_buffer" => gen(raw(byte_buffer::ByteBuffer::default())),
         "rx_demux" => gen(raw(tlp_mux::RxDemux::default())),
         "tx_arbiter" => gen(raw(tlp_mux::TxArbiter::default())),
+        "tlp_skid" => gen(raw(tlp_skid::TlpSkid::default())),
         "tagged_cache" => gen(raw(tagged_cache::TaggedCache::default())),
         "rx_merge" => gen(raw(rx_merge::RxMerge::default())),
         "geneve_decap" => gen(raw(geneve_decap::GeneveDecap::default())),
@@ -93,7 +95,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tlp_skid", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -112,6 +114,7 @@ pub const SIM_BLOCKS: &[&str] = &[
     "byte_buffer",
     "rx_demux",
     "tx_arbiter",
+    "tlp_skid",
     "tagged_cache",
     "geneve_decap",
     "geneve_encap",

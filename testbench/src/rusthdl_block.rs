@@ -111,6 +111,40 @@ impl NamedPorts for offcard_hdl::geneve_decap::GeneveDecap {
     }
 }
 
+/// The TLP register slice's ports (its test bench is testbench/tests/tlp_skid.rs).
+impl NamedPorts for offcard_hdl::tlp_skid::TlpSkid {
+    const NAME: &'static str = "tlp_skid";
+    fn set_port(&mut self, port: &str, v: u64) -> bool {
+        let u = self;
+        match port {
+            "reset" => u.reset.next = v != 0,
+            "rx_data" => u.rx.data.next = v.to_bits(),
+            "rx_keep" => u.rx.keep.next = v.to_bits(),
+            "rx_sop" => u.rx.sop.next = v != 0,
+            "rx_eop" => u.rx.eop.next = v != 0,
+            "rx_valid" => u.rx.valid.next = v != 0,
+            "tx_ready" => u.tx.ready.next = v != 0,
+            _ => return false,
+        }
+        true
+    }
+    fn get_port(&self, port: &str) -> Option<u64> {
+        let u = self;
+        match port {
+            "rx_ready" => Some(u.rx.ready.val() as u64),
+            "tx_data" => Some(u.tx.data.val().to_u64()),
+            "tx_keep" => Some(u.tx.keep.val().to_u64()),
+            "tx_sop" => Some(u.tx.sop.val() as u64),
+            "tx_eop" => Some(u.tx.eop.val() as u64),
+            "tx_valid" => Some(u.tx.valid.val() as u64),
+            _ => None,
+        }
+    }
+    fn clock_signal(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
+    }
+}
+
 /// A port's value as the `u64` the block models carry.
 pub trait PortValue {
     fn from_port(v: u64) -> Self;

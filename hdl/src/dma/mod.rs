@@ -35,6 +35,7 @@ pub mod write;
 use crate::bus::{RegBusTarget, TlpSink, TlpSource};
 use crate::byte_buffer::{ByteBuffer, POS_BITS};
 use crate::tlp_mux::TxArbiter;
+use crate::tlp_skid::TlpSkid;
 use cpl_sink::CplSink;
 use desc_fetch::DescFetch;
 use read::ReadEngine;
@@ -90,10 +91,12 @@ pub struct DmaEngine {
     rd_arb: TxArbiter,
     /// Reads (a) and writes (b).
     tx_arb: TxArbiter,
-    // the TX skid buffer: a beat (data, keep, sop, eop) on the link and one behind it
-    m_valid: DFF<Bit>,
-    m_beat: DFF<Bits<68>>,
-    sk_valid: DFF<Bit>,
+    /// Register slices: between the back end and the read/write arbiter
+    /// (the back end's ready, which moves its buffer read address, comes
+    /// from a flop instead of through both arbiters), and on the link (the
+    /// link's ready does not run into the arbiters). One cycle each.
+    back_skid: TlpSkid,
+    link_skid: TlpSkid,
     /// The transfer buffer's write port, registered (timing: the choice
     /// between the completion sink and a frame, and their own byte-mask
     /// logic, are not in front of the block RAMs). A write lands a cycle
@@ -105,9 +108,6 @@ pub struct DmaEngine {
     bw_pos: DFF<Bits<POS_BITS>>,
     bw_data: DFF<Bits<64>>,
     bw_mask: DFF<Bits<8>>,
-    sk_beat: DFF<Bits<68>>,
-    in_beat: Signal<Local, Bits<68>>,
-    in_take: Signal<Local, Bit>,
     /// The completion sink's event (an unexpected completion) as a counter bit.
     sink_events: Signal<Local, Bits<{ regs::NUM_EVENTS }>>,
     #[default(crate::konst(1 << regs::EV_UNEXPECTED_CPL))]
@@ -117,8 +117,8 @@ pub struct DmaEngine {
 impl Logic for DmaEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, regs, front, reader, sink, back, xbuf, rd_arb, tx_arb);
-        dff_setup!(self, clock, m_valid, m_beat, sk_valid, sk_beat, bw_en, bw_pos, bw_data, bw_mask);
+        clock!(self, clock, regs, front, reader, sink, back, xbuf, rd_arb, tx_arb, back_skid, link_skid);
+        dff_setup!(self, clock, bw_en, bw_pos, bw_data, bw_mask);
         self.regs.reset.next = self.reset.val();
         self.front.reset.next = self.reset.val();
         self.reader.reset.next = self.reset.val();
@@ -126,6 +126,8 @@ impl Logic for DmaEngine {
         self.back.reset.next = self.reset.val();
         self.rd_arb.reset.next = self.reset.val();
         self.tx_arb.reset.next = self.reset.val();
+        self.back_skid.reset.next = self.reset.val();
+        self.link_skid.reset.next = self.reset.val();
 
         // ---- registers ----
         self.regs.reg_addr.next = self.bar.addr.val();
@@ -275,42 +277,19 @@ impl Logic for DmaEngine {
         self.rd_arb.b.valid.next = self.reader.tx_valid.val();
         self.reader.tx_ready.next = self.rd_arb.b.ready.val();
         TlpSource::join(&mut self.rd_arb.out, &mut self.tx_arb.a);
-        self.tx_arb.b.data.next = self.back.tx_data.val();
-        self.tx_arb.b.keep.next = self.back.tx_keep.val();
-        self.tx_arb.b.sop.next = self.back.tx_sop.val();
-        self.tx_arb.b.eop.next = self.back.tx_eop.val();
-        self.tx_arb.b.valid.next = self.back.tx_valid.val();
-        self.back.tx_ready.next = self.tx_arb.b.ready.val();
-        // A skid buffer between the engine and the link: valid and ready
-        // both come from flops, so the link's ready does not run through the
-        // two arbiters into the engines in one cycle (timing). Full rate;
-        // one cycle of latency.
-        self.tx_arb.out.ready.next = !self.sk_valid.q.val();
-        self.tx.valid.next = self.m_valid.q.val();
-        self.tx.data.next = self.m_beat.q.val().get_bits::<64>(0);
-        self.tx.keep.next = self.m_beat.q.val().get_bits::<2>(64);
-        self.tx.sop.next = self.m_beat.q.val().get_bit(66);
-        self.tx.eop.next = self.m_beat.q.val().get_bit(67);
-        self.in_beat.next = bit_cast::<68, 64>(self.tx_arb.out.data.val())
-            | (bit_cast::<68, 2>(self.tx_arb.out.keep.val()) << 64)
-            | (bit_cast::<68, 1>(self.tx_arb.out.sop.val().into()) << 66)
-            | (bit_cast::<68, 1>(self.tx_arb.out.eop.val().into()) << 67);
-        self.in_take.next = self.tx_arb.out.valid.val() & !self.sk_valid.q.val();
-        if self.tx.ready.val() | !self.m_valid.q.val() {
-            if self.sk_valid.q.val() {
-                self.m_beat.d.next = self.sk_beat.q.val();
-                self.sk_valid.d.next = false;
-            } else {
-                self.m_valid.d.next = self.in_take.val();
-                self.m_beat.d.next = self.in_beat.val();
-            }
-        } else if self.in_take.val() {
-            self.sk_valid.d.next = true;
-            self.sk_beat.d.next = self.in_beat.val();
-        }
-        if self.reset.val() {
-            self.m_valid.d.next = false;
-            self.sk_valid.d.next = false;
-        }
+        self.back_skid.rx.data.next = self.back.tx_data.val();
+        self.back_skid.rx.keep.next = self.back.tx_keep.val();
+        self.back_skid.rx.sop.next = self.back.tx_sop.val();
+        self.back_skid.rx.eop.next = self.back.tx_eop.val();
+        self.back_skid.rx.valid.next = self.back.tx_valid.val();
+        self.back.tx_ready.next = self.back_skid.rx.ready.val();
+        TlpSource::join(&mut self.back_skid.tx, &mut self.tx_arb.b);
+        TlpSource::join(&mut self.tx_arb.out, &mut self.link_skid.rx);
+        self.tx.data.next = self.link_skid.tx.data.val();
+        self.tx.keep.next = self.link_skid.tx.keep.val();
+        self.tx.sop.next = self.link_skid.tx.sop.val();
+        self.tx.eop.next = self.link_skid.tx.eop.val();
+        self.tx.valid.next = self.link_skid.tx.valid.val();
+        self.link_skid.tx.ready.next = self.tx.ready.val();
     }
 }
