@@ -13,7 +13,6 @@ pub mod devices;
 pub mod dirty;
 pub mod initramfs;
 pub mod memory;
-pub mod net;
 pub mod snapshot;
 pub mod vm;
 pub mod x86;

@@ -14,7 +14,10 @@ use linux_loader::loader::{load_cmdline, BzImage, Elf, KernelLoader};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::devices::{Devices, IoAction, SERIAL_IRQ};
+use crate::devices::serial::SERIAL_IRQ;
+use crate::devices::virtio::mmio::{MmioTransport, VIRTIO_MMIO_SIZE};
+use crate::devices::virtio::net::{Net, NetBackend, WriteLog};
+use crate::devices::{Devices, IoAction};
 use crate::memory::GuestMem;
 use crate::x86;
 
@@ -93,7 +96,7 @@ pub struct Vm {
     pub(crate) dirty: Option<crate::dirty::DirtyState>,
     pub(crate) snap_parent: Option<PathBuf>,
     /// Guest memory written by the VMM's devices, merged into the dirty log.
-    pub(crate) vmm_writes: crate::net::WriteLog,
+    pub(crate) vmm_writes: WriteLog,
 }
 
 impl Vm {
@@ -206,19 +209,19 @@ impl Vm {
     /// Attach a virtio-net device (virtio-mmio) with `backend`; returns its MMIO base
     /// address and GSI. The guest must learn about it from its firmware tables — not yet
     /// provided (see docs/vmm.md) — or from a driver that knows the address.
-    pub fn add_virtio_net(&mut self, backend: Box<dyn crate::net::NetBackend>, mac: [u8; 6]) -> Result<(u64, u32)> {
+    pub fn add_virtio_net(&mut self, backend: Box<dyn NetBackend>, mac: [u8; 6]) -> Result<(u64, u32)> {
         let mut list = self.devices.mmio.lock().unwrap();
         let n = list.len() as u64;
         if n >= 8 {
             bail!("at most 8 virtio-mmio devices");
         }
-        let base = VIRTIO_MMIO_BASE + n * crate::net::VIRTIO_MMIO_SIZE;
+        let base = VIRTIO_MMIO_BASE + n * VIRTIO_MMIO_SIZE;
         let gsi = 5 + n as u32;
         let irq = EventFd::new(libc::EFD_NONBLOCK).context("eventfd")?;
         self.vm.register_irqfd(&irq, gsi).context("KVM_IRQFD for virtio-net")?;
-        let mut dev = crate::net::VirtioNet::new(self.mem.guest_memory().clone(), backend, irq, mac);
-        dev.set_write_log(self.vmm_writes.clone());
-        list.push((base, dev));
+        let mut net = Net::new(self.mem.guest_memory().clone(), backend, mac);
+        net.set_write_log(self.vmm_writes.clone());
+        list.push((base, MmioTransport::new(net, irq)));
         Ok((base, gsi))
     }
 
@@ -370,7 +373,7 @@ impl Vm {
                     if has_net {
                         g = sh.cv.wait_timeout(g, wait.min(Duration::from_millis(1))).unwrap().0;
                         drop(g);
-                        devices.poll_rx();
+                        devices.poll_virtio();
                         g = sh.reason.lock().unwrap();
                     } else {
                         g = sh.cv.wait_timeout(g, wait).unwrap().0;

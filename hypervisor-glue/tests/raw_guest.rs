@@ -280,7 +280,7 @@ fn guest_reaches_virtio_net_registers_over_mmio() {
         return;
     }
     let mut vm = small_vm();
-    let (a, _b) = offcard_vmm::net::pair();
+    let (a, _b) = offcard_vmm::devices::virtio::net::pair();
     let (base, gsi) = vm.add_virtio_net(Box::new(a), [2, 0, 0, 0, 0, 9]).unwrap();
     assert_eq!((base, gsi), (offcard_vmm::vm::VIRTIO_MMIO_BASE, 5));
     let mut code = vec![0x48, 0xBB];
@@ -304,7 +304,7 @@ fn guest_driver_sends_and_receives_through_virtio_net() {
         return;
     }
     let mut vm = small_vm();
-    let (a, mut peer) = offcard_vmm::net::pair();
+    let (a, mut peer) = offcard_vmm::devices::virtio::net::pair();
     let (base, _) = vm.add_virtio_net(Box::new(a), [2, 0, 0, 0, 0, 7]).unwrap();
     let m = vm.memory().guest_memory().clone();
     let q = |i: u64| 0x40_0000 + i * 0x1_0000; // desc, avail +0x1000, used +0x2000
@@ -322,7 +322,7 @@ fn guest_driver_sends_and_receives_through_virtio_net() {
         m.write_obj(1u16, GuestAddress(q(qi) + 0x1000 + 2)).unwrap(); // avail idx = 1
     }
     let rx_frame: Vec<u8> = (0..200u32).map(|i| (0xA5 ^ i) as u8).collect();
-    use offcard_vmm::net::NetBackend;
+    use offcard_vmm::devices::virtio::net::NetBackend;
     peer.send(&rx_frame).unwrap();
 
     let mut code = vec![0x48, 0xBB];

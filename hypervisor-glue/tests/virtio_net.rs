@@ -2,7 +2,8 @@
 //! drives it (registers over the MMIO window, split virtqueues in guest RAM). Runs
 //! without KVM: the "guests" are two memfd-backed guest memories.
 
-use offcard_vmm::net::{pair, VirtioNet, NET_HDR_LEN};
+use offcard_vmm::devices::virtio::mmio::MmioTransport;
+use offcard_vmm::devices::virtio::net::{pair, Net, PairBackend, NET_HDR_LEN};
 use offcard_vmm::GuestMem;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
@@ -11,7 +12,7 @@ const NUM: u16 = 64;
 
 struct Driver {
     mem: GuestMemoryMmap,
-    dev: VirtioNet,
+    dev: MmioTransport<Net>,
     avail_idx: [u16; 2],
     used_seen: [u16; 2],
     irq: EventFd,
@@ -34,9 +35,9 @@ impl Driver {
         u32::from_le_bytes(b)
     }
 
-    fn new(gm: &GuestMem, dev_backend: offcard_vmm::net::PairBackend, mac: [u8; 6]) -> Driver {
+    fn new(gm: &GuestMem, dev_backend: PairBackend, mac: [u8; 6]) -> Driver {
         let irq = EventFd::new(libc::EFD_NONBLOCK).unwrap();
-        let dev = VirtioNet::new(gm.guest_memory().clone(), Box::new(dev_backend), irq.try_clone().unwrap(), mac);
+        let dev = MmioTransport::new(Net::new(gm.guest_memory().clone(), Box::new(dev_backend), mac), irq.try_clone().unwrap());
         let mut d = Driver { mem: gm.guest_memory().clone(), dev, avail_idx: [0; 2], used_seen: [0; 2], irq };
         assert_eq!(d.r(0x000), 0x7472_6976);
         assert_eq!(d.r(0x004), 2);
@@ -96,7 +97,7 @@ impl Driver {
 
     /// Frames delivered into receive buffers since the last call (buffers re-posted).
     fn recv(&mut self) -> Vec<Vec<u8>> {
-        self.dev.process_rx();
+        self.dev.poll();
         let u = qbase(0) + 0x2000;
         let idx: u16 = self.mem.read_obj(GuestAddress(u + 2)).unwrap();
         let mut out = Vec::new();
@@ -155,9 +156,9 @@ fn frames_cross_between_two_guests_intact() {
     assert_eq!(got_ab.len(), sent_ab.len());
     assert_eq!(got_ab, sent_ab, "A->B frames differ");
     assert_eq!(got_ba, sent_ba, "B->A frames differ");
-    assert_eq!(a.dev.stats.tx_frames, 300);
-    assert_eq!(b.dev.stats.rx_frames, 300);
-    assert_eq!(a.dev.stats.errors + b.dev.stats.errors, 0);
+    assert_eq!(a.dev.device().stats.tx_frames, 300);
+    assert_eq!(b.dev.device().stats.rx_frames, 300);
+    assert_eq!(a.dev.device().stats.errors + b.dev.device().stats.errors, 0);
     assert!(a.irq.read().unwrap() > 0, "interrupts raised");
 }
 
@@ -177,7 +178,7 @@ fn malformed_rings_reset_the_device_without_panicking() {
     a.mem.write_obj(1u16, GuestAddress(av + 2)).unwrap();
     a.w(0x050, 1);
     assert_ne!(a.r(0x070) & 0x40, 0, "DEVICE_NEEDS_RESET set");
-    assert_eq!(a.dev.stats.errors, 1);
+    assert_eq!(a.dev.device().stats.errors, 1);
     // Buffers pointing outside guest RAM.
     a.w(0x070, 0);
     let mut b = Driver::new(&ga, pair().0, [2, 0, 0, 0, 0, 3]);
@@ -191,12 +192,47 @@ fn malformed_rings_reset_the_device_without_panicking() {
     assert_ne!(b.r(0x070) & 0x40, 0);
 }
 
+/// The device counts the buffer bytes (header and frame) it copies out of and into
+/// guest memory: the figure the card-backed device must bring to zero.
+#[test]
+fn device_counts_the_buffer_bytes_it_copies() {
+    let (ga, gb) = (GuestMem::new_memfd(16 << 20).unwrap(), GuestMem::new_memfd(16 << 20).unwrap());
+    let (ea, eb) = pair();
+    let mut a = Driver::new(&ga, ea, [2, 0, 0, 0, 0, 1]);
+    let mut b = Driver::new(&gb, eb, [2, 0, 0, 0, 0, 2]);
+    let sizes = [60usize, 1514, 42];
+    for (k, &n) in sizes.iter().enumerate() {
+        a.send(&frame(n, k as u32));
+    }
+    assert_eq!(b.recv().len(), sizes.len());
+    let bytes: u64 = sizes.iter().map(|&n| (NET_HDR_LEN + n) as u64).sum();
+    assert_eq!(a.dev.device().stats.tx_buffer_bytes_read, bytes);
+    assert_eq!(b.dev.device().stats.rx_buffer_bytes_written, bytes);
+    assert_eq!(a.dev.device().stats.rx_buffer_bytes_written + b.dev.device().stats.tx_buffer_bytes_read, 0);
+}
+
+/// An available index more than the queue size ahead of the device's is a broken
+/// ring: the device needs a reset, and a reset clears the status.
+#[test]
+fn available_index_jumping_past_the_queue_size_resets_the_device() {
+    let ga = GuestMem::new_memfd(16 << 20).unwrap();
+    let (ea, _eb) = pair();
+    let mut a = Driver::new(&ga, ea, [2, 0, 0, 0, 0, 1]);
+    a.mem.write_obj(NUM + 1, GuestAddress(qbase(1) + 0x1000 + 2)).unwrap();
+    a.w(0x050, 1);
+    assert_ne!(a.r(0x070) & 0x40, 0, "DEVICE_NEEDS_RESET set");
+    assert_eq!(a.dev.device().stats.errors, 1);
+    assert_eq!(a.dev.device().stats.tx_frames, 0);
+    a.w(0x070, 0);
+    assert_eq!(a.r(0x070), 0);
+}
+
 /// Guest <-> host through a TAP device in a fresh network namespace (this test's
 /// thread only): a frame the guest transmits arrives on the host interface (seen by an
 /// AF_PACKET socket), and a frame the host sends there lands in the guest's buffers.
 #[test]
 fn tap_backend_in_a_network_namespace() {
-    use offcard_vmm::net::TapBackend;
+    use offcard_vmm::devices::virtio::net::TapBackend;
     let t = std::thread::spawn(|| -> Result<(), String> {
         // SAFETY: unshare affects only this thread's network namespace.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -216,7 +252,7 @@ fn tap_backend_in_a_network_namespace() {
 
         let gm = GuestMem::new_memfd(16 << 20).unwrap();
         let irq = EventFd::new(libc::EFD_NONBLOCK).unwrap();
-        let dev = VirtioNet::new(gm.guest_memory().clone(), Box::new(tap), irq.try_clone().unwrap(), [2, 0, 0, 0, 0, 5]);
+        let dev = MmioTransport::new(Net::new(gm.guest_memory().clone(), Box::new(tap), [2, 0, 0, 0, 0, 5]), irq.try_clone().unwrap());
         let mut d = Driver { mem: gm.guest_memory().clone(), dev, avail_idx: [0; 2], used_seen: [0; 2], irq };
         // Reuse the setup sequence of Driver::new by hand (it needs a PairBackend).
         for (off, v) in [(0x70u64, 1u32), (0x70, 3), (0x24, 1), (0x20, 1), (0x70, 11)] {

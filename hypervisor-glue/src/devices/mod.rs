@@ -1,18 +1,23 @@
-//! Legacy PC devices on the port-I/O bus: 16550 serial (vm-superio) on 0x3f8,
-//! i8042 reset line, a tiny CMOS, and a debug-exit port. Everything else is
-//! logged once and ignored (reads return all ones) — guest I/O never panics the host.
+//! The VM's devices and their two buses. Port I/O: the 16550 serial console
+//! ([`serial`]) on 0x3f8, the i8042 reset line, a tiny CMOS and a debug-exit port;
+//! everything else is logged once and ignored (reads return all ones) — guest I/O
+//! never panics the host. MMIO: virtio devices on the virtio-mmio transport
+//! ([`virtio`]) in the 32-bit hole.
+
+pub mod serial;
+pub mod virtio;
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vm_superio::serial::{NoEvents, SerialState};
-use vm_superio::{Serial, Trigger};
+use vm_superio::Serial;
 use vmm_sys_util::eventfd::EventFd;
 
-pub const SERIAL_PORT: u16 = 0x3f8;
-pub const SERIAL_IRQ: u32 = 4;
+use serial::{Console, ConsoleWriter, IrqTrigger, SerialDev, SERIAL_PORT};
+use virtio::mmio::{MmioTransport, VIRTIO_MMIO_SIZE};
+use virtio::net::Net;
+
 /// Writing a byte here ends the run with `StopReason::DebugExit(byte)` (like QEMU's isa-debug-exit).
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
 
@@ -27,90 +32,12 @@ pub enum IoAction {
     ConsoleMatch,
 }
 
-/// The interrupt line of the serial port: an eventfd registered as KVM irqfd on GSI 4.
-pub struct IrqTrigger(pub EventFd);
-impl Trigger for IrqTrigger {
-    type E = std::io::Error;
-    fn trigger(&self) -> std::io::Result<()> {
-        self.0.write(1)
-    }
-}
-
-/// Captures the guest's console output; optionally echoes it to stdout and
-/// watches for a pattern.
-pub struct Console {
-    pub buf: Mutex<Vec<u8>>,
-    pub echo: AtomicBool,
-    watch: Mutex<Option<Vec<u8>>>,
-    matched: AtomicBool,
-    line: Mutex<Vec<u8>>,
-}
-
-impl Console {
-    fn new(echo: bool) -> Self {
-        Console {
-            buf: Mutex::new(Vec::new()),
-            echo: AtomicBool::new(echo),
-            watch: Mutex::new(None),
-            matched: AtomicBool::new(false),
-            line: Mutex::new(Vec::new()),
-        }
-    }
-    fn push(&self, b: u8) {
-        let mut buf = self.buf.lock().unwrap();
-        buf.push(b);
-        if let Some(w) = self.watch.lock().unwrap().as_ref() {
-            if buf.ends_with(w) {
-                self.matched.store(true, Ordering::SeqCst);
-            }
-        }
-        drop(buf);
-        if self.echo.load(Ordering::Relaxed) {
-            let mut line = self.line.lock().unwrap();
-            line.push(b);
-            if b == b'\n' || line.len() >= 4096 {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&line);
-                let _ = out.flush();
-                line.clear();
-            }
-        }
-    }
-    /// Everything the guest wrote to the serial console so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
-    }
-    /// Set (or clear) the byte pattern that stops the VM when it appears in the output.
-    pub fn set_watch(&self, pat: Option<&str>) {
-        *self.watch.lock().unwrap() = pat.map(|s| s.as_bytes().to_vec());
-        self.matched.store(false, Ordering::SeqCst);
-    }
-    fn take_match(&self) -> bool {
-        self.matched.swap(false, Ordering::SeqCst)
-    }
-}
-
-#[derive(Clone)]
-pub struct ConsoleWriter(pub Arc<Console>);
-impl Write for ConsoleWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        for &b in data {
-            self.0.push(b);
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-pub type SerialDev = Serial<IrqTrigger, NoEvents, ConsoleWriter>;
-
-/// All port-I/O devices of one VM.
+/// All devices of one VM, on the port-I/O and MMIO buses.
 pub struct Devices {
     pub serial: Mutex<SerialDev>,
-    /// virtio-mmio devices: (base address, device).
-    pub mmio: Mutex<Vec<(u64, crate::net::VirtioNet)>>,
+    /// virtio-mmio devices: (base address, transport). Net is the only virtio device
+    /// so far; a second kind would make this `MmioTransport<Box<dyn VirtioDevice>>`.
+    pub mmio: Mutex<Vec<(u64, MmioTransport<Net>)>>,
     pub console: Arc<Console>,
     cmos_index: Mutex<u8>,
     unknown: Mutex<HashSet<u16>>,
@@ -174,7 +101,7 @@ impl Devices {
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
         data.fill(0xff);
         for (base, dev) in self.mmio.lock().unwrap().iter_mut() {
-            if (*base..*base + crate::net::VIRTIO_MMIO_SIZE).contains(&addr) {
+            if (*base..*base + VIRTIO_MMIO_SIZE).contains(&addr) {
                 dev.mmio_read(addr - *base, data);
             }
         }
@@ -182,16 +109,17 @@ impl Devices {
 
     pub fn mmio_write(&self, addr: u64, data: &[u8]) {
         for (base, dev) in self.mmio.lock().unwrap().iter_mut() {
-            if (*base..*base + crate::net::VIRTIO_MMIO_SIZE).contains(&addr) {
+            if (*base..*base + VIRTIO_MMIO_SIZE).contains(&addr) {
                 dev.mmio_write(addr - *base, data);
             }
         }
     }
 
-    /// Move frames waiting in the backends into the guests' receive queues.
-    pub fn poll_rx(&self) {
+    /// Let every virtio device do the work its backend has for it (frames waiting to
+    /// go into the guests' receive queues).
+    pub fn poll_virtio(&self) {
         for (_, dev) in self.mmio.lock().unwrap().iter_mut() {
-            dev.process_rx();
+            dev.poll();
         }
     }
 
