@@ -17,13 +17,14 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Transport(c) => transport(&c),
         BenchCmd::Mgmt(c) => mgmt(&c),
         BenchCmd::Vm { common, linux, raw } => vm(&common, linux, raw),
+        BenchCmd::Fabric(a) => crate::fabric::bench(&a),
     }
 }
 
 /// Benches without plots of their own say so rather than ignore `--plots`.
 fn no_plots(c: &BenchCommon, name: &str) -> Result<()> {
     if c.plots.is_some() {
-        bail!("bench {name} has no plots (plots: demo, bench dma, bench cache, bench encap)");
+        bail!("bench {name} has no plots (plots: demo, bench dma, bench cache, bench encap, bench fabric)");
     }
     Ok(())
 }

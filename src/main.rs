@@ -3,7 +3,7 @@
 //!
 //! This file is the command line only (clap, derive): it parses, then calls
 //! the module that does the work (`demo`, `bench`, `hdl_tools`, `synth`,
-//! `card`, `mgmt`, `vm`), which calls the libraries of the workspace. There is
+//! `card`, `fabric`, `mgmt`, `vm`), which calls the libraries of the workspace. There is
 //! one CLI: the crates under `mgmt/`, `bitstreams/` and `hypervisor-glue/` are
 //! libraries; their old argument parsers are not used by this binary.
 
@@ -11,6 +11,7 @@ mod bench;
 mod card;
 mod card_backend;
 mod demo;
+mod fabric;
 mod hdl_tools;
 mod mgmt;
 mod pcap;
@@ -61,6 +62,9 @@ pub enum Command {
     Synth(SynthArgs),
     /// Run the simulated card as a vfio-user device process (docs/carriers.md)
     Card(CardArgs),
+    /// A leaf-spine ECMP fabric of network namespaces for card ports (docs/fabric.md)
+    #[command(subcommand)]
+    Fabric(fabric::FabricCmd),
     /// Generate the management identity (Ed25519 + X25519) and print its authorized_keys line
     Keygen(mgmt::KeygenArgs),
     /// Serve the secured management API for the simulated card on a Unix socket (docs/mgmt.md)
@@ -157,6 +161,8 @@ pub enum BenchCmd {
         #[arg(long)]
         raw: bool,
     },
+    /// Linux ECMP over a namespace fabric: how UDP flows spread over the spines (kernel counters); needs root
+    Fabric(fabric::FabricBenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -250,6 +256,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Synth(a) => synth::run(&a),
         Command::Card(a) => card::run(&a, cli.quiet),
+        Command::Fabric(f) => fabric::run(f),
         Command::Keygen(a) => mgmt::keygen(&a),
         Command::Serve(a) => mgmt::serve(&a),
         Command::Mgmt(a) => mgmt::mgmt(&a),
