@@ -1,14 +1,20 @@
-//! Dirty-page logging of guest RAM through KVM (KVM_MEM_LOG_DIRTY_PAGES +
-//! KVM_GET_DIRTY_LOG), in the same shape as VFIO device DMA dirty tracking:
+//! Dirty-page bookkeeping in the same shape as VFIO device DMA dirty tracking:
 //! `start(ranges, page_size)`, `report_and_clear(range, page_size) -> bitmap`, `stop()`.
-//! Bit `i` of the returned bitmap (u64 words, LSB first) covers page
-//! `iova + i * page_size`, so a bitmap from the card's DMA logging and one from
-//! here can be OR-ed together.
+//! Bit `i` of a returned bitmap (u64 words, LSB first) covers page
+//! `iova + i * page_size`, so a bitmap from the card's DMA logging and one from KVM
+//! can be OR-ed together.
+//!
+//! Layering: this module only keeps bitmaps and checks ranges; it imports `memory`
+//! (for [`PAGE_SIZE`]) and nothing else of the crate. The KVM side — the memslot's
+//! `KVM_MEM_LOG_DIRTY_PAGES` flag and `KVM_GET_DIRTY_LOG` — lives in `vm`, which owns a
+//! [`DirtyLog`] and implements [`DirtyTracker`] for `Vm` on top of it; `snapshot`
+//! reads the pages dirtied since the last snapshot from it. Neither is imported here.
+
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 
 use crate::memory::PAGE_SIZE;
-use crate::vm::Vm;
 
 /// A guest-physical range (IOVA = GPA for the card).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,20 +30,29 @@ pub trait DirtyTracker {
     fn dirty_stop(&mut self) -> Result<()>;
 }
 
-pub(crate) struct UserLog {
+/// Guest memory the VMM's own devices wrote, as (guest physical address, length).
+/// KVM's dirty log sees only vCPU writes, so the devices append here and the VM
+/// merges the list into every consumer of the log (as it will the card's write records).
+pub type DeviceWriteLog = Arc<Mutex<Vec<(u64, u64)>>>;
+
+/// The [`DirtyTracker`] session of a user (page size, tracked ranges, pages seen).
+struct UserLog {
     page_size: u64,
     ranges: Vec<DirtyRange>,
     acc: Vec<u64>,
 }
 
-#[derive(Default)]
-pub(crate) struct DirtyState {
-    pub(crate) user: Option<UserLog>,
-    /// Pages dirtied since the last snapshot (4 KiB granularity), if tracking for diffs.
-    pub(crate) snap: Option<Vec<u64>>,
+/// Pages dirtied, kept separately per consumer at 4 KiB granularity: the user's
+/// [`DirtyTracker`] session and the pages written since the last snapshot (for a
+/// diff snapshot). KVM's bitmap and the devices' writes are OR-ed into both.
+pub(crate) struct DirtyLog {
+    /// Number of 4 KiB pages of guest RAM.
+    pages: u64,
+    user: Option<UserLog>,
+    snap: Option<Vec<u64>>,
 }
 
-pub(crate) fn bit(bm: &[u64], i: u64) -> bool {
+fn bit(bm: &[u64], i: u64) -> bool {
     bm.get((i / 64) as usize).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
@@ -55,113 +70,103 @@ pub fn bitmap_to_pages(bitmap: &[u64], iova: u64, page_size: u64) -> Vec<u64> {
     v
 }
 
-impl Vm {
+/// A range must be non-empty, aligned to `page_size` and inside guest RAM.
+pub(crate) fn check_range(r: &DirtyRange, page_size: u64, mem_size: u64) -> Result<()> {
+    if r.length == 0 || !r.iova.is_multiple_of(page_size) || !r.length.is_multiple_of(page_size) {
+        bail!("dirty range {:#x}+{:#x} is empty or not aligned to the page size {page_size:#x}", r.iova, r.length);
+    }
+    if r.iova.checked_add(r.length).is_none_or(|e| e > mem_size) {
+        bail!("dirty range {:#x}+{:#x} is outside guest RAM ({:#x} bytes)", r.iova, r.length, mem_size);
+    }
+    Ok(())
+}
+
+/// What `dirty_start` accepts: a power-of-two page size of at least 4 KiB and one or
+/// more valid ranges.
+pub(crate) fn check_start(ranges: &[DirtyRange], page_size: u64, mem_size: u64) -> Result<()> {
+    if !page_size.is_power_of_two() || page_size < PAGE_SIZE {
+        bail!("page size {page_size:#x} must be a power of two >= 4 KiB");
+    }
+    if ranges.is_empty() {
+        bail!("no ranges to track");
+    }
+    ranges.iter().try_for_each(|r| check_range(r, page_size, mem_size))
+}
+
+impl DirtyLog {
+    /// An empty log for `mem_size` bytes of guest RAM, with no consumer yet.
+    pub(crate) fn new(mem_size: u64) -> Self {
+        DirtyLog { pages: mem_size / PAGE_SIZE, user: None, snap: None }
+    }
+
     fn words(&self) -> usize {
-        (self.mem.size() / PAGE_SIZE).div_ceil(64) as usize
+        self.pages.div_ceil(64) as usize
     }
 
-    pub(crate) fn ensure_logging(&mut self) -> Result<()> {
-        if !self.dirty_logging_enabled() {
-            self.set_slot_flags(kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES)?;
-        }
-        if self.dirty.is_none() {
-            self.dirty = Some(DirtyState::default());
-        }
-        Ok(())
+    /// True when neither a user session nor snapshot tracking needs the log.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.user.is_none() && self.snap.is_none()
     }
 
-    /// Pull KVM's dirty bitmap (which clears it) and OR it into every active consumer.
-    pub(crate) fn sync_dirty(&mut self) -> Result<()> {
-        let writes = std::mem::take(&mut *self.vmm_writes.lock().unwrap());
-        if !self.dirty_logging_enabled() {
-            return Ok(());
-        }
-        for (gpa, len) in writes {
-            self.mark_dirty(gpa, len);
-        }
-        let bm = self
-            .vm
-            .get_dirty_log(0, self.mem.size() as usize)
-            .map_err(|e| anyhow::anyhow!("KVM_GET_DIRTY_LOG: {e}"))?;
-        if let Some(d) = self.dirty.as_mut() {
-            if let Some(u) = d.user.as_mut() {
-                for (a, b) in u.acc.iter_mut().zip(&bm) {
-                    *a |= *b;
-                }
-            }
-            if let Some(s) = d.snap.as_mut() {
-                for (a, b) in s.iter_mut().zip(&bm) {
-                    *a |= *b;
-                }
+    fn consumers(&mut self) -> impl Iterator<Item = &mut Vec<u64>> {
+        self.user.as_mut().map(|u| &mut u.acc).into_iter().chain(self.snap.as_mut())
+    }
+
+    /// OR a bitmap of 4 KiB pages (KVM's dirty log of the memslot) into every consumer.
+    pub(crate) fn merge_bitmap(&mut self, bm: &[u64]) {
+        for acc in self.consumers() {
+            for (a, b) in acc.iter_mut().zip(bm) {
+                *a |= *b;
             }
         }
-        Ok(())
     }
 
-    /// Mark guest pages dirty that the VMM itself wrote (device emulation, DMA by a
-    /// simulated card): KVM only sees writes made by the vCPUs.
-    pub fn mark_dirty(&mut self, gpa: u64, len: u64) {
+    /// Mark the pages of `len` bytes at `gpa` dirty for every consumer.
+    pub(crate) fn mark(&mut self, gpa: u64, len: u64) {
         if len == 0 {
             return;
         }
         let (first, last) = (gpa / PAGE_SIZE, (gpa + len - 1) / PAGE_SIZE);
-        if let Some(d) = self.dirty.as_mut() {
-            for acc in d.user.as_mut().map(|u| &mut u.acc).into_iter().chain(d.snap.as_mut()) {
-                for p in first..=last {
-                    if let Some(w) = acc.get_mut((p / 64) as usize) {
-                        *w |= 1 << (p % 64);
-                    }
+        for acc in self.consumers() {
+            for p in first..=last {
+                if let Some(w) = acc.get_mut((p / 64) as usize) {
+                    *w |= 1 << (p % 64);
                 }
             }
         }
     }
 
-    fn check_range(&self, r: &DirtyRange, page_size: u64) -> Result<()> {
-        if r.length == 0 || r.iova % page_size != 0 || r.length % page_size != 0 {
-            bail!("dirty range {:#x}+{:#x} is empty or not aligned to the page size {page_size:#x}", r.iova, r.length);
-        }
-        if r.iova.checked_add(r.length).is_none_or(|e| e > self.mem.size()) {
-            bail!("dirty range {:#x}+{:#x} is outside guest RAM ({:#x} bytes)", r.iova, r.length, self.mem.size());
-        }
-        Ok(())
-    }
-}
-
-impl DirtyTracker for Vm {
-    fn dirty_start(&mut self, ranges: &[DirtyRange], page_size: u64) -> Result<()> {
-        if !page_size.is_power_of_two() || page_size < PAGE_SIZE {
-            bail!("page size {page_size:#x} must be a power of two >= 4 KiB");
-        }
-        if ranges.is_empty() {
-            bail!("no ranges to track");
-        }
-        for r in ranges {
-            self.check_range(r, page_size)?;
-        }
-        if self.dirty.as_ref().is_some_and(|d| d.user.is_some()) {
-            bail!("dirty logging already started");
-        }
-        self.ensure_logging()?;
-        self.sync_dirty()?;
-        let words = self.words();
-        self.dirty.as_mut().unwrap().user = Some(UserLog { page_size, ranges: ranges.to_vec(), acc: vec![0; words] });
-        Ok(())
+    pub(crate) fn user_active(&self) -> bool {
+        self.user.is_some()
     }
 
-    fn dirty_report_and_clear(&mut self, range: DirtyRange, page_size: u64) -> Result<Vec<u64>> {
-        let (ps, ranges) = match self.dirty.as_ref().and_then(|d| d.user.as_ref()) {
-            Some(u) => (u.page_size, u.ranges.clone()),
-            None => bail!("dirty logging not started"),
-        };
-        if page_size != ps {
-            bail!("page size {page_size:#x} differs from the one logging started with ({ps:#x})");
+    /// Begin a user session (ranges already checked with [`check_start`]).
+    pub(crate) fn start_user(&mut self, ranges: &[DirtyRange], page_size: u64) {
+        self.user = Some(UserLog { page_size, ranges: ranges.to_vec(), acc: vec![0; self.words()] });
+    }
+
+    pub(crate) fn stop_user(&mut self) {
+        self.user = None;
+    }
+
+    /// Check a `report_and_clear` request against the running user session.
+    pub(crate) fn check_report(&self, range: &DirtyRange, page_size: u64, mem_size: u64) -> Result<()> {
+        let Some(u) = &self.user else { bail!("dirty logging not started") };
+        if page_size != u.page_size {
+            bail!("page size {page_size:#x} differs from the one logging started with ({:#x})", u.page_size);
         }
-        self.check_range(&range, ps)?;
-        if !ranges.iter().any(|r| range.iova >= r.iova && range.iova + range.length <= r.iova + r.length) {
+        check_range(range, u.page_size, mem_size)?;
+        if !u.ranges.iter().any(|r| range.iova >= r.iova && range.iova + range.length <= r.iova + r.length) {
             bail!("range {:#x}+{:#x} is not inside a tracked range", range.iova, range.length);
         }
-        self.sync_dirty()?;
-        let acc = &mut self.dirty.as_mut().unwrap().user.as_mut().unwrap().acc;
+        Ok(())
+    }
+
+    /// The user session's dirty pages in `range` (checked with [`Self::check_report`]),
+    /// folded to its page size, and cleared.
+    pub(crate) fn report_and_clear_user(&mut self, range: &DirtyRange) -> Vec<u64> {
+        let Some(u) = self.user.as_mut() else { return Vec::new() };
+        let ps = u.page_size;
         let per = ps / PAGE_SIZE;
         let npages = range.length / ps;
         let mut out = vec![0u64; npages.div_ceil(64) as usize];
@@ -169,7 +174,7 @@ impl DirtyTracker for Vm {
             let first = (range.iova + i * ps) / PAGE_SIZE;
             let mut d = false;
             for p in first..first + per {
-                let w = &mut acc[(p / 64) as usize];
+                let w = &mut u.acc[(p / 64) as usize];
                 if *w & (1 << (p % 64)) != 0 {
                     d = true;
                     *w &= !(1 << (p % 64));
@@ -179,17 +184,17 @@ impl DirtyTracker for Vm {
                 out[(i / 64) as usize] |= 1 << (i % 64);
             }
         }
-        Ok(out)
+        out
     }
 
-    fn dirty_stop(&mut self) -> Result<()> {
-        if let Some(d) = self.dirty.as_mut() {
-            d.user = None;
-            if d.snap.is_none() {
-                self.dirty = None;
-                self.set_slot_flags(0)?;
-            }
-        }
-        Ok(())
+    /// Start (or restart) collecting the pages written from now on, for a diff snapshot.
+    pub(crate) fn restart_snapshot_tracking(&mut self) {
+        self.snap = Some(vec![0; self.words()]);
+    }
+
+    /// Page numbers written since snapshot tracking (re)started, if it runs.
+    pub(crate) fn snapshot_dirty_pages(&self) -> Option<Vec<u64>> {
+        let bm = self.snap.as_ref()?;
+        Some((0..self.pages).filter(|&p| bit(bm, p)).collect())
     }
 }

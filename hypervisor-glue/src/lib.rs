@@ -5,12 +5,20 @@
 //! The `offcard` binary parses `offcard vm ...` and `offcard bench vm` (clap) and
 //! calls [`commands`] and [`bench::bench_vm`]; this crate has no command-line
 //! parser of its own. See docs/vmm.md.
+//!
+//! Layers, lowest first; a module imports only modules listed before it:
+//! [`hash`], [`memory`] (guest RAM, `PAGE_SIZE`), [`dirty`] (dirty-page bitmaps),
+//! [`devices`] (serial, and `virtio::{mmio, net}` on rust-vmm's virtio-queue),
+//! [`x86`], [`vm`] (KVM, vCPUs, run loop, KVM's side of the dirty log),
+//! [`snapshot`] (`Vm::snapshot` / `Vm::restore`), then [`initramfs`], [`assets`],
+//! [`commands`] and [`bench`].
 
 pub mod assets;
 pub mod bench;
 pub mod commands;
 pub mod devices;
 pub mod dirty;
+pub mod hash;
 pub mod initramfs;
 pub mod memory;
 pub mod snapshot;

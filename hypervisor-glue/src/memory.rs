@@ -5,6 +5,15 @@
 //! container mapping IOVA = guest physical address — can map the same bytes
 //! through [`GuestMem::fd`] / [`GuestMem::fd_path`] and see guest writes
 //! immediately, and the guest sees its writes.
+//!
+//! The mapping is a vm-memory `GuestMemoryMmap` (one `GuestRegionMmap` over the
+//! file), so the virtio devices (virtio-queue) and the kernel loader (linux-loader)
+//! take [`GuestMem::guest_memory`] directly; `GuestMem` only adds what vm-memory does
+//! not keep: the backing file, its path and the size.
+//!
+//! Layering: this module is the bottom of the crate. It imports only `hash`; the
+//! dirty log, the VM and snapshots import it (for [`PAGE_SIZE`] and [`GuestMem`]),
+//! never the other way round.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
@@ -66,10 +75,13 @@ impl GuestMem {
         let mem = GuestMemoryMmap::from_regions(vec![region]).map_err(|e| anyhow::anyhow!("guest memory: {e:?}"))?;
         let g = GuestMem { mem, file, size, path };
         match std::env::var("OFFCARD_VMM_PREFAULT").as_deref() {
+            // SAFETY: madvise on the whole mapping we just created; it only changes how
+            // the kernel backs the pages, never their contents.
             Ok("populate") => unsafe {
                 let r = libc::madvise(g.host_addr() as *mut libc::c_void, size as usize, 23 /* MADV_POPULATE_WRITE */);
                 eprintln!("populate: {r}");
             },
+            // SAFETY: as above.
             Ok("huge") => unsafe {
                 let r = libc::madvise(g.host_addr() as *mut libc::c_void, size as usize, libc::MADV_HUGEPAGE);
                 eprintln!("hugepage: {r}");
@@ -120,7 +132,7 @@ impl GuestMem {
     }
     /// A fast 64-bit hash of all guest RAM (for snapshot checks).
     pub fn hash(&self) -> u64 {
-        crate::snapshot::hash64(self.as_slice())
+        crate::hash::hash64(self.as_slice())
     }
 }
 

@@ -11,6 +11,10 @@
 //!
 //! Restoring checks every checksum and, after loading memory (following the chain of
 //! diffs), that guest RAM hashes to the recorded value.
+//!
+//! Layering: this module adds `Vm::snapshot` / `Vm::restore` on top of `vm`, and uses
+//! `memory` (page size), `dirty` (pages written since the last snapshot) and `hash`;
+//! none of those imports it.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -22,35 +26,14 @@ use kvm_bindings::*;
 use kvm_ioctls::VcpuFd;
 use vm_superio::serial::SerialState;
 
+use crate::dirty::DirtyLog;
+use crate::hash::hash64;
 use crate::memory::PAGE_SIZE;
 use crate::vm::{Vm, VmConfig};
 
 const MAGIC: &[u8; 8] = b"OFFCSNAP";
 const DIFF_MAGIC: &[u8; 8] = b"OFFCDIFF";
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Fast non-cryptographic 64-bit hash (4 lanes of multiply-xorshift over u64 words).
-pub fn hash64(data: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = [0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89];
-    let chunks = data.chunks_exact(32);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..4 {
-            let w = u64::from_le_bytes(c[l * 8..l * 8 + 8].try_into().unwrap());
-            h[l] = (h[l] ^ w).wrapping_mul(K).rotate_left(29);
-        }
-    }
-    let mut out = data.len() as u64;
-    for (i, &b) in rest.iter().enumerate() {
-        out ^= u64::from(b) << ((i % 8) * 8);
-        out = out.wrapping_mul(K);
-    }
-    for x in h {
-        out = (out ^ x).wrapping_mul(K).rotate_left(31);
-    }
-    out ^ (out >> 33)
-}
 
 fn is_zero(p: &[u8]) -> bool {
     // SAFETY: u64 has no invalid bit patterns; align_to splits off unaligned ends.
@@ -283,8 +266,11 @@ impl Vm {
         let _ = std::fs::remove_file(dir.join("memory.img"));
         let _ = std::fs::remove_file(dir.join("memory.diff"));
         if diff {
-            let bm = self.dirty.as_ref().and_then(|d| d.snap.as_ref()).ok_or_else(|| anyhow!("no dirty tracking since the last snapshot"))?;
-            let pages: Vec<u64> = (0..npages).filter(|&p| crate::dirty::bit(bm, p)).collect();
+            let pages = self
+                .dirty
+                .as_ref()
+                .and_then(DirtyLog::snapshot_dirty_pages)
+                .ok_or_else(|| anyhow!("no dirty tracking since the last snapshot"))?;
             let mut out = Vec::with_capacity(32 + pages.len() * (8 + PAGE_SIZE as usize));
             out.extend_from_slice(DIFF_MAGIC);
             out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -342,8 +328,7 @@ impl Vm {
         // Track pages dirtied from now on, for the next diff.
         self.ensure_logging()?;
         self.sync_dirty()?;
-        let words = (npages as usize).div_ceil(64);
-        self.dirty.as_mut().unwrap().snap = Some(vec![0; words]);
+        self.dirty.as_mut().expect("logging was just enabled").restart_snapshot_tracking();
         self.snap_parent = Some(dir.clone());
 
         let disk = disk_bytes(&dir.join("vm.state")) + disk_bytes(&dir.join(if diff { "memory.diff" } else { "memory.img" }));
@@ -392,8 +377,7 @@ impl Vm {
         }
         // Start tracking for a diff snapshot against this one.
         vm.ensure_logging()?;
-        let words = ((vm.mem.size() / PAGE_SIZE) as usize).div_ceil(64);
-        vm.dirty.as_mut().unwrap().snap = Some(vec![0; words]);
+        vm.dirty.as_mut().expect("logging was just enabled").restart_snapshot_tracking();
         vm.snap_parent = Some(dir.canonicalize()?);
         Ok(vm)
     }

@@ -1,4 +1,9 @@
-//! The virtual machine: KVM VM + vCPUs + guest RAM + legacy devices, and the run loop.
+//! The virtual machine: KVM VM + vCPUs + guest RAM + devices, the run loop, and the
+//! KVM side of dirty logging.
+//!
+//! Layering: `vm` imports `memory`, `dirty` and `devices`; none of them imports `vm`.
+//! `snapshot` adds `Vm::snapshot` / `Vm::restore` on top (it imports `vm`, not the
+//! other way round).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,8 +21,9 @@ use vmm_sys_util::eventfd::EventFd;
 
 use crate::devices::serial::SERIAL_IRQ;
 use crate::devices::virtio::mmio::{MmioTransport, VIRTIO_MMIO_SIZE};
-use crate::devices::virtio::net::{Net, NetBackend, WriteLog};
+use crate::devices::virtio::net::{Net, NetBackend};
 use crate::devices::{Devices, IoAction};
+use crate::dirty::{self, DeviceWriteLog, DirtyLog, DirtyRange, DirtyTracker};
 use crate::memory::GuestMem;
 use crate::x86;
 
@@ -93,10 +99,11 @@ pub struct Vm {
     pub(crate) serial_evt: EventFd,
     pub(crate) slot_flags: u32,
     pub(crate) config: VmConfig,
-    pub(crate) dirty: Option<crate::dirty::DirtyState>,
+    /// Dirty pages per consumer, while KVM logs them (`None`: logging off).
+    pub(crate) dirty: Option<DirtyLog>,
     pub(crate) snap_parent: Option<PathBuf>,
     /// Guest memory written by the VMM's devices, merged into the dirty log.
-    pub(crate) vmm_writes: WriteLog,
+    pub(crate) device_writes: DeviceWriteLog,
 }
 
 impl Vm {
@@ -132,7 +139,7 @@ impl Vm {
             config: config.clone(),
             dirty: None,
             snap_parent: None,
-            vmm_writes: Default::default(),
+            device_writes: Default::default(),
         };
         this_vm.set_slot_flags(0)?;
 
@@ -220,7 +227,7 @@ impl Vm {
         let irq = EventFd::new(libc::EFD_NONBLOCK).context("eventfd")?;
         self.vm.register_irqfd(&irq, gsi).context("KVM_IRQFD for virtio-net")?;
         let mut net = Net::new(self.mem.guest_memory().clone(), backend, mac);
-        net.set_write_log(self.vmm_writes.clone());
+        net.set_write_log(self.device_writes.clone());
         list.push((base, MmioTransport::new(net, irq)));
         Ok((base, gsi))
     }
@@ -400,6 +407,79 @@ impl Vm {
         });
         self.devices.console.set_watch(None);
         result
+    }
+}
+
+// ---- Dirty logging, KVM's side: the memslot flag and KVM_GET_DIRTY_LOG feed the
+// bookkeeping of `dirty::DirtyLog`. ----
+
+impl Vm {
+    pub(crate) fn ensure_logging(&mut self) -> Result<()> {
+        if !self.dirty_logging_enabled() {
+            self.set_slot_flags(KVM_MEM_LOG_DIRTY_PAGES)?;
+        }
+        if self.dirty.is_none() {
+            self.dirty = Some(DirtyLog::new(self.mem.size()));
+        }
+        Ok(())
+    }
+
+    /// Pull KVM's dirty bitmap (which clears it) and the devices' writes, and OR them
+    /// into every active consumer.
+    pub(crate) fn sync_dirty(&mut self) -> Result<()> {
+        let writes = std::mem::take(&mut *self.device_writes.lock().unwrap());
+        if !self.dirty_logging_enabled() {
+            return Ok(());
+        }
+        for (gpa, len) in writes {
+            self.mark_dirty(gpa, len);
+        }
+        let bm = self.vm.get_dirty_log(0, self.mem.size() as usize).map_err(|e| anyhow!("KVM_GET_DIRTY_LOG: {e}"))?;
+        if let Some(d) = self.dirty.as_mut() {
+            d.merge_bitmap(&bm);
+        }
+        Ok(())
+    }
+
+    /// Mark guest pages dirty that the VMM itself wrote (device emulation, DMA by a
+    /// simulated card): KVM only sees writes made by the vCPUs.
+    pub fn mark_dirty(&mut self, gpa: u64, len: u64) {
+        if let Some(d) = self.dirty.as_mut() {
+            d.mark(gpa, len);
+        }
+    }
+}
+
+impl DirtyTracker for Vm {
+    fn dirty_start(&mut self, ranges: &[DirtyRange], page_size: u64) -> Result<()> {
+        dirty::check_start(ranges, page_size, self.mem.size())?;
+        if self.dirty.as_ref().is_some_and(DirtyLog::user_active) {
+            bail!("dirty logging already started");
+        }
+        self.ensure_logging()?;
+        self.sync_dirty()?;
+        self.dirty.as_mut().expect("logging was just enabled").start_user(ranges, page_size);
+        Ok(())
+    }
+
+    fn dirty_report_and_clear(&mut self, range: DirtyRange, page_size: u64) -> Result<Vec<u64>> {
+        match &self.dirty {
+            Some(d) => d.check_report(&range, page_size, self.mem.size())?,
+            None => bail!("dirty logging not started"),
+        }
+        self.sync_dirty()?;
+        Ok(self.dirty.as_mut().map(|d| d.report_and_clear_user(&range)).unwrap_or_default())
+    }
+
+    fn dirty_stop(&mut self) -> Result<()> {
+        if let Some(d) = self.dirty.as_mut() {
+            d.stop_user();
+            if d.is_idle() {
+                self.dirty = None;
+                self.set_slot_flags(0)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,8 @@
 //! vm-memory's `GuestMemory`); the constants come from `virtio-bindings`.
 //!
 //! Layering: `mmio` knows [`VirtioDevice`] and [`Interrupt`] only; `net` implements
-//! the trait and knows nothing of the transport.
+//! the trait and knows nothing of the transport. Guest writes of a device reach the
+//! dirty log through `crate::dirty::DeviceWriteLog`.
 
 pub mod mmio;
 pub mod net;

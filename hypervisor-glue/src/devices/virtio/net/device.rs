@@ -17,6 +17,7 @@ use vm_memory::{Bytes, GuestMemoryMmap};
 
 use super::NetBackend;
 use crate::devices::virtio::{DeviceError, Interrupt, VirtioDevice};
+use crate::dirty::DeviceWriteLog;
 
 /// Bytes of the header before every frame (`virtio_net_hdr_v1`, with num_buffers).
 pub const NET_HDR_LEN: usize = size_of::<virtio_net_hdr_v1>();
@@ -47,9 +48,6 @@ pub struct NetStats {
     pub rx_buffer_bytes_written: u64,
 }
 
-/// Shared list of (guest physical address, length) the VMM's devices wrote.
-pub type WriteLog = std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>;
-
 /// A virtio-net device (behind a transport such as `MmioTransport`).
 pub struct Net {
     mem: GuestMemoryMmap,
@@ -62,7 +60,7 @@ pub struct Net {
     pub stats: NetStats,
     /// Where the device's writes into guest memory are recorded: KVM's dirty log only
     /// sees vCPU writes, so the VM merges these in (as it will the card's write records).
-    write_log: Option<WriteLog>,
+    write_log: Option<DeviceWriteLog>,
 }
 
 impl Net {
@@ -80,7 +78,7 @@ impl Net {
     }
 
     /// Record every guest-memory write of this device into `log`.
-    pub fn set_write_log(&mut self, log: WriteLog) {
+    pub fn set_write_log(&mut self, log: DeviceWriteLog) {
         self.write_log = Some(log);
     }
 

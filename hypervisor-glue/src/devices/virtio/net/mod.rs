@@ -11,5 +11,5 @@ mod device;
 mod tap;
 
 pub use backend::{pair, NetBackend, PairBackend};
-pub use device::{Net, NetStats, WriteLog, NET_HDR_LEN};
+pub use device::{Net, NetStats, NET_HDR_LEN};
 pub use tap::TapBackend;
