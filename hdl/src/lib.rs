@@ -10,6 +10,7 @@ pub mod card;
 pub mod dma;
 pub mod tlp_mux;
 pub mod tlp_skid;
+pub mod virtq;
 pub mod config_space;
 pub mod endpoint;
 pub mod encap;
@@ -78,6 +79,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "rx_demux" => gen(raw(tlp_mux::RxDemux::default())),
         "tx_arbiter" => gen(raw(tlp_mux::TxArbiter::default())),
         "tlp_skid" => gen(raw(tlp_skid::TlpSkid::default())),
+        "virtq_chain_fetch" => gen(raw(virtq::chain_fetch::VirtqChainFetch::default())),
         "tagged_cache" => gen(raw(tagged_cache::TaggedCache::default())),
         "rx_merge" => gen(raw(rx_merge::RxMerge::default())),
         "geneve_decap" => gen(raw(geneve_decap::GeneveDecap::default())),
@@ -95,7 +97,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tlp_skid", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tlp_skid", "virtq_chain_fetch", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -115,6 +117,7 @@ pub const SIM_BLOCKS: &[&str] = &[
     "rx_demux",
     "tx_arbiter",
     "tlp_skid",
+    "virtq_chain_fetch",
     "tagged_cache",
     "geneve_decap",
     "geneve_encap",

@@ -733,3 +733,62 @@ pub mod sim_status {
     const _: () = assert!(FAULT_LOG + FAULT_SLOTS * FAULT_BYTES <= PORT_TX_FRAMES);
     const _: () = assert!((PORT_RX_DROPPED as u64) + 8 <= REGION_SIZE);
 }
+
+/// The virtqueue engine (issue 13): the card walks virtio split queues
+/// (virtio 1.x, section 2.7) in guest memory itself. The ring layout
+/// constants are the virtio specification's (a test checks them against
+/// rust-vmm's `virtio-bindings`); the rest is the engine's own.
+pub mod virtq {
+    /// Queues the engine serves: four pairs (RX, TX), one VM's virtio-net
+    /// device each; queue `2p` is pair p's RX (receiveq), `2p + 1` its TX.
+    pub const NUM_QUEUES: usize = 8;
+    /// Largest queue size, log2 (virtio allows 32768).
+    pub const MAX_SIZE_LOG2: u32 = 15;
+
+    // ---- the virtio split-queue layout (virtio 1.x 2.7) ----
+    /// Descriptor: addr u64, len u32, flags u16, next u16.
+    pub const DESC_BYTES: u64 = 16;
+    pub const DESC_F_NEXT: u16 = 1;
+    pub const DESC_F_WRITE: u16 = 2;
+    pub const DESC_F_INDIRECT: u16 = 4;
+    /// Available ring: flags u16, idx u16, ring[size] u16 (, used_event u16).
+    pub const AVAIL_IDX: u64 = 2;
+    pub const AVAIL_RING: u64 = 4;
+    pub const AVAIL_F_NO_INTERRUPT: u16 = 1;
+    /// Used ring: flags u16, idx u16, ring[size] {id u32, len u32}.
+    pub const USED_IDX: u64 = 2;
+    pub const USED_RING: u64 = 4;
+    pub const USED_ELEM_BYTES: u64 = 8;
+    /// The virtio-net header the card skips on TX and writes on RX
+    /// (`virtio_net_hdr_v1`, VIRTIO_F_VERSION_1).
+    pub const NET_HDR_BYTES: u32 = 12;
+
+    // ---- the chain fetcher's configuration port (`hdl/src/virtq/chain_fetch.rs`) ----
+    /// Which queue field a configuration write sets.
+    pub const CFG_DESC: u64 = 0;
+    pub const CFG_AVAIL: u64 = 1;
+    /// bits 3:0 size log2, bit 8 enable, bit 9 reset (last_avail_idx and
+    /// the error to 0).
+    pub const CFG_CTRL: u64 = 2;
+    pub const CTRL_SIZE_LOG2_MASK: u64 = 0xF;
+    pub const CTRL_ENABLE: u64 = 1 << 8;
+    pub const CTRL_RESET: u64 = 1 << 9;
+    /// bits 15:0: the queue's `last_avail_idx` (a migrated queue resumes
+    /// where the source stopped).
+    pub const CFG_LAST_AVAIL: u64 = 3;
+
+    /// A queue's error state (0 none). A queue in error fetches nothing
+    /// until it is reset; the others go on.
+    pub const ERR_NONE: u64 = 0;
+    /// `avail.idx` moved more than the queue size past `last_avail_idx`.
+    pub const ERR_AVAIL_JUMP: u64 = 1;
+    /// A head or `next` index is not below the queue size.
+    pub const ERR_INDEX: u64 = 2;
+    /// A chain has more descriptors than the queue size (a loop).
+    pub const ERR_CHAIN_LOOP: u64 = 3;
+    /// An indirect descriptor (VIRTIO_F_INDIRECT_DESC is not offered).
+    pub const ERR_INDIRECT: u64 = 4;
+    /// A ring or descriptor read failed (an address outside mapped memory).
+    pub const ERR_READ: u64 = 5;
+    const _: () = assert!(NUM_QUEUES == 8 && MAX_SIZE_LOG2 == 15);
+}

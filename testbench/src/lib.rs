@@ -18,3 +18,4 @@ pub mod lint;
 pub mod rusthdl_block;
 pub mod tlp_gen;
 pub mod transport_bench;
+pub mod virtq_blocks;

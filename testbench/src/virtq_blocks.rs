@@ -1,0 +1,7 @@
+//! Port names of the virtqueue engine's blocks, for their test benches
+//! (testbench/tests/virtq_*.rs) and the rust-hdl vs Verilator comparison.
+
+crate::named_ports!(offcard_hdl::virtq::chain_fetch::VirtqChainFetch, "virtq_chain_fetch",
+    in: [reset, cfg_we, cfg_q, cfg_sel, cfg_data, kick, kick_q, st_q, rd_ready, rsp_valid, rsp_data, rsp_err, seg_ready],
+    out: [st_last_avail, st_err, ev_error, rd_valid, rd_addr, rd_qws, seg_valid, seg_q, seg_head, seg_addr, seg_len,
+        seg_write, seg_first, seg_last, seg_abort]);
