@@ -1,7 +1,9 @@
 //! `offcard fabric up|down|status|list`: a leaf-spine ECMP fabric of network
 //! namespaces (crate `offcard-fabric`, docs/fabric.md), and `offcard bench
 //! fabric`: how Linux's layer-4 multipath hash spreads UDP flows over the
-//! spines, from the spines' kernel counters.
+//! spines, path discovery by TTL-limited probes and spraying over the ports
+//! found, all from kernel sockets in host 1, measured by the spines' kernel
+//! counters.
 
 use crate::{plots, progress, BenchCommon};
 use anyhow::{Context, Result};
@@ -172,6 +174,20 @@ fn status(name: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Sums of max/mean and Jain over runs.
+#[derive(Default)]
+struct Agg(f64, f64);
+
+impl Agg {
+    fn add(&mut self, r: &traffic::FlowRun) {
+        self.0 += r.spread.max_mean;
+        self.1 += r.spread.jain;
+    }
+    fn mean(&self, n: u32) -> (f64, f64) {
+        (self.0 / n as f64, self.1 / n as f64)
+    }
+}
+
 /// One flow count's runs.
 struct Row {
     flows: u32,
@@ -219,6 +235,24 @@ pub fn bench(a: &FabricBenchArgs) -> Result<()> {
         (r.model_max_mean, r.model_jain) = uniform_hash_model(flows as usize, a.spines as usize, 2000, a.seed ^ flows as u64);
         rows.push(r);
     }
+    // Discovery by TTL-limited probes (TTL 2 expires at the spines), then one
+    // stream sprayed over one found port per spine, and over as many arbitrary ports.
+    progress::note(&pb, &format!("bench fabric: path discovery and spray, {} runs", a.trials));
+    let max_probes = 16 * a.spines as u32;
+    let (mut found_min, mut probes, mut probes_max, mut unanswered, mut to_last) = (usize::MAX, 0u64, 0u32, 0u64, 0u64);
+    let (mut spray, mut undisc) = (Agg::default(), Agg::default());
+    for t in 0..a.trials as u64 {
+        let d = offcard_fabric::discover::discover_from_host(&f, 1, 2, 2, 1, max_probes, a.seed ^ 0xd15c ^ t << 20)?;
+        found_min = found_min.min(d.paths.len());
+        probes += d.probes_sent as u64;
+        probes_max = probes_max.max(d.probes_sent);
+        to_last += d.probes_to_last_new as u64;
+        unanswered += d.unanswered as u64;
+        spray.add(&traffic::udp_flows(&f, 1, 2, &d.one_port_per_path(), a.packets, 100)?);
+        undisc.add(&traffic::udp_flows(&f, 1, 2, &random_ports(a.spines as usize, a.seed ^ 0x5a1d ^ t << 20), a.packets, 100)?);
+    }
+    let probes_mean = probes as f64 / a.trials as f64;
+    let to_last_mean = to_last as f64 / a.trials as f64;
     pb.finish_and_clear();
     let removed = f.down()?;
     println!("fabric {name}: {} spines, leaves hash on layer 4; ping host 1 -> host 2: {}/{} replies, mean RTT {rtt:.0} us", a.spines, ping.received, ping.sent);
@@ -230,7 +264,15 @@ pub fn bench(a: &FabricBenchArgs) -> Result<()> {
             r.flows, r.max_mean, r.jain, r.spines_used, r.model_max_mean, r.model_jain, r.sent, r.counted
         );
     }
-    println!("(uniform model: each flow on a spine drawn at random, the ideal of a per-flow hash; {} namespaces removed)", removed.namespaces.len());
+    println!("(uniform model: each flow on a spine drawn at random, the ideal of a per-flow hash)");
+    println!(
+        "discovery (UDP probes with TTL 2 from host 1, answers: ICMP time exceeded from the spines; MDA stopping rule, 95 %): spines found {found_min} of {} in every run, probes {probes_mean:.1} on average (max {probes_max}, cap {max_probes}; the last spine found after {to_last_mean:.1}), unanswered {unanswered}",
+        a.spines
+    );
+    let (sp, un) = (spray.mean(a.trials), undisc.mean(a.trials));
+    println!("one stream sprayed over one discovered port per spine, {} datagrams per port: max/mean {:.3}, Jain {:.3}", a.packets, sp.0, sp.1);
+    println!("the same spray over {} arbitrary ports (no discovery):          max/mean {:.3}, Jain {:.3}", a.spines, un.0, un.1);
+    println!("(all from kernel sockets in host 1, not the card; {} namespaces removed)", removed.namespaces.len());
     let main = rows.iter().find(|r| r.flows == a.flows).expect("the requested flow count is in the table");
     if let Some(dir) = &a.common.plots {
         let files = plots::bars(dir, "fabric_spine_load", &plots::Bars {
@@ -260,6 +302,15 @@ pub fn bench(a: &FabricBenchArgs) -> Result<()> {
         m.insert("packets_sent".into(), main.sent.into());
         m.insert("packets_at_spines".into(), main.counted.into());
         m.insert("packets_received".into(), main.received.into());
+        m.insert("traffic_source".into(), "host1_kernel_sockets".into());
+        m.insert("spines_found".into(), found_min.into());
+        m.insert("probes_sent".into(), r4(probes_mean).into());
+        m.insert("probes_sent_max".into(), probes_max.into());
+        m.insert("probes_to_last_spine".into(), r4(to_last_mean).into());
+        m.insert("spray_max_mean".into(), r4(sp.0).into());
+        m.insert("spray_jain".into(), r4(sp.1).into());
+        m.insert("spray_undiscovered_max_mean".into(), r4(un.0).into());
+        m.insert("spray_undiscovered_jain".into(), r4(un.1).into());
         m.insert("ping_rtt_us".into(), if rtt.is_finite() { serde_json::json!((rtt * 10.0).round() / 10.0) } else { serde_json::Value::Null });
         for r in &rows {
             m.insert(format!("perflow_max_mean_{}", r.flows), r4(r.max_mean).into());

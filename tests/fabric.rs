@@ -130,6 +130,11 @@ fn bench_fabric_ends_with_json_line() {
     assert!((1.0..4.0).contains(&mm), "{j}");
     let jain = j["perflow_jain"].as_f64().unwrap();
     assert!((0.25..=1.0).contains(&jain), "{j}");
+    // Discovery found every spine, and spraying over the found ports loads them equally.
+    assert_eq!(j["spines_found"], 4, "{j}");
+    assert!(j["probes_sent"].as_f64().unwrap() <= 64.0, "{j}");
+    assert_eq!(j["spray_max_mean"], 1.0, "{j}");
+    assert_eq!(j["spray_jain"], 1.0, "{j}");
     // The bench's fabric is gone.
     assert_eq!(benches(), before, "{:?}", offcard_fabric::fabrics());
 }

@@ -9,6 +9,7 @@
 //! is the fabric a user meets: hash functions and seeds nobody outside the
 //! kernel knows. Layout, addresses and names: [`plan`]. Traffic over it
 //! (ICMP echo, UDP flows, the per-flow spread measurement): [`traffic`].
+//! Path discovery by TTL-limited probes from a host's sockets: [`discover`].
 //!
 //! [`Fabric::up`] converges (running it on a fabric that is already up
 //! changes nothing, on a half-built one completes it, with another spine
@@ -18,6 +19,7 @@
 //! inside its namespaces (e.g. card processes started with `ip netns exec`)
 //! and deletes the namespaces, which deletes their veths and TAPs.
 
+pub mod discover;
 pub mod ip;
 pub mod netns;
 pub mod plan;

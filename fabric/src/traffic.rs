@@ -21,6 +21,24 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { what, source }
 }
 
+/// Bind, retrying for up to 2 s while the address is in use: a socket this
+/// process just closed can live on for a moment in a child being spawned
+/// meanwhile (between its fork and its exec, which closes it).
+pub fn bind_retry<T>(mut bind: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let t0 = Instant::now();
+    loop {
+        match bind() {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && t0.elapsed() < Duration::from_secs(2) => std::thread::sleep(Duration::from_millis(5)),
+            r => return r,
+        }
+    }
+}
+
+/// A UDP socket bound to `a` (with [`bind_retry`]).
+pub fn udp_bind(a: SocketAddrV4) -> std::io::Result<UdpSocket> {
+    bind_retry(|| UdpSocket::bind(a))
+}
+
 /// The Internet checksum (RFC 1071).
 pub fn inet_checksum(b: &[u8]) -> u16 {
     let mut s: u32 = b.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).sum();
@@ -168,13 +186,13 @@ pub fn udp_flows(f: &Fabric, from: u8, to: u8, source_ports: &[u16], packets: u3
         .in_netns(Role::Host(to), || -> std::io::Result<UdpSocket> {
             let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
             s.set_recv_buffer_size(16 << 20)?;
-            s.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, FLOW_PORT)))?;
+            bind_retry(|| s.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, FLOW_PORT))))?;
             Ok(s.into())
         })?
         .map_err(io(format!("UDP socket on port {FLOW_PORT} in host {to}")))?;
     rx.set_read_timeout(Some(Duration::from_millis(50))).map_err(io("socket timeout"))?;
     let senders = f
-        .in_netns(Role::Host(from), || source_ports.iter().map(|&p| UdpSocket::bind(SocketAddrV4::new(src, p))).collect::<std::io::Result<Vec<_>>>())?
+        .in_netns(Role::Host(from), || source_ports.iter().map(|&p| udp_bind(SocketAddrV4::new(src, p))).collect::<std::io::Result<Vec<_>>>())?
         .map_err(io(format!("UDP sockets on the source ports in host {from}")))?;
     let before = f.spine_counters()?;
     let done = AtomicBool::new(false);

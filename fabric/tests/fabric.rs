@@ -176,3 +176,39 @@ fn a_four_spine_fabric_spreads_over_four() {
     assert_eq!(r.spread.spines_used, 4, "{:?}", r.spread.per_spine);
     assert_eq!(r.counted_at_spines(), 256);
 }
+
+/// TTL-limited probes from host 1 find every spine (the answers come from
+/// the spines' own addresses) within 16 probes per spine, knowing nothing of
+/// the kernel's hash; one stream sprayed over one discovered port per spine
+/// then loads every spine exactly equally, while the same spray over as many
+/// arbitrary ports does not.
+#[test]
+fn probes_find_every_spine_and_spraying_over_the_found_ports_balances() {
+    use offcard_fabric::discover::discover_from_host;
+    if !runnable() {
+        return;
+    }
+    for spines in [8u8, 4] {
+        let g = Cleanup::new(&format!("disc{spines}"));
+        let f = Fabric::up(&FabricSpec::new(&g.0, spines).unwrap()).unwrap();
+        // TTL 1 expires at the leaf: one path only.
+        let leaf = discover_from_host(&f, 1, 2, 1, 1, 64, 11).unwrap();
+        assert_eq!(leaf.paths.len(), 1, "{leaf:?}");
+        assert_eq!(leaf.paths[0].0, f.host(1).gateway);
+        let d = discover_from_host(&f, 1, 2, 2, 1, 16 * spines as u32, 12).unwrap();
+        let found: std::collections::BTreeSet<u8> = d.paths.iter().map(|(a, _)| plan::spine_of_addr(*a).expect("a spine address")).collect();
+        assert_eq!(found.len(), spines as usize, "{d:?}");
+        assert_eq!(d.unanswered, 0, "{d:?}");
+        // Spray: one datagram per discovered port in turn, 50 rounds.
+        let ports = d.one_port_per_path();
+        let r = traffic::udp_flows(&f, 1, 2, &ports, 50, 100).unwrap();
+        assert_eq!(r.spread.per_spine, vec![50u64; spines as usize], "spray over discovered ports");
+        assert_eq!(r.spread.max_mean, 1.0);
+        // Each port lands on the spine that answered its probe.
+        for (addr, p) in &d.paths {
+            let one = traffic::udp_flows(&f, 1, 2, &p[..1], 3, 100).unwrap();
+            let s = plan::spine_of_addr(*addr).unwrap() as usize;
+            assert_eq!(one.spread.per_spine[s - 1], 3, "port {} answered by spine {s}, data went {:?}", p[0], one.spread.per_spine);
+        }
+    }
+}
