@@ -3,14 +3,15 @@
 //! touching the system (so it is tested without root).
 //!
 //! ```text
-//!   host h1 (192.0.2.2)                                  host h2 (198.51.100.2)
-//!   [card0 TAP 192.0.2.5 -> card 192.0.2.6]              [card0 TAP 198.51.100.5 -> card 198.51.100.6]
-//!        | leaf                                               | leaf
-//!        | host (192.0.2.1)                                   | host (198.51.100.1)
-//!   leaf l1 ---- s1..sN ----+                       +---- s1..sN ---- leaf l2
-//!        100.64.S.1/30      |                       |      100.64.S.5/30
-//!                       l1 100.64.S.2       l2 100.64.S.6
-//!                          spine sS (S = 1..N, one namespace each)
+//!   card 192.0.2.6                                               card 198.51.100.6
+//!      |  TAP card0 192.0.2.5                                       |  TAP card0 198.51.100.5
+//!   [ host h1   192.0.2.2 ]                                      [ host h2   198.51.100.2 ]
+//!      |  192.0.2.0/30                                              |  198.51.100.0/30
+//!   [ leaf l1   192.0.2.1 ]                                      [ leaf l2   198.51.100.1 ]
+//!      |  ports s1..sN: one multipath route, layer-4 hash           |  ports s1..sN (the same)
+//!      |                                                            |
+//!      +-- 100.64.S.1 --- 100.64.S.2 [ spine sS ] 100.64.S.6 --- 100.64.S.5 --+
+//!                         (port l1)                (port l2)      S = 1..N, a /30 per link
 //! ```
 //!
 //! Leaf L owns one documentation /24 (leaf 1: 192.0.2.0/24, leaf 2:
