@@ -91,13 +91,26 @@ fn fabric_errors_name_what_is_missing() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(e.contains(if root { "iproute2's `ip` cannot be run" } else { "the fabric needs root" }), "{e}");
-    // Without root (as root: run it as nobody).
-    let mut cmd = offcard();
+    // Without root (as root: run it as nobody, from a copy nobody can reach:
+    // the build directory may be under a private home).
+    let dir = std::env::temp_dir().join(format!("offcard-nobody-{}", std::process::id()));
+    let mut cmd = if root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("offcard");
+        std::fs::copy(env!("CARGO_BIN_EXE_offcard"), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new(exe);
+        c.uid(65534).gid(65534);
+        c
+    } else {
+        offcard()
+    };
     cmd.args(["fabric", "up", "--name", "never"]);
-    if root {
-        cmd.uid(65534).gid(65534);
-    }
-    let out = cmd.output().unwrap();
+    let out = cmd.output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(e.contains("the fabric needs root"), "{e}");
