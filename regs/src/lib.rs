@@ -763,7 +763,7 @@ pub mod virtq {
     /// (`virtio_net_hdr_v1`, VIRTIO_F_VERSION_1).
     pub const NET_HDR_BYTES: u32 = 12;
 
-    // ---- the chain fetcher's configuration port (`hdl/src/virtq/chain_fetch.rs`) ----
+    // ---- the engine's configuration port (`hdl/src/virtq/`) ----
     /// Which queue field a configuration write sets.
     pub const CFG_DESC: u64 = 0;
     pub const CFG_AVAIL: u64 = 1;
@@ -776,6 +776,13 @@ pub mod virtq {
     /// bits 15:0: the queue's `last_avail_idx` (a migrated queue resumes
     /// where the source stopped).
     pub const CFG_LAST_AVAIL: u64 = 3;
+    /// The used ring's address (`hdl/src/virtq/used.rs`).
+    pub const CFG_USED: u64 = 4;
+    /// bits 15:0: the queue's used index (migration, as `CFG_LAST_AVAIL`).
+    pub const CFG_USED_IDX: u64 = 5;
+    /// Configuration field ids are 3 bits; the blocks of the engine share
+    /// one configuration port and each takes the fields it needs.
+    pub const CFG_SEL_BITS: u32 = 3;
 
     /// A queue's error state (0 none). A queue in error fetches nothing
     /// until it is reset; the others go on.

@@ -5,3 +5,9 @@ crate::named_ports!(offcard_hdl::virtq::chain_fetch::VirtqChainFetch, "virtq_cha
     in: [reset, cfg_we, cfg_q, cfg_sel, cfg_data, kick, kick_q, st_q, rd_ready, rsp_valid, rsp_data, rsp_err, seg_ready],
     out: [st_last_avail, st_err, ev_error, rd_valid, rd_addr, rd_qws, seg_valid, seg_q, seg_head, seg_addr, seg_len,
         seg_write, seg_first, seg_last, seg_abort]);
+
+crate::named_ports!(offcard_hdl::virtq::used::VirtqUsed, "virtq_used",
+    in: [reset, cfg_we, cfg_q, cfg_sel, cfg_data, done_valid, done_q, done_head, done_len, st_q, wr_ready, rd_ready,
+        rsp_valid, rsp_data, rsp_err],
+    out: [done_ready, st_used_idx, wr_valid, wr_addr, wr_data, wr_bytes, rd_valid, rd_addr, irq, irq_q, ev_suppressed,
+        ev_read_error]);

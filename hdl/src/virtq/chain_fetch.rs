@@ -35,6 +35,9 @@ const _: () = assert!(
         && vq::CTRL_ENABLE == 1 << 8
         && vq::CTRL_RESET == 1 << 9
         && vq::MAX_SIZE_LOG2 == 15
+        && vq::CFG_SEL_BITS == 3
+        && vq::CFG_DESC == 0
+        && vq::CFG_AVAIL == 1
 );
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -64,7 +67,7 @@ pub struct VirtqChainFetch {
     // ---- configuration (regmap::virtq::CFG_*) ----
     pub cfg_we: Signal<In, Bit>,
     pub cfg_q: Signal<In, Bits<3>>,
-    pub cfg_sel: Signal<In, Bits<2>>,
+    pub cfg_sel: Signal<In, Bits<3>>,
     pub cfg_data: Signal<In, Bits<64>>,
     /// A doorbell: queue `kick_q` has new available entries.
     pub kick: Signal<In, Bit>,
@@ -142,14 +145,10 @@ pub struct VirtqChainFetch {
     sel_size: Signal<Local, Bits<4>>,
     sel_last: Signal<Local, Bits<16>>,
 
-    #[default(konst(vq::CFG_DESC))]
-    c_cfg_desc: Constant<Bits<2>>,
-    #[default(konst(vq::CFG_AVAIL))]
-    c_cfg_avail: Constant<Bits<2>>,
     #[default(konst(vq::CFG_CTRL))]
-    c_cfg_ctrl: Constant<Bits<2>>,
+    c_cfg_ctrl: Constant<Bits<3>>,
     #[default(konst(vq::CFG_LAST_AVAIL))]
-    c_cfg_last: Constant<Bits<2>>,
+    c_cfg_last: Constant<Bits<3>>,
     #[default(konst(vq::DESC_F_NEXT as u64))]
     c_f_next: Constant<Bits<16>>,
     #[default(konst(vq::DESC_F_WRITE as u64))]
@@ -196,8 +195,9 @@ impl Logic for VirtqChainFetch {
         self.bases.read_clock.next = self.clock.val();
         self.bases.write_clock.next = self.clock.val();
         self.bases.write_address.next = (bit_cast::<4, 3>(self.cfg_q.val()) << 1) | bit_cast::<4, 1>(self.cfg_sel.val().get_bit(0).into());
+        // Fields 0 (descriptor table) and 1 (available ring) live in the RAM.
         self.bases.write_data.next = self.cfg_data.val();
-        self.bases.write_enable.next = self.cfg_we.val() & (self.cfg_sel.val().get_bit(1) == false);
+        self.bases.write_enable.next = self.cfg_we.val() & (self.cfg_sel.val().get_bits::<2>(1) == 0);
         self.bases.read_address.next = (bit_cast::<4, 3>(self.scan.q.val()) << 1) | 1;
 
         // ---- outputs' idle values ----

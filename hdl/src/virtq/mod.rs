@@ -4,5 +4,7 @@
 //!
 //! * [`chain_fetch`]: doorbells, `avail.idx`, the available ring and the
 //!   descriptor chains, handed on as segments; per-queue error states.
+//! * [`used`]: used elements, `used.idx`, interrupts unless suppressed.
 
 pub mod chain_fetch;
+pub mod used;
