@@ -144,6 +144,8 @@ pub struct TaggedCache {
     s2_hitv: DFF<Bits<8>>,
     s2_invv: DFF<Bits<8>>,
     s2_ptr: DFF<Bits<3>>,
+    /// Ways after the pointer (bit w set for w > ptr), from stage 1.
+    s2_above: DFF<Bits<8>>,
     s2_line: [DFF<Meta>; WAYS],
     s2_lval: [DFF<Bits<32>>; WAYS],
     // last line write (bypass into stage 1)
@@ -212,6 +214,8 @@ pub struct TaggedCache {
     k_tags: Constant<Bits<14>>,
     #[default(konst(1 << 36))]
     k_valid: Constant<Meta>,
+    #[default(konst(0xFE))]
+    k_fe16: Constant<Bits<16>>,
 
     // ---- combinational ----
     busy: Signal<Local, Bit>,
@@ -234,12 +238,15 @@ pub struct TaggedCache {
     any_hit: Signal<Local, Bit>,
     any_inv: Signal<Local, Bit>,
     hit_way: Signal<Local, Bits<3>>,
-    inv_way: Signal<Local, Bits<3>>,
     hit_val: Signal<Local, Bits<32>>,
     ptr: Signal<Local, Bits<3>>,
-    rot: Signal<Local, Bits<16>>,
-    rot1: Signal<Local, Bits<8>>,
-    rr_off: Signal<Local, Bits<3>>,
+    /// The tag's eligible ways after its pointer; the lowest of those,
+    /// the lowest eligible way at all (the round robin wraps), and the
+    /// victim as a one-hot mask and encoded.
+    upper: Signal<Local, Bits<8>>,
+    upper1: Signal<Local, Bits<8>>,
+    emask1: Signal<Local, Bits<8>>,
+    victim_oh: Signal<Local, Bits<8>>,
     victim: Signal<Local, Bits<3>>,
     victim_line: Signal<Local, Meta>,
     fill_new: Signal<Local, Bit>,
@@ -274,7 +281,7 @@ impl Logic for TaggedCache {
             s1_set, lw_valid, lw_set, lw_way, lw_meta, lw_vwr, lw_val, lp_valid, lp_addr, lp_val, r_valid, r_op, r_tag,
             r_key, r_hit, r_value, ce_lookup, ce_hit, ce_tag, ce_fill, ce_evict, ce_owner, ce_kill, ce_kill_owner,
             rs_sel, rs_mask, rs_hits, rs_misses, rs_fills, rs_evict, rs_occ, s2_valid, s2_bar, s2_op, s2_tag, s2_key,
-            s2_value, s2_set, s2_emask, s2_hitv, s2_invv, s2_ptr
+            s2_value, s2_set, s2_emask, s2_hitv, s2_invv, s2_ptr, s2_above
         );
         for i in 0..TAGS {
             self.masks[i].clock.next = self.clock.val();
@@ -413,6 +420,7 @@ impl Logic for TaggedCache {
         self.s2_hitv.d.next = self.hitv.val();
         self.s2_invv.d.next = self.invv.val();
         self.s2_ptr.d.next = self.ptr.val();
+        self.s2_above.d.next = bit_cast::<8, 16>(self.k_fe16.val() << self.ptr.val());
         for w in 0..WAYS {
             self.s2_line[w].clock.next = self.clock.val();
             self.s2_line[w].d.next = self.line[w].val();
@@ -429,29 +437,31 @@ impl Logic for TaggedCache {
         self.hit_way.next = bit_cast::<3, 1>((self.hit1.val() & 0xAA).any().into())
             | bit_cast::<3, 1>((self.hit1.val() & 0xCC).any().into()) << 1
             | bit_cast::<3, 1>((self.hit1.val() & 0xF0).any().into()) << 2;
-        self.inv_way.next = bit_cast::<3, 1>((self.inv1.val() & 0xAA).any().into())
-            | bit_cast::<3, 1>((self.inv1.val() & 0xCC).any().into()) << 1
-            | bit_cast::<3, 1>((self.inv1.val() & 0xF0).any().into()) << 2;
         self.hit_val.next = 0.into();
         for w in 0..WAYS {
             if self.hit_way.val().index() == w {
                 self.hit_val.next = self.s2_lval[w].q.val();
             }
         }
-        // Round-robin: the first way of the mask after the tag's pointer.
-        self.rot.next = (bit_cast::<16, 8>(self.s2_emask.q.val()) << 8 | bit_cast::<16, 8>(self.s2_emask.q.val()))
-            >> (bit_cast::<4, 3>(self.s2_ptr.q.val()) + 1);
-        self.rot1.next = self.rot.val().get_bits::<8>(0) & (!self.rot.val().get_bits::<8>(0) + 1);
-        self.rr_off.next = bit_cast::<3, 1>((self.rot1.val() & 0xAA).any().into())
-            | bit_cast::<3, 1>((self.rot1.val() & 0xCC).any().into()) << 1
-            | bit_cast::<3, 1>((self.rot1.val() & 0xF0).any().into()) << 2;
-        self.victim.next = self.s2_ptr.q.val() + 1 + self.rr_off.val();
-        if self.any_inv.val() {
-            self.victim.next = self.inv_way.val();
+        // Round-robin: the first eligible way after the tag's pointer,
+        // wrapping; an invalid way first. Kept one-hot up to the write
+        // enables (timing: no encode, add and decode in front of them).
+        self.upper.next = self.s2_emask.q.val() & self.s2_above.q.val();
+        self.upper1.next = self.upper.val() & (!self.upper.val() + 1);
+        self.emask1.next = self.s2_emask.q.val() & (!self.s2_emask.q.val() + 1);
+        self.victim_oh.next = self.emask1.val();
+        if self.upper.val().any() {
+            self.victim_oh.next = self.upper1.val();
         }
+        if self.any_inv.val() {
+            self.victim_oh.next = self.inv1.val();
+        }
+        self.victim.next = bit_cast::<3, 1>((self.victim_oh.val() & 0xAA).any().into())
+            | bit_cast::<3, 1>((self.victim_oh.val() & 0xCC).any().into()) << 1
+            | bit_cast::<3, 1>((self.victim_oh.val() & 0xF0).any().into()) << 2;
         self.victim_line.next = 0.into();
         for w in 0..WAYS {
-            if self.victim.val().index() == w {
+            if self.victim_oh.val().get_bit(w) {
                 self.victim_line.next = self.s2_line[w].q.val();
             }
         }
@@ -469,10 +479,10 @@ impl Logic for TaggedCache {
         for w in 0..WAYS {
             self.meta[w].write_address.next = self.s2_set.q.val();
             self.meta[w].write_data.next = self.new_line.val();
-            self.meta[w].write_enable.next = self.fill_new.val() & (self.victim.val().index() == w);
+            self.meta[w].write_enable.next = self.fill_new.val() & self.victim_oh.val().get_bit(w);
             self.vals[w].write_address.next = self.s2_set.q.val();
             self.vals[w].write_data.next = self.s2_value.q.val();
-            self.vals[w].write_enable.next = (self.fill_new.val() & (self.victim.val().index() == w))
+            self.vals[w].write_enable.next = (self.fill_new.val() & self.victim_oh.val().get_bit(w))
                 | (self.s2_valid.q.val()
                     & (self.s2_op.q.val() == self.k_op_fill.val())
                     & self.any_hit.val()
