@@ -7,7 +7,7 @@
 //! when it fails.
 
 use offcard_fabric::plan::Role;
-use offcard_fabric::Fabric;
+use offcard_fabric::{Fabric, RemoveOnDrop};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -16,33 +16,7 @@ fn offcard() -> Command {
     Command::new(env!("CARGO_BIN_EXE_offcard"))
 }
 
-fn runnable() -> bool {
-    match offcard_fabric::check_prerequisites() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            false
-        }
-    }
-}
-
-/// Fabric `t<pid><tag>`, removed on drop.
-struct Cleanup(String);
-
-impl Cleanup {
-    fn new(tag: &str) -> Cleanup {
-        Cleanup(format!("t{}{tag}", std::process::id()))
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Err(e) = offcard_fabric::remove(&self.0) {
-            eprintln!("cleanup of fabric {}: {e}", self.0);
-        }
-    }
-}
-
+/// How many namespaces of fabric `name` exist now.
 fn ours(name: &str) -> usize {
     offcard_fabric::ip::netns_list().unwrap().iter().filter(|n| n.starts_with(&format!("ofc-{name}-"))).count()
 }
@@ -56,10 +30,10 @@ fn run_ok(args: &[&str]) -> String {
 
 #[test]
 fn fabric_up_status_down_from_the_command_line() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("cli");
+    let g = RemoveOnDrop::for_test("cli");
     let n = g.0.as_str();
     let s = run_ok(&["fabric", "up", "--name", n, "--spines", "4"]);
     assert!(s.contains(&format!("ip netns exec ofc-{n}-h1 offcard card")), "{s}");
@@ -124,7 +98,7 @@ fn fabric_errors_name_what_is_missing() {
 
 #[test]
 fn bench_fabric_ends_with_json_line() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
     let benches = || offcard_fabric::fabrics().unwrap().into_iter().filter(|f| f.starts_with("bench")).count();
@@ -166,11 +140,11 @@ fn a_card_at_host_1_exchanges_geneve_with_host_2_across_the_fabric() {
     use offcard_testbench::card_process::CardProcess;
     use offcard_testbench::driver_suite as suite;
     use offcard_testbench::encap_bench::test_tenant;
-    if !runnable() || !std::path::Path::new("/dev/net/tun").exists() {
+    if !offcard_fabric::runnable_or_say_why() || !std::path::Path::new("/dev/net/tun").exists() {
         eprintln!("SKIPPED: needs root, iproute2 and /dev/net/tun");
         return;
     }
-    let g = Cleanup::new("card");
+    let g = RemoveOnDrop::for_test("card");
     let f = Fabric::up(&offcard_fabric::plan::FabricSpec::new(&g.0, 8).unwrap()).unwrap();
     let (h1, h2) = (f.host(1), f.host(2));
     let socket = offcard_sim::card_process::temp_socket("fabric");

@@ -60,6 +60,39 @@ pub fn check_prerequisites() -> Result<()> {
     Ok(())
 }
 
+/// Removes fabric `name` when dropped, also when the code that made it
+/// panics: for fabrics made by name (`offcard fabric up --name`) rather than
+/// through [`Fabric`], whose own drop removes it. Tests name theirs after
+/// their process (`RemoveOnDrop::for_test`) so parallel runs do not clash.
+pub struct RemoveOnDrop(pub String);
+
+impl RemoveOnDrop {
+    /// `t<pid><tag>`.
+    pub fn for_test(tag: &str) -> RemoveOnDrop {
+        RemoveOnDrop(format!("t{}{tag}", std::process::id()))
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = remove(&self.0) {
+            eprintln!("removing fabric {}: {e}", self.0);
+        }
+    }
+}
+
+/// Whether fabrics can be made here; if not, says why on stderr as
+/// `SKIPPED: ...` (the tests' way to skip without root or iproute2).
+pub fn runnable_or_say_why() -> bool {
+    match check_prerequisites() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            false
+        }
+    }
+}
+
 /// The namespaces of fabric `name` that exist now, sorted by role.
 pub fn namespaces_of(name: &str) -> Result<Vec<(Role, String)>> {
     let mut v: Vec<(Role, String)> = ip::netns_list()?

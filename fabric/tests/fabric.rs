@@ -7,36 +7,10 @@
 
 use offcard_fabric::plan::{self, FabricSpec, Role};
 use offcard_fabric::traffic::{self, random_ports};
-use offcard_fabric::{ip, netns, Fabric};
+use offcard_fabric::{ip, netns, Fabric, RemoveOnDrop};
 use std::time::Duration;
 
-fn runnable() -> bool {
-    match offcard_fabric::check_prerequisites() {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            false
-        }
-    }
-}
-
-/// A fabric name of this test process; removed when the guard drops.
-struct Cleanup(String);
-
-impl Cleanup {
-    fn new(tag: &str) -> Cleanup {
-        Cleanup(format!("t{}{tag}", std::process::id()))
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Err(e) = offcard_fabric::remove(&self.0) {
-            eprintln!("cleanup of fabric {}: {e}", self.0);
-        }
-    }
-}
-
+/// The namespaces of fabric `name` that exist now.
 fn ours(name: &str) -> Vec<String> {
     ip::netns_list().unwrap().into_iter().filter(|n| plan::parse_netns(n).is_some_and(|(f, _)| f == name)).collect()
 }
@@ -58,10 +32,10 @@ fn inventory(f: &Fabric) -> Vec<(String, String, u64)> {
 
 #[test]
 fn up_twice_and_down_twice_leave_nothing_behind() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("updown");
+    let g = RemoveOnDrop::for_test("updown");
     let main_sysctls = || ["net/ipv4/ip_forward", "net/ipv4/fib_multipath_hash_policy", "net/ipv6/conf/default/disable_ipv6"].map(|k| std::fs::read_to_string(format!("/proc/sys/{k}")).unwrap());
     let main_before = main_sysctls();
     let spec = FabricSpec::new(&g.0, 8).unwrap();
@@ -99,10 +73,10 @@ fn up_twice_and_down_twice_leave_nothing_behind() {
 
 #[test]
 fn a_dropped_fabric_is_removed_also_when_the_test_panics() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("panic");
+    let g = RemoveOnDrop::for_test("panic");
     let name = g.0.clone();
     let r = std::panic::catch_unwind(move || {
         let _f = Fabric::up(&FabricSpec::new(&name, 4).unwrap()).unwrap();
@@ -115,10 +89,10 @@ fn a_dropped_fabric_is_removed_also_when_the_test_panics() {
 
 #[test]
 fn echo_crosses_the_fabric_and_every_spine_answers() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("ping");
+    let g = RemoveOnDrop::for_test("ping");
     let f = Fabric::up(&FabricSpec::new(&g.0, 8).unwrap()).unwrap();
     let h2 = f.host(2).addr;
     let p = traffic::ping(&f, 1, h2, 5, Duration::from_secs(2)).unwrap();
@@ -136,10 +110,10 @@ fn echo_crosses_the_fabric_and_every_spine_answers() {
 
 #[test]
 fn udp_flows_reach_every_spine_with_the_layer4_hash_and_one_without() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("flows");
+    let g = RemoveOnDrop::for_test("flows");
     let spec = FabricSpec::new(&g.0, 8).unwrap();
     let f = Fabric::up(&spec).unwrap();
     // 256 flows: a spine missed by all of them has probability 8 * (7/8)^256 < 1e-13.
@@ -166,10 +140,10 @@ fn udp_flows_reach_every_spine_with_the_layer4_hash_and_one_without() {
 
 #[test]
 fn a_four_spine_fabric_spreads_over_four() {
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
-    let g = Cleanup::new("four");
+    let g = RemoveOnDrop::for_test("four");
     let f = Fabric::up(&FabricSpec::new(&g.0, 4).unwrap()).unwrap();
     let r = traffic::udp_flows(&f, 2, 1, &random_ports(128, 4), 2, 100).unwrap();
     assert_eq!(r.spread.per_spine.len(), 4);
@@ -185,11 +159,11 @@ fn a_four_spine_fabric_spreads_over_four() {
 #[test]
 fn probes_find_every_spine_and_spraying_over_the_found_ports_balances() {
     use offcard_fabric::discover::discover_from_host;
-    if !runnable() {
+    if !offcard_fabric::runnable_or_say_why() {
         return;
     }
     for spines in [8u8, 4] {
-        let g = Cleanup::new(&format!("disc{spines}"));
+        let g = RemoveOnDrop::for_test(&format!("disc{spines}"));
         let f = Fabric::up(&FabricSpec::new(&g.0, spines).unwrap()).unwrap();
         // TTL 1 expires at the leaf: one path only.
         let leaf = discover_from_host(&f, 1, 2, 1, 1, 64, 11).unwrap();
