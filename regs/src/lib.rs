@@ -773,6 +773,16 @@ pub mod virtq {
     pub const CTRL_SIZE_LOG2_MASK: u64 = 0xF;
     pub const CTRL_ENABLE: u64 = 1 << 8;
     pub const CTRL_RESET: u64 = 1 << 9;
+    /// bits 15:12 (a transmitq's `CFG_CTRL`): the pair's tenant, the
+    /// encapsulation context its frames get.
+    pub const CTRL_TENANT_SHIFT: u32 = 12;
+    pub const CTRL_TENANT_MASK: u64 = 0xF;
+    /// Most descriptors a transmit chain may have (Linux uses up to
+    /// MAX_SKB_FRAGS + 2 = 19); a longer chain is dropped and counted.
+    pub const TX_MAX_SEGS: usize = 32;
+    /// Largest frame a transmit chain may carry after its header (the
+    /// card's frame limit).
+    pub const TX_MAX_FRAME: u32 = crate::net::MAX_FRAME as u32;
     /// bits 15:0: the queue's `last_avail_idx` (a migrated queue resumes
     /// where the source stopped).
     pub const CFG_LAST_AVAIL: u64 = 3;

@@ -11,3 +11,9 @@ crate::named_ports!(offcard_hdl::virtq::used::VirtqUsed, "virtq_used",
         rsp_valid, rsp_data, rsp_err],
     out: [done_ready, st_used_idx, wr_valid, wr_addr, wr_data, wr_bytes, rd_valid, rd_addr, irq, irq_q, ev_suppressed,
         ev_read_error]);
+
+crate::named_ports!(offcard_hdl::virtq::tx_frame::VirtqTxFrame, "virtq_tx_frame",
+    in: [reset, cfg_we, cfg_q, cfg_sel, cfg_data, seg_valid, seg_q, seg_head, seg_addr, seg_len, seg_write, seg_last,
+        seg_abort, job_ready, sent, done_ready],
+    out: [seg_ready, job_valid, job_addr, job_len, job_first, job_last, frame_len, frame_tenant, frame_q, done_valid,
+        done_q, done_head, ev_drop]);

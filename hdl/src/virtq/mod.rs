@@ -4,7 +4,10 @@
 //!
 //! * [`chain_fetch`]: doorbells, `avail.idx`, the available ring and the
 //!   descriptor chains, handed on as segments; per-queue error states.
+//! * [`tx_frame`]: a transmitq's chain as one frame's read jobs (header
+//!   skipped, length and tenant up front); drops counted.
 //! * [`used`]: used elements, `used.idx`, interrupts unless suppressed.
 
 pub mod chain_fetch;
+pub mod tx_frame;
 pub mod used;
