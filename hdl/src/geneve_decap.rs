@@ -17,12 +17,14 @@
 //! the first inner byte to the one holding the last (Ethernet padding after
 //! the IPv4 total length is not stored) are written as they come. The
 //! inner frame starts at byte 50 + 4 * Opt Len, i.e. at byte 2 or 6 of a
-//! beat: the output side realigns with two fixed shifts. One cycle after a
-//! packet's last beat it is judged (checks in `offcard_net::geneve` order),
-//! counted under exactly one counter, and either committed with a header
-//! word (length, tenant, queue, alignment) written in front of its data, or
-//! rolled back. The next packet's first six beats are all outer header, so
-//! this judgement never competes with its data writes.
+//! beat: the output side realigns with two fixed shifts. In the three
+//! cycles after a packet's last beat it is judged (checks in
+//! `offcard_net::geneve` order; the checks, the choice of counter, the
+//! commit are a stage apart), counted under exactly one counter, and either
+//! committed with a header word (length, tenant, queue, alignment) written
+//! in front of its data, or rolled back. The next packet's first six beats
+//! are all outer header, so this judgement never competes with its data
+//! writes.
 //!
 //! Output side: reads the header word, then the data words (one per cycle),
 //! joining each with the previous one; the RAM is read again when the
@@ -34,6 +36,8 @@ use crate::{dw_index, konst};
 use crate::bus::RegBusTarget;
 use rust_hdl::prelude::*;
 use smart_default::SmartDefault;
+
+const VNI_ENTRIES: usize = decap::VNI_ENTRIES as usize;
 
 #[derive(LogicBlock, SmartDefault)]
 pub struct GeneveDecap {
@@ -73,22 +77,8 @@ pub struct GeneveDecap {
     cnt_unknown_vni: EventCounter,
     cnt_no_space: EventCounter,
     cnt_bytes: DFF<Bits<32>>,
-    vte0: DFF<Bits<32>>,
-    vte1: DFF<Bits<32>>,
-    vte2: DFF<Bits<32>>,
-    vte3: DFF<Bits<32>>,
-    vte4: DFF<Bits<32>>,
-    vte5: DFF<Bits<32>>,
-    vte6: DFF<Bits<32>>,
-    vte7: DFF<Bits<32>>,
-    vte8: DFF<Bits<32>>,
-    vte9: DFF<Bits<32>>,
-    vte10: DFF<Bits<32>>,
-    vte11: DFF<Bits<32>>,
-    vte12: DFF<Bits<32>>,
-    vte13: DFF<Bits<32>>,
-    vte14: DFF<Bits<32>>,
-    vte15: DFF<Bits<32>>,
+    /// VNI table: valid (31), queue (29:28), tenant (27:24), VNI (23:0).
+    vte: [DFF<Bits<32>>; VNI_ENTRIES],
     /// Beat index in the current packet (saturates).
     pos: DFF<Bits<14>>,
     /// A partial or empty beat before the last was seen (broken framing).
@@ -184,21 +174,30 @@ pub struct GeneveDecap {
     mbeats: Signal<Local, Bits<17>>,
     tail: Signal<Local, Bit>,
     vni_f: Signal<Local, Bits<24>>,
-    m_found: Signal<Local, Bit>,
     m_tenant: Signal<Local, Bits<4>>,
     m_queue: Signal<Local, Bits<2>>,
-    hdr: Signal<Local, Bits<64>>,
-    c_trunc: Signal<Local, Bit>,
-    c_not_ipv4: Signal<Local, Bit>,
-    c_bad_ip: Signal<Local, Bit>,
-    c_bad_ck: Signal<Local, Bit>,
-    c_not_geneve: Signal<Local, Bit>,
-    c_bad_len: Signal<Local, Bit>,
-    c_bad_geneve: Signal<Local, Bit>,
-    c_too_long: Signal<Local, Bit>,
-    c_unknown_vni: Signal<Local, Bit>,
-    c_no_space: Signal<Local, Bit>,
     pass_now: Signal<Local, Bit>,
+    vhit_now: Signal<Local, Bits<16>>,
+    vfirst: Signal<Local, Bits<16>>,
+    // J1 flops: the checks (true = failed), the VNI entries that match, the inner length.
+    c_trunc: DFF<Bit>,
+    c_not_ipv4: DFF<Bit>,
+    c_bad_ip: DFF<Bit>,
+    c_bad_ck: DFF<Bit>,
+    c_not_geneve: DFF<Bit>,
+    c_bad_len: DFF<Bit>,
+    c_bad_geneve: DFF<Bit>,
+    c_too_long: DFF<Bit>,
+    c_no_space: DFF<Bit>,
+    vhit: DFF<Bits<16>>,
+    j_len: DFF<Bits<17>>,
+    /// The packet judged in J1 last cycle is in J2.
+    j2: DFF<Bit>,
+    // J2 flops: commit (with this header word and length) or roll back in J3.
+    h_commit: DFF<Bit>,
+    h_roll: DFF<Bit>,
+    h_word: DFF<Bits<64>>,
+    h_len: DFF<Bits<17>>,
     o_free: Signal<Local, Bit>,
     consume: Signal<Local, Bit>,
     load: Signal<Local, Bit>,
@@ -277,22 +276,6 @@ impl Logic for GeneveDecap {
             self,
             clock,
             cnt_bytes,
-            vte0,
-            vte1,
-            vte2,
-            vte3,
-            vte4,
-            vte5,
-            vte6,
-            vte7,
-            vte8,
-            vte9,
-            vte10,
-            vte11,
-            vte12,
-            vte13,
-            vte14,
-            vte15,
             pos,
             ferr,
             nospace,
@@ -316,6 +299,22 @@ impl Logic for GeneveDecap {
             fin_plen,
             fin_ferr,
             fin_nospace,
+            c_trunc,
+            c_not_ipv4,
+            c_bad_ip,
+            c_bad_ck,
+            c_not_geneve,
+            c_bad_len,
+            c_bad_geneve,
+            c_too_long,
+            c_no_space,
+            vhit,
+            j_len,
+            j2,
+            h_commit,
+            h_roll,
+            h_word,
+            h_len,
             cur,
             rv,
             rstate,
@@ -386,6 +385,10 @@ impl Logic for GeneveDecap {
         self.cnt_no_space.clear.next = false;
         self.fbuf.read_clock.next = self.clock.val();
         self.fbuf.write_clock.next = self.clock.val();
+        for i in 0..VNI_ENTRIES {
+            self.vte[i].clock.next = self.clock.val();
+            self.vte[i].d.next = self.vte[i].q.val();
+        }
 
         // ================= input side =================
         self.in_ready.next = !self.reset.val();
@@ -471,7 +474,17 @@ impl Logic for GeneveDecap {
             }
         }
 
-        // ================= judgement, one cycle after the last beat =================
+        // ================= judgement, in three stages after the last beat =================
+        // J1 (`fin`, the cycle after the last beat): the checks, each into a
+        // flop. J2 (`j2`): the first failing check picks the counter, the
+        // header word is built. J3 (`j3`): the header word is written and the
+        // frame committed, or it is rolled back. Timing: the length adders,
+        // the VNI compares, the reason priority and the frame buffer's write
+        // port are a stage apart (they were one 15 ns path in the whole
+        // card). The next packet's first six beats are outer header, so J3
+        // (two cycles after the last beat) still never competes with its data
+        // writes, and J1 reads the captured fields before its beat 1 can
+        // overwrite them.
         self.ck1.next = bit_cast::<20, 16>(self.csum.q.val().get_bits::<16>(0)) + (self.csum.q.val() >> 16);
         self.ck2.next = bit_cast::<20, 16>(self.ck1.val().get_bits::<16>(0)) + (self.ck1.val() >> 16);
         self.total17.next = bit_cast::<17, 16>(self.total.q.val());
@@ -481,138 +494,81 @@ impl Logic for GeneveDecap {
         // Outer headers, options and at least an inner Ethernet header.
         self.g64.next = self.opt4.val() + self.k_outer_len.val() + 14;
         self.inner_len.next = self.t14.val() - self.k_outer_len.val() - self.opt4.val();
-        self.lm1.next = self.inner_len.val() - 1;
-        self.lastbytes.next = bit_cast::<4, 3>(self.lm1.val().get_bits::<3>(0)) + 1;
         self.vni_f.next = (bit_cast::<24, 16>(self.vni_hi.q.val()) << 8) | bit_cast::<24, 8>(self.vni_lo.q.val());
-        self.m_found.next = false;
-        self.m_tenant.next = 0.into();
-        self.m_queue.next = 0.into();
-        if self.vte15.q.val().get_bit(31) & (self.vte15.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte15.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte15.q.val().get_bits::<2>(28);
+        // Which entries match (the lowest index wins, in J2).
+        self.vhit_now.next = 0.into();
+        for i in 0..VNI_ENTRIES {
+            self.vhit_now.next = self.vhit_now.val().replace_bit(
+                i,
+                self.vte[i].q.val().get_bit(31) & (self.vte[i].q.val().get_bits::<24>(0) == self.vni_f.val()),
+            );
         }
-        if self.vte14.q.val().get_bit(31) & (self.vte14.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte14.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte14.q.val().get_bits::<2>(28);
-        }
-        if self.vte13.q.val().get_bit(31) & (self.vte13.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte13.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte13.q.val().get_bits::<2>(28);
-        }
-        if self.vte12.q.val().get_bit(31) & (self.vte12.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte12.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte12.q.val().get_bits::<2>(28);
-        }
-        if self.vte11.q.val().get_bit(31) & (self.vte11.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte11.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte11.q.val().get_bits::<2>(28);
-        }
-        if self.vte10.q.val().get_bit(31) & (self.vte10.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte10.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte10.q.val().get_bits::<2>(28);
-        }
-        if self.vte9.q.val().get_bit(31) & (self.vte9.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte9.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte9.q.val().get_bits::<2>(28);
-        }
-        if self.vte8.q.val().get_bit(31) & (self.vte8.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte8.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte8.q.val().get_bits::<2>(28);
-        }
-        if self.vte7.q.val().get_bit(31) & (self.vte7.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte7.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte7.q.val().get_bits::<2>(28);
-        }
-        if self.vte6.q.val().get_bit(31) & (self.vte6.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte6.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte6.q.val().get_bits::<2>(28);
-        }
-        if self.vte5.q.val().get_bit(31) & (self.vte5.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte5.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte5.q.val().get_bits::<2>(28);
-        }
-        if self.vte4.q.val().get_bit(31) & (self.vte4.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte4.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte4.q.val().get_bits::<2>(28);
-        }
-        if self.vte3.q.val().get_bit(31) & (self.vte3.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte3.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte3.q.val().get_bits::<2>(28);
-        }
-        if self.vte2.q.val().get_bit(31) & (self.vte2.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte2.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte2.q.val().get_bits::<2>(28);
-        }
-        if self.vte1.q.val().get_bit(31) & (self.vte1.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte1.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte1.q.val().get_bits::<2>(28);
-        }
-        if self.vte0.q.val().get_bit(31) & (self.vte0.q.val().get_bits::<24>(0) == self.vni_f.val()) {
-            self.m_found.next = true;
-            self.m_tenant.next = self.vte0.q.val().get_bits::<4>(24);
-            self.m_queue.next = self.vte0.q.val().get_bits::<2>(28);
-        }
-        self.c_trunc.next = self.fin_ferr.q.val() | (self.fin_plen.q.val() < self.k_outer_len.val());
-        self.c_not_ipv4.next = self.ethertype.q.val() != self.k_ethertype_ipv4.val();
-        self.c_bad_ip.next = self.ipvh.q.val() != 0x45;
-        self.c_bad_ck.next = self.ck2.val() != 0xFFFF;
-        self.c_not_geneve.next = (self.proto.q.val() != 17) | (self.dport.q.val() != self.k_geneve_port.val());
-        self.c_bad_len.next = (self.t14.val() > self.fin_plen.q.val())
+        self.vhit.d.next = self.vhit_now.val();
+        self.c_trunc.d.next = self.fin_ferr.q.val() | (self.fin_plen.q.val() < self.k_outer_len.val());
+        self.c_not_ipv4.d.next = self.ethertype.q.val() != self.k_ethertype_ipv4.val();
+        self.c_bad_ip.d.next = self.ipvh.q.val() != 0x45;
+        self.c_bad_ck.d.next = self.ck2.val() != 0xFFFF;
+        self.c_not_geneve.d.next = (self.proto.q.val() != 17) | (self.dport.q.val() != self.k_geneve_port.val());
+        self.c_bad_len.d.next = (self.t14.val() > self.fin_plen.q.val())
             | (self.u20.val() != self.total17.val())
             | (self.udplen.q.val() < 16);
-        self.c_bad_geneve.next = (self.g0.q.val().get_bits::<2>(6) != 0)
+        self.c_bad_geneve.d.next = (self.g0.q.val().get_bits::<2>(6) != 0)
             | (self.gproto.q.val() != self.k_proto_ethernet.val())
             | (self.g64.val() > self.t14.val());
-        self.c_too_long.next = self.inner_len.val() > self.k_max_frame.val();
-        self.c_unknown_vni.next = !self.m_found.val();
-        self.c_no_space.next = self.fin_nospace.q.val();
+        self.c_too_long.d.next = self.inner_len.val() > self.k_max_frame.val();
+        self.c_no_space.d.next = self.fin_nospace.q.val();
+        self.j_len.d.next = self.inner_len.val();
+        self.j2.d.next = self.fin.q.val();
+
+        // J2: one counter per packet, the first failing check's.
+        self.lm1.next = self.j_len.q.val() - 1;
+        self.lastbytes.next = bit_cast::<4, 3>(self.lm1.val().get_bits::<3>(0)) + 1;
+        // The lowest matching entry alone (x & -x).
+        self.vfirst.next = self.vhit.q.val() & (!self.vhit.q.val() + 1);
+        self.m_tenant.next = 0.into();
+        self.m_queue.next = 0.into();
+        for i in 0..VNI_ENTRIES {
+            if self.vfirst.val().get_bit(i) {
+                self.m_tenant.next = self.vte[i].q.val().get_bits::<4>(24);
+                self.m_queue.next = self.vte[i].q.val().get_bits::<2>(28);
+            }
+        }
         self.pass_now.next = false;
-        if self.fin.q.val() {
-            if self.c_trunc.val() {
+        if self.j2.q.val() {
+            if self.c_trunc.q.val() {
                 self.cnt_trunc.inc.next = true;
-            } else if self.c_not_ipv4.val() {
+            } else if self.c_not_ipv4.q.val() {
                 self.cnt_not_ipv4.inc.next = true;
-            } else if self.c_bad_ip.val() {
+            } else if self.c_bad_ip.q.val() {
                 self.cnt_bad_ip.inc.next = true;
-            } else if self.c_bad_ck.val() {
+            } else if self.c_bad_ck.q.val() {
                 self.cnt_bad_ck.inc.next = true;
-            } else if self.c_not_geneve.val() {
+            } else if self.c_not_geneve.q.val() {
                 self.cnt_not_geneve.inc.next = true;
-            } else if self.c_bad_len.val() {
+            } else if self.c_bad_len.q.val() {
                 self.cnt_bad_len.inc.next = true;
-            } else if self.c_bad_geneve.val() {
+            } else if self.c_bad_geneve.q.val() {
                 self.cnt_bad_geneve.inc.next = true;
-            } else if self.c_too_long.val() {
+            } else if self.c_too_long.q.val() {
                 self.cnt_too_long.inc.next = true;
-            } else if self.c_unknown_vni.val() {
+            } else if !self.vhit.q.val().any() {
                 self.cnt_unknown_vni.inc.next = true;
-            } else if self.c_no_space.val() {
+            } else if self.c_no_space.q.val() {
                 self.cnt_no_space.inc.next = true;
             } else {
                 self.pass_now.next = true;
                 self.cnt_frames.inc.next = true;
             }
         }
-        // Data words are wp - commit - 1 (the first slot is the header).
+        self.h_commit.d.next = self.pass_now.val();
+        self.h_roll.d.next = self.j2.q.val() & !self.pass_now.val();
+        self.h_len.d.next = self.j_len.q.val();
+        // Data words are wp - commit - 1 (the first slot is the header); no
+        // data word is written between the last beat and J3.
         self.nwords.next = self.wp.q.val() - self.commit.q.val() - 1;
-        self.mbeats.next = (self.inner_len.val() + 7) >> 3;
+        self.mbeats.next = (self.j_len.q.val() + 7) >> 3;
         self.tail.next = bit_cast::<17, 12>(self.nwords.val()) == self.mbeats.val();
-        self.hdr.next = bit_cast::<64, 14>(self.inner_len.val().get_bits::<14>(0))
+        self.h_word.d.next = bit_cast::<64, 14>(self.j_len.q.val().get_bits::<14>(0))
             | (bit_cast::<64, 1>(self.s2.q.val().into()) << 16)
             | (bit_cast::<64, 4>(self.lastbytes.val()) << 20)
             | (bit_cast::<64, 4>(self.m_tenant.val()) << 24)
@@ -620,25 +576,24 @@ impl Logic for GeneveDecap {
             | (bit_cast::<64, 1>(self.tail.val().into()) << 30)
             | (bit_cast::<64, 12>(self.nwords.val() - 1) << 32);
 
-        // One RAM write port: data beats (pos >= 6) and the header write
-        // (the cycle after a last beat, pos = 0) never coincide.
-        self.fbuf.write_enable.next = self.do_write.val() | self.pass_now.val();
+        // J3. One RAM write port: data beats (pos >= 6) and the header write
+        // (two cycles after a last beat, pos <= 2) never coincide.
+        self.fbuf.write_enable.next = self.do_write.val() | self.h_commit.q.val();
         self.fbuf.write_address.next = self.wp.q.val().get_bits::<11>(0);
         self.fbuf.write_data.next = self.in_data.val();
         if self.do_write.val() {
             self.wp.d.next = self.wp.q.val() + 1;
         }
-        if self.fin.q.val() {
-            if self.pass_now.val() {
-                self.fbuf.write_address.next = self.commit.q.val().get_bits::<11>(0);
-                self.fbuf.write_data.next = self.hdr.val();
-                self.commit.d.next = self.wp.q.val();
-                self.wp.d.next = self.wp.q.val() + 1;
-                self.cnt_bytes.d.next = self.cnt_bytes.q.val() + bit_cast::<32, 17>(self.inner_len.val());
-            } else {
-                // Roll back: the next frame reuses this one's slots.
-                self.wp.d.next = self.commit.q.val() + 1;
-            }
+        if self.h_commit.q.val() {
+            self.fbuf.write_address.next = self.commit.q.val().get_bits::<11>(0);
+            self.fbuf.write_data.next = self.h_word.q.val();
+            self.commit.d.next = self.wp.q.val();
+            self.wp.d.next = self.wp.q.val() + 1;
+            self.cnt_bytes.d.next = self.cnt_bytes.q.val() + bit_cast::<32, 17>(self.h_len.q.val());
+        }
+        if self.h_roll.q.val() {
+            // Roll back: the next frame reuses this one's slots.
+            self.wp.d.next = self.commit.q.val() + 1;
         }
 
         // ================= output side =================
@@ -730,53 +685,10 @@ impl Logic for GeneveDecap {
             (self.bar.addr.val() >= self.a_vni_table.val()) & (self.bar.addr.val() < self.a_vni_end.val());
         self.tbl_idx.next = self.bar.addr.val().get_bits::<4>(0);
         self.tbl_rd.next = 0.into();
-        if self.tbl_idx.val() == 0 {
-            self.tbl_rd.next = self.vte0.q.val();
-        }
-        if self.tbl_idx.val() == 1 {
-            self.tbl_rd.next = self.vte1.q.val();
-        }
-        if self.tbl_idx.val() == 2 {
-            self.tbl_rd.next = self.vte2.q.val();
-        }
-        if self.tbl_idx.val() == 3 {
-            self.tbl_rd.next = self.vte3.q.val();
-        }
-        if self.tbl_idx.val() == 4 {
-            self.tbl_rd.next = self.vte4.q.val();
-        }
-        if self.tbl_idx.val() == 5 {
-            self.tbl_rd.next = self.vte5.q.val();
-        }
-        if self.tbl_idx.val() == 6 {
-            self.tbl_rd.next = self.vte6.q.val();
-        }
-        if self.tbl_idx.val() == 7 {
-            self.tbl_rd.next = self.vte7.q.val();
-        }
-        if self.tbl_idx.val() == 8 {
-            self.tbl_rd.next = self.vte8.q.val();
-        }
-        if self.tbl_idx.val() == 9 {
-            self.tbl_rd.next = self.vte9.q.val();
-        }
-        if self.tbl_idx.val() == 10 {
-            self.tbl_rd.next = self.vte10.q.val();
-        }
-        if self.tbl_idx.val() == 11 {
-            self.tbl_rd.next = self.vte11.q.val();
-        }
-        if self.tbl_idx.val() == 12 {
-            self.tbl_rd.next = self.vte12.q.val();
-        }
-        if self.tbl_idx.val() == 13 {
-            self.tbl_rd.next = self.vte13.q.val();
-        }
-        if self.tbl_idx.val() == 14 {
-            self.tbl_rd.next = self.vte14.q.val();
-        }
-        if self.tbl_idx.val() == 15 {
-            self.tbl_rd.next = self.vte15.q.val();
+        for i in 0..VNI_ENTRIES {
+            if self.tbl_idx.val().index() == i {
+                self.tbl_rd.next = self.vte[i].q.val();
+            }
         }
         self.rd.next = 0.into();
         if self.bar.addr.val() == self.a_max_frame.val() {
@@ -850,53 +762,10 @@ impl Logic for GeneveDecap {
                 self.cnt_no_space.clear.next = true;
             }
             if self.tbl_sel.val() {
-                if self.tbl_idx.val() == 0 {
-                    self.vte0.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 1 {
-                    self.vte1.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 2 {
-                    self.vte2.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 3 {
-                    self.vte3.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 4 {
-                    self.vte4.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 5 {
-                    self.vte5.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 6 {
-                    self.vte6.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 7 {
-                    self.vte7.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 8 {
-                    self.vte8.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 9 {
-                    self.vte9.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 10 {
-                    self.vte10.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 11 {
-                    self.vte11.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 12 {
-                    self.vte12.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 13 {
-                    self.vte13.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 14 {
-                    self.vte14.d.next = self.merged.val() & self.k_vni_wmask.val();
-                }
-                if self.tbl_idx.val() == 15 {
-                    self.vte15.d.next = self.merged.val() & self.k_vni_wmask.val();
+                for i in 0..VNI_ENTRIES {
+                    if self.tbl_idx.val().index() == i {
+                        self.vte[i].d.next = self.merged.val() & self.k_vni_wmask.val();
+                    }
                 }
             }
         }
@@ -909,6 +778,9 @@ impl Logic for GeneveDecap {
             self.ferr.d.next = false;
             self.nospace.d.next = false;
             self.fin.d.next = false;
+            self.j2.d.next = false;
+            self.h_commit.d.next = false;
+            self.h_roll.d.next = false;
             self.wp.d.next = 1.into();
             self.commit.d.next = 0.into();
             self.cur.d.next = 0.into();
@@ -917,22 +789,9 @@ impl Logic for GeneveDecap {
             self.r_j.d.next = 0.into();
             self.o_valid.d.next = false;
             self.cnt_bytes.d.next = 0.into();
-            self.vte0.d.next = 0.into();
-            self.vte1.d.next = 0.into();
-            self.vte2.d.next = 0.into();
-            self.vte3.d.next = 0.into();
-            self.vte4.d.next = 0.into();
-            self.vte5.d.next = 0.into();
-            self.vte6.d.next = 0.into();
-            self.vte7.d.next = 0.into();
-            self.vte8.d.next = 0.into();
-            self.vte9.d.next = 0.into();
-            self.vte10.d.next = 0.into();
-            self.vte11.d.next = 0.into();
-            self.vte12.d.next = 0.into();
-            self.vte13.d.next = 0.into();
-            self.vte14.d.next = 0.into();
-            self.vte15.d.next = 0.into();
+            for i in 0..VNI_ENTRIES {
+                self.vte[i].d.next = 0.into();
+            }
         }
     }
 }
