@@ -266,7 +266,8 @@ pub fn bench(a: &FabricBenchArgs) -> Result<()> {
     }
     println!("(uniform model: each flow on a spine drawn at random, the ideal of a per-flow hash)");
     println!(
-        "discovery (UDP probes with TTL 2 from host 1, answers: ICMP time exceeded from the spines; MDA stopping rule, 95 %): spines found {found_min} of {} in every run, probes {probes_mean:.1} on average (max {probes_max}, cap {max_probes}; the last spine found after {to_last_mean:.1}), unanswered {unanswered}",
+        "discovery (UDP probes with TTL 2 from host 1, answers: ICMP time exceeded from the spines; MDA stopping rule, miss probability {}): spines found {found_min} of {} in every run, probes {probes_mean:.1} on average (max {probes_max}, cap {max_probes}; the last spine found after {to_last_mean:.1}), unanswered {unanswered}",
+        offcard_fabric::discover::ALPHA,
         a.spines
     );
     let (sp, un) = (spray.mean(a.trials), undisc.mean(a.trials));
@@ -306,6 +307,7 @@ pub fn bench(a: &FabricBenchArgs) -> Result<()> {
         m.insert("spines_found".into(), found_min.into());
         m.insert("probes_sent".into(), r4(probes_mean).into());
         m.insert("probes_sent_max".into(), probes_max.into());
+        m.insert("probes_unanswered".into(), unanswered.into());
         m.insert("probes_to_last_spine".into(), r4(to_last_mean).into());
         m.insert("spray_max_mean".into(), r4(sp.0).into());
         m.insert("spray_jain".into(), r4(sp.1).into());

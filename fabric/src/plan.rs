@@ -251,7 +251,10 @@ const COMMON_SYSCTLS: &[(&str, &str)] = &[
     ("net/ipv4/conf/default/rp_filter", "0"),
     ("net/ipv4/ip_forward", "1"),
     // Every TTL-expired probe gets its answer (Linux rate-limits ICMP errors by default).
+    // (per peer), and all ICMP errors together per namespace (icmp_msgs_per_sec);
+    // a ratemask of 0 exempts every type from both.
     ("net/ipv4/icmp_ratelimit", "0"),
+    ("net/ipv4/icmp_ratemask", "0"),
 ];
 
 const LEAF_SYSCTLS: &[(&str, &str)] = &[

@@ -608,6 +608,11 @@ fn emulate_fallback(vcpu: &mut VcpuFd, mem: &vm_memory::GuestMemoryMmap, data: &
         let mut xs = vcpu.get_xsave()?;
         if (op[2] >> 3) & 7 == 2 {
             xs.region[6] = mem.read_obj::<u32>(gpa)?;
+            // The kernel takes MXCSR from the buffer only if the header's XSTATE_BV
+            // (bytes 512..520) marks SSE (bit 1) as not in its initial state; with the
+            // bit clear (a guest that has not touched SSE yet) the write would be dropped.
+            // Setting it is exact: the XMM registers in the buffer are what KVM just gave.
+            xs.region[128] |= 1 << 1;
             vcpu.set_xsave(&xs)?;
         } else {
             mem.write_obj::<u32>(xs.region[6], gpa)?;
