@@ -44,8 +44,9 @@ fn program_paths(b: &mut dyn BlockSim, t: usize, paths: &PathTable) {
     b.set("path_write", 0);
 }
 
-/// One pick as the header stage makes it: present the frame, decide a
-/// cycle later, read the entropy value the cycle after. Returns (port,
+/// One pick as the header stage makes it: present the frame, decide two
+/// cycles later (slot read, start registered), read the entropy value the
+/// cycle after. Returns (port,
 /// repicked, avoided).
 fn pick(b: &mut dyn BlockSim, t: usize, policy: Policy, bad: u8, hash: u32, now: u32) -> (u16, bool, bool) {
     b.set("tenant", t as u64);
@@ -55,6 +56,7 @@ fn pick(b: &mut dyn BlockSim, t: usize, policy: Policy, bad: u8, hash: u32, now:
     b.set("gap", policy.gap() as u64);
     b.set("bad", bad as u64);
     b.set("decide", 0);
+    b.tick();
     b.tick();
     b.set("decide", 1);
     b.eval();

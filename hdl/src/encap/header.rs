@@ -2,22 +2,24 @@
 //! header (the 50 bytes `offcard_net::geneve::encapsulate` puts in front of
 //! the inner frame) and holds it for the output stage.
 //!
-//! It runs the frame's steps, nine cycles a frame:
+//! It runs the frame's steps, ten cycles a frame (nine until issue 15 gave
+//! select a register stage):
 //!
 //! | cycle | here | elsewhere |
 //! |---|---|---|
 //! | take | context read of DWs 0-1 | parser frees the capture, loads the RSS input; hash starts; lookup request registered |
 //! | pc 0-4 | context DWs 2k, 2k+1 latched (two a cycle, even and odd RAMs) | hash steps (`step`); lookup offered and answered |
 //! | pc 5 | | select reads the flow-table slot (the hash is final) |
-//! | pc 6 | `decide` | select chooses the path, writes the slot, reads the entropy value |
-//! | pc 7 | port and IPv4 checksum latched | |
+//! | pc 6 | | select registers the start path (idle test, policy) |
+//! | pc 7 | `decide` | select chooses the path, writes the slot, reads the entropy value |
+//! | pc 8 | port and IPv4 checksum latched | |
 //!
 //! then the header moves to the next-header registers as soon as they are
 //! free (the output stage releases them when it issues the header's last
 //! word), and the next capture is taken in that same cycle. So the next
 //! frame's header is ready when the previous frame's last beat leaves.
 //!
-//! If the mapping lookup has not answered by pc 7 (only when the cache is
+//! If the mapping lookup has not answered by pc 8 (only when the cache is
 //! slow to accept), the stage waits in `Wait` and takes the checksum again
 //! once the destination is known.
 //!
@@ -61,7 +63,7 @@ const _: () = {
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum HeaderState {
     Idle,
-    /// Steps pc 0..7 of a frame.
+    /// Steps pc 0..8 of a frame.
     Run,
     /// Header built except the outer destination: the mapping lookup has
     /// not answered yet.
@@ -116,7 +118,7 @@ pub struct EncapHeader {
     ctx_even: RAM<Bits<32>, 7>,
     ctx_odd: RAM<Bits<32>, 7>,
     state: DFF<HeaderState>,
-    pc: DFF<Bits<3>>,
+    pc: DFF<Bits<4>>,
     p_tenant: DFF<Bits<4>>,
     p_len: DFF<Bits<14>>,
     p_time: DFF<Bits<32>>,
@@ -218,7 +220,7 @@ impl Logic for EncapHeader {
         self.gap.next = self.p_gap.q.val();
         self.bad.next = self.p_bad.q.val();
         self.step.next = (self.state.q.val() == HeaderState::Run) & (self.pc.q.val() <= 4);
-        self.decide.next = (self.state.q.val() == HeaderState::Run) & (self.pc.q.val() == 6);
+        self.decide.next = (self.state.q.val() == HeaderState::Run) & (self.pc.q.val() == 7);
 
         // ---- the header ----
         self.tot_len.next = bit_cast::<16, 14>(self.p_len.q.val()) + 36;
@@ -292,7 +294,7 @@ impl Logic for EncapHeader {
                 | ((self.state.q.val() == HeaderState::Done) & !self.nm_valid.q.val()));
         self.take.next = self.take_now.val();
         // The context pair for the next step is read one cycle ahead.
-        self.ctx_k.next = self.pc.q.val() + 1;
+        self.ctx_k.next = bit_cast::<3, 4>(self.pc.q.val() + 1);
         self.ctx_even.read_address.next =
             (bit_cast::<7, 4>(self.p_tenant.q.val()) << 3) | bit_cast::<7, 3>(self.ctx_k.val());
         self.ctx_odd.read_address.next =
@@ -324,7 +326,7 @@ impl Logic for EncapHeader {
                     self.p_nh_hi.d.next = self.ctx_even.read_data.val().get_bits::<16>(0);
                     self.p_nh_lo.d.next = self.ctx_odd.read_data.val();
                 }
-                if self.pc.q.val() == 7 {
+                if self.pc.q.val() == 8 {
                     self.p_port.d.next = self.port.val();
                     self.p_ck.d.next = !self.ck_f2.val().get_bits::<16>(0);
                     self.state.d.next = HeaderState::Done;

@@ -26,7 +26,7 @@
 //! * [`hash`] is Toeplitz, 64 bits a cycle;
 //! * [`select`] applies the tenant's path policy with the flow table;
 //! * [`lookup`] asks the mapping cache for the outer destination;
-//! * [`header`] runs a frame's nine cycles (context, hash, path, checksum)
+//! * [`header`] runs a frame's ten cycles (context, hash, path, checksum)
 //!   and holds the finished header until the output takes it;
 //! * [`output`] (O) sends header words, then ring words, into a two-entry
 //!   output queue.

@@ -15,10 +15,14 @@
 //! a slot share its state, as in any hardware flowlet table.
 //!
 //! Timing: present the frame (tenant, hash, time and the tenant's policy)
-//! and hold it; from the next cycle on the slot is read and `decide` may be
-//! raised: that cycle the choice is made, the slot written and the events
-//! pulse; the cycle after, `port` holds the entropy value (until the next
-//! decision). After reset the flow table is cleared (1024 cycles,
+//! and hold it; the cycle after, the slot is read; the cycle after that,
+//! the start path (the idle test's 32-bit subtract and compare, and the
+//! policy's adds) is registered, and from then on `decide` may be raised:
+//! that cycle the first healthy path from the start is chosen, the slot
+//! written and the events pulse; the cycle after, `port` holds the entropy
+//! value (until the next decision). (The start was computed in the decision
+//! cycle until issue 15: the table read, the idle test, the rotate and the
+//! write-back were one 14 ns path, the card's longest.) After reset the flow table is cleared (1024 cycles,
 //! `clearing`), during which no frame may start.
 
 use crate::konst;
@@ -67,6 +71,11 @@ pub struct EncapSelect {
     flows: RAM<Bits<35>, 10>,
     /// The path chosen at the last decision (its bit 0 picks the half word).
     chosen_r: DFF<Bits<3>>,
+    /// Stage 1 (registered every cycle from the slot read): the start path,
+    /// the base path and the idle test.
+    start_r: DFF<Bits<3>>,
+    base_r: DFF<Bits<3>>,
+    idle_r: DFF<Bit>,
     clearing_r: DFF<Bit>,
     clear_idx: DFF<Bits<10>>,
 
@@ -94,7 +103,7 @@ pub struct EncapSelect {
 impl Logic for EncapSelect {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, chosen_r, clearing_r, clear_idx);
+        dff_setup!(self, clock, chosen_r, start_r, base_r, idle_r, clearing_r, clear_idx);
         self.flows.read_clock.next = self.clock.val();
         self.flows.write_clock.next = self.clock.val();
         for w in 0..4 {
@@ -120,24 +129,27 @@ impl Logic for EncapSelect {
         if self.policy.val() == self.c_spray.val() {
             self.start.next = self.base.val() + self.st_off.val() + 1;
         }
+        self.start_r.d.next = self.start.val();
+        self.base_r.d.next = self.base.val();
+        self.idle_r.d.next = self.idle.val();
         // First healthy path at or after start: the lowest set bit of the
         // healthy mask rotated to start, encoded (0 if none is healthy).
         self.bad2.next = (bit_cast::<16, 8>(self.bad.val()) << 8) | bit_cast::<16, 8>(self.bad.val());
-        self.rot.next = bit_cast::<8, 16>(self.bad2.val() >> self.start.val());
+        self.rot.next = bit_cast::<8, 16>(self.bad2.val() >> self.start_r.q.val());
         self.healthy.next = !self.rot.val();
         self.first.next = self.healthy.val() & (!self.healthy.val() + 1);
         self.skip.next = bit_cast::<3, 1>((self.first.val() & 0xAA).any().into())
             | (bit_cast::<3, 1>((self.first.val() & 0xCC).any().into()) << 1)
             | (bit_cast::<3, 1>((self.first.val() & 0xF0).any().into()) << 2);
-        self.chosen.next = self.start.val() + self.skip.val();
+        self.chosen.next = self.start_r.q.val() + self.skip.val();
         // Wrapping 3-bit arithmetic goes through a 3-bit Local: inside a
         // wider bit_cast, Verilog would evaluate it at the wider width.
-        self.new_off.next = self.chosen.val() - self.base.val();
+        self.new_off.next = self.chosen.val() - self.base_r.q.val();
 
         self.flows.write_address.next = self.flow_slot.val();
         self.flows.write_data.next = (bit_cast::<35, 32>(self.frame_time.val()) << 3) | bit_cast::<35, 3>(self.new_off.val());
         self.flows.write_enable.next = self.decide.val();
-        self.ev_repick.next = self.decide.val() & (self.policy.val() == self.c_flowlet.val()) & self.idle.val();
+        self.ev_repick.next = self.decide.val() & (self.policy.val() == self.c_flowlet.val()) & self.idle_r.q.val();
         self.ev_avoided.next = self.decide.val() & (self.skip.val() != 0);
         if self.decide.val() {
             self.chosen_r.d.next = self.chosen.val();
