@@ -17,6 +17,7 @@ pub mod net;
 pub mod transport;
 pub mod vfio;
 pub mod vfio_user;
+pub mod virtq;
 
 pub use cache::{CacheCtl, Geometry, TagCounters};
 pub use card::{Card, Identity};

@@ -427,6 +427,9 @@ pub mod dma {
     /// Source field: queue in bits 3:0, kind in bits 5:4.
     pub const SRC_KIND_DATA: u8 = 0 << 4;
     pub const SRC_KIND_COMPLETION: u8 = 1 << 4;
+    /// A virtqueue engine's write into guest memory (used ring; queue 0..7
+    /// of `regmap::virtq` in bits 3:0).
+    pub const SRC_KIND_VIRTQ: u8 = 2 << 4;
 
     use super::{Access::*, Register};
     const fn r(name: &'static str, offset: u32, access: super::Access, reset: u32, doc: &'static str) -> Register {
@@ -808,4 +811,73 @@ pub mod virtq {
     /// A ring or descriptor read failed (an address outside mapped memory).
     pub const ERR_READ: u64 = 5;
     const _: () = assert!(NUM_QUEUES == 8 && MAX_SIZE_LOG2 == 15);
+
+    // ---- BAR0: the engine's registers (in the DMA engine's window) ----
+    /// Queue q's registers at `VQ_BASE + q * VQ_STRIDE` (q < [`NUM_QUEUES`]).
+    pub const VQ_BASE: u32 = 0x4000;
+    pub const VQ_STRIDE: u32 = 0x40;
+    /// First and one-past-last byte offset of the engine's register range
+    /// (queues, then the global registers).
+    pub const END: u32 = 0x4400;
+    /// Ring addresses: write the low DW first (it is staged), then the high
+    /// DW (the 64-bit address applies then). Write-only.
+    pub const Q_DESC_LO: u32 = 0x00;
+    pub const Q_DESC_HI: u32 = 0x04;
+    pub const Q_AVAIL_LO: u32 = 0x08;
+    pub const Q_AVAIL_HI: u32 = 0x0C;
+    pub const Q_USED_LO: u32 = 0x10;
+    pub const Q_USED_HI: u32 = 0x14;
+    /// The `CFG_CTRL` word (size log2, enable, reset, tenant). Write-only.
+    pub const Q_CTRL: u32 = 0x18;
+    /// `last_avail_idx` (bits 15:0): reads the card's, a write sets it.
+    pub const Q_LAST_AVAIL: u32 = 0x1C;
+    /// The used index (bits 15:0): reads the card's, a write sets it.
+    pub const Q_USED_IDX: u32 = 0x20;
+    /// The queue's error state (`ERR_*`), read-only; `CTRL_RESET` clears it.
+    pub const Q_ERROR: u32 = 0x24;
+    /// Global registers.
+    pub const VQ_GLOBAL: u32 = 0x4200;
+    /// Interrupts raised per queue (bit q), sticky; write 1s to clear.
+    pub const VQ_IRQ_STATUS: u32 = 0x4200;
+    pub const VQ_CNT_TX_FRAMES: u32 = 0x4204;
+    pub const VQ_CNT_TX_DROPS: u32 = 0x4208;
+    pub const VQ_CNT_QUEUE_ERRORS: u32 = 0x420C;
+    pub const VQ_CNT_IRQS: u32 = 0x4210;
+    pub const VQ_CNT_IRQ_SUPPRESSED: u32 = 0x4214;
+    pub const VQ_CNT_FLAG_READ_ERRORS: u32 = 0x4218;
+    /// Doorbells: any write to queue q's page (`NOTIFY_BASE + q *
+    /// NOTIFY_STRIDE`, one page each, so a hypervisor can map one VM's
+    /// doorbells into it and no other's) tells the card the queue has new
+    /// available entries; the value is ignored (virtio-pci's notify data
+    /// without VIRTIO_F_NOTIFICATION_DATA).
+    pub const NOTIFY_BASE: u32 = 0x8000;
+    pub const NOTIFY_STRIDE: u32 = 0x1000;
+
+    const fn r(name: &'static str, offset: u32, access: super::Access, doc: &'static str) -> super::Register {
+        super::Register { name, offset, access, reset: 0, doc }
+    }
+    use super::Access::*;
+    /// Registers of one queue, offsets relative to `VQ_BASE + q * VQ_STRIDE`.
+    pub const QUEUE_REGISTERS: &[super::Register] = &[
+        r("VQ_Q_DESC_LO", Q_DESC_LO, WriteTrigger, "Descriptor table address [31:0], staged until Q_DESC_HI is written. Write-only."),
+        r("VQ_Q_DESC_HI", Q_DESC_HI, WriteTrigger, "Descriptor table address [63:32]; the 64-bit address applies. Write-only."),
+        r("VQ_Q_AVAIL_LO", Q_AVAIL_LO, WriteTrigger, "Available ring address [31:0] (staged). Write-only."),
+        r("VQ_Q_AVAIL_HI", Q_AVAIL_HI, WriteTrigger, "Available ring address [63:32]; applies. Write-only."),
+        r("VQ_Q_USED_LO", Q_USED_LO, WriteTrigger, "Used ring address [31:0] (staged). Write-only."),
+        r("VQ_Q_USED_HI", Q_USED_HI, WriteTrigger, "Used ring address [63:32]; applies. Write-only."),
+        r("VQ_Q_CTRL", Q_CTRL, WriteTrigger, "Size log2 [3:0], enable [8], reset [9] (indices and error to 0), the pair's tenant [15:12] (transmitq). Write-only."),
+        r("VQ_Q_LAST_AVAIL", Q_LAST_AVAIL, ReadWrite, "The card's last_avail_idx [15:0]; a write sets it (migration)."),
+        r("VQ_Q_USED_IDX", Q_USED_IDX, ReadWrite, "The card's used index [15:0]; a write sets it (migration)."),
+        r("VQ_Q_ERROR", Q_ERROR, ReadOnly, "Error state: 0 none, 1 avail jump, 2 index, 3 chain loop, 4 indirect, 5 read error (docs/virtio.md)."),
+    ];
+    /// Global registers of the engine (absolute BAR0 offsets).
+    pub const GLOBAL_REGISTERS: &[super::Register] = &[
+        r("VQ_IRQ_STATUS", VQ_IRQ_STATUS, ReadWrite, "Interrupts raised, bit q for queue q (sticky; write 1s to clear). Each also raises the card's MSI."),
+        r("VQ_CNT_TX_FRAMES", VQ_CNT_TX_FRAMES, CounterWriteClears, "Frames sent from transmitqs."),
+        r("VQ_CNT_TX_DROPS", VQ_CNT_TX_DROPS, CounterWriteClears, "Transmit chains dropped (device-writable buffer, too many buffers, no frame, frame too long)."),
+        r("VQ_CNT_QUEUE_ERRORS", VQ_CNT_QUEUE_ERRORS, CounterWriteClears, "Queues that went into an error state."),
+        r("VQ_CNT_IRQS", VQ_CNT_IRQS, CounterWriteClears, "Queue interrupts raised."),
+        r("VQ_CNT_IRQ_SUPPRESSED", VQ_CNT_IRQ_SUPPRESSED, CounterWriteClears, "Interrupts not raised: the driver set VIRTQ_AVAIL_F_NO_INTERRUPT."),
+        r("VQ_CNT_FLAG_READ_ERRORS", VQ_CNT_FLAG_READ_ERRORS, CounterWriteClears, "Reads of avail.flags that failed (no interrupt)."),
+    ];
 }

@@ -20,12 +20,12 @@ crate::named_ports!(offcard_hdl::dma::cpl_sink::CplSink, "dma_cpl_sink",
     out: [cpl_ready, buf_wr_en, desc_we0, desc_we1, retire_valid, retire_desc, retire_ok, unexpected, lookup_tag, buf_wr_pos, buf_wr_data, buf_wr_mask, desc_idx0, desc_idx1, desc_data, retire_tag]);
 
 crate::named_ports!(offcard_hdl::dma::desc_fetch::DescFetch, "dma_desc_fetch",
-    in: [reset, fq_active, head_inc, bus_master, tx_ready, desc_we0, desc_we1, desc_retire, desc_ok, nrx_last, nrx_valid, sink_writing, rj_ready, bj_take, fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, head_inc_q, requester_id, desc_idx0, desc_idx1, desc_data, nrx_data, nrx_bytes, nrx_queue, nrx_tenant, nrx_len, free_pos],
-    out: [tx_sop, tx_eop, tx_valid, desc_active, nrx_ready, buf_wr_en, rj_valid, bj_valid, bj_local, idle, fq, tx_data, tx_keep, buf_wr_pos, buf_wr_data, buf_wr_mask, rj_src, rj_len, rj_pos0, rj_id, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, events]);
+    in: [reset, fq_active, head_inc, bus_master, tx_ready, desc_we0, desc_we1, desc_retire, desc_ok, nrx_last, nrx_valid, sink_writing, rj_ready, bj_take, fq_ring_base, fq_head, fq_tail, fq_mask, fq_mode, head_inc_q, requester_id, desc_idx0, desc_idx1, desc_data, nrx_data, nrx_bytes, nrx_queue, nrx_tenant, nrx_len, free_pos, vr_valid, vr_addr, vr_qws, vj_valid, vj_addr, vj_len, vj_last, vj_frame_len, vj_tenant],
+    out: [tx_sop, tx_eop, tx_valid, desc_active, nrx_ready, buf_wr_en, rj_valid, bj_valid, bj_local, idle, fq, tx_data, tx_keep, buf_wr_pos, buf_wr_data, buf_wr_mask, rj_src, rj_len, rj_pos0, rj_id, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, events, bj_vq, vr_ready, vrsp_valid, vrsp_data, vrsp_err, vj_ready]);
 
 crate::named_ports!(offcard_hdl::dma::write::WriteEngine, "dma_write",
-    in: [reset, bj_valid, bj_local, front_idle, overflow, flush_pending, bus_master, tx_ready, ntx_ready, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, filled_pos, read_err, bq_cpl_base, bq_head, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce, requester_id, max_payload, buf_rd_data],
-    out: [bj_take, err_clear, head_inc, record_written, overflow_set, flush_done, tx_sop, tx_eop, tx_valid, ntx_last, ntx_valid, irq, busy, free_pos, err_clear_id, bq, events, tx_data, tx_keep, buf_rd_pos, ntx_data, ntx_bytes, ntx_tenant, ntx_len]);
+    in: [reset, bj_valid, bj_local, front_idle, overflow, flush_pending, bus_master, tx_ready, ntx_ready, bj_q, bj_mode, bj_status, bj_cookie, bj_bytes, bj_tenant, bj_dst, bj_pos0, bj_end, bj_id, filled_pos, read_err, bq_cpl_base, bq_head, wrec_base, wrec_log2, wrec_prod, wrec_cons, wrec_timeout, wb_addr, irq_coalesce, requester_id, max_payload, buf_rd_data, bj_vq, vw_valid, vw_addr, vw_data, vw_bytes, vw_q, tx_drained],
+    out: [bj_take, err_clear, head_inc, record_written, overflow_set, flush_done, tx_sop, tx_eop, tx_valid, ntx_last, ntx_valid, irq, busy, free_pos, err_clear_id, bq, events, tx_data, tx_keep, buf_rd_pos, ntx_data, ntx_bytes, ntx_tenant, ntx_len, vq_sent, vq_failed, vw_ready]);
 
 /// Drive block `name` in rust-hdl's simulator and in Verilator with the same
 /// inputs (`stimulus(cycle, set)` sets them each cycle) and compare every

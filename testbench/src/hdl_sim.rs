@@ -85,3 +85,13 @@ impl CardSim for RustHdlCard {
         self.cycles
     }
 }
+
+/// Run `f` on a thread with a stack big enough for rust-hdl's simulator of
+/// the whole card (its update recursion outgrows a test thread's 2 MiB
+/// since the card holds the virtqueue engine); its panic is passed on.
+pub fn with_big_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    match std::thread::Builder::new().stack_size(256 << 20).spawn(f).expect("spawn a simulator thread").join() {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}

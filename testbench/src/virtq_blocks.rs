@@ -17,3 +17,8 @@ crate::named_ports!(offcard_hdl::virtq::tx_frame::VirtqTxFrame, "virtq_tx_frame"
         seg_abort, job_ready, sent, done_ready],
     out: [seg_ready, job_valid, job_addr, job_len, job_first, job_last, frame_len, frame_tenant, frame_q, done_valid,
         done_q, done_head, ev_drop]);
+
+crate::named_ports!(offcard_hdl::virtq::regs::VirtqRegs, "virtq_regs",
+    in: [reset, reg_addr, reg_wr_en, reg_wr_data, reg_wr_mask, st_last_avail, st_err, st_used_idx, ev_tx_frame, ev_tx_drop,
+        ev_queue_error, ev_irq, ev_irq_q, ev_suppressed, ev_flag_read_error],
+    out: [reg_rd_data, cfg_we, cfg_q, cfg_sel, cfg_data, kick, kick_q, st_q]);

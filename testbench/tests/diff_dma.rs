@@ -86,7 +86,7 @@ fn run<C: CardSim>(card: C) -> (Vec<Vec<u32>>, Vec<u8>, Vec<NetFrame>) {
 #[test]
 fn dma_copy_identical_in_rusthdl_and_verilator() {
     let (tv, mv, nv) = run(offcard_sim::CardModel::new());
-    let (tr, mr, nr) = run(RustHdlCard::new());
+    let (tr, mr, nr) = offcard_testbench::hdl_sim::with_big_stack(|| run(RustHdlCard::new()));
     assert!(tv.len() > 20, "the copy program did too little: {} TLPs", tv.len());
     for (i, (a, b)) in tv.iter().zip(&tr).enumerate() {
         assert_eq!(a, b, "TLP {i} differs: Verilator vs rust-hdl");

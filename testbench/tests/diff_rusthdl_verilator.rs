@@ -10,6 +10,10 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 #[test]
 fn rusthdl_and_verilator_agree_cycle_by_cycle() {
+    offcard_testbench::hdl_sim::with_big_stack(agree_cycle_by_cycle);
+}
+
+fn agree_cycle_by_cycle() {
     let bar0 = 0x20_0000_0000u64;
     let mut rng = SmallRng::seed_from_u64(47);
     let mut gen = TlpGen::new(bar0, 0, offcard_sim::root_complex::CARD_BDF);

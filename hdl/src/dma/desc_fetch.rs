@@ -16,6 +16,19 @@
 //!
 //! Space in the transfer buffer is handed out in order (`alloc`) and given
 //! back by the back end in the same order (`free_pos`).
+//!
+//! The virtqueue engine (`crate::virtq`) uses the front end twice. Its ring
+//! reads (`vr_*`: `avail.idx`, ring entries, descriptors, `avail.flags`; 8 or
+//! 16 bytes) go out as Memory Reads with the descriptor fetch's tag, first
+//! in line when the front end is idle, and their DWs land in the descriptor
+//! registers (a read of n bytes fills the last n/4: the sink places DWs by
+//! the byte count left), from where they are answered in order (`vrsp_*`).
+//! And a transmitq's frame (`vj_*`, one read job per buffer, the header
+//! already skipped) gets its buffer space like a descriptor (the frame's
+//! length, rounded up to whole beats), one read job per buffer at
+//! consecutive positions under one job id, and a back-end job that sends
+//! it (`bj_vq`: no completion entry; the back end tells the virtqueue
+//! engine instead). Frames and DMA-queue descriptors take turns.
 
 use super::cpl_sink::DESC_TAG;
 use super::read::VPOS_BITS;
@@ -37,6 +50,15 @@ pub enum FetchState {
     RxData,
     RxDrop,
     Push,
+    /// A virtqueue ring read: the request's two beats, the wait for its
+    /// completion, the answer's one or two beats.
+    VrH0,
+    VrH1,
+    VrWait,
+    VrRsp0,
+    VrRsp1,
+    /// A virtqueue frame's read jobs, one per buffer.
+    VqSeg,
 }
 
 #[derive(LogicBlock, SmartDefault)]
@@ -112,8 +134,27 @@ pub struct DescFetch {
     /// Its data came from the network (all in the buffer already).
     pub bj_local: Signal<Out, Bit>,
     pub bj_id: Signal<Out, Bits<2>>,
+    /// The job is a virtqueue frame (sent, then reported to the engine).
+    pub bj_vq: Signal<Out, Bit>,
     /// The back end gave buffer space back up to here.
     pub free_pos: Signal<In, Bits<VPOS_BITS>>,
+    // ---- the virtqueue engine's ring reads (8 or 16 bytes, 8-aligned) ----
+    pub vr_valid: Signal<In, Bit>,
+    pub vr_ready: Signal<Out, Bit>,
+    pub vr_addr: Signal<In, Bits<64>>,
+    pub vr_qws: Signal<In, Bits<2>>,
+    /// The answer: `vr_qws` beats in order, or one with `vrsp_err`.
+    pub vrsp_valid: Signal<Out, Bit>,
+    pub vrsp_data: Signal<Out, Bits<64>>,
+    pub vrsp_err: Signal<Out, Bit>,
+    // ---- the virtqueue engine's frames (a transmitq's read jobs) ----
+    pub vj_valid: Signal<In, Bit>,
+    pub vj_ready: Signal<Out, Bit>,
+    pub vj_addr: Signal<In, Bits<64>>,
+    pub vj_len: Signal<In, Bits<14>>,
+    pub vj_last: Signal<In, Bit>,
+    pub vj_frame_len: Signal<In, Bits<14>>,
+    pub vj_tenant: Signal<In, Bits<4>>,
     // ---- status ----
     pub events: Signal<Out, Bits<NUM_EVENTS>>,
     pub idle: Signal<Out, Bit>,
@@ -122,6 +163,16 @@ pub struct DescFetch {
     desc: [DFF<Bits<32>>; 8],
     rr: DFF<Bits<2>>,
     prefer_rx: DFF<Bit>,
+    /// A virtqueue frame goes before the next DMA-queue descriptor.
+    prefer_vq: DFF<Bit>,
+    /// The work in progress is a virtqueue frame: its length and tenant,
+    /// and where its next buffer's bytes go.
+    vq_frame: DFF<Bit>,
+    vq_len: DFF<Bits<14>>,
+    vq_tenant: DFF<Bits<4>>,
+    vq_pos: DFF<Bits<VPOS_BITS>>,
+    /// The ring read in progress: 16 bytes (else 8).
+    vr_two: DFF<Bit>,
     cur_q: DFF<Bits<2>>,
     mode: DFF<Bits<2>>,
     desc_addr: DFF<Bits<64>>,
@@ -151,6 +202,7 @@ pub struct DescFetch {
     j_end: DFF<Bits<VPOS_BITS>>,
     j_local: DFF<Bit>,
     j_id: DFF<Bits<2>>,
+    j_vq: DFF<Bit>,
 
     ev: Signal<Local, Bits<NUM_EVENTS>>,
     q_inflight: Signal<Local, Bits<3>>,
@@ -195,6 +247,7 @@ pub struct DescFetch {
     c_st_rx_too_long: Constant<Bits<16>>,
     #[default(konst(DESC_TAG))]
     c_desc_tag: Constant<Bits<32>>,
+    vr_hdr: Signal<Local, Bits<64>>,
     /// Transfer buffer size in bytes.
     #[default(konst(1 << POS_BITS))]
     c_buf_size: Constant<Bits<VPOS_BITS>>,
@@ -214,7 +267,8 @@ impl Logic for DescFetch {
         dff_setup!(
             self, clock, state, rr, prefer_rx, cur_q, mode, desc_addr, rd_error, status, rx_tenant, rx_len, rx_pos,
             rx_cnt, rx_bad, drop_to_cpl, alloc, pos0, region_end, next_id, j_valid, j_q, j_mode, j_status, j_cookie,
-            j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id, need_q, space_ok_q, al1, al2
+            j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id, need_q, space_ok_q, al1, al2, prefer_vq, vq_frame,
+            vq_len, vq_tenant, vq_pos, vr_two, j_vq
         );
         for i in 0..8 {
             self.desc[i].clock.next = self.clock.val();
@@ -258,7 +312,14 @@ impl Logic for DescFetch {
         if self.mode.q.val() == self.c_mode_rx.val() {
             self.len.next = bit_cast::<18, 14>(self.rx_len.q.val());
         }
+        if self.vq_frame.q.val() {
+            self.len.next = bit_cast::<18, 14>(self.vq_len.q.val());
+        }
         self.dst_low.next = bit_cast::<VPOS_BITS, 3>(self.desc[2].q.val().get_bits::<3>(0));
+        if self.vq_frame.q.val() {
+            // A frame starts on a beat: the back end sends it from there.
+            self.dst_low.next = 0.into();
+        }
         // Byte k of the job at alloc + dst[2:0] + k: the buffer has the
         // destination's alignment, so writes read whole beats.
         self.need.next = (self.dst_low.val() + bit_cast::<VPOS_BITS, 18>(self.len.val()) + 7) & 0xF_FFF8_u64;
@@ -278,6 +339,9 @@ impl Logic for DescFetch {
             self.tenant.next = self.desc[5].q.val().get_bits::<4>(0);
         } else if self.mode.q.val() == self.c_mode_rx.val() {
             self.tenant.next = self.rx_tenant.q.val();
+        }
+        if self.vq_frame.q.val() {
+            self.tenant.next = self.vq_tenant.q.val();
         }
 
         // ---- frames ----
@@ -308,10 +372,36 @@ impl Logic for DescFetch {
         self.rj_pos0.next = self.alloc.q.val() + self.dst_low.val();
         self.rj_id.next = self.next_id.q.val();
         self.desc_active.next = false;
+        self.vr_ready.next = false;
+        self.vrsp_valid.next = false;
+        self.vrsp_err.next = false;
+        self.vrsp_data.next = (bit_cast::<64, 32>(self.desc[7].q.val()) << 32) | bit_cast::<64, 32>(self.desc[6].q.val());
+        self.vj_ready.next = false;
+        // A ring read: MRd of 2 or 4 DWs, all bytes; 4-DW header above 4 GiB.
+        self.vr_hdr.next = (bit_cast::<64, 32>(
+            (bit_cast::<32, 16>(self.requester_id.val()) << 16) | (self.c_desc_tag.val() << 8) | 0xFF_u64,
+        ) << 32)
+            | 0x0000_0002_u64;
+        if self.vr_two.q.val() {
+            self.vr_hdr.next = (bit_cast::<64, 32>(
+                (bit_cast::<32, 16>(self.requester_id.val()) << 16) | (self.c_desc_tag.val() << 8) | 0xFF_u64,
+            ) << 32)
+                | 0x0000_0004_u64;
+        }
+        if self.desc_addr.q.val().get_bits::<32>(32).any() {
+            self.vr_hdr.next = self.vr_hdr.val() | 0x2000_0000_u64;
+        }
 
         match self.state.q.val() {
             FetchState::Idle => {
-                if self.nrx_valid.val() & self.prefer_rx.q.val() {
+                self.vq_frame.d.next = false;
+                if self.vr_valid.val() & self.bus_master.val() {
+                    // A virtqueue ring read (short, and the engine waits on it).
+                    self.vr_ready.next = true;
+                    self.desc_addr.d.next = self.vr_addr.val() & 0xFFFF_FFFF_FFFF_FFF8_u64;
+                    self.vr_two.d.next = self.vr_qws.val() == 2;
+                    self.state.d.next = FetchState::VrH0;
+                } else if self.nrx_valid.val() & self.prefer_rx.q.val() {
                     // A frame waits (its first beat's sideband is on the port).
                     self.prefer_rx.d.next = false;
                     self.cur_q.d.next = self.nrx_queue.val();
@@ -328,9 +418,26 @@ impl Logic for DescFetch {
                         self.ev.next = self.ev.val() | self.k_ev_rx_no_buffer.val();
                         self.state.d.next = FetchState::RxDrop;
                     }
+                } else if self.vj_valid.val()
+                    & self.bus_master.val()
+                    & (self.prefer_vq.q.val() | !(self.q_ok.val() & (self.fq_mode.val() != self.c_mode_rx.val())))
+                {
+                    // A virtqueue frame (its first buffer's job is on the port).
+                    self.prefer_vq.d.next = false;
+                    if self.nrx_valid.val() {
+                        self.prefer_rx.d.next = true;
+                    }
+                    self.vq_frame.d.next = true;
+                    self.vq_len.d.next = self.vj_frame_len.val();
+                    self.vq_tenant.d.next = self.vj_tenant.val();
+                    self.mode.d.next = self.c_mode_tx.val();
+                    self.status.d.next = 0.into();
+                    self.rd_error.d.next = false;
+                    self.state.d.next = FetchState::Alloc;
                 } else if self.bus_master.val() & self.q_ok.val() & (self.fq_mode.val() != self.c_mode_rx.val()) {
-                    // RX and the other queues take turns.
+                    // RX and the other queues take turns (and virtqueue frames).
                     self.prefer_rx.d.next = true;
+                    self.prefer_vq.d.next = true;
                     self.cur_q.d.next = self.rr.q.val();
                     self.mode.d.next = self.fq_mode.val();
                     self.rr.d.next = self.rr.q.val() + 1;
@@ -430,6 +537,12 @@ impl Logic for DescFetch {
                         self.region_end.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.alloc.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.state.d.next = FetchState::RxData;
+                    } else if self.vq_frame.q.val() {
+                        self.pos0.d.next = self.alloc.q.val();
+                        self.vq_pos.d.next = self.alloc.q.val();
+                        self.region_end.d.next = self.alloc.q.val() + self.need_q.q.val();
+                        self.alloc.d.next = self.alloc.q.val() + self.need_q.q.val();
+                        self.state.d.next = FetchState::VqSeg;
                     } else if self.rj_ready.val() {
                         self.rj_valid.next = true;
                         self.pos0.d.next = self.alloc.q.val() + self.dst_low.val();
@@ -468,6 +581,66 @@ impl Logic for DescFetch {
                     }
                 }
             }
+            FetchState::VqSeg => {
+                // One read job per buffer, its bytes right after the last's.
+                self.rj_src.next = self.vj_addr.val();
+                self.rj_len.next = bit_cast::<18, 14>(self.vj_len.val());
+                self.rj_pos0.next = self.vq_pos.q.val();
+                if self.vj_valid.val() & self.rj_ready.val() {
+                    self.rj_valid.next = true;
+                    self.vj_ready.next = true;
+                    self.vq_pos.d.next = self.vq_pos.q.val() + bit_cast::<VPOS_BITS, 14>(self.vj_len.val());
+                    if self.vj_last.val() {
+                        self.state.d.next = FetchState::Push;
+                    }
+                }
+            }
+            FetchState::VrH0 => {
+                self.tx_valid.next = true;
+                self.tx_sop.next = true;
+                self.tx_data.next = self.vr_hdr.val();
+                if self.tx_ready.val() {
+                    self.state.d.next = FetchState::VrH1;
+                }
+            }
+            FetchState::VrH1 => {
+                self.tx_valid.next = true;
+                self.tx_eop.next = true;
+                self.desc_active.next = true;
+                if self.desc_addr.q.val().get_bits::<32>(32).any() {
+                    self.tx_data.next = (bit_cast::<64, 32>(self.desc_addr.q.val().get_bits::<32>(0)) << 32)
+                        | bit_cast::<64, 32>(self.desc_addr.q.val().get_bits::<32>(32));
+                } else {
+                    self.tx_keep.next = 1.into();
+                    self.tx_data.next = bit_cast::<64, 32>(self.desc_addr.q.val().get_bits::<32>(0));
+                }
+                if self.tx_ready.val() {
+                    self.state.d.next = FetchState::VrWait;
+                }
+            }
+            FetchState::VrWait => {
+                self.desc_active.next = true;
+                if self.desc_retire.val() {
+                    self.rd_error.d.next = !self.desc_ok.val();
+                    self.state.d.next = FetchState::VrRsp0;
+                }
+            }
+            FetchState::VrRsp0 => {
+                // n bytes landed in the last n/4 descriptor DWs.
+                self.vrsp_valid.next = true;
+                self.vrsp_err.next = self.rd_error.q.val();
+                self.state.d.next = FetchState::Idle;
+                if self.vr_two.q.val() {
+                    self.vrsp_data.next = (bit_cast::<64, 32>(self.desc[5].q.val()) << 32) | bit_cast::<64, 32>(self.desc[4].q.val());
+                    if !self.rd_error.q.val() {
+                        self.state.d.next = FetchState::VrRsp1;
+                    }
+                }
+            }
+            FetchState::VrRsp1 => {
+                self.vrsp_valid.next = true;
+                self.state.d.next = FetchState::Idle;
+            }
             FetchState::RxDrop => {
                 // Consume the frame's beats; complete the descriptor if one was taken.
                 self.nrx_ready.next = true;
@@ -495,6 +668,10 @@ impl Logic for DescFetch {
                     self.j_end.d.next = self.region_end.q.val();
                     self.j_local.d.next = self.mode.q.val() == self.c_mode_rx.val();
                     self.j_id.d.next = self.next_id.q.val();
+                    self.j_vq.d.next = self.vq_frame.q.val();
+                    if self.vq_frame.q.val() {
+                        self.j_bytes.d.next = bit_cast::<32, 14>(self.vq_len.q.val());
+                    }
                     self.next_id.d.next = self.next_id.q.val() + 1;
                     if self.status.q.val() != 0 {
                         // No data: its (empty) space ends where the last
@@ -538,11 +715,14 @@ impl Logic for DescFetch {
         self.bj_end.next = self.j_end.q.val();
         self.bj_local.next = self.j_local.q.val();
         self.bj_id.next = self.j_id.q.val();
+        self.bj_vq.next = self.j_vq.q.val();
         self.events.next = self.ev.val();
         self.idle.next = (self.state.q.val() == FetchState::Idle) & !self.j_valid.q.val();
         if self.reset.val() {
             self.state.d.next = FetchState::Idle;
             self.prefer_rx.d.next = false;
+            self.prefer_vq.d.next = false;
+            self.vq_frame.d.next = false;
             self.j_valid.d.next = false;
             self.alloc.d.next = 0.into();
             self.next_id.d.next = 0.into();

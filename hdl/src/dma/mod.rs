@@ -24,6 +24,12 @@
 //!
 //! Three request streams share the link to the host: the descriptor reads
 //! and the data reads are merged first (both short), then with the writes.
+//!
+//! The virtqueue engine ([`crate::virtq::engine`]) lives here too: its ring
+//! reads and transmit frames go through the front end, its frames and
+//! used-ring writes through the back end, so every write it makes into
+//! guest memory has its write record. Its registers sit at BAR0 0x4000 and
+//! its doorbells at 0x8000 (`regmap::virtq`); its interrupts raise the MSI.
 
 pub mod cpl_sink;
 pub mod desc_fetch;
@@ -42,6 +48,7 @@ use read::ReadEngine;
 use regs::DmaRegs;
 use rust_hdl::prelude::*;
 use write::WriteEngine;
+use crate::virtq::engine::VirtqEngine;
 
 #[derive(LogicBlock, smart_default::SmartDefault)]
 pub struct DmaEngine {
@@ -82,6 +89,7 @@ pub struct DmaEngine {
     pub nrx_len: Signal<In, Bits<14>>,
 
     regs: DmaRegs,
+    virtq: VirtqEngine,
     front: DescFetch,
     reader: ReadEngine,
     sink: CplSink,
@@ -117,9 +125,10 @@ pub struct DmaEngine {
 impl Logic for DmaEngine {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, regs, front, reader, sink, back, xbuf, rd_arb, tx_arb, back_skid, link_skid);
+        clock!(self, clock, regs, virtq, front, reader, sink, back, xbuf, rd_arb, tx_arb, back_skid, link_skid);
         dff_setup!(self, clock, bw_en, bw_pos, bw_data, bw_mask);
         self.regs.reset.next = self.reset.val();
+        self.virtq.reset.next = self.reset.val();
         self.front.reset.next = self.reset.val();
         self.reader.reset.next = self.reset.val();
         self.sink.reset.next = self.reset.val();
@@ -134,7 +143,11 @@ impl Logic for DmaEngine {
         self.regs.reg_wr_en.next = self.bar.wr_en.val();
         self.regs.reg_wr_data.next = self.bar.wr_data.val();
         self.regs.reg_wr_mask.next = self.bar.wr_mask.val();
-        self.bar.rd_data.next = self.regs.reg_rd_data.val();
+        self.virtq.reg_addr.next = self.bar.addr.val();
+        self.virtq.reg_wr_en.next = self.bar.wr_en.val();
+        self.virtq.reg_wr_data.next = self.bar.wr_data.val();
+        self.virtq.reg_wr_mask.next = self.bar.wr_mask.val();
+        self.bar.rd_data.next = self.regs.reg_rd_data.val() | self.virtq.reg_rd_data.val();
         self.sink_events.next = 0.into();
         if self.sink.unexpected.val() {
             self.sink_events.next = self.k_ev_unexpected.val();
@@ -178,6 +191,20 @@ impl Logic for DmaEngine {
         self.front.rj_ready.next = self.reader.job_ready.val();
         self.front.bj_take.next = self.back.bj_take.val();
         self.front.free_pos.next = self.back.free_pos.val();
+        self.front.vr_valid.next = self.virtq.vr_valid.val();
+        self.virtq.vr_ready.next = self.front.vr_ready.val();
+        self.front.vr_addr.next = self.virtq.vr_addr.val();
+        self.front.vr_qws.next = self.virtq.vr_qws.val();
+        self.virtq.vrsp_valid.next = self.front.vrsp_valid.val();
+        self.virtq.vrsp_data.next = self.front.vrsp_data.val();
+        self.virtq.vrsp_err.next = self.front.vrsp_err.val();
+        self.front.vj_valid.next = self.virtq.vj_valid.val();
+        self.virtq.vj_ready.next = self.front.vj_ready.val();
+        self.front.vj_addr.next = self.virtq.vj_addr.val();
+        self.front.vj_len.next = self.virtq.vj_len.val();
+        self.front.vj_last.next = self.virtq.vj_last.val();
+        self.front.vj_frame_len.next = self.virtq.vj_frame_len.val();
+        self.front.vj_tenant.next = self.virtq.vj_tenant.val();
 
         // ---- read engine and completion sink ----
         self.reader.job_valid.next = self.front.rj_valid.val();
@@ -217,6 +244,17 @@ impl Logic for DmaEngine {
         self.back.bj_end.next = self.front.bj_end.val();
         self.back.bj_local.next = self.front.bj_local.val();
         self.back.bj_id.next = self.front.bj_id.val();
+        self.back.bj_vq.next = self.front.bj_vq.val();
+        self.virtq.vq_sent.next = self.back.vq_sent.val();
+        self.virtq.vq_failed.next = self.back.vq_failed.val();
+        self.back.vw_valid.next = self.virtq.vw_valid.val();
+        self.virtq.vw_ready.next = self.back.vw_ready.val();
+        self.back.vw_addr.next = self.virtq.vw_addr.val();
+        self.back.vw_data.next = self.virtq.vw_data.val();
+        self.back.vw_bytes.next = self.virtq.vw_bytes.val();
+        self.back.vw_q.next = self.virtq.vw_q.val();
+        // Nothing of the back end's waits in its output slice.
+        self.back.tx_drained.next = !self.back_skid.tx.valid.val();
         self.back.front_idle.next = self.front.idle.val() & self.reader.idle.val();
         self.back.filled_pos.next = self.reader.filled_pos.val();
         self.back.read_err.next = self.reader.err.val();
@@ -242,7 +280,7 @@ impl Logic for DmaEngine {
         self.ntx_valid.next = self.back.ntx_valid.val();
         self.ntx_tenant.next = self.back.ntx_tenant.val();
         self.ntx_len.next = self.back.ntx_len.val();
-        self.irq.next = self.back.irq.val();
+        self.irq.next = self.back.irq.val() | self.virtq.irq.val();
 
         // ---- the transfer buffer: the sink writes first, frames when it does not ----
         self.bw_en.d.next = self.sink.buf_wr_en.val() | self.front.buf_wr_en.val();

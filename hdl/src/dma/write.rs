@@ -17,6 +17,15 @@
 //! They are written to the ring when a non-adjacent write needs the slot or
 //! when the host asks for a flush (`WREC_FLUSH`), after which the producer
 //! count is written back to host memory. See docs/dma.md.
+//!
+//! For the virtqueue engine (`crate::virtq`) it sends transmitq frames
+//! (`bj_vq`: no completion entry; `vq_sent` tells the engine, which writes
+//! the used element) and makes the engine's used-ring writes (`vw_*`: a
+//! used element, 8 bytes, or `used.idx`, 2), each with its write record
+//! (source kind `SRC_KIND_VIRTQ`, coalesced like completion entries). A used
+//! write is reported done (`vw_ready`) only once it has left this engine's
+//! output slice (`tx_drained`): the engine's next request, the `avail.flags`
+//! read that must follow the index write, then cannot pass it.
 
 use super::read::VPOS_BITS;
 use super::regs::*;
@@ -49,6 +58,13 @@ pub enum WriteState {
     FlushOc,
     Finish,
     FlushDone,
+    /// A virtqueue frame is done (sent, or its read failed).
+    VqFin,
+    /// A used-ring write: its record checks settle, it is set up, and it is
+    /// reported once it has left the output slice.
+    VwPrep,
+    VwSetup,
+    VwDrain,
 }
 
 #[derive(LogicBlock, SmartDefault)]
@@ -69,6 +85,22 @@ pub struct WriteEngine {
     pub bj_end: Signal<In, Bits<VPOS_BITS>>,
     pub bj_local: Signal<In, Bit>,
     pub bj_id: Signal<In, Bits<2>>,
+    /// The job is a virtqueue frame.
+    pub bj_vq: Signal<In, Bit>,
+    /// A virtqueue frame is done (one cycle, in order); `vq_failed` with it:
+    /// a read of its buffers failed and it was not sent.
+    pub vq_sent: Signal<Out, Bit>,
+    pub vq_failed: Signal<Out, Bit>,
+    // ---- the virtqueue engine's used-ring writes ----
+    pub vw_valid: Signal<In, Bit>,
+    pub vw_ready: Signal<Out, Bit>,
+    pub vw_addr: Signal<In, Bits<64>>,
+    /// `vw_bytes` bytes (1..4 within a DW, or 8 from a DW boundary) from the low byte.
+    pub vw_data: Signal<In, Bits<64>>,
+    pub vw_bytes: Signal<In, Bits<4>>,
+    pub vw_q: Signal<In, Bits<3>>,
+    /// Nothing of this engine's waits in the output slice.
+    pub tx_drained: Signal<In, Bit>,
     /// Buffer space given back (the finished job's end).
     pub free_pos: Signal<Out, Bits<VPOS_BITS>>,
     /// The front end has nothing in progress (for the idle interrupt).
@@ -135,6 +167,7 @@ pub struct WriteEngine {
     j_end: DFF<Bits<VPOS_BITS>>,
     j_local: DFF<Bit>,
     j_id: DFF<Bits<2>>,
+    j_vq: DFF<Bit>,
     freed: DFF<Bits<VPOS_BITS>>,
     // writes
     /// Max Payload Size - 1 (127 or 255), from the job's start.
@@ -177,6 +210,9 @@ pub struct WriteEngine {
     sw_dw2: DFF<Bits<32>>,
     sw_dw3: DFF<Bits<32>>,
     sw_one: DFF<Bit>,
+    /// Two data DWs (a used element); `sw_be` the byte enables (last, first).
+    sw_two: DFF<Bit>,
+    sw_be: DFF<Bits<8>>,
     sw_kind: DFF<Bits<2>>,
     sw_ret: DFF<WriteState>,
 
@@ -206,6 +242,15 @@ pub struct WriteEngine {
     data_src: Signal<Local, Bits<8>>,
     cpl_src: Signal<Local, Bits<8>>,
     cpl_iova: Signal<Local, Bits<64>>,
+    /// The record the completion-kind checks are for: a completion entry,
+    /// or (in `VwPrep` / `VwSetup`) a used-ring write.
+    rec_vw: Signal<Local, Bit>,
+    r_iova: Signal<Local, Bits<64>>,
+    r_src: Signal<Local, Bits<8>>,
+    r_len: Signal<Local, Bits<32>>,
+    vw_off: Signal<Local, Bits<2>>,
+    vw_mask: Signal<Local, Bits<8>>,
+    vw_two: Signal<Local, Bit>,
     slot_addr: Signal<Local, Bits<64>>,
     hdr_dw0: Signal<Local, Bits<32>>,
     hdr_dw1: Signal<Local, Bits<32>>,
@@ -276,6 +321,8 @@ pub struct WriteEngine {
     ntx_lmask: Signal<Local, Bits<64>>,
     #[default(konst(dma::SRC_KIND_COMPLETION as u64))]
     c_kind_cpl: Constant<Bits<8>>,
+    #[default(konst(dma::SRC_KIND_VIRTQ as u64))]
+    c_kind_vq: Constant<Bits<8>>,
     #[default(konst(1))]
     c_one32: Constant<Bits<32>>,
     #[default(konst(dma::QMODE_TX as u64))]
@@ -305,7 +352,7 @@ impl Logic for WriteEngine {
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
             freed, next_ok, wmask_q, w_start_q, dend_q, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
-            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
+            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_two, sw_be, j_vq, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
             g_lastkeep, g_pos, g_need, g_cur, a_start, a_end, a_4dw, b_end, b_bytes, b_len_dw, b_fbe, b_lbe, b_4dw, b_need,
             b_pos, cur_a, cur_b, cpl_iova_q, oc_extends_q, has_space_q, od_extends_q, in_ws
         );
@@ -319,6 +366,9 @@ impl Logic for WriteEngine {
         self.flush_done.next = false;
         self.err_clear.next = false;
         self.err_clear_id.next = self.j_id.q.val();
+        self.vq_sent.next = false;
+        self.vq_failed.next = false;
+        self.vw_ready.next = false;
 
         // ---- write geometry (TLPs never cross a Max Payload Size boundary) ----
         self.xlen.next = self.j_bytes.q.val().get_bits::<18>(0);
@@ -379,10 +429,27 @@ impl Logic for WriteEngine {
         self.data_src.next = bit_cast::<8, 2>(self.j_q.q.val());
         self.cpl_src.next = bit_cast::<8, 2>(self.j_q.q.val()) | self.c_kind_cpl.val();
         self.cpl_iova.next = self.bq_cpl_base.val() + (bit_cast::<64, 12>(self.bq_head.val()) << 4);
-        self.cpl_iova_q.d.next = self.cpl_iova.val();
+        self.rec_vw.next = (self.state.q.val() == WriteState::VwPrep) | (self.state.q.val() == WriteState::VwSetup);
+        self.r_iova.next = self.cpl_iova.val();
+        self.r_src.next = self.cpl_src.val();
+        self.r_len.next = 16.into();
+        if self.rec_vw.val() {
+            self.r_iova.next = self.vw_addr.val();
+            self.r_src.next = bit_cast::<8, 3>(self.vw_q.val()) | self.c_kind_vq.val();
+            self.r_len.next = bit_cast::<32, 4>(self.vw_bytes.val());
+        }
+        self.cpl_iova_q.d.next = self.r_iova.val();
         self.oc_extends_q.d.next = self.oc_valid.q.val()
-            & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.cpl_iova.val())
-            & (self.oc_src.q.val() == self.cpl_src.val());
+            & (self.oc_iova.q.val() + bit_cast::<64, 32>(self.oc_len.q.val()) == self.r_iova.val())
+            & (self.oc_src.q.val() == self.r_src.val());
+        // A used-ring write's DWs and byte enables: 8 bytes from a DW
+        // boundary are two DWs, anything within a DW one.
+        self.vw_off.next = self.vw_addr.val().get_bits::<2>(0);
+        self.vw_mask.next = (bit_cast::<8, 1>(1.into()) << self.vw_bytes.val()) - 1;
+        if self.vw_bytes.val() >= 8 {
+            self.vw_mask.next = 0xFF.into();
+        }
+        self.vw_two.next = self.vw_bytes.val() > 4;
         self.has_space_q.d.next = self.has_space.val();
         // The open data record grows by the next write, or a new one opens
         // in a free slot; otherwise the write waits (flush or free slot).
@@ -407,12 +474,16 @@ impl Logic for WriteEngine {
         self.sw_hdr0.next = 0x4000_0004.into();
         if self.sw_4dw.val() & self.sw_one.q.val() {
             self.sw_hdr0.next = 0x6000_0001.into();
+        } else if self.sw_4dw.val() & self.sw_two.q.val() {
+            self.sw_hdr0.next = 0x6000_0002.into();
         } else if self.sw_4dw.val() {
             self.sw_hdr0.next = 0x6000_0004.into();
         } else if self.sw_one.q.val() {
             self.sw_hdr0.next = 0x4000_0001.into();
+        } else if self.sw_two.q.val() {
+            self.sw_hdr0.next = 0x4000_0002.into();
         }
-        self.hdr_dw1.next = (bit_cast::<32, 16>(self.requester_id.val()) << 16) | 0x0000_00FF_u64;
+        self.hdr_dw1.next = (bit_cast::<32, 16>(self.requester_id.val()) << 16) | bit_cast::<32, 8>(self.sw_be.q.val());
         self.hdr_dw0.next = 0.into();
 
         // ---- network TX ----
@@ -444,13 +515,18 @@ impl Logic for WriteEngine {
                     self.sw_addr.d.next = self.wb_addr.val();
                     self.sw_dw0.d.next = self.wrec_prod.val();
                     self.sw_one.d.next = true;
+                    self.sw_two.d.next = false;
+                    self.sw_be.d.next = 0x0F.into();
                     self.sw_kind.d.next = 3.into();
                     self.sw_ret.d.next = WriteState::FlushDone;
                     if self.bus_master.val() {
                         self.state.d.next = WriteState::SwH0;
                     }
+                } else if self.vw_valid.val() & self.bus_master.val() {
+                    self.state.d.next = WriteState::VwPrep;
                 } else if self.bj_valid.val() {
                     self.bj_take.next = true;
+                    self.j_vq.d.next = self.bj_vq.val();
                     self.j_q.d.next = self.bj_q.val();
                     self.j_mode.d.next = self.bj_mode.val();
                     self.status.d.next = self.bj_status.val();
@@ -567,6 +643,9 @@ impl Logic for WriteEngine {
             WriteState::ErrWait => {
                 if self.all_in.val() {
                     self.state.d.next = WriteState::CplPrep;
+                    if self.j_vq.q.val() {
+                        self.state.d.next = WriteState::VqFin;
+                    }
                 }
             }
             WriteState::NtxWait => {
@@ -599,8 +678,13 @@ impl Logic for WriteEngine {
                     self.cur_pos.d.next = self.cur_pos.q.val() + 8;
                     self.n_rem.d.next = self.n_rem.q.val() - 8;
                     if self.n_rem.q.val() <= 8 {
-                        self.ev.next = self.ev.val() | self.k_ev_tx_frames.val();
                         self.state.d.next = WriteState::CplPrep;
+                        if self.j_vq.q.val() {
+                            // (Counted by the virtqueue engine.)
+                            self.state.d.next = WriteState::VqFin;
+                        } else {
+                            self.ev.next = self.ev.val() | self.k_ev_tx_frames.val();
+                        }
                     }
                 }
             }
@@ -634,6 +718,8 @@ impl Logic for WriteEngine {
                         | 0x0100_0000_u64
                         | (bit_cast::<32, 4>(self.j_tenant.q.val()) << 28);
                     self.sw_one.d.next = false;
+                    self.sw_two.d.next = false;
+                    self.sw_be.d.next = 0xFF.into();
                     self.sw_kind.d.next = 2.into();
                     self.sw_ret.d.next = WriteState::Finish;
                     self.state.d.next = WriteState::SwH0;
@@ -648,10 +734,6 @@ impl Logic for WriteEngine {
                 self.tx_valid.next = true;
                 self.tx_sop.next = true;
                 self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val()) << 32) | bit_cast::<64, 32>(self.sw_hdr0.val());
-                if self.sw_one.q.val() {
-                    self.tx_data.next = (bit_cast::<64, 32>(self.hdr_dw1.val() & 0xFFFF_FF0F_u64) << 32)
-                        | bit_cast::<64, 32>(self.sw_hdr0.val());
-                }
                 if self.tx_ready.val() {
                     self.state.d.next = WriteState::SwH1;
                 }
@@ -682,11 +764,18 @@ impl Logic for WriteEngine {
                         self.tx_keep.next = 1.into();
                         self.tx_eop.next = true;
                     }
+                    if self.sw_two.q.val() {
+                        self.tx_eop.next = true;
+                    }
                 } else {
                     self.tx_data.next = (bit_cast::<64, 32>(self.sw_dw2.q.val()) << 32) | bit_cast::<64, 32>(self.sw_dw1.q.val());
+                    if self.sw_two.q.val() {
+                        self.tx_keep.next = 1.into();
+                        self.tx_eop.next = true;
+                    }
                 }
                 if self.tx_ready.val() {
-                    if self.sw_4dw.val() & self.sw_one.q.val() {
+                    if (self.sw_4dw.val() & self.sw_one.q.val()) | self.sw_two.q.val() {
                         self.state.d.next = WriteState::SwDone;
                     } else {
                         self.state.d.next = WriteState::SwD1;
@@ -729,6 +818,8 @@ impl Logic for WriteEngine {
                     | 0x100_u64
                     | (bit_cast::<32, 16>(self.wrec_prod.val().get_bits::<16>(0)) << 16);
                 self.sw_one.d.next = false;
+                self.sw_two.d.next = false;
+                self.sw_be.d.next = 0xFF.into();
                 self.sw_kind.d.next = 0.into();
                 self.state.d.next = WriteState::SwH0;
             }
@@ -741,6 +832,8 @@ impl Logic for WriteEngine {
                     | 0x100_u64
                     | (bit_cast::<32, 16>(self.wrec_prod.val().get_bits::<16>(0)) << 16);
                 self.sw_one.d.next = false;
+                self.sw_two.d.next = false;
+                self.sw_be.d.next = 0xFF.into();
                 self.sw_kind.d.next = 1.into();
                 self.state.d.next = WriteState::SwH0;
             }
@@ -764,6 +857,59 @@ impl Logic for WriteEngine {
             WriteState::FlushDone => {
                 self.flush_done.next = true;
                 self.state.d.next = WriteState::Idle;
+            }
+            WriteState::VqFin => {
+                // No completion entry: the virtqueue engine writes the used element.
+                self.freed.d.next = self.j_end.q.val();
+                self.err_clear.next = true;
+                self.vq_sent.next = true;
+                self.vq_failed.next = self.status.q.val() != 0;
+                self.state.d.next = WriteState::Idle;
+            }
+            WriteState::VwPrep => {
+                self.state.d.next = WriteState::VwSetup;
+            }
+            WriteState::VwSetup => {
+                // As a completion entry: the write needs its record (kind virtq).
+                if !self.rec_on.val() | self.oc_extends_q.q.val() | (!self.oc_valid.q.val() & self.has_space_q.q.val()) {
+                    if self.rec_on.val() & self.oc_valid.q.val() {
+                        self.oc_len.d.next = self.oc_len.q.val() + self.r_len.val();
+                        self.ev.next = self.ev.val() | self.k_ev_coalesced.val();
+                    } else if self.rec_on.val() {
+                        self.oc_valid.d.next = true;
+                        self.oc_iova.d.next = self.cpl_iova_q.q.val();
+                        self.oc_len.d.next = self.r_len.val();
+                        self.oc_src.d.next = self.r_src.val();
+                    }
+                    self.stall_count.d.next = 0.into();
+                    self.sw_addr.d.next = self.vw_addr.val() & 0xFFFF_FFFF_FFFF_FFFC_u64;
+                    if self.vw_two.val() {
+                        self.sw_dw0.d.next = self.vw_data.val().get_bits::<32>(0);
+                        self.sw_dw1.d.next = self.vw_data.val().get_bits::<32>(32);
+                        self.sw_one.d.next = false;
+                        self.sw_two.d.next = true;
+                        self.sw_be.d.next = 0xFF.into();
+                    } else {
+                        self.sw_dw0.d.next = self.vw_data.val().get_bits::<32>(0) << (bit_cast::<5, 2>(self.vw_off.val()) << 3);
+                        self.sw_one.d.next = true;
+                        self.sw_two.d.next = false;
+                        self.sw_be.d.next = (self.vw_mask.val() << self.vw_off.val()) & 0x0F;
+                    }
+                    self.sw_kind.d.next = 2.into();
+                    self.sw_ret.d.next = WriteState::VwDrain;
+                    self.state.d.next = WriteState::SwH0;
+                } else if self.oc_valid.q.val() {
+                    self.sw_ret.d.next = WriteState::VwPrep;
+                    self.state.d.next = WriteState::FlushOc;
+                } else {
+                    self.stalling.next = true;
+                }
+            }
+            WriteState::VwDrain => {
+                if self.tx_drained.val() {
+                    self.vw_ready.next = true;
+                    self.state.d.next = WriteState::Idle;
+                }
             }
             _ => {
                 self.state.d.next = WriteState::Idle;

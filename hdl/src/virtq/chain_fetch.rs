@@ -110,7 +110,7 @@ pub struct VirtqChainFetch {
     pending: DFF<Bits<8>>,
     state: DFF<ChainState>,
     /// The queue being served, and the next one the idle scan looks at.
-    q: DFF<Bits<3>>,
+    qn: DFF<Bits<3>>,
     scan: DFF<Bits<3>>,
     avail_base: DFF<Bits<64>>,
     desc_base: DFF<Bits<64>>,
@@ -181,7 +181,7 @@ impl Logic for VirtqChainFetch {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, enabled, pending, state, q, scan, avail_base, desc_base, mask, avail_idx, cur_last, ring_qw, lane,
+            self, clock, enabled, pending, state, qn, scan, avail_base, desc_base, mask, avail_idx, cur_last, ring_qw, lane,
             head, idx, hops, first, d_addr, d_word1, fail_code
         );
         for i in 0..8 {
@@ -205,7 +205,7 @@ impl Logic for VirtqChainFetch {
         self.rd_addr.next = 0.into();
         self.rd_qws.next = 1.into();
         self.seg_valid.next = false;
-        self.seg_q.next = self.q.q.val();
+        self.seg_q.next = self.qn.q.val();
         self.seg_head.next = self.head.q.val();
         self.seg_addr.next = self.d_addr.q.val();
         self.seg_len.next = self.d_word1.q.val().get_bits::<32>(0);
@@ -234,7 +234,7 @@ impl Logic for VirtqChainFetch {
         self.last_next.next = self.cur_last.q.val() + 1;
         self.sel_size.next = 0.into();
         for i in 0..8 {
-            if self.q.q.val().index() == i {
+            if self.qn.q.val().index() == i {
                 self.sel_size.next = self.size_log2[i].q.val();
             }
         }
@@ -243,7 +243,7 @@ impl Logic for VirtqChainFetch {
             ChainState::Idle => {
                 // One queue looked at per cycle; the base RAM is read at the
                 // scanned queue's available ring meanwhile.
-                self.q.d.next = self.scan.q.val();
+                self.qn.d.next = self.scan.q.val();
                 self.scan.d.next = self.scan.q.val() + 1;
                 for i in 0..8 {
                     if self.scan.q.val().index() == i {
@@ -260,7 +260,7 @@ impl Logic for VirtqChainFetch {
             }
             ChainState::BaseAvail => {
                 self.avail_base.d.next = self.bases.read_data.val();
-                self.bases.read_address.next = bit_cast::<4, 3>(self.q.q.val()) << 1;
+                self.bases.read_address.next = bit_cast::<4, 3>(self.qn.q.val()) << 1;
                 self.mask.d.next = (self.c_one16.val() << self.sel_size.val()) - 1;
                 self.state.d.next = ChainState::BaseDesc;
             }
@@ -289,7 +289,7 @@ impl Logic for VirtqChainFetch {
             ChainState::Check => {
                 if self.ahead.val() == 0 {
                     self.state.d.next = ChainState::Idle;
-                    self.scan.d.next = self.q.q.val() + 1;
+                    self.scan.d.next = self.qn.q.val() + 1;
                 } else if self.ahead.val() > self.mask.q.val() + 1 {
                     self.fail_code.d.next = self.c_err_jump.val();
                     self.state.d.next = ChainState::Fail;
@@ -382,22 +382,22 @@ impl Logic for VirtqChainFetch {
                         // stays pending while entries remain).
                         self.cur_last.d.next = self.last_next.val();
                         for i in 0..8 {
-                            if self.q.q.val().index() == i {
+                            if self.qn.q.val().index() == i {
                                 self.last_avail[i].d.next = self.last_next.val();
                             }
                         }
                         if self.last_next.val() == self.avail_idx.q.val() {
                             self.state.d.next = ChainState::Idle;
-                            self.scan.d.next = self.q.q.val() + 1;
+                            self.scan.d.next = self.qn.q.val() + 1;
                         } else if (self.lane.q.val() != 3) & ((self.last_next.val() & self.mask.q.val()) != 0) {
                             // (At the ring's end the next entry is its first
                             // slot, not the next lane.)
                             self.lane.d.next = self.lane.q.val() + 1;
                             self.state.d.next = ChainState::HeadPick;
                         } else {
-                            self.pend_set.next = self.c_one8.val() << self.q.q.val();
+                            self.pend_set.next = self.c_one8.val() << self.qn.q.val();
                             self.state.d.next = ChainState::Idle;
-                            self.scan.d.next = self.q.q.val() + 1;
+                            self.scan.d.next = self.qn.q.val() + 1;
                         }
                     }
                 }
@@ -420,7 +420,7 @@ impl Logic for VirtqChainFetch {
                 self.set_err.next = true;
                 self.ev_error.next = true;
                 self.state.d.next = ChainState::Idle;
-                self.scan.d.next = self.q.q.val() + 1;
+                self.scan.d.next = self.qn.q.val() + 1;
             }
         }
 
@@ -430,7 +430,7 @@ impl Logic for VirtqChainFetch {
         }
         self.pending.d.next = (self.pending.q.val() & !self.pend_clear.val()) | self.pend_set.val();
         for i in 0..8 {
-            if self.set_err.val() & (self.q.q.val().index() == i) {
+            if self.set_err.val() & (self.qn.q.val().index() == i) {
                 self.err[i].d.next = self.fail_code.q.val();
             }
             if self.cfg_we.val() & (self.cfg_q.val().index() == i) {

@@ -7,7 +7,13 @@
 //! * [`tx_frame`]: a transmitq's chain as one frame's read jobs (header
 //!   skipped, length and tenant up front); drops counted.
 //! * [`used`]: used elements, `used.idx`, interrupts unless suppressed.
+//! * [`regs`]: the BAR0 registers and doorbells.
+//! * [`engine`]: the four joined, as the DMA engine (`crate::dma`) holds
+//!   them: ring reads and frames through its front end, sends and used-ring
+//!   writes (with their write records) through its back end.
 
 pub mod chain_fetch;
+pub mod engine;
+pub mod regs;
 pub mod tx_frame;
 pub mod used;

@@ -86,7 +86,7 @@ pub struct VirtqUsed {
     used_idx: [DFF<Bits<16>>; 8],
     size_log2: [DFF<Bits<4>>; 8],
     state: DFF<UsedState>,
-    q: DFF<Bits<3>>,
+    qn: DFF<Bits<3>>,
     head: DFF<Bits<16>>,
     len: DFF<Bits<32>>,
     idx: DFF<Bits<16>>,
@@ -122,7 +122,7 @@ pub struct VirtqUsed {
 impl Logic for VirtqUsed {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, q, head, len, idx, mask, used_base, avail_base, lane);
+        dff_setup!(self, clock, state, qn, head, len, idx, mask, used_base, avail_base, lane);
         for i in 0..8 {
             self.used_idx[i].clock.next = self.clock.val();
             self.used_idx[i].d.next = self.used_idx[i].q.val();
@@ -148,7 +148,7 @@ impl Logic for VirtqUsed {
         self.rd_valid.next = false;
         self.rd_addr.next = 0.into();
         self.irq.next = false;
-        self.irq_q.next = self.q.q.val();
+        self.irq_q.next = self.qn.q.val();
         self.ev_suppressed.next = false;
         self.ev_read_error.next = false;
 
@@ -169,7 +169,7 @@ impl Logic for VirtqUsed {
                 // ring; its base is there in `Base`.
                 if self.done_valid.val() {
                     self.done_ready.next = true;
-                    self.q.d.next = self.done_q.val();
+                    self.qn.d.next = self.done_q.val();
                     self.head.d.next = self.done_head.val();
                     self.len.d.next = self.done_len.val();
                     self.idx.d.next = self.sel_idx.val();
@@ -196,7 +196,7 @@ impl Logic for VirtqUsed {
             UsedState::Next => {
                 // Another done chain of the same queue at once: its element
                 // first, one index write for both.
-                if self.done_valid.val() & (self.done_q.val() == self.q.q.val()) {
+                if self.done_valid.val() & (self.done_q.val() == self.qn.q.val()) {
                     self.done_ready.next = true;
                     self.head.d.next = self.done_head.val();
                     self.len.d.next = self.done_len.val();
@@ -210,10 +210,10 @@ impl Logic for VirtqUsed {
                 self.wr_addr.next = self.used_base.q.val() + self.c_used_idx.val();
                 self.wr_data.next = bit_cast::<64, 16>(self.idx.q.val());
                 self.wr_bytes.next = 2.into();
-                self.bases.read_address.next = bit_cast::<4, 3>(self.q.q.val()) << 1;
+                self.bases.read_address.next = bit_cast::<4, 3>(self.qn.q.val()) << 1;
                 if self.wr_ready.val() {
                     for i in 0..8 {
-                        if self.q.q.val().index() == i {
+                        if self.qn.q.val().index() == i {
                             self.used_idx[i].d.next = self.idx.q.val();
                         }
                     }
@@ -222,7 +222,7 @@ impl Logic for VirtqUsed {
             }
             UsedState::FlagsRead => {
                 self.avail_base.d.next = self.bases.read_data.val();
-                self.bases.read_address.next = bit_cast::<4, 3>(self.q.q.val()) << 1;
+                self.bases.read_address.next = bit_cast::<4, 3>(self.qn.q.val()) << 1;
                 self.rd_valid.next = true;
                 self.rd_addr.next = self.bases.read_data.val() & self.c_qw_align.val();
                 self.lane.d.next = self.bases.read_data.val().get_bits::<2>(1);
