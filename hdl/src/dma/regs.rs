@@ -38,8 +38,10 @@ pub const EV_RX_TOO_LONG: usize = event(dma::CNT_RX_TOO_LONG);
 pub const EV_RX_BAD_FRAME: usize = event(dma::CNT_RX_BAD_FRAME);
 
 /// DW index of a global register relative to `DMA_BASE`.
+/// A global register's DW index in BAR0 (the decode compares the address
+/// with these directly: no subtraction in front of the compares; timing).
 fn g(off: u32) -> Constant<Bits<14>> {
-    konst(((off - dma::DMA_BASE) >> 2) as u64)
+    konst((off >> 2) as u64)
 }
 
 #[derive(LogicBlock, SmartDefault)]
@@ -106,21 +108,26 @@ pub struct DmaRegs {
     flush_pending_r: DFF<Bit>,
 
     is_queue: Signal<Local, Bit>,
-    /// DW index relative to `DMA_BASE` (global registers and counters).
-    goff: Signal<Local, Bits<14>>,
     /// BAR0 read, first cycle: the global register's value, the addressed
     /// queue's, and which of the two the address selects.
     rd_g: DFF<Bits<32>>,
     rd_q: DFF<Bits<32>>,
     rd_from_q: DFF<Bit>,
     g_rd: Signal<Local, Bits<32>>,
-    /// Counter index of the access (valid when `goff` is past the first).
+    /// Counter index of the access (valid when the address is at or past the first).
     cnt_idx: Signal<Local, Bits<14>>,
-    merged: Signal<Local, Bits<32>>,
+    /// A host write merged under its byte mask with the register written,
+    /// one per register (not through the read multiplexer: timing).
+    m_wrec_lo: Signal<Local, Bits<32>>,
+    m_wrec_hi: Signal<Local, Bits<32>>,
+    m_wrec_log2: Signal<Local, Bits<32>>,
+    m_wrec_cons: Signal<Local, Bits<32>>,
+    m_wrec_timeout: Signal<Local, Bits<32>>,
+    m_wb_lo: Signal<Local, Bits<32>>,
+    m_wb_hi: Signal<Local, Bits<32>>,
+    m_irq_coalesce: Signal<Local, Bits<32>>,
     #[default(konst((dma::QUEUE_BASE >> 2) as u64))]
     c_q_first: Constant<Bits<14>>,
-    #[default(konst((dma::DMA_BASE >> 2) as u64))]
-    c_g_first: Constant<Bits<14>>,
     #[default(g(dma::DMA_STATUS))]
     g_dma_status: Constant<Bits<14>>,
     #[default(g(dma::WREC_LO))]
@@ -195,41 +202,40 @@ impl Logic for DmaRegs {
         }
 
         // ---- counters ----
-        self.goff.next = self.reg_addr.val() - self.c_g_first.val();
-        self.cnt_idx.next = self.goff.val() - self.g_counters.val();
+        self.cnt_idx.next = self.reg_addr.val() - self.g_counters.val();
         self.g_rd.next = 0.into();
         for i in 0..NUM_EVENTS {
             self.counters[i].clock.next = self.clock.val();
             self.counters[i].reset.next = self.reset.val();
             self.counters[i].clear.next = false;
             self.counters[i].inc.next = self.events.val().get_bit(i);
-            if (self.goff.val() >= self.g_counters.val()) & (self.cnt_idx.val().index() == i) {
+            if (self.reg_addr.val() >= self.g_counters.val()) & (self.cnt_idx.val().index() == i) {
                 self.g_rd.next = self.counters[i].count.val();
             }
         }
 
         // ---- global registers: read ----
-        if self.goff.val() == self.g_dma_status.val() {
+        if self.reg_addr.val() == self.g_dma_status.val() {
             self.g_rd.next = bit_cast::<32, 1>(self.overflow_r.q.val().into())
                 | (bit_cast::<32, 1>(self.flush_pending_r.q.val().into()) << 1)
                 | (bit_cast::<32, 1>(self.engine_busy.val().into()) << 2);
-        } else if self.goff.val() == self.g_wrec_lo.val() {
+        } else if self.reg_addr.val() == self.g_wrec_lo.val() {
             self.g_rd.next = self.wrec_lo.q.val();
-        } else if self.goff.val() == self.g_wrec_hi.val() {
+        } else if self.reg_addr.val() == self.g_wrec_hi.val() {
             self.g_rd.next = self.wrec_hi.q.val();
-        } else if self.goff.val() == self.g_wrec_log2.val() {
+        } else if self.reg_addr.val() == self.g_wrec_log2.val() {
             self.g_rd.next = bit_cast::<32, 5>(self.wrec_log2_r.q.val());
-        } else if self.goff.val() == self.g_wrec_prod.val() {
+        } else if self.reg_addr.val() == self.g_wrec_prod.val() {
             self.g_rd.next = self.wrec_prod_r.q.val();
-        } else if self.goff.val() == self.g_wrec_cons.val() {
+        } else if self.reg_addr.val() == self.g_wrec_cons.val() {
             self.g_rd.next = self.wrec_cons_r.q.val();
-        } else if self.goff.val() == self.g_wrec_timeout.val() {
+        } else if self.reg_addr.val() == self.g_wrec_timeout.val() {
             self.g_rd.next = self.wrec_timeout_r.q.val();
-        } else if self.goff.val() == self.g_wrec_wb_lo.val() {
+        } else if self.reg_addr.val() == self.g_wrec_wb_lo.val() {
             self.g_rd.next = self.wb_lo.q.val();
-        } else if self.goff.val() == self.g_wrec_wb_hi.val() {
+        } else if self.reg_addr.val() == self.g_wrec_wb_hi.val() {
             self.g_rd.next = self.wb_hi.q.val();
-        } else if self.goff.val() == self.g_irq_coalesce.val() {
+        } else if self.reg_addr.val() == self.g_irq_coalesce.val() {
             self.g_rd.next = bit_cast::<32, 16>(self.irq_coalesce_r.q.val());
         }
         // Reads take two cycles (timing; the endpoint waits for them): the
@@ -249,35 +255,46 @@ impl Logic for DmaRegs {
         }
 
         // ---- global registers: write (host), then the engine's events ----
-        self.merged.next = (self.g_rd.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wrec_lo.next = (self.wrec_lo.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wrec_hi.next = (self.wrec_hi.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wrec_log2.next = (bit_cast::<32, 5>(self.wrec_log2_r.q.val()) & !self.reg_wr_mask.val())
+            | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wrec_cons.next =
+            (self.wrec_cons_r.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wrec_timeout.next =
+            (self.wrec_timeout_r.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wb_lo.next = (self.wb_lo.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_wb_hi.next = (self.wb_hi.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_irq_coalesce.next = (bit_cast::<32, 16>(self.irq_coalesce_r.q.val()) & !self.reg_wr_mask.val())
+            | (self.reg_wr_data.val() & self.reg_wr_mask.val());
         if self.reg_wr_en.val() {
-            if self.goff.val() == self.g_dma_status.val() {
+            if self.reg_addr.val() == self.g_dma_status.val() {
                 // Writing 1 to bit 0 clears the overflow (a new epoch).
                 if self.reg_wr_data.val().get_bit(0) & self.reg_wr_mask.val().get_bit(0) {
                     self.overflow_r.d.next = false;
                 }
-            } else if self.goff.val() == self.g_wrec_lo.val() {
-                self.wrec_lo.d.next = self.merged.val() & 0xFFFF_FFF0_u64;
-            } else if self.goff.val() == self.g_wrec_hi.val() {
-                self.wrec_hi.d.next = self.merged.val();
-            } else if self.goff.val() == self.g_wrec_log2.val() {
-                if self.merged.val() > 16 {
+            } else if self.reg_addr.val() == self.g_wrec_lo.val() {
+                self.wrec_lo.d.next = self.m_wrec_lo.val() & 0xFFFF_FFF0_u64;
+            } else if self.reg_addr.val() == self.g_wrec_hi.val() {
+                self.wrec_hi.d.next = self.m_wrec_hi.val();
+            } else if self.reg_addr.val() == self.g_wrec_log2.val() {
+                if self.m_wrec_log2.val() > 16 {
                     self.wrec_log2_r.d.next = 16.into();
                 } else {
-                    self.wrec_log2_r.d.next = self.merged.val().get_bits::<5>(0);
+                    self.wrec_log2_r.d.next = self.m_wrec_log2.val().get_bits::<5>(0);
                 }
-            } else if self.goff.val() == self.g_wrec_cons.val() {
-                self.wrec_cons_r.d.next = self.merged.val();
-            } else if self.goff.val() == self.g_wrec_flush.val() {
+            } else if self.reg_addr.val() == self.g_wrec_cons.val() {
+                self.wrec_cons_r.d.next = self.m_wrec_cons.val();
+            } else if self.reg_addr.val() == self.g_wrec_flush.val() {
                 self.flush_pending_r.d.next = true;
-            } else if self.goff.val() == self.g_wrec_timeout.val() {
-                self.wrec_timeout_r.d.next = self.merged.val();
-            } else if self.goff.val() == self.g_wrec_wb_lo.val() {
-                self.wb_lo.d.next = self.merged.val() & 0xFFFF_FFFC_u64;
-            } else if self.goff.val() == self.g_wrec_wb_hi.val() {
-                self.wb_hi.d.next = self.merged.val();
-            } else if self.goff.val() == self.g_irq_coalesce.val() {
-                self.irq_coalesce_r.d.next = self.merged.val().get_bits::<16>(0);
+            } else if self.reg_addr.val() == self.g_wrec_timeout.val() {
+                self.wrec_timeout_r.d.next = self.m_wrec_timeout.val();
+            } else if self.reg_addr.val() == self.g_wrec_wb_lo.val() {
+                self.wb_lo.d.next = self.m_wb_lo.val() & 0xFFFF_FFFC_u64;
+            } else if self.reg_addr.val() == self.g_wrec_wb_hi.val() {
+                self.wb_hi.d.next = self.m_wb_hi.val();
+            } else if self.reg_addr.val() == self.g_irq_coalesce.val() {
+                self.irq_coalesce_r.d.next = self.m_irq_coalesce.val().get_bits::<16>(0);
             }
         }
         if self.record_written.val() {
