@@ -33,6 +33,13 @@ pub fn registers_markdown() -> String {
     table(&mut s, regmap::encap::ENCAP_REGISTERS);
     s.push_str("\n## Decapsulation (receive) pipeline\n\nBehaviour, order of checks and drop reasons: docs/decap.md.\n\n");
     table(&mut s, regmap::decap::DECAP_REGISTERS);
+    s.push_str(&format!(
+        "\n## Virtqueue engine\n\n{} virtio split queues (pair p: receiveq 2p, transmitq 2p + 1); queue q's registers are at {:#06x} + q * {:#x}, and its doorbell is any write to the page at {:#06x} + q * {:#x} (the value is ignored). Ring addresses are guest physical addresses. Behaviour: docs/virtio.md.\n\n",
+        regmap::virtq::NUM_QUEUES, regmap::virtq::VQ_BASE, regmap::virtq::VQ_STRIDE, regmap::virtq::NOTIFY_BASE, regmap::virtq::NOTIFY_STRIDE
+    ));
+    table(&mut s, regmap::virtq::QUEUE_REGISTERS);
+    s.push_str("\nGlobal virtqueue registers:\n\n");
+    table(&mut s, regmap::virtq::GLOBAL_REGISTERS);
     s
 }
 

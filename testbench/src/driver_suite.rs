@@ -136,8 +136,10 @@ pub fn registers_reset_to_the_map<T: CardTransport>(card: &mut Card<T>) -> Check
         .chain(regs::encap::ENCAP_REGISTERS)
         .chain(regs::cache::CACHE_REGISTERS)
         .chain(regs::decap::DECAP_REGISTERS)
+        .chain(regs::virtq::GLOBAL_REGISTERS)
         .map(|r| (r.offset, r))
-        .chain(queue2);
+        .chain(queue2)
+        .chain(regs::virtq::QUEUE_REGISTERS.iter().map(|r| (regs::virtq::VQ_BASE + 5 * regs::virtq::VQ_STRIDE + r.offset, r)));
     for (off, r) in all {
         // Counters and status move during enumeration (which also programs
         // the MSI vector); triggers and write-only tables read 0 by definition.
