@@ -138,6 +138,8 @@ pub enum BenchCmd {
     },
     /// Tagged cache: lookups per cycle, two-tenant hit rates, prime+probe leak partitioned vs shared
     Cache(BenchCommon),
+    /// Virtio transmitq processed by the card: cycles per frame by size and chain layout, vs the DMA TX queue
+    Virtio(BenchCommon),
     /// Encapsulation full rate; path policies over an 8-path ECMP fabric: max/mean, Jain, reordering
     Encap {
         #[command(flatten)]

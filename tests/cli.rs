@@ -63,6 +63,21 @@ fn bench_dma_ends_with_json_line() {
 }
 
 #[test]
+fn bench_virtio_ends_with_json_line() {
+    let out = offcard().args(["bench", "virtio", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let j: serde_json::Value = serde_json::from_str(s.lines().last().unwrap()).unwrap();
+    for tag in ["64_1buf", "64_2buf", "1514_1buf", "1514_2buf"] {
+        let c = j[format!("cycles_per_frame_{tag}")].as_f64().unwrap_or_else(|| panic!("{tag} missing: {j}"));
+        // A frame cannot leave faster than the encapsulation output sends it.
+        let frame: f64 = tag.split('_').next().unwrap().parse().unwrap();
+        assert!(c >= ((frame + 50.0) / 8.0).ceil(), "{tag}: {c} cycles a frame");
+        assert!(j[format!("doorbells_{tag}")].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
 fn bench_encap_ends_with_json_line() {
     let pcap = std::env::temp_dir().join(format!("offcard-encap-{}.pcap", std::process::id()));
     let dir = std::env::temp_dir().join(format!("offcard-encap-plots-{}", std::process::id()));

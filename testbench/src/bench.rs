@@ -172,3 +172,110 @@ use offcard_sim::{SimTransport};
     }
     out
 }
+
+/// One frame size and chain layout through a transmitq, and the same frames
+/// through a DMA TX queue (the card's own descriptor format).
+pub struct VirtioPoint {
+    pub frame: usize,
+    /// Buffers a chain: 1 (header and frame together) or 2 (header apart).
+    pub buffers: usize,
+    pub frames: usize,
+    /// Card cycles per frame in steady state (ring kept full).
+    pub cycles_per_frame: f64,
+    /// Doorbells the driver rang (one per refill, not one per frame).
+    pub doorbells: u64,
+    /// The same frames through DMA TX queue 1: cycles per frame.
+    pub dma_cycles_per_frame: f64,
+}
+
+/// `offcard bench virtio`: frames through a virtio transmitq processed by
+/// the Verilated card (rings in host memory as a guest's, 256 entries), the
+/// driver refilling the ring as the used ring moves and ringing the doorbell
+/// once per refill; the card's cycles from the first doorbell to the last
+/// used element. Then the same frames through a DMA TX queue.
+pub fn virtio_bench(progress: &mut dyn FnMut(&str)) -> Vec<VirtioPoint> {
+    use crate::virtio_guest::{chain_parts, TxQueue, QUEUE_SPAN};
+    use offcard_driver::dma::{DmaCard, DmaConfig};
+    use offcard_driver::virtq;
+    use offcard_driver::{Card, CardTransport, NetCtl};
+    use offcard_sim::{SimNetwork, SimTransport};
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    let mut out = vec![];
+    for &frame in &[64usize, 256, 1514] {
+        for buffers in [1usize, 2] {
+            progress(&format!("{frame}-byte frames, {buffers} buffer(s) a chain"));
+            let frames = 1024usize;
+            let mut rng = SmallRng::seed_from_u64(frame as u64);
+            let mut t = SimTransport::new(1, 48 << 20).unwrap();
+            t.rc.timing.rx_gap = 0.0;
+            let mut dma = DmaCard::new(Card::open(t).unwrap(), DmaConfig { ring_log2: 8, wrec_log2: 12, ..Default::default() }).unwrap();
+            NetCtl::new(&mut dma.card)
+                .program_tenant(0, &crate::encap_bench::test_tenant(0, offcard_net::path::Policy::PerFlow).context())
+                .unwrap();
+            let mut mem = dma.transport().alloc_dma(QUEUE_SPAN).unwrap();
+            let mut q = TxQueue::new(0, 8);
+            virtq::setup_queue(dma.transport(), 1, &q.setup(&mem, 0)).unwrap();
+            let mut bytes = vec![0u8; frame];
+            rng.fill(&mut bytes[..]);
+            let chain = |rng: &mut SmallRng| chain_parts(rng, &bytes, if buffers == 1 { 0 } else { 1 });
+            let (mut posted, mut used_seen, mut doorbells, mut on_wire) = (0usize, 0u16, 0u64, 0usize);
+            while posted < frames.min(q.size as usize) {
+                let parts = chain(&mut rng);
+                q.add_chain(&mut mem, &parts);
+                posted += 1;
+            }
+            q.publish(&mut mem);
+            let c0 = dma.transport().rc.card.cycles();
+            virtq::notify(dma.transport(), 1).unwrap();
+            doorbells += 1;
+            let mut spins = 0;
+            while (used_seen as usize) < frames {
+                dma.transport().run_cycles(128);
+                on_wire += dma.transport().take_tx_frames().len();
+                let u = q.used_idx(&mem);
+                let newly = u.wrapping_sub(used_seen) as usize;
+                used_seen = u;
+                let refill = newly.min(frames - posted);
+                for _ in 0..refill {
+                    let parts = chain(&mut rng);
+                    q.add_chain(&mut mem, &parts);
+                    posted += 1;
+                }
+                if refill > 0 {
+                    q.publish(&mut mem);
+                    virtq::notify(dma.transport(), 1).unwrap();
+                    doorbells += 1;
+                }
+                spins += 1;
+                assert!(spins < 1_000_000, "virtio bench stuck at {used_seen} of {frames}");
+            }
+            let cycles = dma.transport().rc.card.cycles() - c0;
+            dma.transport().run_cycles(2000);
+            on_wire += dma.transport().take_tx_frames().len();
+            assert_eq!(on_wire, frames, "frames on the wire");
+            // The same frames through the DMA engine's own TX queue.
+            dma.set_queue_mode(1, offcard_regs::dma::QMODE_TX).unwrap();
+            let c0 = dma.transport().rc.card.cycles();
+            let mut sent = 0;
+            while sent < frames {
+                while sent < frames && dma.in_flight(1) < 200 {
+                    dma.send_frame(1, 0, &bytes).unwrap();
+                    sent += 1;
+                }
+                dma.complete_all(std::time::Duration::from_millis(50)).unwrap();
+            }
+            let dma_cycles = dma.transport().rc.card.cycles() - c0;
+            dma.transport().run_cycles(2000);
+            assert_eq!(dma.transport().take_tx_frames().len(), frames, "DMA TX frames on the wire");
+            out.push(VirtioPoint {
+                frame,
+                buffers,
+                frames,
+                cycles_per_frame: cycles as f64 / frames as f64,
+                doorbells,
+                dma_cycles_per_frame: dma_cycles as f64 / frames as f64,
+            });
+        }
+    }
+    out
+}

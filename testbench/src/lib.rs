@@ -18,4 +18,5 @@ pub mod lint;
 pub mod rusthdl_block;
 pub mod tlp_gen;
 pub mod transport_bench;
+pub mod virtio_guest;
 pub mod virtq_blocks;

@@ -19,7 +19,7 @@
 //!   that queue into its error state, counted, with nothing sent or written
 //!   for it, while another pair's queue goes on.
 use offcard_driver::dma::{DmaCard, DmaConfig};
-use offcard_driver::virtq::{self, QueueSetup};
+use offcard_driver::virtq;
 use offcard_driver::{Card, CardTransport, DmaBuffer, NetCtl};
 use offcard_net::geneve::decapsulate;
 use offcard_net::path::Policy;
@@ -28,98 +28,15 @@ use offcard_regs::dma::SRC_KIND_VIRTQ;
 use offcard_regs::virtq as vq;
 use offcard_sim::{SimNetwork, SimTransport};
 use offcard_testbench::encap_bench::test_tenant;
+use offcard_testbench::virtio_guest::{chain_parts, TxQueue, QUEUE_SPAN, USED_OFF};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 const SIZE_LOG2: u32 = 7;
 const SIZE: u16 = 1 << SIZE_LOG2;
-const HDR: usize = vq::NET_HDR_BYTES as usize;
 
-/// A transmitq in a guest-memory buffer: descriptor table, available and
-/// used ring, then the buffers (the driver side of virtio, by hand).
-struct TxQueue {
-    mem_off: usize,
-    next_desc: u16,
-    avail_idx: u16,
-    buf_next: usize,
-}
-
-const DESC_OFF: usize = 0;
-const AVAIL_OFF: usize = 0x1000;
-const USED_OFF: usize = 0x2000;
-const BUF_OFF: usize = 0x3000;
-const QUEUE_SPAN: usize = 0x40000;
-
-impl TxQueue {
-    fn new(mem_off: usize) -> Self {
-        TxQueue { mem_off, next_desc: 0, avail_idx: 0, buf_next: 0 }
-    }
-    fn setup(&self, mem: &DmaBuffer, tenant: u8) -> QueueSetup {
-        let base = mem.iova + self.mem_off as u64;
-        QueueSetup { size_log2: SIZE_LOG2, desc: base + DESC_OFF as u64, avail: base + AVAIL_OFF as u64, used: base + USED_OFF as u64, tenant }
-    }
-    /// Lay a chain out of `parts` (header bytes then frame bytes, cut into
-    /// buffers), returning its head; the available entry is not published.
-    fn add_chain(&mut self, mem: &mut DmaBuffer, parts: &[Vec<u8>]) -> u16 {
-        let head = self.next_desc % SIZE;
-        for (k, p) in parts.iter().enumerate() {
-            let d = (self.next_desc % SIZE) as usize;
-            // Buffers one after another (8 bytes apart), from the start again at the end.
-            if self.buf_next + p.len() > QUEUE_SPAN - BUF_OFF {
-                self.buf_next = 0;
-            }
-            let at = self.mem_off + BUF_OFF + self.buf_next;
-            mem.write(at, p);
-            self.buf_next += p.len() + 8;
-            let last = k + 1 == parts.len();
-            let next = (self.next_desc.wrapping_add(1)) % SIZE;
-            let mut desc = [0u8; 16];
-            desc[0..8].copy_from_slice(&(mem.iova + at as u64).to_le_bytes());
-            desc[8..12].copy_from_slice(&(p.len() as u32).to_le_bytes());
-            desc[12..14].copy_from_slice(&(if last { 0 } else { vq::DESC_F_NEXT }).to_le_bytes());
-            desc[14..16].copy_from_slice(&next.to_le_bytes());
-            mem.write(self.mem_off + DESC_OFF + 16 * d, &desc);
-            self.next_desc = self.next_desc.wrapping_add(1);
-        }
-        let slot = (self.avail_idx % SIZE) as usize;
-        mem.write(self.mem_off + AVAIL_OFF + 4 + 2 * slot, &head.to_le_bytes());
-        self.avail_idx = self.avail_idx.wrapping_add(1);
-        head
-    }
-    fn publish(&self, mem: &mut DmaBuffer) {
-        mem.write(self.mem_off + AVAIL_OFF + 2, &self.avail_idx.to_le_bytes());
-    }
-    fn set_no_interrupt(&self, mem: &mut DmaBuffer, on: bool) {
-        mem.write(self.mem_off + AVAIL_OFF, &(on as u16 * vq::AVAIL_F_NO_INTERRUPT).to_le_bytes());
-    }
-    fn used_idx(&self, mem: &DmaBuffer) -> u16 {
-        u16::from_le_bytes(mem.read_vec(self.mem_off + USED_OFF + 2, 2).try_into().unwrap())
-    }
-    fn used_elem(&self, mem: &DmaBuffer, i: u16) -> (u32, u32) {
-        let b = mem.read_vec(self.mem_off + USED_OFF + 4 + 8 * (i % SIZE) as usize, 8);
-        (u32::from_le_bytes(b[0..4].try_into().unwrap()), u32::from_le_bytes(b[4..8].try_into().unwrap()))
-    }
-}
-
-/// A frame's chain: the header then the frame, cut at random points.
-fn chain_parts(rng: &mut SmallRng, frame: &[u8]) -> Vec<Vec<u8>> {
-    let mut all = vec![0u8; HDR];
-    rng.fill(&mut all[..]);
-    all.extend_from_slice(frame);
-    let mut cuts: Vec<usize> = match rng.gen_range(0..4) {
-        0 => vec![],
-        1 => vec![HDR],
-        2 => vec![rng.gen_range(1..HDR)],
-        _ => (0..rng.gen_range(1..4)).map(|_| rng.gen_range(1..all.len())).collect(),
-    };
-    cuts.sort();
-    cuts.dedup();
-    let mut parts = vec![];
-    let mut at = 0;
-    for c in cuts.into_iter().chain([all.len()]) {
-        parts.push(all[at..c].to_vec());
-        at = c;
-    }
-    parts
+fn random_layout(rng: &mut SmallRng, frame: &[u8]) -> Vec<Vec<u8>> {
+    let layout = rng.gen_range(0..4);
+    chain_parts(rng, frame, layout)
 }
 
 fn random_frame(rng: &mut SmallRng) -> Vec<u8> {
@@ -180,7 +97,7 @@ fn transmitq_chains_leave_encapsulated_and_come_back_used_with_records() {
     let mut rng = SmallRng::seed_from_u64(13);
     let (mut dma, mut mem) = setup();
     // Pair 0's transmitq (queue 1), tenant 5.
-    let mut txq = TxQueue::new(0);
+    let mut txq = TxQueue::new(0, SIZE_LOG2);
     virtq::setup_queue(dma.transport(), 1, &txq.setup(&mem, 5)).unwrap();
     let mut sent_total: Vec<Vec<u8>> = vec![];
     let mut heads = vec![];
@@ -189,7 +106,7 @@ fn transmitq_chains_leave_encapsulated_and_come_back_used_with_records() {
         let n = [1usize, 7, 20, 30][round];
         let frames: Vec<Vec<u8>> = (0..n).map(|_| random_frame(&mut rng)).collect();
         for f in &frames {
-            let parts = chain_parts(&mut rng, f);
+            let parts = random_layout(&mut rng, f);
             heads.push(txq.add_chain(&mut mem, &parts));
         }
         txq.publish(&mut mem);
@@ -226,7 +143,7 @@ fn transmitq_chains_leave_encapsulated_and_come_back_used_with_records() {
     // Suppressed: the driver sets NO_INTERRUPT; the frames still go, no interrupt.
     txq.set_no_interrupt(&mut mem, true);
     let f = random_frame(&mut rng);
-    heads.push(txq.add_chain(&mut mem, &chain_parts(&mut rng, &f)));
+    heads.push(txq.add_chain(&mut mem, &random_layout(&mut rng, &f)));
     txq.publish(&mut mem);
     let before = virtq::counters(dma.transport()).unwrap();
     virtq::notify(dma.transport(), 1).unwrap();
@@ -252,20 +169,20 @@ fn transmitq_chains_leave_encapsulated_and_come_back_used_with_records() {
 fn a_malformed_ring_stops_only_its_queue() {
     let mut rng = SmallRng::seed_from_u64(14);
     let (mut dma, mut mem) = setup();
-    let mut good = TxQueue::new(0);
-    let mut bad = TxQueue::new(QUEUE_SPAN);
+    let mut good = TxQueue::new(0, SIZE_LOG2);
+    let mut bad = TxQueue::new(QUEUE_SPAN, SIZE_LOG2);
     virtq::setup_queue(dma.transport(), 1, &good.setup(&mem, 2)).unwrap();
     virtq::setup_queue(dma.transport(), 3, &bad.setup(&mem, 9)).unwrap();
     // The bad queue's avail.idx jumps more than the queue size ahead.
     let f = random_frame(&mut rng);
-    bad.add_chain(&mut mem, &chain_parts(&mut rng, &f));
+    bad.add_chain(&mut mem, &random_layout(&mut rng, &f));
     bad.avail_idx = SIZE + 3;
     bad.publish(&mut mem);
     let used_before = mem.read_vec(QUEUE_SPAN + USED_OFF, 4 + 8 * SIZE as usize);
     virtq::notify(dma.transport(), 3).unwrap();
     let frames: Vec<Vec<u8>> = (0..5).map(|_| random_frame(&mut rng)).collect();
     for f in &frames {
-        good.add_chain(&mut mem, &chain_parts(&mut rng, f));
+        good.add_chain(&mut mem, &random_layout(&mut rng, f));
     }
     good.publish(&mut mem);
     virtq::notify(dma.transport(), 1).unwrap();
@@ -282,9 +199,9 @@ fn a_malformed_ring_stops_only_its_queue() {
     assert_eq!(mem.read_vec(QUEUE_SPAN + USED_OFF, 4 + 8 * SIZE as usize), used_before, "the bad queue's used ring was written");
     // A reset brings the queue back: a sane ring then works.
     virtq::setup_queue(dma.transport(), 3, &bad.setup(&mem, 9)).unwrap();
-    let mut bad = TxQueue::new(QUEUE_SPAN);
+    let mut bad = TxQueue::new(QUEUE_SPAN, SIZE_LOG2);
     let f = random_frame(&mut rng);
-    bad.add_chain(&mut mem, &chain_parts(&mut rng, &f));
+    bad.add_chain(&mut mem, &random_layout(&mut rng, &f));
     bad.publish(&mut mem);
     virtq::notify(dma.transport(), 3).unwrap();
     let got = collect(&mut dma, 1);
