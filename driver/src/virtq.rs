@@ -16,7 +16,8 @@ pub struct QueueSetup {
     pub desc: u64,
     pub avail: u64,
     pub used: u64,
-    /// The pair's tenant (its frames' encapsulation context); transmitqs.
+    /// The pair's tenant: its transmitq's frames get this encapsulation
+    /// context, and its receiveq takes the frames decapsulated for it.
     pub tenant: u8,
 }
 
@@ -38,6 +39,9 @@ pub struct VirtqCounters {
     pub irqs: u32,
     pub irqs_suppressed: u32,
     pub flag_read_errors: u32,
+    pub rx_frames: u32,
+    pub rx_drops: u32,
+    pub rx_bad_buffers: u32,
 }
 
 fn qreg(q: u32, off: u32) -> u32 {
@@ -104,6 +108,9 @@ pub fn counters<T: CardTransport>(t: &mut T) -> Result<VirtqCounters> {
         irqs: t.bar0_read32(VQ_CNT_IRQS)?,
         irqs_suppressed: t.bar0_read32(VQ_CNT_IRQ_SUPPRESSED)?,
         flag_read_errors: t.bar0_read32(VQ_CNT_FLAG_READ_ERRORS)?,
+        rx_frames: t.bar0_read32(VQ_CNT_RX_FRAMES)?,
+        rx_drops: t.bar0_read32(VQ_CNT_RX_DROPS)?,
+        rx_bad_buffers: t.bar0_read32(VQ_CNT_RX_BAD_BUFFERS)?,
     })
 }
 

@@ -83,6 +83,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
         "virtq_used" => gen(raw(virtq::used::VirtqUsed::default())),
         "virtq_tx_frame" => gen(raw(virtq::tx_frame::VirtqTxFrame::default())),
         "virtq_regs" => gen(raw(virtq::regs::VirtqRegs::default())),
+        "virtq_rx" => gen(raw(virtq::rx::VirtqRx::default())),
         "tagged_cache" => gen(raw(tagged_cache::TaggedCache::default())),
         "rx_merge" => gen(raw(rx_merge::RxMerge::default())),
         "geneve_decap" => gen(raw(geneve_decap::GeneveDecap::default())),
@@ -100,7 +101,7 @@ pub fn block_verilog(name: &str) -> Option<String> {
 
 /// Names accepted by [`block_verilog`].
 pub const BLOCKS: &[&str] =
-    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tlp_skid", "virtq_chain_fetch", "virtq_used", "virtq_tx_frame", "virtq_regs", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
+    &["card", "endpoint", "config_space", "regfile", "dma", "dma_regs", "dma_desc_fetch", "dma_read", "dma_cpl_sink", "dma_write", "queue_regs", "byte_buffer", "rx_demux", "tx_arbiter", "tlp_skid", "virtq_chain_fetch", "virtq_used", "virtq_tx_frame", "virtq_regs", "virtq_rx", "tagged_cache", "geneve_decap", "geneve_encap", "encap_writer", "encap_parser", "encap_hash", "encap_select", "encap_lookup", "encap_header", "encap_output", "rx_merge"];
 
 /// Blocks the simulator also builds on their own (as `VerilatedBlock`s),
 /// for block-level test benches and the Icarus comparison: every block but
@@ -124,6 +125,7 @@ pub const SIM_BLOCKS: &[&str] = &[
     "virtq_used",
     "virtq_tx_frame",
     "virtq_regs",
+    "virtq_rx",
     "tagged_cache",
     "geneve_decap",
     "geneve_encap",

@@ -845,6 +845,9 @@ pub mod virtq {
     pub const VQ_CNT_IRQS: u32 = 0x4210;
     pub const VQ_CNT_IRQ_SUPPRESSED: u32 = 0x4214;
     pub const VQ_CNT_FLAG_READ_ERRORS: u32 = 0x4218;
+    pub const VQ_CNT_RX_FRAMES: u32 = 0x421C;
+    pub const VQ_CNT_RX_DROPS: u32 = 0x4220;
+    pub const VQ_CNT_RX_BAD_BUFFERS: u32 = 0x4224;
     /// Doorbells: any write to queue q's page (`NOTIFY_BASE + q *
     /// NOTIFY_STRIDE`, one page each, so a hypervisor can map one VM's
     /// doorbells into it and no other's) tells the card the queue has new
@@ -879,5 +882,8 @@ pub mod virtq {
         r("VQ_CNT_IRQS", VQ_CNT_IRQS, CounterWriteClears, "Queue interrupts raised."),
         r("VQ_CNT_IRQ_SUPPRESSED", VQ_CNT_IRQ_SUPPRESSED, CounterWriteClears, "Interrupts not raised: the driver set VIRTQ_AVAIL_F_NO_INTERRUPT."),
         r("VQ_CNT_FLAG_READ_ERRORS", VQ_CNT_FLAG_READ_ERRORS, CounterWriteClears, "Reads of avail.flags that failed (no interrupt)."),
+        r("VQ_CNT_RX_FRAMES", VQ_CNT_RX_FRAMES, CounterWriteClears, "Frames written into receiveq buffers."),
+        r("VQ_CNT_RX_DROPS", VQ_CNT_RX_DROPS, CounterWriteClears, "Frames for a pair's tenant dropped: no buffer posted, the buffer too small, or the frame malformed."),
+        r("VQ_CNT_RX_BAD_BUFFERS", VQ_CNT_RX_BAD_BUFFERS, CounterWriteClears, "Receive chains whose first buffer is not device-writable, handed back unused."),
     ];
 }

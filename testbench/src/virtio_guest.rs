@@ -72,6 +72,28 @@ impl TxQueue {
         self.avail_idx = self.avail_idx.wrapping_add(1);
         head
     }
+    /// Post one device-writable buffer of `len` bytes as a chain (a
+    /// receiveq's buffer), filled with `fill` so writes show; its head and
+    /// its offset in the memory buffer. Not yet published.
+    pub fn add_rx_buffer(&mut self, mem: &mut DmaBuffer, len: usize, fill: u8) -> (u16, usize) {
+        let head = self.next_desc % self.size;
+        if self.buf_next + len > QUEUE_SPAN - BUF_OFF {
+            self.buf_next = 0;
+        }
+        let at = self.mem_off + BUF_OFF + self.buf_next;
+        mem.fill(at, len + 8, fill);
+        self.buf_next += len + 8;
+        let mut desc = [0u8; 16];
+        desc[0..8].copy_from_slice(&(mem.iova + at as u64).to_le_bytes());
+        desc[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        desc[12..14].copy_from_slice(&vq::DESC_F_WRITE.to_le_bytes());
+        mem.write(self.mem_off + DESC_OFF + 16 * head as usize, &desc);
+        self.next_desc = self.next_desc.wrapping_add(1);
+        let slot = (self.avail_idx % self.size) as usize;
+        mem.write(self.mem_off + AVAIL_OFF + 4 + 2 * slot, &head.to_le_bytes());
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        (head, at)
+    }
     /// Publish the chains added (`avail.idx`).
     pub fn publish(&self, mem: &mut DmaBuffer) {
         mem.write(self.mem_off + AVAIL_OFF + 2, &self.avail_idx.to_le_bytes());

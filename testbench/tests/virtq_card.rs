@@ -17,11 +17,17 @@
 //!   records of the virtqueue kind covering every byte written;
 //! - a malformed ring (`avail.idx` more than the queue size ahead) puts only
 //!   that queue into its error state, counted, with nothing sent or written
-//!   for it, while another pair's queue goes on.
+//!   for it, while another pair's queue goes on;
+//! - receive: Geneve packets for the pair's tenant land in the receiveq's
+//!   buffers as the 12-byte `virtio_net_hdr_v1` (`num_buffers` 1) and the
+//!   inner frame, byte for byte, nothing past them; used elements `{head,
+//!   12 + len}` in order; write records of the virtqueue kind cover every
+//!   byte written; with no buffer posted, or one too small, the frame is
+//!   dropped and counted and written nowhere, and a later frame still lands.
 use offcard_driver::dma::{DmaCard, DmaConfig};
 use offcard_driver::virtq;
 use offcard_driver::{Card, CardTransport, DmaBuffer, NetCtl};
-use offcard_net::geneve::decapsulate;
+use offcard_net::geneve::{decapsulate, encapsulate};
 use offcard_net::path::Policy;
 use offcard_net::tx::{MAX_FRAME, MIN_FRAME};
 use offcard_regs::dma::SRC_KIND_VIRTQ;
@@ -207,4 +213,93 @@ fn a_malformed_ring_stops_only_its_queue() {
     let got = collect(&mut dma, 1);
     assert_eq!(got.len(), 1);
     assert_eq!(unwrap_tx(&got[0]), (9, f));
+}
+
+/// Run until queue `q`'s used index reaches `want` (or give up).
+fn wait_used(dma: &mut DmaCard<SimTransport>, q: &TxQueue, mem: &DmaBuffer, want: u16) -> bool {
+    for _ in 0..400 {
+        if q.used_idx(mem) == want {
+            return true;
+        }
+        dma.transport().run_cycles(250);
+    }
+    q.used_idx(mem) == want
+}
+
+#[test]
+fn receiveq_buffers_get_the_header_and_the_frame_with_records() {
+    let mut rng = SmallRng::seed_from_u64(15);
+    let (mut dma, mut mem) = setup();
+    // Pair 1 (receiveq 2) takes tenant 3's frames; tenant 3's VNI maps to it.
+    let tenant = 3u8;
+    let vni = test_tenant(tenant as usize, Policy::PerFlow).ctx.vni;
+    NetCtl::new(&mut dma.card).map_vni(0, vni, tenant, 2).unwrap();
+    let mut rxq = TxQueue::new(0, SIZE_LOG2);
+    virtq::setup_queue(dma.transport(), 2, &rxq.setup(&mem, tenant)).unwrap();
+    let packet = |inner: &[u8], sport: u16| encapsulate(inner, &test_tenant(tenant as usize, Policy::PerFlow).ctx, sport);
+    // No buffer posted: frames are dropped and counted, nothing is written.
+    let before = mem.to_vec();
+    for _ in 0..3 {
+        let f = random_frame(&mut rng);
+        dma.transport().inject_rx_frame(&packet(&f, rng.gen()));
+    }
+    dma.transport().run_cycles(20_000);
+    assert_eq!(virtq::counters(dma.transport()).unwrap().rx_drops, 3);
+    assert!(mem.to_vec() == before, "a frame with no buffer was written somewhere");
+    // Buffers of 1600 bytes: each frame lands, one at a time (the card holds
+    // one fetched buffer per receiveq).
+    let mut bufs = vec![];
+    for _ in 0..24 {
+        bufs.push(rxq.add_rx_buffer(&mut mem, 1600, 0xEE));
+    }
+    rxq.publish(&mut mem);
+    virtq::notify(dma.transport(), 2).unwrap();
+    dma.transport().run_cycles(3000);
+    let mut frames = vec![];
+    for i in 0..20u16 {
+        let f = random_frame(&mut rng);
+        dma.transport().inject_rx_frame(&packet(&f, rng.gen()));
+        assert!(wait_used(&mut dma, &rxq, &mem, i + 1), "frame {i} not received (used.idx {})", rxq.used_idx(&mem));
+        frames.push(f);
+        // The next buffer is fetched.
+        dma.transport().run_cycles(1500);
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let (head, at) = bufs[i];
+        assert_eq!(rxq.used_elem(&mem, i as u16), (head as u32, (12 + f.len()) as u32), "used element {i}");
+        let got = mem.read_vec(at, 12 + f.len() + 8);
+        assert_eq!(&got[..12], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], "frame {i}: virtio_net_hdr_v1");
+        assert!(got[12..12 + f.len()] == f[..], "frame {i}: {} bytes, not the frame", f.len());
+        assert!(got[12 + f.len()..].iter().all(|&b| b == 0xEE), "frame {i}: written past its end");
+    }
+    let c = virtq::counters(dma.transport()).unwrap();
+    assert_eq!((c.rx_frames, c.rx_drops, c.rx_bad_buffers), (20, 3, 0));
+    assert_eq!(virtq::queue_state(dma.transport(), 2).unwrap().error, 0);
+    assert_eq!(virtq::take_irq_status(dma.transport()).unwrap() & 0x4, 0x4, "receiveq 2's interrupt");
+    // Records: every byte written (buffers and used ring), virtqueue kind, queue 2.
+    dma.sync_records().unwrap();
+    let r = covered(&dma, 2);
+    for (i, f) in frames.iter().enumerate() {
+        let iova = mem.iova + bufs[i].1 as u64;
+        assert!(is_covered(&r, iova, iova + 12 + f.len() as u64), "buffer {i} not in the records");
+    }
+    let used = rxq.used_iova(&mem);
+    assert!(is_covered(&r, used + 2, used + 4 + 8 * frames.len() as u64), "used ring not in the records");
+    // A buffer too small for the frame: dropped, counted, the buffer kept for the next frame.
+    let mut small = TxQueue::new(QUEUE_SPAN, SIZE_LOG2);
+    virtq::setup_queue(dma.transport(), 2, &small.setup(&mem, tenant)).unwrap();
+    let (head, at) = small.add_rx_buffer(&mut mem, 100, 0xEE);
+    small.publish(&mut mem);
+    virtq::notify(dma.transport(), 2).unwrap();
+    dma.transport().run_cycles(3000);
+    let big = vec![0x42u8; 200];
+    dma.transport().inject_rx_frame(&packet(&big, 1));
+    dma.transport().run_cycles(5000);
+    assert_eq!(virtq::counters(dma.transport()).unwrap().rx_drops, 4);
+    assert!(mem.read_vec(at, 108).iter().all(|&b| b == 0xEE), "the small buffer was written");
+    let f = vec![0x17u8; 64];
+    dma.transport().inject_rx_frame(&packet(&f, 2));
+    assert!(wait_used(&mut dma, &small, &mem, 1));
+    assert_eq!(small.used_elem(&mem, 0), (head as u32, 76));
+    assert!(mem.read_vec(at + 12, 64) == f);
 }

@@ -129,11 +129,28 @@ struct Bench<'a> {
     reads: Vec<(u64, u64)>,
     errors: usize,
     p_seg_ready: f64,
+    /// Room per queue (`room`), and whether even queues' room is random
+    /// each cycle (receive queues whose next stage fills and drains).
+    room: u64,
+    random_room: bool,
 }
 
 impl<'a> Bench<'a> {
     fn new(b: &'a mut dyn BlockSim, seed: u64) -> Self {
-        let bench = Bench { b, rng: SmallRng::seed_from_u64(seed), answers: VecDeque::new(), cycle: 0, segs: vec![], reads: vec![], errors: 0, p_seg_ready: 0.7 };
+        let bench = Bench {
+            b,
+            rng: SmallRng::seed_from_u64(seed),
+            answers: VecDeque::new(),
+            cycle: 0,
+            segs: vec![],
+            reads: vec![],
+            errors: 0,
+            p_seg_ready: 0.7,
+            room: 0xFF,
+            random_room: false,
+        };
+        bench.b.set("room", 0xFF);
+        bench.b.set("one_chain", 0);
         bench.b.set("reset", 1);
         bench.b.tick();
         bench.b.set("reset", 0);
@@ -187,6 +204,10 @@ impl<'a> Bench<'a> {
         b.set("rd_ready", rd_ready as u64);
         let seg_ready = self.rng.gen_bool(self.p_seg_ready);
         b.set("seg_ready", seg_ready as u64);
+        if self.random_room {
+            self.room = 0xAA | if self.rng.gen_bool(0.5) { 0x55 } else { 0 };
+        }
+        b.set("room", self.room);
         b.eval();
         if b.get("rd_valid") == 1 && rd_ready {
             let (addr, qws) = (b.get("rd_addr"), b.get("rd_qws"));
@@ -237,9 +258,14 @@ fn layouts() -> Vec<(u32, u64, u64, u64)> {
 
 /// Random traffic on all eight queues; every chain handed on is checked
 /// against rust-vmm's device side. Returns (chains, ring reads).
-fn random_traffic(b: &mut dyn BlockSim, seed: u64, chains_wanted: usize) -> (usize, usize, Vec<Seg>) {
+fn random_traffic(b: &mut dyn BlockSim, seed: u64, chains_wanted: usize, gated: bool) -> (usize, usize, Vec<Seg>) {
     let mem = memory();
     let mut bench = Bench::new(b, seed);
+    if gated {
+        // Receive queues (even): room comes and goes, one chain a turn.
+        bench.b.set("one_chain", 0x55);
+        bench.random_room = true;
+    }
     let mut qs: Vec<DriverQueue> = layouts().into_iter().map(|(l, d, a, u)| DriverQueue::new(&mem, l, d, a, u)).collect();
     for (q, dq) in qs.iter().enumerate() {
         bench.setup(q, dq);
@@ -295,6 +321,14 @@ fn random_traffic(b: &mut dyn BlockSim, seed: u64, chains_wanted: usize) -> (usi
         assert!(dq.in_flight.is_empty(), "queue {q}: chains posted and not handed on");
     }
     assert_eq!(bench.errors, 0);
+    if gated {
+        // One chain a turn: every chain of a receive queue began with its own avail.idx read.
+        for (q, dq) in qs.iter().enumerate().filter(|(q, _)| q % 2 == 0) {
+            let idx_reads = bench.reads.iter().filter(|(a, _)| *a == (dq.avail + vq::AVAIL_IDX) & !7).count();
+            let chains = bench.segs.iter().filter(|s| s.q == q && s.last).count();
+            assert!(idx_reads >= chains, "queue {q}: {chains} chains from {idx_reads} turns");
+        }
+    }
     let ring_reads = bench
         .reads
         .iter()
@@ -305,7 +339,7 @@ fn random_traffic(b: &mut dyn BlockSim, seed: u64, chains_wanted: usize) -> (usi
 
 #[test]
 fn chains_match_rust_vmm_device_side_on_eight_queues() {
-    let (chains, ring_reads, segs) = random_traffic(&mut VerilatedBlock::new("virtq_chain_fetch"), 1, 3000);
+    let (chains, ring_reads, segs) = random_traffic(&mut VerilatedBlock::new("virtq_chain_fetch"), 1, 3000, false);
     assert!(segs.len() > chains * 2, "chains of several descriptors were walked: {} segments", segs.len());
     // Batching: up to four heads come from one ring read.
     assert!(ring_reads * 10 < chains * 9, "{ring_reads} ring reads for {chains} chains");
@@ -422,6 +456,44 @@ fn malformed_rings_stop_only_their_queue_with_the_right_error() {
     }
 }
 
+/// Receive queues: a queue without room is not served (its chains wait, it
+/// stays pending), and with room it gets one chain a turn; the chains still
+/// equal rust-vmm's, and the transmit queues beside them go on.
+#[test]
+fn queues_wait_for_room_and_take_one_chain_a_turn() {
+    let (chains, _, segs) = random_traffic(&mut VerilatedBlock::new("virtq_chain_fetch"), 3, 1500, true);
+    assert_eq!(chains, 1500);
+    for q in 0..vq::NUM_QUEUES {
+        assert!(segs.iter().filter(|s| s.q == q).count() > 50, "queue {q} was served");
+    }
+    // No room at all for queue 0: kicked, it sends nothing; given room, it does.
+    let mem = memory();
+    let mut block = VerilatedBlock::new("virtq_chain_fetch");
+    let mut bench = Bench::new(&mut block, 5);
+    let lay = layouts();
+    let (l, d, a, u) = lay[0];
+    let mut dq = DriverQueue::new(&mem, l, d, a, u);
+    bench.setup(0, &dq);
+    bench.b.set("one_chain", 0x55);
+    bench.room = 0xFE;
+    let mut rng = SmallRng::seed_from_u64(6);
+    let mut posted = 0;
+    while posted < 3 && dq.post_chain(&mem, &mut rng, true) {
+        posted += 1;
+    }
+    assert!(posted >= 1);
+    bench.kick(&mem, 0);
+    for _ in 0..2000 {
+        bench.step(Some(&mem));
+    }
+    assert!(bench.segs.is_empty() && bench.reads.is_empty(), "a queue without room was served: {:?}", bench.segs);
+    bench.room = 0xFF;
+    for _ in 0..3000 {
+        bench.step(Some(&mem));
+    }
+    assert_eq!(bench.segs.iter().filter(|s| s.last).count(), posted, "with room, the chains come");
+}
+
 #[test]
 fn layout_constants_are_the_virtio_specifications() {
     use virtio_bindings::virtio_net::virtio_net_hdr_v1;
@@ -438,7 +510,7 @@ fn layout_constants_are_the_virtio_specifications() {
 
 #[test]
 fn rusthdl_and_verilator_agree_cycle_by_cycle() {
-    let ((chains, _, segs), cycles) = rusthdl_vs_verilator::<VirtqChainFetch, _>(|b| random_traffic(b, 3, 60));
+    let ((chains, _, segs), cycles) = rusthdl_vs_verilator::<VirtqChainFetch, _>(|b| random_traffic(b, 3, 60, true));
     assert_eq!(chains, 60);
     assert!(segs.len() > 60 && cycles > 500, "{} segments in {cycles} cycles", segs.len());
 }

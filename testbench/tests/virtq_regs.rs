@@ -6,8 +6,7 @@
 //! - each ring address reaches the configuration port once, when its high
 //!   DW is written, with the staged low DW under it; the control word and
 //!   both indices at once; nothing else writes the port;
-//! - a doorbell write anywhere in a transmit queue's page kicks that queue,
-//!   a receive queue's page kicks nothing (no receive path yet), nothing
+//! - a doorbell write anywhere in a queue's page kicks that queue, nothing
 //!   outside the doorbell pages kicks;
 //! - reads return the addressed queue's `last_avail_idx`, used index and
 //!   error state, the interrupt status (set per queue, cleared by writing
@@ -28,7 +27,7 @@ fn status(q: u64, salt: u64) -> (u64, u64, u64) {
 struct Model {
     lo: u32,
     irq_status: u32,
-    counters: [u32; 6],
+    counters: [u32; 9],
 }
 
 #[derive(Default, Debug)]
@@ -48,12 +47,12 @@ fn write(b: &mut dyn BlockSim, addr: u32, data: u32) {
 
 fn run(b: &mut dyn BlockSim, seed: u64, n: usize) -> Seen {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut m = Model { lo: 0, irq_status: 0, counters: [0; 6] };
+    let mut m = Model { lo: 0, irq_status: 0, counters: [0; 9] };
     let mut seen = Seen::default();
     b.set("reset", 1);
     b.tick();
     b.set("reset", 0);
-    let events = ["ev_tx_frame", "ev_tx_drop", "ev_queue_error", "ev_irq", "ev_suppressed", "ev_flag_read_error"];
+    let events = ["ev_tx_frame", "ev_tx_drop", "ev_queue_error", "ev_irq", "ev_suppressed", "ev_flag_read_error", "ev_rx_frame", "ev_rx_drop", "ev_rx_bad"];
     for step in 0..n {
         let salt = (step / 50) as u64;
         b.set("reg_wr_en", 0);
@@ -92,9 +91,7 @@ fn run(b: &mut dyn BlockSim, seed: u64, n: usize) -> Seen {
             3 | 4 => {
                 let off = rng.gen_range(0..vq::NOTIFY_STRIDE / 4) * 4;
                 write(b, vq::NOTIFY_BASE + q * vq::NOTIFY_STRIDE + off, rng.gen());
-                if q % 2 == 1 {
-                    expect_kick = Some(q as u64);
-                }
+                expect_kick = Some(q as u64);
             }
             // Writes beside the window: the DMA queues, the cache, the window's ends.
             5 => {
@@ -108,7 +105,7 @@ fn run(b: &mut dyn BlockSim, seed: u64, n: usize) -> Seen {
                 m.irq_status &= !v;
             }
             7 => {
-                let i = rng.gen_range(0..6);
+                let i = rng.gen_range(0..9);
                 write(b, vq::VQ_CNT_TX_FRAMES + 4 * i as u32, 0);
                 cleared = Some(i);
             }
@@ -117,7 +114,7 @@ fn run(b: &mut dyn BlockSim, seed: u64, n: usize) -> Seen {
                 let addr = match rng.gen_range(0..4) {
                     0 => qbase + [vq::Q_LAST_AVAIL, vq::Q_USED_IDX, vq::Q_ERROR, vq::Q_DESC_LO, vq::Q_CTRL][rng.gen_range(0..5)],
                     1 => vq::VQ_IRQ_STATUS,
-                    2 => vq::VQ_CNT_TX_FRAMES + 4 * rng.gen_range(0..6),
+                    2 => vq::VQ_CNT_TX_FRAMES + 4 * rng.gen_range(0..9),
                     _ => [vq::END, vq::NOTIFY_BASE + 0x1000 * q, 0x1000][rng.gen_range(0..3)],
                 };
                 b.set("reg_addr", (addr / 4) as u64);
@@ -188,7 +185,7 @@ fn run(b: &mut dyn BlockSim, seed: u64, n: usize) -> Seen {
                 }
             } else if addr == vq::VQ_IRQ_STATUS {
                 m.irq_status as u64
-            } else if (vq::VQ_CNT_TX_FRAMES..vq::VQ_CNT_TX_FRAMES + 24).contains(&addr) {
+            } else if (vq::VQ_CNT_TX_FRAMES..vq::VQ_CNT_TX_FRAMES + 36).contains(&addr) {
                 m.counters[((addr - vq::VQ_CNT_TX_FRAMES) / 4) as usize] as u64
             } else {
                 0

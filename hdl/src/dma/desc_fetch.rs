@@ -28,7 +28,13 @@
 //! length, rounded up to whole beats), one read job per buffer at
 //! consecutive positions under one job id, and a back-end job that sends
 //! it (`bj_vq`: no completion entry; the back end tells the virtqueue
-//! engine instead). Frames and DMA-queue descriptors take turns.
+//! engine instead). Frames and DMA-queue descriptors take turns. A frame
+//! from the network whose tenant a virtio pair takes (`vx_match`) goes into
+//! that pair's next receive buffer (`vx_*`) instead of a DMA RX queue: the
+//! 12-byte `virtio_net_hdr_v1` (`num_buffers` 1) is written into the
+//! transfer buffer ahead of the frame, and the back end writes both into
+//! guest memory; with no buffer, or one too small, the frame is dropped at
+//! once (`vx_drop`) and written nowhere.
 
 use super::cpl_sink::DESC_TAG;
 use super::read::VPOS_BITS;
@@ -59,6 +65,10 @@ pub enum FetchState {
     VrRsp1,
     /// A virtqueue frame's read jobs, one per buffer.
     VqSeg,
+    /// A received frame for a virtio pair: the virtio-net header's two
+    /// writes into the transfer buffer, ahead of the frame.
+    VxHdr0,
+    VxHdr1,
 }
 
 #[derive(LogicBlock, SmartDefault)]
@@ -134,8 +144,20 @@ pub struct DescFetch {
     /// Its data came from the network (all in the buffer already).
     pub bj_local: Signal<Out, Bit>,
     pub bj_id: Signal<Out, Bits<2>>,
-    /// The job is a virtqueue frame (sent, then reported to the engine).
+    /// The job is a virtqueue frame (sent, or received into a guest
+    /// buffer, then reported to the engine), of queue `bj_vq_q`.
     pub bj_vq: Signal<Out, Bit>,
+    pub bj_vq_q: Signal<Out, Bits<3>>,
+    // ---- virtio pairs' receive buffers, looked up by the frame's tenant ----
+    pub vx_match: Signal<In, Bit>,
+    pub vx_valid: Signal<In, Bit>,
+    pub vx_q: Signal<In, Bits<3>>,
+    pub vx_addr: Signal<In, Bits<64>>,
+    pub vx_len: Signal<In, Bits<32>>,
+    pub vx_take: Signal<Out, Bit>,
+    pub vx_take_bytes: Signal<Out, Bits<16>>,
+    /// A frame for a pair dropped (no buffer, or too small).
+    pub vx_drop: Signal<Out, Bit>,
     /// The back end gave buffer space back up to here.
     pub free_pos: Signal<In, Bits<VPOS_BITS>>,
     // ---- the virtqueue engine's ring reads (8 or 16 bytes, 8-aligned) ----
@@ -171,6 +193,12 @@ pub struct DescFetch {
     vq_len: DFF<Bits<14>>,
     vq_tenant: DFF<Bits<4>>,
     vq_pos: DFF<Bits<VPOS_BITS>>,
+    /// The work in progress is a frame received for a virtio pair: its
+    /// buffer's address and queue.
+    vq_rx: DFF<Bit>,
+    vq_dst: DFF<Bits<64>>,
+    vq_q: DFF<Bits<3>>,
+    vx_need: Signal<Local, Bits<32>>,
     /// The ring read in progress: 16 bytes (else 8).
     vr_two: DFF<Bit>,
     cur_q: DFF<Bits<2>>,
@@ -203,6 +231,7 @@ pub struct DescFetch {
     j_local: DFF<Bit>,
     j_id: DFF<Bits<2>>,
     j_vq: DFF<Bit>,
+    j_vq_q: DFF<Bits<3>>,
 
     ev: Signal<Local, Bits<NUM_EVENTS>>,
     q_inflight: Signal<Local, Bits<3>>,
@@ -268,7 +297,7 @@ impl Logic for DescFetch {
             self, clock, state, rr, prefer_rx, cur_q, mode, desc_addr, rd_error, status, rx_tenant, rx_len, rx_pos,
             rx_cnt, rx_bad, drop_to_cpl, alloc, pos0, region_end, next_id, j_valid, j_q, j_mode, j_status, j_cookie,
             j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id, need_q, space_ok_q, al1, al2, prefer_vq, vq_frame,
-            vq_len, vq_tenant, vq_pos, vr_two, j_vq
+            vq_len, vq_tenant, vq_pos, vr_two, j_vq, vq_rx, vq_dst, vq_q, j_vq_q
         );
         for i in 0..8 {
             self.desc[i].clock.next = self.clock.val();
@@ -315,10 +344,17 @@ impl Logic for DescFetch {
         if self.vq_frame.q.val() {
             self.len.next = bit_cast::<18, 14>(self.vq_len.q.val());
         }
+        if self.vq_rx.q.val() {
+            // The virtio-net header, then the frame.
+            self.len.next = bit_cast::<18, 14>(self.rx_len.q.val()) + 12;
+        }
         self.dst_low.next = bit_cast::<VPOS_BITS, 3>(self.desc[2].q.val().get_bits::<3>(0));
         if self.vq_frame.q.val() {
             // A frame starts on a beat: the back end sends it from there.
             self.dst_low.next = 0.into();
+        }
+        if self.vq_rx.q.val() {
+            self.dst_low.next = bit_cast::<VPOS_BITS, 3>(self.vq_dst.q.val().get_bits::<3>(0));
         }
         // Byte k of the job at alloc + dst[2:0] + k: the buffer has the
         // destination's alignment, so writes read whole beats.
@@ -377,6 +413,10 @@ impl Logic for DescFetch {
         self.vrsp_err.next = false;
         self.vrsp_data.next = (bit_cast::<64, 32>(self.desc[7].q.val()) << 32) | bit_cast::<64, 32>(self.desc[6].q.val());
         self.vj_ready.next = false;
+        self.vx_take.next = false;
+        self.vx_drop.next = false;
+        self.vx_need.next = bit_cast::<32, 14>(self.nrx_len.val()) + 12;
+        self.vx_take_bytes.next = self.vx_need.val().get_bits::<16>(0);
         // A ring read: MRd of 2 or 4 DWs, all bytes; 4-DW header above 4 GiB.
         self.vr_hdr.next = (bit_cast::<64, 32>(
             (bit_cast::<32, 16>(self.requester_id.val()) << 16) | (self.c_desc_tag.val() << 8) | 0xFF_u64,
@@ -395,6 +435,7 @@ impl Logic for DescFetch {
         match self.state.q.val() {
             FetchState::Idle => {
                 self.vq_frame.d.next = false;
+                self.vq_rx.d.next = false;
                 if self.vr_valid.val() & self.bus_master.val() {
                     // A virtqueue ring read (short, and the engine waits on it).
                     self.vr_ready.next = true;
@@ -411,7 +452,22 @@ impl Logic for DescFetch {
                     self.drop_to_cpl.d.next = false;
                     if (self.nrx_len.val() == 0) | (self.nrx_len.val() > self.c_max_frame14.val()) {
                         self.ev.next = self.ev.val() | self.k_ev_rx_bad_frame.val();
+                        self.vx_drop.next = self.vx_match.val();
                         self.state.d.next = FetchState::RxDrop;
+                    } else if self.vx_match.val() {
+                        // A virtio pair takes this tenant's frames.
+                        if self.bus_master.val() & self.vx_valid.val() & (self.vx_need.val() <= self.vx_len.val()) {
+                            self.vx_take.next = true;
+                            self.vq_rx.d.next = true;
+                            self.vq_dst.d.next = self.vx_addr.val();
+                            self.vq_q.d.next = self.vx_q.val();
+                            self.status.d.next = 0.into();
+                            self.rd_error.d.next = false;
+                            self.state.d.next = FetchState::Alloc;
+                        } else {
+                            self.vx_drop.next = true;
+                            self.state.d.next = FetchState::RxDrop;
+                        }
                     } else if self.bus_master.val() & self.q_ok.val() & (self.fq_mode.val() == self.c_mode_rx.val()) {
                         self.take.next = true;
                     } else {
@@ -537,6 +593,11 @@ impl Logic for DescFetch {
                         self.region_end.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.alloc.d.next = self.alloc.q.val() + self.need_q.q.val();
                         self.state.d.next = FetchState::RxData;
+                        if self.vq_rx.q.val() {
+                            // The frame goes after the header.
+                            self.rx_pos.d.next = self.alloc.q.val() + self.dst_low.val() + 12;
+                            self.state.d.next = FetchState::VxHdr0;
+                        }
                     } else if self.vq_frame.q.val() {
                         self.pos0.d.next = self.alloc.q.val();
                         self.vq_pos.d.next = self.alloc.q.val();
@@ -593,6 +654,26 @@ impl Logic for DescFetch {
                     if self.vj_last.val() {
                         self.state.d.next = FetchState::Push;
                     }
+                }
+            }
+            FetchState::VxHdr0 => {
+                // virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size,
+                // csum_start, csum_offset all 0 (no offloads), num_buffers 1.
+                self.buf_wr_pos.next = self.pos0.q.val().get_bits::<POS_BITS>(0);
+                self.buf_wr_data.next = 0.into();
+                self.buf_wr_mask.next = 0xFF.into();
+                if !self.sink_writing.val() {
+                    self.buf_wr_en.next = true;
+                    self.state.d.next = FetchState::VxHdr1;
+                }
+            }
+            FetchState::VxHdr1 => {
+                self.buf_wr_pos.next = bit_cast::<POS_BITS, VPOS_BITS>(self.pos0.q.val() + 8);
+                self.buf_wr_data.next = 0x0001_0000_u64.into();
+                self.buf_wr_mask.next = 0x0F.into();
+                if !self.sink_writing.val() {
+                    self.buf_wr_en.next = true;
+                    self.state.d.next = FetchState::RxData;
                 }
             }
             FetchState::VrH0 => {
@@ -668,9 +749,14 @@ impl Logic for DescFetch {
                     self.j_end.d.next = self.region_end.q.val();
                     self.j_local.d.next = self.mode.q.val() == self.c_mode_rx.val();
                     self.j_id.d.next = self.next_id.q.val();
-                    self.j_vq.d.next = self.vq_frame.q.val();
+                    self.j_vq.d.next = self.vq_frame.q.val() | self.vq_rx.q.val();
+                    self.j_vq_q.d.next = self.vq_q.q.val();
                     if self.vq_frame.q.val() {
                         self.j_bytes.d.next = bit_cast::<32, 14>(self.vq_len.q.val());
+                    }
+                    if self.vq_rx.q.val() {
+                        self.j_bytes.d.next = bit_cast::<32, 14>(self.rx_len.q.val()) + 12;
+                        self.j_dst.d.next = self.vq_dst.q.val();
                     }
                     self.next_id.d.next = self.next_id.q.val() + 1;
                     if self.status.q.val() != 0 {
@@ -716,6 +802,7 @@ impl Logic for DescFetch {
         self.bj_local.next = self.j_local.q.val();
         self.bj_id.next = self.j_id.q.val();
         self.bj_vq.next = self.j_vq.q.val();
+        self.bj_vq_q.next = self.j_vq_q.q.val();
         self.events.next = self.ev.val();
         self.idle.next = (self.state.q.val() == FetchState::Idle) & !self.j_valid.q.val();
         if self.reset.val() {
@@ -723,6 +810,7 @@ impl Logic for DescFetch {
             self.prefer_rx.d.next = false;
             self.prefer_vq.d.next = false;
             self.vq_frame.d.next = false;
+            self.vq_rx.d.next = false;
             self.j_valid.d.next = false;
             self.alloc.d.next = 0.into();
             self.next_id.d.next = 0.into();

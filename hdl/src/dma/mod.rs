@@ -205,6 +205,15 @@ impl Logic for DmaEngine {
         self.front.vj_last.next = self.virtq.vj_last.val();
         self.front.vj_frame_len.next = self.virtq.vj_frame_len.val();
         self.front.vj_tenant.next = self.virtq.vj_tenant.val();
+        self.virtq.lk_tenant.next = self.nrx_tenant.val();
+        self.front.vx_match.next = self.virtq.lk_match.val();
+        self.front.vx_valid.next = self.virtq.lk_valid.val();
+        self.front.vx_q.next = self.virtq.lk_q.val();
+        self.front.vx_addr.next = self.virtq.lk_addr.val();
+        self.front.vx_len.next = self.virtq.lk_len.val();
+        self.virtq.take.next = self.front.vx_take.val();
+        self.virtq.take_bytes.next = self.front.vx_take_bytes.val();
+        self.virtq.rx_drop.next = self.front.vx_drop.val();
 
         // ---- read engine and completion sink ----
         self.reader.job_valid.next = self.front.rj_valid.val();
@@ -245,8 +254,11 @@ impl Logic for DmaEngine {
         self.back.bj_local.next = self.front.bj_local.val();
         self.back.bj_id.next = self.front.bj_id.val();
         self.back.bj_vq.next = self.front.bj_vq.val();
+        self.back.bj_vq_q.next = self.front.bj_vq_q.val();
         self.virtq.vq_sent.next = self.back.vq_sent.val();
         self.virtq.vq_failed.next = self.back.vq_failed.val();
+        self.virtq.rx_done.next = self.back.vq_rx_done.val();
+        self.virtq.rx_failed.next = self.back.vq_failed.val();
         self.back.vw_valid.next = self.virtq.vw_valid.val();
         self.virtq.vw_ready.next = self.back.vw_ready.val();
         self.back.vw_addr.next = self.virtq.vw_addr.val();

@@ -125,7 +125,7 @@ pub struct DmaRegs {
     m_wrec_timeout: Signal<Local, Bits<32>>,
     m_wb_lo: Signal<Local, Bits<32>>,
     m_wb_hi: Signal<Local, Bits<32>>,
-    m_irq_coalesce: Signal<Local, Bits<32>>,
+    m_irq_coalesce: Signal<Local, Bits<16>>,
     #[default(konst((dma::QUEUE_BASE >> 2) as u64))]
     c_q_first: Constant<Bits<14>>,
     #[default(g(dma::DMA_STATUS))]
@@ -265,8 +265,8 @@ impl Logic for DmaRegs {
             (self.wrec_timeout_r.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
         self.m_wb_lo.next = (self.wb_lo.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
         self.m_wb_hi.next = (self.wb_hi.q.val() & !self.reg_wr_mask.val()) | (self.reg_wr_data.val() & self.reg_wr_mask.val());
-        self.m_irq_coalesce.next = (bit_cast::<32, 16>(self.irq_coalesce_r.q.val()) & !self.reg_wr_mask.val())
-            | (self.reg_wr_data.val() & self.reg_wr_mask.val());
+        self.m_irq_coalesce.next = (self.irq_coalesce_r.q.val() & !self.reg_wr_mask.val().get_bits::<16>(0))
+            | (self.reg_wr_data.val().get_bits::<16>(0) & self.reg_wr_mask.val().get_bits::<16>(0));
         if self.reg_wr_en.val() {
             if self.reg_addr.val() == self.g_dma_status.val() {
                 // Writing 1 to bit 0 clears the overflow (a new epoch).
@@ -294,7 +294,7 @@ impl Logic for DmaRegs {
             } else if self.reg_addr.val() == self.g_wrec_wb_hi.val() {
                 self.wb_hi.d.next = self.m_wb_hi.val();
             } else if self.reg_addr.val() == self.g_irq_coalesce.val() {
-                self.irq_coalesce_r.d.next = self.m_irq_coalesce.val().get_bits::<16>(0);
+                self.irq_coalesce_r.d.next = self.m_irq_coalesce.val();
             }
         }
         if self.record_written.val() {

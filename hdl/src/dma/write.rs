@@ -85,11 +85,16 @@ pub struct WriteEngine {
     pub bj_end: Signal<In, Bits<VPOS_BITS>>,
     pub bj_local: Signal<In, Bit>,
     pub bj_id: Signal<In, Bits<2>>,
-    /// The job is a virtqueue frame.
+    /// The job is a virtqueue frame: sent (TX) or received into a guest
+    /// buffer (RX), of virtqueue `bj_vq_q`.
     pub bj_vq: Signal<In, Bit>,
-    /// A virtqueue frame is done (one cycle, in order); `vq_failed` with it:
-    /// a read of its buffers failed and it was not sent.
+    pub bj_vq_q: Signal<In, Bits<3>>,
+    /// A virtqueue frame is done (one cycle, in order): sent (`vq_sent`) or
+    /// written into its guest buffer (`vq_rx_done`); `vq_failed` with it: a
+    /// read of its buffers failed and it was not sent, or the received frame
+    /// was malformed and nothing was written.
     pub vq_sent: Signal<Out, Bit>,
+    pub vq_rx_done: Signal<Out, Bit>,
     pub vq_failed: Signal<Out, Bit>,
     // ---- the virtqueue engine's used-ring writes ----
     pub vw_valid: Signal<In, Bit>,
@@ -168,6 +173,7 @@ pub struct WriteEngine {
     j_local: DFF<Bit>,
     j_id: DFF<Bits<2>>,
     j_vq: DFF<Bit>,
+    j_vq_q: DFF<Bits<3>>,
     freed: DFF<Bits<VPOS_BITS>>,
     // writes
     /// Max Payload Size - 1 (127 or 255), from the job's start.
@@ -352,7 +358,7 @@ impl Logic for WriteEngine {
             self, clock, state, j_q, j_mode, status, j_cookie, j_bytes, j_tenant, j_dst, j_pos0, j_end, j_local, j_id,
             freed, next_ok, wmask_q, w_start_q, dend_q, beat, cur_pos, t_addr, t_len_dw, t_be, t_4dw, t_nbeats, t_lastkeep, n_rem, od_valid,
             od_iova, od_len, od_end, w_addr, have_q, od_src, oc_valid, oc_iova, oc_len, oc_src, stall_count, cpl_since_irq, sw_addr, sw_dw0,
-            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_two, sw_be, j_vq, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
+            sw_dw1, sw_dw2, sw_dw3, sw_one, sw_two, sw_be, j_vq, j_vq_q, sw_kind, sw_ret, g_end, g_bytes, g_next_addr, g_len_dw, g_be, g_4dw, g_nbeats,
             g_lastkeep, g_pos, g_need, g_cur, a_start, a_end, a_4dw, b_end, b_bytes, b_len_dw, b_fbe, b_lbe, b_4dw, b_need,
             b_pos, cur_a, cur_b, cpl_iova_q, oc_extends_q, has_space_q, od_extends_q, in_ws
         );
@@ -367,6 +373,7 @@ impl Logic for WriteEngine {
         self.err_clear.next = false;
         self.err_clear_id.next = self.j_id.q.val();
         self.vq_sent.next = false;
+        self.vq_rx_done.next = false;
         self.vq_failed.next = false;
         self.vw_ready.next = false;
 
@@ -427,6 +434,9 @@ impl Logic for WriteEngine {
         self.has_space.next = self.used.val() < self.entries.val();
         self.rec_on.next = (self.wrec_log2.val() != 0) & !self.overflow.val();
         self.data_src.next = bit_cast::<8, 2>(self.j_q.q.val());
+        if self.j_vq.q.val() {
+            self.data_src.next = bit_cast::<8, 3>(self.j_vq_q.q.val()) | self.c_kind_vq.val();
+        }
         self.cpl_src.next = bit_cast::<8, 2>(self.j_q.q.val()) | self.c_kind_cpl.val();
         self.cpl_iova.next = self.bq_cpl_base.val() + (bit_cast::<64, 12>(self.bq_head.val()) << 4);
         self.rec_vw.next = (self.state.q.val() == WriteState::VwPrep) | (self.state.q.val() == WriteState::VwSetup);
@@ -527,6 +537,7 @@ impl Logic for WriteEngine {
                 } else if self.bj_valid.val() {
                     self.bj_take.next = true;
                     self.j_vq.d.next = self.bj_vq.val();
+                    self.j_vq_q.d.next = self.bj_vq_q.val();
                     self.j_q.d.next = self.bj_q.val();
                     self.j_mode.d.next = self.bj_mode.val();
                     self.status.d.next = self.bj_status.val();
@@ -690,6 +701,9 @@ impl Logic for WriteEngine {
             }
             WriteState::CplPrep => {
                 self.state.d.next = WriteState::CplSetup;
+                if self.j_vq.q.val() {
+                    self.state.d.next = WriteState::VqFin;
+                }
             }
             WriteState::CplSetup => {
                 // The completion entry is a write too: it needs its record.
@@ -862,7 +876,8 @@ impl Logic for WriteEngine {
                 // No completion entry: the virtqueue engine writes the used element.
                 self.freed.d.next = self.j_end.q.val();
                 self.err_clear.next = true;
-                self.vq_sent.next = true;
+                self.vq_sent.next = self.j_mode.q.val() == self.c_mode_tx.val();
+                self.vq_rx_done.next = self.j_mode.q.val() == self.c_mode_rx.val();
                 self.vq_failed.next = self.status.q.val() != 0;
                 self.state.d.next = WriteState::Idle;
             }

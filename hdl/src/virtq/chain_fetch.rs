@@ -72,6 +72,12 @@ pub struct VirtqChainFetch {
     /// A doorbell: queue `kick_q` has new available entries.
     pub kick: Signal<In, Bit>,
     pub kick_q: Signal<In, Bits<3>>,
+    /// Queues whose next stage can take a chain now (bit q); a pending
+    /// queue without room waits, still pending, and the others go on.
+    pub room: Signal<In, Bits<8>>,
+    /// Queues served one chain a turn (receive queues: a chain is fetched
+    /// only when there is room for it, so none blocks the segment port).
+    pub one_chain: Signal<In, Bits<8>>,
     // ---- status of queue `st_q` ----
     pub st_q: Signal<In, Bits<3>>,
     pub st_last_avail: Signal<Out, Bits<16>>,
@@ -248,7 +254,7 @@ impl Logic for VirtqChainFetch {
                 for i in 0..8 {
                     if self.scan.q.val().index() == i {
                         self.cur_last.d.next = self.last_avail[i].q.val();
-                        if self.pending.q.val().get_bit(i) {
+                        if self.pending.q.val().get_bit(i) & self.room.val().get_bit(i) {
                             self.pend_clear.next = self.pend_clear.val().replace_bit(i, true);
                             if self.enabled.q.val().get_bit(i) & (self.err[i].q.val() == 0) {
                                 self.state.d.next = ChainState::BaseAvail;
@@ -389,7 +395,10 @@ impl Logic for VirtqChainFetch {
                         if self.last_next.val() == self.avail_idx.q.val() {
                             self.state.d.next = ChainState::Idle;
                             self.scan.d.next = self.qn.q.val() + 1;
-                        } else if (self.lane.q.val() != 3) & ((self.last_next.val() & self.mask.q.val()) != 0) {
+                        } else if (self.lane.q.val() != 3)
+                            & ((self.last_next.val() & self.mask.q.val()) != 0)
+                            & !self.one_chain.val().get_bit(self.qn.q.val().index())
+                        {
                             // (At the ring's end the next entry is its first
                             // slot, not the next lane.)
                             self.lane.d.next = self.lane.q.val() + 1;

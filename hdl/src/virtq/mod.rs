@@ -6,6 +6,8 @@
 //!   descriptor chains, handed on as segments; per-queue error states.
 //! * [`tx_frame`]: a transmitq's chain as one frame's read jobs (header
 //!   skipped, length and tenant up front); drops counted.
+//! * [`rx`]: a receiveq's next buffer, the front end's lookup by tenant,
+//!   received frames' chains done in order.
 //! * [`used`]: used elements, `used.idx`, interrupts unless suppressed.
 //! * [`regs`]: the BAR0 registers and doorbells.
 //! * [`engine`]: the four joined, as the DMA engine (`crate::dma`) holds
@@ -15,5 +17,6 @@
 pub mod chain_fetch;
 pub mod engine;
 pub mod regs;
+pub mod rx;
 pub mod tx_frame;
 pub mod used;

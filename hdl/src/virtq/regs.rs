@@ -11,9 +11,6 @@
 //! write the other bytes as 0. Reads are registered (the endpoint holds a
 //! read's address for three cycles).
 //!
-//! Doorbells of receive queues (even numbers) are not passed on yet: the
-//! engine has no receive path, and a kick would have the transmit stage
-//! hand the driver's receive buffers back empty.
 
 use crate::konst;
 use crate::regfile::EventCounter;
@@ -35,10 +32,11 @@ const _: () = assert!(
         && vq::Q_AVAIL_HI == 0x0C
         && vq::Q_USED_HI == 0x14
         && vq::VQ_CNT_FLAG_READ_ERRORS == 0x4218
+        && vq::VQ_CNT_RX_BAD_BUFFERS == 0x4224
 );
 
 /// The engine's counters, in register order from `VQ_CNT_TX_FRAMES`.
-const COUNTERS: usize = 6;
+const COUNTERS: usize = 9;
 
 #[derive(LogicBlock, SmartDefault)]
 pub struct VirtqRegs {
@@ -70,6 +68,9 @@ pub struct VirtqRegs {
     pub ev_irq_q: Signal<In, Bits<3>>,
     pub ev_suppressed: Signal<In, Bit>,
     pub ev_flag_read_error: Signal<In, Bit>,
+    pub ev_rx_frame: Signal<In, Bit>,
+    pub ev_rx_drop: Signal<In, Bit>,
+    pub ev_rx_bad: Signal<In, Bit>,
 
     counters: [EventCounter; COUNTERS],
     irq_status: DFF<Bits<8>>,
@@ -140,6 +141,9 @@ impl Logic for VirtqRegs {
         self.counters[3].inc.next = self.ev_irq.val();
         self.counters[4].inc.next = self.ev_suppressed.val();
         self.counters[5].inc.next = self.ev_flag_read_error.val();
+        self.counters[6].inc.next = self.ev_rx_frame.val();
+        self.counters[7].inc.next = self.ev_rx_drop.val();
+        self.counters[8].inc.next = self.ev_rx_bad.val();
 
         // ---- decode (DW index) ----
         self.in_queues.next = self.reg_addr.val().get_bits::<7>(7) == 0x20;
@@ -194,8 +198,8 @@ impl Logic for VirtqRegs {
                 self.cfg_data.next = bit_cast::<64, 32>(self.wdata.val());
             }
         }
-        // Doorbells of transmit queues (odd numbers).
-        if self.reg_wr_en.val() & self.in_doorbells.val() & self.reg_addr.val().get_bit(10) {
+        // Doorbells.
+        if self.reg_wr_en.val() & self.in_doorbells.val() {
             self.kick.next = true;
         }
         // Interrupt status: set by the engine, cleared by writing 1s.
