@@ -322,14 +322,20 @@ extern "C" fn on_signal(_: libc::c_int) {
     SIGNALLED.store(true, Ordering::SeqCst);
 }
 
-/// SIGINT or SIGTERM: flush the pcap, remove the socket and the wire's end,
-/// exit. (A thread does it; the handler only sets a flag.)
-fn watch_signals(shared: Arc<Shared>, socket: PathBuf) {
+/// Catch SIGINT and SIGTERM from now on (the handler only sets a flag).
+/// Installed before the socket or the wire's end exists: whoever sees them
+/// may signal at once, and the default action would leave them behind.
+fn install_signal_handlers() {
     // SAFETY: installs an async-signal-safe handler (it stores to an atomic).
     unsafe {
         libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
     }
+}
+
+/// SIGINT or SIGTERM: flush the pcap, remove the socket and the wire's end,
+/// exit. (A thread does it; the handler only sets a flag.)
+fn watch_signals(shared: Arc<Shared>, socket: PathBuf) {
     while !shared.shutdown.load(Ordering::SeqCst) {
         if SIGNALLED.load(Ordering::SeqCst) {
             shared.shutdown.store(true, Ordering::SeqCst);
@@ -369,6 +375,7 @@ pub fn serve(opts: &CardProcessOptions) -> std::io::Result<()> {
         }
         std::fs::remove_file(&opts.socket)?;
     }
+    install_signal_handlers();
     let mut state = CardState::new(opts.seed)?;
     if let Some(spec) = &opts.net {
         let p = port::open_port(spec)?;
