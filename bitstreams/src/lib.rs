@@ -1022,21 +1022,56 @@ pub fn quick_check() -> Result<Vec<(String, usize)>> {
     quick_check_with(&mut |s| eprintln!("[synth check] {s}"))
 }
 
-/// [`quick_check`] with a progress callback.
+/// [`quick_check`] with a progress callback. The blocks (and the card's
+/// loop check) are handed out to one yosys worker per core, largest first,
+/// each taking the next when it is done; results come back in block order.
 pub fn quick_check_with(progress: &mut dyn FnMut(&str)) -> Result<Vec<(String, usize)>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Mutex};
     let dir = build_dir().join("check");
+    // Job k < BLOCKS.len(): synthesize block k; the last job: the card's loop check.
+    let jobs = offcard_hdl::BLOCKS.len() + 1;
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4);
+    let (tx, rx) = mpsc::channel::<String>();
+    let results: Mutex<Vec<Option<Result<usize>>>> = Mutex::new((0..jobs).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (tx, next, results, dir) = (tx.clone(), &next, &results, &dir);
+            s.spawn(move || loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= jobs {
+                    break;
+                }
+                let mut say = |m: &str| {
+                    let _ = tx.send(m.to_string());
+                };
+                let r = if k < offcard_hdl::BLOCKS.len() {
+                    let block = offcard_hdl::BLOCKS[k];
+                    block_source(block).and_then(|v| check_verilog(block, &v, dir, &mut say))
+                } else {
+                    // No combinational loops in the whole card (what makes
+                    // event-driven simulators hang and timing analysis meaningless).
+                    block_source("card").and_then(|v| loop_check("card", &v, dir, &mut say)).map(|()| 1)
+                };
+                results.lock().unwrap()[k] = Some(r);
+            });
+        }
+        drop(tx);
+        for m in rx {
+            progress(&m);
+        }
+    });
     let mut out = Vec::new();
     let mut failed = Vec::new();
-    for block in offcard_hdl::BLOCKS {
-        match check_verilog(block, &block_source(block)?, &dir, progress) {
-            Ok(n) => out.push((block.to_string(), n)),
-            Err(e) => failed.push(format!("{block}: {e}")),
+    for (k, r) in results.into_inner().unwrap().into_iter().enumerate() {
+        let r = r.expect("every job ran");
+        match (k < offcard_hdl::BLOCKS.len(), r) {
+            (true, Ok(n)) => out.push((offcard_hdl::BLOCKS[k].to_string(), n)),
+            (true, Err(e)) => failed.push(format!("{}: {e}", offcard_hdl::BLOCKS[k])),
+            (false, Ok(_)) => {}
+            (false, Err(e)) => failed.push(format!("card: {e}")),
         }
-    }
-    // No combinational loops in the whole card (what makes event-driven
-    // simulators hang and timing analysis meaningless).
-    if let Err(e) = loop_check("card", &block_source("card")?, &dir, progress) {
-        failed.push(format!("card: {e}"));
     }
     if !failed.is_empty() {
         bail!(
